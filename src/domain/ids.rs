@@ -1,0 +1,165 @@
+//! Identifier newtypes with one fallible `parse` each.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// Why a value was refused, in words a clerk or an admin can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(String);
+
+impl ParseError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        ParseError(msg.into())
+    }
+}
+
+macro_rules! string_newtype {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+        impl std::str::FromStr for $name {
+            type Err = ParseError;
+            fn from_str(s: &str) -> Result<Self, ParseError> {
+                Self::parse(s)
+            }
+        }
+    };
+}
+
+/// A barcode value as printed on a volume, report, location, badge or container label:
+/// 1 to 48 characters of ASCII letters, digits and `- . _ / +`. Case is kept as printed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Barcode(String);
+string_newtype!(Barcode);
+
+impl Barcode {
+    pub const MAX_LEN: usize = 48;
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        if s.is_empty() {
+            return Err(ParseError::new("barcode is empty"));
+        }
+        if s.len() > Self::MAX_LEN {
+            return Err(ParseError::new(format!("barcode is longer than {} characters", Self::MAX_LEN)));
+        }
+        if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || "-._/+".contains(*c))) {
+            return Err(ParseError::new(format!("barcode has a character that is not allowed: {c:?}")));
+        }
+        Ok(Barcode(s.to_owned()))
+    }
+}
+
+/// A medical record number: 1 to 12 digits. Leading zeros are significant and kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mrn(String);
+string_newtype!(Mrn);
+
+impl Mrn {
+    pub const MAX_LEN: usize = 12;
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        if s.is_empty() {
+            return Err(ParseError::new("MRN is empty"));
+        }
+        if s.len() > Self::MAX_LEN {
+            return Err(ParseError::new(format!("MRN is longer than {} digits", Self::MAX_LEN)));
+        }
+        if !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseError::new("MRN must be digits only"));
+        }
+        Ok(Mrn(s.to_owned()))
+    }
+    /// The last `n` digits, for masked displays.
+    pub fn last_digits(&self, n: usize) -> &str {
+        &self.0[self.0.len().saturating_sub(n)..]
+    }
+}
+
+/// A location code such as `FR-00-19` or `4W`: 1 to 32 upper-case letters, digits and `-`,
+/// starting with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LocationCode(String);
+string_newtype!(LocationCode);
+
+impl LocationCode {
+    pub const MAX_LEN: usize = 32;
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        if s.is_empty() {
+            return Err(ParseError::new("location code is empty"));
+        }
+        if s.len() > Self::MAX_LEN {
+            return Err(ParseError::new(format!("location code is longer than {} characters", Self::MAX_LEN)));
+        }
+        if !s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-') || s.starts_with('-') {
+            return Err(ParseError::new(
+                "location code must be upper-case letters, digits and '-', not starting with '-'",
+            ));
+        }
+        Ok(LocationCode(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn examples() {
+        assert!(Barcode::parse("V0012345K").is_ok());
+        assert!(Barcode::parse("").is_err());
+        assert!(Barcode::parse("A B").is_err());
+        assert!(Mrn::parse("000123").is_ok());
+        assert_eq!(Mrn::parse("000123").unwrap().last_digits(2), "23");
+        assert!(Mrn::parse("12a").is_err());
+        assert!(LocationCode::parse("FR-00-19").is_ok());
+        assert!(LocationCode::parse("fr").is_err());
+        assert!(LocationCode::parse("-X").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn barcode_roundtrip(s in "[A-Za-z0-9._/+-]{1,48}") {
+            let b = Barcode::parse(&s).unwrap();
+            prop_assert_eq!(Barcode::parse(b.as_str()).unwrap(), b.clone());
+            prop_assert_eq!(b.to_string(), s);
+        }
+        #[test]
+        fn mrn_roundtrip(s in "[0-9]{1,12}") {
+            let m = Mrn::parse(&s).unwrap();
+            prop_assert_eq!(Mrn::parse(&m.to_string()).unwrap(), m);
+        }
+        #[test]
+        fn location_roundtrip(s in "[A-Z0-9][A-Z0-9-]{0,31}") {
+            let l = LocationCode::parse(&s).unwrap();
+            prop_assert_eq!(LocationCode::parse(&l.to_string()).unwrap(), l);
+        }
+        #[test]
+        fn parsers_never_panic(s in ".{0,80}") {
+            let _ = Barcode::parse(&s);
+            let _ = Mrn::parse(&s);
+            let _ = LocationCode::parse(&s);
+        }
+        #[test]
+        fn too_long_refused(s in "[0-9]{13,40}") {
+            prop_assert!(Mrn::parse(&s).is_err());
+        }
+    }
+}

@@ -1,1 +1,10 @@
-pub mod domain; pub mod engine;
+//! chartrack: tracks paper medical charts through a hospital with barcode scanners.
+//!
+//! Every scan takes one path: normalise (`domain`) → classify (`store::scan`) → the station
+//! state machine (`engine`, pure) → the single writer commits (`store::writer`) → the answer goes
+//! back to the station and the live feed. Read `ARCHITECTURE.md` for the map.
+
+pub mod clock;
+pub mod domain;
+pub mod engine;
+pub mod store;

@@ -1,6 +1,6 @@
 //! Identifier newtypes with one fallible `parse` each.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// Why a value was refused, in words a clerk or an admin can act on.
@@ -34,6 +34,12 @@ macro_rules! string_newtype {
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(&self.0)
+            }
+        }
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
             }
         }
         impl std::str::FromStr for $name {

@@ -1,0 +1,270 @@
+//! Writes that are not scans: locations, patients and volumes, users, stations, tokens, loose
+//! reports, CSV imports. Each runs inside the writer's transaction (call through `Store::write`).
+
+use super::{Result, StoreError};
+use crate::clock::stamp;
+use crate::domain::{issue_barcode, Barcode, LocationCode, LocationKind, Mode, Mrn, Role};
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+fn constraint(e: rusqlite::Error, what: &str) -> StoreError {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+        StoreError::Conflict(format!("{what} already exists"))
+    } else {
+        e.into()
+    }
+}
+
+fn next_id(c: &Connection, table: &str, col: &str) -> Result<i64> {
+    Ok(c.query_row(&format!("SELECT coalesce(max({col}), 0) + 1 FROM {table}"), [], |r| r.get(0))?)
+}
+
+/// A location to create; `barcode` defaults to an issued one with a check character.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct NewLocation {
+    pub code: LocationCode,
+    pub name: String,
+    pub kind: LocationKind,
+    #[serde(default)]
+    pub barcode: Option<Barcode>,
+    /// Shelf sections: the terminal digits filed there, e.g. `[0, 19]`.
+    #[serde(default)]
+    pub terminal: Option<(u8, u8)>,
+}
+
+impl NewLocation {
+    pub fn validate(&self) -> Result<()> {
+        if self.name.trim().is_empty() || self.name.len() > 100 {
+            return Err(StoreError::Invalid("location name must be 1 to 100 characters".into()));
+        }
+        if let Some((lo, hi)) = self.terminal {
+            if lo > hi || hi > 99 {
+                return Err(StoreError::Invalid("terminal range must be two numbers 0-99, low first".into()));
+            }
+            if self.kind != LocationKind::Shelf {
+                return Err(StoreError::Invalid("only shelf sections have a terminal range".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Create a location; returns its barcode.
+pub fn create_location(c: &Connection, l: &NewLocation, now: DateTime<Utc>) -> Result<String> {
+    l.validate()?;
+    let barcode = match &l.barcode {
+        Some(b) => b.to_string(),
+        None => issue_barcode(if l.kind == LocationKind::Container { 'K' } else { 'L' }, next_id(c, "location", "location_id")? as u64),
+    };
+    c.prepare_cached("INSERT INTO location (code, name, kind, barcode, terminal_lo, terminal_hi, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7)")?
+        .execute(params![l.code.as_str(), l.name.trim(), l.kind.as_str(), barcode, l.terminal.map(|t| t.0), l.terminal.map(|t| t.1), stamp(now)])
+        .map_err(|e| constraint(e, &format!("location {} or barcode {barcode}", l.code)))?;
+    Ok(barcode)
+}
+
+/// A volume to register, with its patient (created when the MRN is new).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct NewVolume {
+    #[serde(default)]
+    pub barcode: Option<Barcode>,
+    pub mrn: Mrn,
+    pub last_name: String,
+    pub first_name: String,
+    #[serde(default)]
+    pub birth_date: Option<NaiveDate>,
+    #[serde(default = "one")]
+    pub volume: u32,
+    #[serde(default = "medical")]
+    pub record_type: String,
+    /// The home shelf's location code.
+    pub home: LocationCode,
+    #[serde(default)]
+    pub restricted: bool,
+}
+fn one() -> u32 {
+    1
+}
+fn medical() -> String {
+    "medical".into()
+}
+
+impl NewVolume {
+    pub fn validate(&self) -> Result<()> {
+        for (what, v) in [("last name", &self.last_name), ("first name", &self.first_name)] {
+            if v.trim().is_empty() || v.len() > 80 || v.chars().any(char::is_control) {
+                return Err(StoreError::Invalid(format!("{what} must be 1 to 80 printable characters")));
+            }
+        }
+        if self.volume == 0 || self.volume > 999 {
+            return Err(StoreError::Invalid("volume number must be 1 to 999".into()));
+        }
+        let rt = &self.record_type;
+        if rt.is_empty() || rt.len() > 32 || !rt.bytes().all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_') {
+            return Err(StoreError::Invalid("record type must be 1 to 32 lower-case letters, '-' or '_'".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Register a volume (and its patient); returns the barcode.
+pub fn create_volume(c: &Connection, v: &NewVolume, now: DateTime<Utc>) -> Result<String> {
+    v.validate()?;
+    let home: (i64, String) = c
+        .prepare_cached("SELECT location_id, kind FROM location WHERE code=?")?
+        .query_row([v.home.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| StoreError::Invalid(format!("home location {} does not exist", v.home)))?;
+    if home.1 != "shelf" {
+        return Err(StoreError::Invalid(format!("home location {} is not a shelf section", v.home)));
+    }
+    let existing = c
+        .prepare_cached("SELECT patient_id, last_name, first_name, birth_date FROM patient WHERE mrn=?")?
+        .query_row([v.mrn.as_str()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?))
+        })
+        .optional()?;
+    let patient_id = match existing {
+        Some((id, last, first, dob)) => {
+            let same = last.eq_ignore_ascii_case(v.last_name.trim())
+                && first.eq_ignore_ascii_case(v.first_name.trim())
+                && (v.birth_date.is_none() || dob == v.birth_date.map(|d| d.to_string()));
+            if !same {
+                return Err(StoreError::Conflict(format!(
+                    "MRN {} is already registered to a patient with another name or birth date",
+                    v.mrn
+                )));
+            }
+            id
+        }
+        None => {
+            c.prepare_cached("INSERT INTO patient (mrn, last_name, first_name, birth_date, restricted, created_at) VALUES (?1,?2,?3,?4,?5,?6)")?
+                .execute(params![v.mrn.as_str(), v.last_name.trim(), v.first_name.trim(), v.birth_date.map(|d| d.to_string()), v.restricted, stamp(now)])?;
+            c.last_insert_rowid()
+        }
+    };
+    let barcode = match &v.barcode {
+        Some(b) => b.to_string(),
+        None => issue_barcode('V', next_id(c, "volume", "volume_id")? as u64),
+    };
+    c.prepare_cached("INSERT INTO volume (barcode, patient_id, volume_no, record_type, home_id, created_at) VALUES (?1,?2,?3,?4,?5,?6)")?
+        .execute(params![barcode, patient_id, v.volume, v.record_type, home.0, stamp(now)])
+        .map_err(|e| constraint(e, &format!("volume barcode {barcode}")))?;
+    let volume_id = c.last_insert_rowid();
+    c.prepare_cached("INSERT INTO volume_state (volume_id, status, location_id, since) VALUES (?1, 'on_shelf', ?2, ?3)")?
+        .execute(params![volume_id, home.0, stamp(now)])?;
+    Ok(barcode)
+}
+
+/// Register a loose report for a patient; returns its barcode.
+pub fn create_report(c: &Connection, barcode: Option<&Barcode>, mrn: &Mrn, description: &str, now: DateTime<Utc>) -> Result<String> {
+    if description.trim().is_empty() || description.len() > 200 {
+        return Err(StoreError::Invalid("description must be 1 to 200 characters".into()));
+    }
+    let patient: i64 = c
+        .prepare_cached("SELECT patient_id FROM patient WHERE mrn=?")?
+        .query_row([mrn.as_str()], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("no patient with MRN {mrn}")))?;
+    let barcode = match barcode {
+        Some(b) => b.to_string(),
+        None => issue_barcode('R', next_id(c, "loose_report", "report_id")? as u64),
+    };
+    c.prepare_cached("INSERT INTO loose_report (barcode, patient_id, description, created_at) VALUES (?1,?2,?3,?4)")?
+        .execute(params![barcode, patient, description.trim(), stamp(now)])
+        .map_err(|e| constraint(e, &format!("report barcode {barcode}")))?;
+    Ok(barcode)
+}
+
+/// Create a user. `password_hash` is an argon2id PHC string made off the writer thread.
+pub fn create_user(c: &Connection, name: &str, role: Role, password_hash: Option<&str>, badge: Option<&Barcode>, must_change: bool, now: DateTime<Utc>) -> Result<i64> {
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+        return Err(StoreError::Invalid("user name must be 1 to 64 letters, digits, '.', '_' or '-'".into()));
+    }
+    c.prepare_cached("INSERT INTO app_user (name, role, password_hash, badge, must_change_password, created_at) VALUES (?1,?2,?3,?4,?5,?6)")?
+        .execute(params![name, role.as_str(), password_hash, badge.map(|b| b.as_str()), must_change, stamp(now)])
+        .map_err(|e| constraint(e, &format!("user {name} or its badge")))?;
+    Ok(c.last_insert_rowid())
+}
+
+pub fn user_count(c: &Connection) -> Result<i64> {
+    Ok(c.query_row("SELECT count(*) FROM app_user", [], |r| r.get(0))?)
+}
+
+/// A station definition (from the configuration or the admin API).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct NewStation {
+    pub id: String,
+    pub location: LocationCode,
+    pub mode: Mode,
+    #[serde(default)]
+    pub port: Option<String>,
+    #[serde(default)]
+    pub usb: Option<String>,
+}
+
+/// Create or update a station. Its memory is kept unless the location or mode changes.
+pub fn upsert_station(c: &Connection, s: &NewStation, now: DateTime<Utc>) -> Result<()> {
+    if s.id.is_empty() || s.id.len() > 64 || !s.id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+        return Err(StoreError::Invalid("station id must be 1 to 64 letters, digits, '.', '_' or '-'".into()));
+    }
+    let loc: i64 = c
+        .prepare_cached("SELECT location_id FROM location WHERE code=?")?
+        .query_row([s.location.as_str()], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::Invalid(format!("station {}: location {} does not exist", s.id, s.location)))?;
+    c.prepare_cached(
+        "INSERT INTO station (station_id, location_id, mode, port, usb, created_at) VALUES (?1,?2,?3,?4,?5,?6)
+         ON CONFLICT(station_id) DO UPDATE SET
+            memory = CASE WHEN location_id <> excluded.location_id OR mode <> excluded.mode THEN '{}' ELSE memory END,
+            location_id = excluded.location_id, mode = excluded.mode, port = excluded.port, usb = excluded.usb",
+    )?
+    .execute(params![s.id, loc, s.mode.as_str(), s.port, s.usb, stamp(now)])?;
+    Ok(())
+}
+
+/// Mark a serial station's scanner present or absent.
+pub fn set_station_connected(c: &Connection, id: &str, connected: bool) -> Result<()> {
+    c.prepare_cached("UPDATE station SET connected=?2 WHERE station_id=?1")?.execute(params![id, connected])?;
+    Ok(())
+}
+
+/// SHA-256 of a bearer token, as stored.
+pub fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A fresh random secret, hex-encoded (`bytes` random bytes).
+pub fn random_secret(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the operating system's random source");
+    hex::encode(buf)
+}
+
+/// Who a new token is for.
+#[derive(Debug, Clone)]
+pub enum TokenFor {
+    Station(String),
+    User(String),
+}
+
+/// Create a bearer token; returns it in clear (the only time it exists in clear).
+pub fn create_token(c: &Connection, who: &TokenFor, now: DateTime<Utc>) -> Result<String> {
+    let token = format!("ct_{}", random_secret(24));
+    let (station, user): (Option<String>, Option<i64>) = match who {
+        TokenFor::Station(id) => {
+            let exists: Option<String> =
+                c.prepare_cached("SELECT station_id FROM station WHERE station_id=?")?.query_row([id], |r| r.get(0)).optional()?;
+            (Some(exists.ok_or_else(|| StoreError::NotFound(format!("no station '{id}'")))?), None)
+        }
+        TokenFor::User(name) => {
+            let id: Option<i64> =
+                c.prepare_cached("SELECT user_id FROM app_user WHERE name=? AND active=1")?.query_row([name], |r| r.get(0)).optional()?;
+            (None, Some(id.ok_or_else(|| StoreError::NotFound(format!("no active user '{name}'")))?))
+        }
+    };
+    c.prepare_cached("INSERT INTO token (digest, station_id, user_id, created_at) VALUES (?1,?2,?3,?4)")?
+        .execute(params![token_digest(&token), station, user, stamp(now)])?;
+    Ok(token)
+}

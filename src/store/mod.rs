@@ -1,0 +1,239 @@
+//! Storage: the only module that touches rusqlite. It opens and checks the database, runs the
+//! migrations, owns the single writer (see [`writer`]) and a pool of read-only connections.
+//! Scans enter through [`Store::scan`], which runs the whole scan path inside the writer.
+
+pub mod admin;
+pub mod query;
+pub mod scan;
+pub mod schema;
+pub mod writer;
+
+use crate::clock::Clock;
+use crate::engine;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+pub use scan::{ScanAnswer, ScanInput};
+
+/// What went wrong, split by whose fault it is: the caller's (`Invalid`, `NotFound`,
+/// `Conflict`), the storage's state (`Unavailable`: disk full, I/O error, shutting down), or a
+/// bug (`Internal`). Clone so one failed commit can answer every caller in its batch.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal storage error: {0}")]
+    Internal(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::*;
+        match e.sqlite_error_code() {
+            Some(DiskFull) => StoreError::Unavailable("the disk is full".into()),
+            Some(SystemIoFailure) | Some(CannotOpen) | Some(ReadOnly) => {
+                StoreError::Unavailable(format!("the database cannot be written ({e})"))
+            }
+            Some(DatabaseBusy) | Some(DatabaseLocked) => StoreError::Unavailable("the database is busy".into()),
+            _ => StoreError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Internal(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Options for opening a store.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub clock: Clock,
+    pub engine: engine::Settings,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: writer::Writer,
+    readers: Mutex<Vec<Connection>>,
+    events: broadcast::Sender<ScanAnswer>,
+    options: Options,
+}
+
+/// A cheap-to-clone handle on the database.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+fn pragma_text(conn: &Connection, name: &str) -> rusqlite::Result<String> {
+    conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, rusqlite::types::Value>(0)).map(|v| match v {
+        rusqlite::types::Value::Integer(i) => i.to_string(),
+        rusqlite::types::Value::Text(t) => t,
+        other => format!("{other:?}"),
+    })
+}
+
+/// Open a connection with the pragmas chartrack needs and check that they took.
+fn open_conn(path: &Path, read_only: bool) -> anyhow::Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    if read_only {
+        // Readers can never write around the writer: SQLite itself refuses.
+        conn.pragma_update(None, "query_only", true)?;
+        return Ok(conn);
+    }
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    let checks = [
+        ("journal_mode", mode.to_lowercase(), "wal"),
+        ("synchronous", pragma_text(&conn, "synchronous")?, "2"),
+        ("foreign_keys", pragma_text(&conn, "foreign_keys")?, "1"),
+    ];
+    for (name, got, want) in checks {
+        if got != want {
+            anyhow::bail!("refusing to start: PRAGMA {name} is {got}, chartrack needs {want} ({})", path.display());
+        }
+    }
+    Ok(conn)
+}
+
+impl Store {
+    /// Open (creating and migrating if needed) the database at `path` and start its writer.
+    /// Refuses, with a message saying why, a database that fails its checks.
+    pub fn open(path: &Path, options: Options) -> anyhow::Result<Store> {
+        let mut conn = open_conn(path, false)?;
+        let quick: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if quick != "ok" {
+            anyhow::bail!("refusing to start: the database {} fails its quick check: {quick}", path.display());
+        }
+        schema::migrate(&mut conn).map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
+        let (events, _) = broadcast::channel(1024);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: writer::Writer::start(conn),
+                readers: Mutex::new(Vec::new()),
+                events,
+                options,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+    pub fn clock(&self) -> &Clock {
+        &self.inner.options.clock
+    }
+    pub fn writer_stats(&self) -> &writer::WriterStats {
+        &self.inner.writer.stats
+    }
+    /// Answers of committed scans, in commit order, for the live feed.
+    pub fn subscribe(&self) -> broadcast::Receiver<ScanAnswer> {
+        self.inner.events.subscribe()
+    }
+
+    /// Record one scan through the whole scan path; answers after the commit.
+    pub async fn scan(&self, input: ScanInput) -> Result<ScanAnswer> {
+        let now = self.clock().now();
+        let settings = self.inner.options.engine;
+        let answer = self.inner.writer.exec(move |c| scan::apply(c, &input, now, &settings)).await?;
+        let _ = self.inner.events.send(answer.clone());
+        Ok(answer)
+    }
+
+    /// Run a write through the single writer.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.inner.writer.exec(f).await
+    }
+
+    pub fn write_blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.inner.writer.exec_blocking(f)
+    }
+
+    fn take_reader(&self) -> Result<Connection> {
+        if let Some(c) = self.inner.readers.lock().expect("reader pool").pop() {
+            return Ok(c);
+        }
+        open_conn(&self.inner.path, true).map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    fn put_reader(&self, c: Connection) {
+        let mut pool = self.inner.readers.lock().expect("reader pool");
+        if pool.len() < 8 {
+            pool.push(c);
+        }
+    }
+
+    /// Run a read on a pooled read-only connection, on the blocking thread pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read_blocking(f))
+            .await
+            .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+
+    pub fn read_blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T>,
+    {
+        let conn = self.take_reader()?;
+        let r = f(&conn);
+        self.put_reader(conn);
+        r
+    }
+
+    /// A consistent copy of the live database through SQLite's online backup API.
+    pub fn backup_to(&self, dest: &Path) -> anyhow::Result<()> {
+        if dest.exists() {
+            anyhow::bail!("{} already exists; choose a new file name", dest.display());
+        }
+        let src = open_conn(&self.inner.path, true)?;
+        let mut out = Connection::open(dest)?;
+        {
+            let b = rusqlite::backup::Backup::new(&src, &mut out)?;
+            b.run_to_completion(256, std::time::Duration::from_millis(5), None)?;
+        }
+        let check: String = out.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            anyhow::bail!("the backup copy failed its integrity check: {check}");
+        }
+        Ok(())
+    }
+
+    /// Finish queued writes and stop the writer. Later writes are refused as unavailable.
+    pub fn shutdown(&self) {
+        self.inner.writer.shutdown();
+    }
+}

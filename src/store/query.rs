@@ -1,0 +1,377 @@
+//! Reads for pages and the API. Every function takes a read-only connection.
+
+use super::scan::{loc_ref, LocBrief};
+use super::Result;
+use crate::domain::Role;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastScan {
+    pub at: String,
+    pub station: Option<String>,
+    pub user: Option<String>,
+    pub location: Option<LocBrief>,
+}
+
+/// `GET /api/v1/volumes/{barcode}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VolumeView {
+    pub barcode: String,
+    pub mrn: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub volume: u32,
+    pub record_type: String,
+    pub status: String,
+    pub since: String,
+    pub home: LocBrief,
+    pub location: LocBrief,
+    pub destination: Option<LocBrief>,
+    pub container: Option<LocBrief>,
+    pub last_scan: Option<LastScan>,
+    pub waiting_reports: u32,
+}
+
+fn brief(c: &Connection, id: i64) -> Result<LocBrief> {
+    let l = loc_ref(c, id)?;
+    Ok(LocBrief { code: l.code, name: l.name })
+}
+
+fn user_name(c: &Connection, id: Option<i64>) -> Result<Option<String>> {
+    match id {
+        None => Ok(None),
+        Some(id) => Ok(c.prepare_cached("SELECT name FROM app_user WHERE user_id=?")?.query_row([id], |r| r.get(0)).optional()?),
+    }
+}
+
+pub fn volume(c: &Connection, barcode: &str) -> Result<Option<VolumeView>> {
+    let row = c
+        .prepare_cached(
+            "SELECT v.barcode, p.mrn, p.last_name, p.first_name, v.volume_no, v.record_type, s.status, s.since, v.home_id,
+                    s.location_id, s.destination_id, s.container_id, s.last_scan_at, s.last_station_id, s.last_user_id, s.last_location_id,
+                    (SELECT count(*) FROM loose_report r WHERE r.patient_id = v.patient_id AND r.filed_at IS NULL)
+             FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
+             WHERE v.barcode = ?",
+        )?
+        .query_row([barcode], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?),
+                (r.get::<_, u32>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, String>(7)?),
+                (r.get::<_, i64>(8)?, r.get::<_, i64>(9)?, r.get::<_, Option<i64>>(10)?, r.get::<_, Option<i64>>(11)?),
+                (r.get::<_, Option<String>>(12)?, r.get::<_, Option<String>>(13)?, r.get::<_, Option<i64>>(14)?, r.get::<_, Option<i64>>(15)?),
+                r.get::<_, u32>(16)?,
+            ))
+        })
+        .optional()?;
+    let Some(((barcode, mrn, last_name, first_name), (volume, record_type, status, since), (home, loc, dest, cont), (at, station, user, last_loc), waiting)) = row
+    else {
+        return Ok(None);
+    };
+    let last_scan = match at {
+        None => None,
+        Some(at) => Some(LastScan { at, station, user: user_name(c, user)?, location: last_loc.map(|l| brief(c, l)).transpose()? }),
+    };
+    Ok(Some(VolumeView {
+        barcode,
+        mrn,
+        last_name,
+        first_name,
+        volume,
+        record_type,
+        status,
+        since,
+        home: brief(c, home)?,
+        location: brief(c, loc)?,
+        destination: dest.map(|d| brief(c, d)).transpose()?,
+        container: cont.map(|d| brief(c, d)).transpose()?,
+        last_scan,
+        waiting_reports: waiting,
+    }))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MovementView {
+    pub scan_id: String,
+    pub seq: i64,
+    pub action: String,
+    pub at: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub station: String,
+    pub user: Option<String>,
+    pub receiver: Option<String>,
+}
+
+/// A volume's movements, newest first; `None` when the volume is unknown.
+pub fn movements(c: &Connection, barcode: &str, limit: u32) -> Result<Option<Vec<MovementView>>> {
+    let id: Option<i64> = c.prepare_cached("SELECT volume_id FROM volume WHERE barcode=?")?.query_row([barcode], |r| r.get(0)).optional()?;
+    let Some(id) = id else { return Ok(None) };
+    let mut st = c.prepare_cached(
+        "SELECT s.scan_id, m.movement_id, m.action, m.at, lf.code, lt.code, m.station_id, u.name, rv.name
+         FROM movement m JOIN scan s ON s.scan_seq = m.scan_seq
+         LEFT JOIN location lf ON lf.location_id = m.from_id LEFT JOIN location lt ON lt.location_id = m.to_id
+         LEFT JOIN app_user u ON u.user_id = m.user_id LEFT JOIN app_user rv ON rv.user_id = m.receiver_id
+         WHERE m.volume_id = ? ORDER BY m.movement_id DESC LIMIT ?",
+    )?;
+    let rows = st.query_map(params![id, limit], |r| {
+        Ok(MovementView {
+            scan_id: r.get(0)?,
+            seq: r.get(1)?,
+            action: r.get(2)?,
+            at: r.get(3)?,
+            from: r.get(4)?,
+            to: r.get(5)?,
+            station: r.get(6)?,
+            user: r.get(7)?,
+            receiver: r.get(8)?,
+        })
+    })?;
+    Ok(Some(rows.collect::<rusqlite::Result<_>>()?))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StationView {
+    pub id: String,
+    pub location: String,
+    pub mode: String,
+    /// `serial` (a port or USB scanner on the server) or `http` (browser page, agent, API).
+    pub kind: String,
+    pub port: Option<String>,
+    pub usb: Option<String>,
+    pub connected: bool,
+    pub last_scan_at: Option<String>,
+}
+
+pub fn stations(c: &Connection) -> Result<Vec<StationView>> {
+    let mut st = c.prepare_cached(
+        "SELECT s.station_id, l.code, s.mode, s.port, s.usb, s.connected, s.last_scan_at
+         FROM station s JOIN location l ON l.location_id = s.location_id ORDER BY s.station_id",
+    )?;
+    let rows = st.query_map([], |r| {
+        let port: Option<String> = r.get(3)?;
+        let usb: Option<String> = r.get(4)?;
+        let serial = port.is_some() || usb.is_some();
+        Ok(StationView {
+            id: r.get(0)?,
+            location: r.get(1)?,
+            mode: r.get(2)?,
+            kind: if serial { "serial" } else { "http" }.into(),
+            // An HTTP station has no device to lose; a serial one is as its reader last saw it.
+            connected: !serial || r.get::<_, bool>(5)?,
+            port,
+            usb,
+            last_scan_at: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn station_exists(c: &Connection, id: &str) -> Result<bool> {
+    Ok(c.prepare_cached("SELECT 1 FROM station WHERE station_id=?")?.query_row([id], |_| Ok(())).optional()?.is_some())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    pub barcode: String,
+    pub mrn: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub volume: u32,
+    pub record_type: String,
+    pub status: String,
+    pub location: LocBrief,
+}
+
+/// Volumes by barcode, MRN, or patient name ("last", "last, first" or "first last" prefixes).
+pub fn search(c: &Connection, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
+    let q = q.trim();
+    if q.is_empty() {
+        return Ok(vec![]);
+    }
+    let base = "SELECT v.barcode, p.mrn, p.last_name, p.first_name, v.volume_no, v.record_type, s.status, l.code, l.name
+        FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
+        JOIN location l ON l.location_id = s.location_id";
+    let order = "ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn, v.volume_no LIMIT ?3";
+    let (sql, a, b) = if q.bytes().all(|b| b.is_ascii_digit()) {
+        (format!("{base} WHERE p.mrn = ?1 OR v.barcode = ?2 {order}"), q.to_owned(), q.to_owned())
+    } else if let Some((last, first)) = q.split_once(',') {
+        (
+            format!("{base} WHERE p.last_name LIKE ?1 ESCAPE '\\' AND p.first_name LIKE ?2 ESCAPE '\\' {order}"),
+            like_prefix(last.trim()),
+            like_prefix(first.trim()),
+        )
+    } else if let Some((first, last)) = q.split_once(' ') {
+        (
+            format!("{base} WHERE (p.last_name LIKE ?1 ESCAPE '\\' AND p.first_name LIKE ?2 ESCAPE '\\') OR (p.last_name LIKE ?2 ESCAPE '\\' AND p.first_name LIKE ?1 ESCAPE '\\') {order}"),
+            like_prefix(last.trim()),
+            like_prefix(first.trim()),
+        )
+    } else {
+        (format!("{base} WHERE v.barcode = ?2 OR p.last_name LIKE ?1 ESCAPE '\\' {order}"), like_prefix(q), q.to_owned())
+    };
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map(params![a, b, limit], |r| {
+        Ok(SearchHit {
+            barcode: r.get(0)?,
+            mrn: r.get(1)?,
+            last_name: r.get(2)?,
+            first_name: r.get(3)?,
+            volume: r.get(4)?,
+            record_type: r.get(5)?,
+            status: r.get(6)?,
+            location: LocBrief { code: r.get(7)?, name: r.get(8)? },
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn like_prefix(s: &str) -> String {
+    let escaped: String = s.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+    format!("{escaped}%")
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LocationView {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub barcode: String,
+    pub terminal: Option<(u8, u8)>,
+    /// Volumes here now (on the shelf or at the location).
+    pub here: u32,
+    /// Volumes on their way here.
+    pub incoming: u32,
+}
+
+const LOCATION_SELECT: &str = "SELECT l.code, l.name, l.kind, l.barcode, l.terminal_lo, l.terminal_hi,
+    (SELECT count(*) FROM volume_state s WHERE s.location_id = l.location_id AND s.status IN ('on_shelf','at_location')),
+    (SELECT count(*) FROM volume_state s WHERE s.destination_id = l.location_id AND s.status = 'in_transit')
+    FROM location l";
+
+fn location_row(r: &rusqlite::Row) -> rusqlite::Result<LocationView> {
+    let lo: Option<u8> = r.get(4)?;
+    let hi: Option<u8> = r.get(5)?;
+    Ok(LocationView {
+        code: r.get(0)?,
+        name: r.get(1)?,
+        kind: r.get(2)?,
+        barcode: r.get(3)?,
+        terminal: lo.zip(hi),
+        here: r.get(6)?,
+        incoming: r.get(7)?,
+    })
+}
+
+pub fn locations(c: &Connection) -> Result<Vec<LocationView>> {
+    let mut st = c.prepare_cached(&format!("{LOCATION_SELECT} ORDER BY l.kind, l.code"))?;
+    let rows = st.query_map([], location_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LocationDetail {
+    #[serde(flatten)]
+    pub location: LocationView,
+    pub volumes: Vec<SearchHit>,
+}
+
+/// A location and the volumes at it now (or on their way to it).
+pub fn location(c: &Connection, code: &str, limit: u32) -> Result<Option<LocationDetail>> {
+    let loc = c.prepare_cached(&format!("{LOCATION_SELECT} WHERE l.code = ?"))?.query_row([code], location_row).optional()?;
+    let Some(location) = loc else { return Ok(None) };
+    let mut st = c.prepare_cached(
+        "SELECT v.barcode, p.mrn, p.last_name, p.first_name, v.volume_no, v.record_type, s.status, l.code, l.name
+         FROM volume_state s JOIN volume v ON v.volume_id = s.volume_id JOIN patient p ON p.patient_id = v.patient_id
+         JOIN location l ON l.location_id = s.location_id JOIN location here ON here.code = ?1
+         WHERE (s.location_id = here.location_id AND s.status IN ('on_shelf','at_location'))
+            OR (s.destination_id = here.location_id AND s.status = 'in_transit')
+         ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, v.volume_no LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![code, limit], |r| {
+        Ok(SearchHit {
+            barcode: r.get(0)?,
+            mrn: r.get(1)?,
+            last_name: r.get(2)?,
+            first_name: r.get(3)?,
+            volume: r.get(4)?,
+            record_type: r.get(5)?,
+            status: r.get(6)?,
+            location: LocBrief { code: r.get(7)?, name: r.get(8)? },
+        })
+    })?;
+    Ok(Some(LocationDetail { location, volumes: rows.collect::<rusqlite::Result<_>>()? }))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExceptionView {
+    pub id: i64,
+    pub kind: String,
+    pub value: String,
+    pub station: String,
+    pub scan_id: String,
+    pub created_at: String,
+    pub resolved_at: Option<String>,
+    pub resolution: Option<String>,
+}
+
+pub fn exceptions(c: &Connection, open_only: bool, limit: u32) -> Result<Vec<ExceptionView>> {
+    let mut st = c.prepare_cached(
+        "SELECT e.exception_id, e.kind, e.value, e.station_id, s.scan_id, e.created_at, e.resolved_at, e.resolution
+         FROM exception e JOIN scan s ON s.scan_seq = e.scan_seq
+         WHERE (?1 = 0 OR e.resolved_at IS NULL) ORDER BY e.exception_id DESC LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![open_only, limit], |r| {
+        Ok(ExceptionView {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            value: r.get(2)?,
+            station: r.get(3)?,
+            scan_id: r.get(4)?,
+            created_at: r.get(5)?,
+            resolved_at: r.get(6)?,
+            resolution: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Who a bearer token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    User { id: i64, name: String, role: Role },
+    Station { id: String },
+}
+
+pub fn principal_by_digest(c: &Connection, digest: &str) -> Result<Option<Principal>> {
+    let row = c
+        .prepare_cached(
+            "SELECT t.station_id, u.user_id, u.name, u.role FROM token t LEFT JOIN app_user u ON u.user_id = t.user_id
+             WHERE t.digest = ? AND t.revoked_at IS NULL AND (t.user_id IS NULL OR u.active = 1)",
+        )?
+        .query_row([digest], |r| {
+            Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?))
+        })
+        .optional()?;
+    Ok(match row {
+        Some((Some(station), _, _, _)) => Some(Principal::Station { id: station }),
+        Some((None, Some(id), Some(name), Some(role))) => Role::from_str(&role).ok().map(|role| Principal::User { id, name, role }),
+        _ => None,
+    })
+}
+
+/// Counts by status, for metrics and the dashboard.
+pub fn status_counts(c: &Connection) -> Result<Vec<(String, i64)>> {
+    let mut st = c.prepare_cached("SELECT status, count(*) FROM volume_state GROUP BY status ORDER BY status")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn scan_counts(c: &Connection) -> Result<(i64, i64, i64)> {
+    Ok(c.query_row(
+        "SELECT count(*), coalesce(sum(accepted), 0), (SELECT count(*) FROM exception WHERE resolved_at IS NULL) FROM scan",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?)
+}

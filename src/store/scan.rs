@@ -1,0 +1,342 @@
+//! The scan path inside the writer's transaction: replay a repeated scan id, normalise,
+//! classify by lookup, ask the engine, then write the scan, its movements, the volumes'
+//! current state, exceptions and the station's memory together.
+
+use super::{Result, StoreError};
+use crate::clock::stamp;
+use crate::domain::{normalise_line, verify_check_char, Command, LocationKind, Mode, Mrn, Status};
+use crate::engine::{self, ContainerChange, Effect, LocRef, Memory, ReportRef, Scanned, StationFacts, UserRef, VolumeFacts};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+/// One scan as it arrives, from any source.
+#[derive(Debug, Clone)]
+pub struct ScanInput {
+    pub station: String,
+    /// The line as read (terminator and AIM prefix may still be on it).
+    pub line: Vec<u8>,
+    /// The sender's unique id for this scan; a repeat is answered with the first answer.
+    pub id: Option<uuid::Uuid>,
+    /// When the scanner read it, if the sender knows (an agent delivering a queue).
+    pub scanned_at: Option<DateTime<Utc>>,
+    /// The signed-in user behind the request, if any.
+    pub user: Option<UserRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocBrief {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumeBrief {
+    pub barcode: String,
+    pub status: Status,
+    pub location: LocBrief,
+    pub destination: Option<LocBrief>,
+}
+
+/// The station's answer to a scan (the body of `POST /api/v1/scans`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanAnswer {
+    pub scan_id: String,
+    pub accepted: bool,
+    pub action: String,
+    pub message: String,
+    pub warnings: Vec<String>,
+    pub station: String,
+    pub mode: Mode,
+    pub at: DateTime<Utc>,
+    /// Volumes moved by this scan.
+    pub moved: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumeBrief>,
+}
+
+pub(crate) fn loc_ref(c: &Connection, id: i64) -> Result<LocRef> {
+    let mut st = c.prepare_cached("SELECT location_id, code, name, kind, terminal_lo, terminal_hi FROM location WHERE location_id=?")?;
+    Ok(st.query_row([id], loc_row)?)
+}
+
+pub(crate) fn loc_row(r: &rusqlite::Row) -> rusqlite::Result<LocRef> {
+    let kind: String = r.get(3)?;
+    let lo: Option<u8> = r.get(4)?;
+    let hi: Option<u8> = r.get(5)?;
+    Ok(LocRef {
+        id: r.get(0)?,
+        code: r.get(1)?,
+        name: r.get(2)?,
+        kind: LocationKind::from_str(&kind).unwrap_or(LocationKind::Office),
+        terminal: lo.zip(hi),
+    })
+}
+
+fn volume_facts_where(c: &Connection, clause: &str, arg: &dyn rusqlite::ToSql) -> Result<Vec<VolumeFacts>> {
+    let sql = format!(
+        "SELECT v.volume_id, v.barcode, v.patient_id, p.mrn, v.home_id, s.status, s.location_id, s.destination_id, s.container_id,
+                (SELECT count(*) FROM loose_report r WHERE r.patient_id = v.patient_id AND r.filed_at IS NULL)
+         FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
+         WHERE {clause} ORDER BY v.volume_id"
+    );
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map([arg], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, i64>(6)?,
+            r.get::<_, Option<i64>>(7)?,
+            r.get::<_, Option<i64>>(8)?,
+            r.get::<_, u32>(9)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, barcode, patient_id, mrn, home, status, location, destination, container, waiting) = row?;
+        out.push(VolumeFacts {
+            id,
+            barcode,
+            patient_id,
+            mrn: Mrn::parse(&mrn).map_err(|e| StoreError::Internal(format!("stored MRN invalid: {e}")))?,
+            home: loc_ref(c, home)?,
+            status: Status::from_str(&status).map_err(|e| StoreError::Internal(e.to_string()))?,
+            location: loc_ref(c, location)?,
+            destination: destination.map(|d| loc_ref(c, d)).transpose()?,
+            container,
+            waiting_reports: waiting,
+        });
+    }
+    Ok(out)
+}
+
+/// Does the value have the shape of a barcode chartrack issues (prefix letter, 7 digits, check)?
+fn looks_issued(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 9 && b[0].is_ascii_uppercase() && b[1..8].iter().all(u8::is_ascii_digit) && (b[8].is_ascii_digit() || b[8].is_ascii_uppercase())
+}
+
+/// Classify a normalised value by looking it up among everything that has a barcode.
+pub(crate) fn classify(c: &Connection, value: &str) -> Result<Scanned> {
+    if value.starts_with("CMD-") {
+        if let Ok(cmd) = Command::from_str(value) {
+            return Ok(Scanned::Command(cmd));
+        }
+    }
+    if let Some(v) = volume_facts_where(c, "v.barcode = ?1", &value)?.pop() {
+        return Ok(Scanned::Volume(v));
+    }
+    let report = c
+        .prepare_cached("SELECT report_id, barcode, patient_id, filed_at IS NOT NULL FROM loose_report WHERE barcode=?")?
+        .query_row([value], |r| Ok(ReportRef { id: r.get(0)?, barcode: r.get(1)?, patient_id: r.get(2)?, filed: r.get(3)? }))
+        .optional()?;
+    if let Some(r) = report {
+        return Ok(Scanned::Report(r));
+    }
+    let loc = c
+        .prepare_cached("SELECT location_id, code, name, kind, terminal_lo, terminal_hi FROM location WHERE barcode=?")?
+        .query_row([value], loc_row)
+        .optional()?;
+    if let Some(l) = loc {
+        if l.kind == LocationKind::Container {
+            let contents = volume_facts_where(c, "s.container_id = ?1", &l.id)?;
+            return Ok(Scanned::Container(l, contents));
+        }
+        return Ok(Scanned::Location(l));
+    }
+    let badge = c
+        .prepare_cached("SELECT user_id, name FROM app_user WHERE badge=? AND active=1")?
+        .query_row([value], |r| Ok(UserRef { id: r.get(0)?, name: r.get(1)? }))
+        .optional()?;
+    if let Some(u) = badge {
+        return Ok(Scanned::Badge(u));
+    }
+    Ok(Scanned::Unknown { value: value.to_owned(), misread: looks_issued(value) && !verify_check_char(value) })
+}
+
+fn station_facts(c: &Connection, id: &str) -> Result<StationFacts> {
+    let row = c
+        .prepare_cached("SELECT location_id, mode, memory FROM station WHERE station_id=?")?
+        .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+        .optional()?;
+    let (loc, mode, memory) = row.ok_or_else(|| StoreError::NotFound(format!("unknown station '{id}'")))?;
+    Ok(StationFacts {
+        id: id.to_owned(),
+        location: loc_ref(c, loc)?,
+        mode: Mode::from_str(&mode).map_err(|e| StoreError::Internal(e.to_string()))?,
+        // A memory that cannot be read is forgotten rather than blocking the station.
+        memory: serde_json::from_str::<Memory>(&memory).unwrap_or_default(),
+    })
+}
+
+fn volume_brief(c: &Connection, volume_id: i64) -> Result<VolumeBrief> {
+    let (barcode, status, loc, dest): (String, String, i64, Option<i64>) = c
+        .prepare_cached(
+            "SELECT v.barcode, s.status, s.location_id, s.destination_id FROM volume v JOIN volume_state s ON s.volume_id=v.volume_id WHERE v.volume_id=?",
+        )?
+        .query_row([volume_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    let brief = |id: i64| -> Result<LocBrief> {
+        let l = loc_ref(c, id)?;
+        Ok(LocBrief { code: l.code, name: l.name })
+    };
+    Ok(VolumeBrief {
+        barcode,
+        status: Status::from_str(&status).map_err(|e| StoreError::Internal(e.to_string()))?,
+        location: brief(loc)?,
+        destination: dest.map(brief).transpose()?,
+    })
+}
+
+/// A printable, bounded rendering of a line that could not be read, for the scan record.
+fn printable(line: &[u8]) -> String {
+    let s: String = String::from_utf8_lossy(line).escape_debug().collect();
+    s.chars().take(160).collect()
+}
+
+/// The whole scan path; runs inside the writer's transaction.
+pub fn apply(c: &Connection, input: &ScanInput, now: DateTime<Utc>, settings: &engine::Settings) -> Result<ScanAnswer> {
+    let scan_id = input.id.unwrap_or_else(uuid::Uuid::new_v4).to_string();
+    let earlier = c
+        .prepare_cached("SELECT station_id, response FROM scan WHERE scan_id=?")?
+        .query_row([&scan_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .optional()?;
+    if let Some((station, response)) = earlier {
+        if station != input.station {
+            return Err(StoreError::Conflict(format!("scan id {scan_id} was already used by another station")));
+        }
+        return Ok(serde_json::from_str(&response)?);
+    }
+
+    let station = station_facts(c, &input.station)?;
+    let (value, scanned, decision) = match normalise_line(&input.line) {
+        Err(refusal) => {
+            let d = engine::Decision {
+                accepted: false,
+                action: "unreadable",
+                message: format!("not read: {refusal}"),
+                warnings: vec![],
+                effects: vec![],
+                memory: station.memory.clone(),
+                mode: station.mode,
+            };
+            (printable(&input.line), None, d)
+        }
+        Ok(value) => {
+            let scanned = classify(c, &value)?;
+            let d = engine::decide(&station, &scanned, input.user.as_ref(), now, settings);
+            (value, Some(scanned), d)
+        }
+    };
+
+    let user_id = decision.memory.badge.as_ref().map(|b| b.value.id).or(input.user.as_ref().map(|u| u.id));
+    let moved = decision.effects.iter().filter(|e| matches!(e, Effect::Move(_))).count();
+    let mut answer = ScanAnswer {
+        scan_id: scan_id.clone(),
+        accepted: decision.accepted,
+        action: decision.action.to_owned(),
+        message: decision.message.clone(),
+        warnings: decision.warnings.clone(),
+        station: station.id.clone(),
+        mode: decision.mode,
+        at: now,
+        moved,
+        volume: None,
+    };
+
+    // The scan row first: movements and exceptions refer to it. Its response is filled in below.
+    c.prepare_cached(
+        "INSERT INTO scan (scan_id, station_id, user_id, value, received_at, scanned_at, accepted, action, response)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '')",
+    )?
+    .execute(params![
+        scan_id,
+        station.id,
+        user_id,
+        value,
+        stamp(now),
+        input.scanned_at.map(stamp),
+        decision.accepted,
+        decision.action
+    ])?;
+    let seq = c.last_insert_rowid();
+    let at = stamp(input.scanned_at.unwrap_or(now));
+
+    for effect in &decision.effects {
+        match effect {
+            Effect::Move(m) => {
+                c.prepare_cached(
+                    "INSERT INTO movement (scan_seq, volume_id, action, from_id, to_id, at, station_id, user_id, receiver_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![seq, m.volume_id, m.action.as_str(), m.from, m.to, at, station.id, m.user, m.receiver])?;
+                let movement_id = c.last_insert_rowid();
+                let (set_container, container) = match m.container {
+                    ContainerChange::Keep => (false, None),
+                    ContainerChange::Set(id) => (true, Some(id)),
+                    ContainerChange::Clear => (true, None),
+                };
+                c.prepare_cached(
+                    "UPDATE volume_state SET
+                        since = CASE WHEN status <> ?2 OR location_id <> ?3 THEN ?8 ELSE since END,
+                        status = ?2, location_id = ?3, destination_id = ?4,
+                        container_id = CASE WHEN ?5 THEN ?6 ELSE container_id END,
+                        last_movement_id = ?7, last_scan_at = ?8, last_station_id = ?9, last_user_id = ?10, last_location_id = ?11
+                     WHERE volume_id = ?1",
+                )?
+                .execute(params![
+                    m.volume_id,
+                    m.status.as_str(),
+                    m.location,
+                    m.destination,
+                    set_container,
+                    container,
+                    movement_id,
+                    at,
+                    station.id,
+                    m.user,
+                    station.location.id
+                ])?;
+            }
+            Effect::FileReport { report_id, volume_id } => {
+                let n = c
+                    .prepare_cached("UPDATE loose_report SET filed_volume_id=?2, filed_at=?3 WHERE report_id=?1 AND filed_at IS NULL")?
+                    .execute(params![report_id, volume_id, at])?;
+                if n != 1 {
+                    return Err(StoreError::Conflict("the report was filed meanwhile".into()));
+                }
+            }
+            Effect::EmptyContainer { container_id } => {
+                c.prepare_cached("UPDATE volume_state SET container_id=NULL WHERE container_id=?")?.execute([container_id])?;
+            }
+            Effect::Exception { kind, value } => {
+                c.prepare_cached("INSERT INTO exception (scan_seq, kind, value, station_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                    .execute(params![seq, kind, value, station.id, stamp(now)])?;
+            }
+        }
+    }
+
+    if let Some(Scanned::Volume(v)) = &scanned {
+        if decision.accepted {
+            // Any accepted scan of a volume is its last scan, even one that moved nothing.
+            c.prepare_cached(
+                "UPDATE volume_state SET last_scan_at=?2, last_station_id=?3, last_user_id=?4, last_location_id=?5 WHERE volume_id=?1",
+            )?
+            .execute(params![v.id, at, station.id, user_id, station.location.id])?;
+        }
+        answer.volume = Some(volume_brief(c, v.id)?);
+    }
+
+    c.prepare_cached("UPDATE station SET mode=?2, memory=?3, last_scan_at=?4 WHERE station_id=?1")?.execute(params![
+        station.id,
+        decision.mode.as_str(),
+        serde_json::to_string(&decision.memory)?,
+        stamp(now)
+    ])?;
+    c.prepare_cached("UPDATE scan SET response=?2 WHERE scan_seq=?1")?.execute(params![seq, serde_json::to_string(&answer)?])?;
+    Ok(answer)
+}

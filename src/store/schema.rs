@@ -1,0 +1,226 @@
+//! Versioned migrations, tracked in SQLite's `user_version`. Never edit an applied migration;
+//! append a new one. A database from a newer chartrack is refused.
+
+use rusqlite::Connection;
+
+/// Each entry moves the schema from version `index` to `index + 1`.
+pub const MIGRATIONS: &[&str] = &[r#"
+-- v1: the chart ledger.
+CREATE TABLE patient (
+    patient_id   INTEGER PRIMARY KEY,
+    mrn          TEXT NOT NULL UNIQUE,
+    last_name    TEXT NOT NULL,
+    first_name   TEXT NOT NULL,
+    birth_date   TEXT,                          -- YYYY-MM-DD; minimum necessary, nothing more
+    restricted   INTEGER NOT NULL DEFAULT 0,    -- VIP / behavioural health: location shown only to the authorised
+    created_at   TEXT NOT NULL
+);
+CREATE INDEX patient_name ON patient(last_name COLLATE NOCASE, first_name COLLATE NOCASE);
+
+CREATE TABLE location (
+    location_id  INTEGER PRIMARY KEY,
+    code         TEXT NOT NULL UNIQUE,
+    name         TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('shelf','unit','clinic','office','offsite','person','container')),
+    barcode      TEXT NOT NULL UNIQUE,
+    terminal_lo  INTEGER CHECK (terminal_lo BETWEEN 0 AND 99),  -- shelf sections: terminal digits filed here
+    terminal_hi  INTEGER CHECK (terminal_hi BETWEEN 0 AND 99),
+    created_at   TEXT NOT NULL
+);
+
+CREATE TABLE volume (
+    volume_id    INTEGER PRIMARY KEY,
+    barcode      TEXT NOT NULL UNIQUE,
+    patient_id   INTEGER NOT NULL REFERENCES patient(patient_id),
+    volume_no    INTEGER NOT NULL DEFAULT 1,
+    record_type  TEXT NOT NULL DEFAULT 'medical',
+    home_id      INTEGER NOT NULL REFERENCES location(location_id),
+    created_at   TEXT NOT NULL
+);
+CREATE INDEX volume_patient ON volume(patient_id);
+
+CREATE TABLE app_user (
+    user_id      INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    role         TEXT NOT NULL CHECK (role IN ('clerk','nurse','supervisor','admin')),
+    password_hash TEXT,                         -- argon2id PHC string
+    must_change_password INTEGER NOT NULL DEFAULT 0,
+    badge        TEXT UNIQUE,                   -- badge barcode
+    active       INTEGER NOT NULL DEFAULT 1,
+    created_at   TEXT NOT NULL
+);
+
+CREATE TABLE station (
+    station_id   TEXT PRIMARY KEY,
+    location_id  INTEGER NOT NULL REFERENCES location(location_id),
+    mode         TEXT NOT NULL CHECK (mode IN ('check-out','check-in','receive','transfer','file','inventory')),
+    port         TEXT,
+    usb          TEXT,
+    memory       TEXT NOT NULL DEFAULT '{}',    -- the engine's short memory (JSON), written with each scan
+    connected    INTEGER NOT NULL DEFAULT 0,    -- serial stations: is the scanner there
+    last_scan_at TEXT,
+    created_at   TEXT NOT NULL
+);
+
+CREATE TABLE token (
+    token_id     INTEGER PRIMARY KEY,
+    digest       TEXT NOT NULL UNIQUE,          -- SHA-256 of the bearer token; the token itself is never stored
+    station_id   TEXT REFERENCES station(station_id),
+    user_id      INTEGER REFERENCES app_user(user_id),
+    created_at   TEXT NOT NULL,
+    revoked_at   TEXT,
+    CHECK ((station_id IS NULL) <> (user_id IS NULL))
+);
+
+CREATE TABLE loose_report (
+    report_id    INTEGER PRIMARY KEY,
+    barcode      TEXT NOT NULL UNIQUE,
+    patient_id   INTEGER NOT NULL REFERENCES patient(patient_id),
+    description  TEXT NOT NULL,
+    filed_volume_id INTEGER REFERENCES volume(volume_id),
+    filed_at     TEXT,
+    created_at   TEXT NOT NULL
+);
+CREATE INDEX loose_report_waiting ON loose_report(patient_id) WHERE filed_at IS NULL;
+
+-- Every scan received, whatever became of it. scan_id is the client's unique id (idempotency).
+CREATE TABLE scan (
+    scan_seq     INTEGER PRIMARY KEY,           -- the order scans were committed in (the truth for "last")
+    scan_id      TEXT NOT NULL UNIQUE,
+    station_id   TEXT NOT NULL REFERENCES station(station_id),
+    user_id      INTEGER REFERENCES app_user(user_id),
+    value        TEXT NOT NULL,                 -- normalised value, or a printable rendering of a refused line
+    received_at  TEXT NOT NULL,
+    scanned_at   TEXT,                          -- when the scanner read it, if the sender says (agents)
+    accepted     INTEGER NOT NULL,
+    action       TEXT NOT NULL,
+    response     TEXT NOT NULL                  -- the answer given, replayed for a repeated scan_id
+);
+CREATE INDEX scan_station ON scan(station_id, scan_seq);
+
+CREATE TABLE movement (
+    movement_id  INTEGER PRIMARY KEY,
+    scan_seq     INTEGER NOT NULL REFERENCES scan(scan_seq),
+    volume_id    INTEGER NOT NULL REFERENCES volume(volume_id),
+    action       TEXT NOT NULL,
+    from_id      INTEGER REFERENCES location(location_id),
+    to_id        INTEGER REFERENCES location(location_id),
+    at           TEXT NOT NULL,
+    station_id   TEXT NOT NULL REFERENCES station(station_id),
+    user_id      INTEGER REFERENCES app_user(user_id),
+    receiver_id  INTEGER REFERENCES app_user(user_id)
+);
+CREATE INDEX movement_volume ON movement(volume_id, movement_id);
+CREATE TRIGGER movement_append_only_update BEFORE UPDATE ON movement
+BEGIN SELECT RAISE(ABORT, 'movements are append-only'); END;
+CREATE TRIGGER movement_append_only_delete BEFORE DELETE ON movement
+BEGIN SELECT RAISE(ABORT, 'movements are append-only'); END;
+
+-- The current state of each volume, updated in the same transaction as its movement.
+CREATE TABLE volume_state (
+    volume_id    INTEGER PRIMARY KEY REFERENCES volume(volume_id),
+    status       TEXT NOT NULL CHECK (status IN ('on_shelf','in_transit','at_location','missing')),
+    location_id  INTEGER NOT NULL REFERENCES location(location_id),
+    destination_id INTEGER REFERENCES location(location_id),
+    container_id INTEGER REFERENCES location(location_id),
+    since        TEXT NOT NULL,                 -- when it reached this status (overdue is measured from here)
+    last_movement_id INTEGER REFERENCES movement(movement_id),
+    last_scan_at TEXT,
+    last_station_id TEXT REFERENCES station(station_id),
+    last_user_id INTEGER REFERENCES app_user(user_id),
+    last_location_id INTEGER REFERENCES location(location_id)
+);
+CREATE INDEX volume_state_location ON volume_state(location_id);
+CREATE INDEX volume_state_container ON volume_state(container_id) WHERE container_id IS NOT NULL;
+
+-- Values nobody could classify, for a supervisor to resolve.
+CREATE TABLE exception (
+    exception_id INTEGER PRIMARY KEY,
+    scan_seq     INTEGER NOT NULL REFERENCES scan(scan_seq),
+    kind         TEXT NOT NULL,
+    value        TEXT NOT NULL,
+    station_id   TEXT NOT NULL REFERENCES station(station_id),
+    created_at   TEXT NOT NULL,
+    resolved_at  TEXT,
+    resolved_by  INTEGER REFERENCES app_user(user_id),
+    resolution   TEXT
+);
+CREATE INDEX exception_open ON exception(exception_id) WHERE resolved_at IS NULL;
+"#];
+
+/// The schema version this build writes.
+pub fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error("the database is schema version {found}, newer than this chartrack understands ({latest}); use a newer chartrack")]
+    TooNew { found: i64, latest: i64 },
+    #[error("migration to version {version} failed: {source}")]
+    Failed { version: i64, source: rusqlite::Error },
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Bring the database to the latest version, each step in its own transaction.
+pub fn migrate(conn: &mut Connection) -> Result<(), MigrationError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > latest() {
+        return Err(MigrationError::TooNew { found, latest: latest() });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let version = i as i64 + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql).map_err(|source| MigrationError::Failed { version, source })?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_cleanly_and_are_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, latest());
+        migrate(&mut conn).unwrap();
+        let bad: i64 = conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(bad, 0);
+        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
+    }
+
+    #[test]
+    fn newer_database_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", latest() + 1).unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(err.to_string().contains("newer than this chartrack"), "{err}");
+    }
+
+    #[test]
+    fn movements_are_append_only() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO location VALUES (1,'A','A','shelf','LA',NULL,NULL,'t');
+             INSERT INTO patient VALUES (1,'1','X','Y',NULL,0,'t');
+             INSERT INTO volume VALUES (1,'V1',1,1,'medical',1,'t');
+             INSERT INTO station (station_id, location_id, mode, created_at) VALUES ('s',1,'receive','t');
+             INSERT INTO scan VALUES (1,'id','s',NULL,'V1','t',NULL,1,'receive','{}');
+             INSERT INTO movement VALUES (1,1,1,'receive',1,1,'t','s',NULL,NULL);",
+        )
+        .unwrap();
+        let e = conn.execute("UPDATE movement SET action='x'", []).unwrap_err();
+        assert!(e.to_string().contains("append-only"));
+        let e = conn.execute("DELETE FROM movement", []).unwrap_err();
+        assert!(e.to_string().contains("append-only"));
+    }
+}

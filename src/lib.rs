@@ -4,7 +4,15 @@
 //! state machine (`engine`, pure) → the single writer commits (`store::writer`) → the answer goes
 //! back to the station and the live feed. Read `ARCHITECTURE.md` for the map.
 
+pub mod api;
 pub mod clock;
+pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod metrics;
+pub mod passwords;
 pub mod store;
+pub mod cli;
+pub mod demo;
+pub mod import;
+pub mod server;

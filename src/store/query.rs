@@ -375,3 +375,18 @@ pub fn scan_counts(c: &Connection) -> Result<(i64, i64, i64)> {
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?)
 }
+
+/// A few volumes in a status, pseudo-randomly spread (for the demo's simulated traffic).
+pub fn sample_volumes(c: &Connection, status: &str, offset: i64, limit: u32) -> Result<Vec<(String, Option<String>)>> {
+    let mut st = c.prepare_cached(
+        "SELECT v.barcode, d.code FROM volume_state s JOIN volume v ON v.volume_id = s.volume_id
+         LEFT JOIN location d ON d.location_id = s.destination_id
+         WHERE s.status = ?1 ORDER BY (s.volume_id * 7919 + ?2) % 10007 LIMIT ?3",
+    )?;
+    let rows = st.query_map(params![status, offset, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn location_count(c: &Connection) -> Result<i64> {
+    Ok(c.query_row("SELECT count(*) FROM location", [], |r| r.get(0))?)
+}

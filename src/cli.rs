@@ -1,0 +1,191 @@
+//! The command line (clap): serve, user, token, import, backup. Only commands that work are listed.
+
+use crate::config::Config;
+use crate::domain::{Barcode, Role};
+use crate::server::{self, Application};
+use crate::store::{self, admin, Store};
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "chartrack", version, about = "Tracks paper medical charts and loose reports with barcode scanners")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (creates and migrates the database on first start).
+    Serve {
+        /// Configuration file (default: ./chartrack.toml when present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seed a demo hospital and run simulated stations (database chartrack-demo.db unless configured).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Create bearer tokens for stations and users.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Import existing charts or locations from CSV (all or nothing).
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Write a consistent copy of the live database to DEST (SQLite online backup).
+    Backup {
+        dest: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long)]
+        role: Role,
+        /// The barcode on the user's badge.
+        #[arg(long)]
+        badge: Option<Barcode>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new bearer token, nothing else.
+    Create {
+        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        station: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Columns: barcode,mrn,last_name,first_name,birth_date,volume,record_type,home
+    Volumes { file: PathBuf },
+    /// Columns: code,name,kind,barcode
+    Locations { file: PathBuf },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chartrack: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CHARTRACK_LOG").unwrap_or_else(|_| EnvFilter::new("chartrack=info,warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn open(config: Option<&PathBuf>) -> anyhow::Result<(Config, Store)> {
+    let config = Config::load(config.map(|p| p.as_path()))?;
+    let store = Store::open(&config.database, store::Options { engine: config.engine_settings(), ..Default::default() })?;
+    Ok((config, store))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config, demo } => serve(config, demo),
+        Command::User { command: UserCommand::Add { name, role, badge }, config } => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            crate::passwords::check_policy(&password)?;
+            let hash = crate::passwords::hash(&password)?;
+            let (_, store) = open(config.as_ref())?;
+            let now = store.clock().now();
+            let n = name.clone();
+            store.write_blocking(move |c| admin::create_user(c, &n, role, Some(&hash), badge.as_ref(), false, now))?;
+            store.shutdown();
+            eprintln!("user {name} added as {role}");
+            Ok(())
+        }
+        Command::Token { command: TokenCommand::Create { station, user }, config } => {
+            let who = match (station, user) {
+                (Some(s), _) => admin::TokenFor::Station(s),
+                (None, Some(u)) => admin::TokenFor::User(u),
+                (None, None) => anyhow::bail!("give --station ID or --user NAME"),
+            };
+            let (_, store) = open(config.as_ref())?;
+            let now = store.clock().now();
+            let token = store.write_blocking(move |c| admin::create_token(c, &who, now))?;
+            store.shutdown();
+            println!("{token}");
+            Ok(())
+        }
+        Command::Import { what, config } => {
+            let (_, store) = open(config.as_ref())?;
+            let result = match &what {
+                ImportCommand::Volumes { file } => crate::import::volumes(&store, file).map(|n| format!("{n} volume(s) imported")),
+                ImportCommand::Locations { file } => crate::import::locations(&store, file).map(|n| format!("{n} location(s) imported")),
+            };
+            store.shutdown();
+            eprintln!("{}", result?);
+            Ok(())
+        }
+        Command::Backup { dest, config } => {
+            let (_, store) = open(config.as_ref())?;
+            let r = store.backup_to(&dest);
+            store.shutdown();
+            r?;
+            eprintln!("backup written to {}", dest.display());
+            Ok(())
+        }
+    }
+}
+
+fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
+    let mut config = Config::load(config_path.as_deref())?;
+    if demo && config.database == Config::default().database {
+        config.database = PathBuf::from("chartrack-demo.db");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let options = store::Options { engine: config.engine_settings(), ..Default::default() };
+        let app = Application::build(&config, options).await?;
+        let store = app.store().clone();
+        let s = store.clone();
+        if let Some(password) = tokio::task::spawn_blocking(move || server::bootstrap_admin(&s)).await?? {
+            println!("First start: user 'admin' created with one-time password: {password}");
+            println!("Create an API token with: chartrack token create --user admin");
+        }
+        if demo {
+            let s = store.clone();
+            if let Some(pw) = tokio::task::spawn_blocking(move || crate::demo::seed(&s, 3000)).await?? {
+                println!("Demo hospital seeded: users clerk1, nurse1, supervisor1 with password {pw}");
+            }
+            tokio::spawn(crate::demo::simulate(store.clone(), std::time::Duration::from_millis(1500)));
+        }
+        println!("chartrack listening on http://{} (database {})", app.local_addr(), config.database.display());
+        app.run_until(server::shutdown_signal()).await
+    })
+}

@@ -1,0 +1,116 @@
+//! `chartrack.toml`: every key optional, every default sensible.
+
+use crate::domain::{LocationCode, Mode};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// HTTP listen address.
+    pub listen: String,
+    /// The embedded SQLite database file.
+    pub database: PathBuf,
+    /// Seconds a station remembers a badge, destination or pending report.
+    pub station_memory_seconds: u32,
+    /// Seconds within which the same volume scanned again at one station is one movement.
+    pub duplicate_seconds: u32,
+    pub stations: Vec<StationConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationConfig {
+    pub id: String,
+    pub location: LocationCode,
+    #[serde(default = "default_mode")]
+    pub mode: Mode,
+    /// A serial port path, e.g. `/dev/ttyACM0`.
+    pub port: Option<String>,
+    /// A USB scanner by `VID:PID[:SERIAL]` (hex ids).
+    pub usb: Option<String>,
+    pub baud: Option<u32>,
+}
+
+fn default_mode() -> Mode {
+    Mode::Receive
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            database: PathBuf::from("chartrack.db"),
+            station_memory_seconds: 300,
+            duplicate_seconds: 5,
+            stations: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Read `path`, or `./chartrack.toml` when no path is given and it exists, or the defaults.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let path = match path {
+            Some(p) => p.to_owned(),
+            None if Path::new("chartrack.toml").exists() => PathBuf::from("chartrack.toml"),
+            None => return Ok(Config::default()),
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let config: Config = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.stations {
+            if !seen.insert(&s.id) {
+                anyhow::bail!("station id '{}' appears twice in the configuration", s.id);
+            }
+            if s.port.is_some() && s.usb.is_some() {
+                anyhow::bail!("station '{}': give either port or usb, not both", s.id);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn engine_settings(&self) -> crate::engine::Settings {
+        crate::engine::Settings {
+            memory: chrono::Duration::seconds(self.station_memory_seconds.into()),
+            duplicate_window: chrono::Duration::seconds(self.duplicate_seconds.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn product_example_parses() {
+        let c: Config = toml::from_str(
+            r#"
+listen = "127.0.0.1:8080"
+database = "chartrack.db"
+hl7_listen = "127.0.0.1:2575"
+[[stations]]
+id = "fileroom-1"
+location = "FR-00-19"
+mode = "check-out"
+port = "/dev/ttyACM0"
+baud = 9600
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.stations[0].mode, Mode::CheckOut);
+        assert_eq!(c.duplicate_seconds, 5);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_mode_is_refused() {
+        let e = toml::from_str::<Config>("[[stations]]\nid='a'\nlocation='X'\nmode='juggle'\n").unwrap_err();
+        assert!(e.to_string().contains("juggle"), "{e}");
+    }
+}

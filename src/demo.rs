@@ -1,0 +1,149 @@
+//! `serve --demo`: a synthetic hospital (terminal-digit shelf sections, units, clinics, carts,
+//! users, thousands of volumes with made-up names) and simulated stations whose scans take the
+//! same path as a real scanner's. All names and MRNs are synthetic.
+
+use crate::domain::{LocationCode, LocationKind, Mode, Mrn, Role};
+use crate::engine::UserRef;
+use crate::store::admin::{self, NewLocation, NewStation, NewVolume};
+use crate::store::{query, ScanInput, Store};
+use std::time::Duration;
+
+const LAST: [&str; 20] = [
+    "Ashdown", "Brightwater", "Calloway", "Dunmore", "Ellery", "Fairbanks", "Galloway", "Hartwell", "Ingram", "Jessop",
+    "Kilbride", "Lockhart", "Merriweather", "Northcote", "Oakhurst", "Pemberton", "Quill", "Redfern", "Stanhope", "Thornbury",
+];
+const FIRST: [&str; 16] = [
+    "Ada", "Bram", "Cleo", "Dario", "Edie", "Fenn", "Greta", "Hugo", "Iris", "Jude", "Kit", "Lena", "Milo", "Nell", "Otto", "Pia",
+];
+const UNITS: [(&str, &str, LocationKind); 8] = [
+    ("4W", "4 West (Medicine)", LocationKind::Unit),
+    ("5E", "5 East (Surgery)", LocationKind::Unit),
+    ("ICU", "Intensive Care", LocationKind::Unit),
+    ("ED", "Emergency Department", LocationKind::Unit),
+    ("CARD", "Cardiology Clinic", LocationKind::Clinic),
+    ("ORTHO", "Orthopaedic Clinic", LocationKind::Clinic),
+    ("ONC", "Oncology Clinic", LocationKind::Clinic),
+    ("HIM", "HIM Office", LocationKind::Office),
+];
+
+/// A tiny deterministic generator (xorshift64*); the demo needs variety, not cryptography.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn code(s: &str) -> LocationCode {
+    LocationCode::parse(s).expect("demo codes are valid")
+}
+
+/// Seed the demo hospital once (skipped when locations exist). Returns the demo users' password.
+pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
+    if store.read_blocking(query::location_count)? > 0 {
+        return Ok(None);
+    }
+    let password = format!("demo-{}", admin::random_secret(6));
+    let hash = crate::passwords::hash(&password)?;
+    let now = store.clock().now();
+    store.write_blocking(move |c| {
+        for lo in (0..100u8).step_by(20) {
+            let hi = lo + 19;
+            let l = NewLocation {
+                code: code(&format!("FR-{lo:02}-{hi:02}")),
+                name: format!("File room, terminal digits {lo:02}-{hi:02}"),
+                kind: LocationKind::Shelf,
+                barcode: None,
+                terminal: Some((lo, hi)),
+            };
+            admin::create_location(c, &l, now)?;
+        }
+        for (c_, name, kind) in UNITS {
+            admin::create_location(c, &NewLocation { code: code(c_), name: name.into(), kind, barcode: None, terminal: None }, now)?;
+        }
+        admin::create_location(c, &NewLocation { code: code("OFFSITE"), name: "Off-site storage".into(), kind: LocationKind::Offsite, barcode: None, terminal: None }, now)?;
+        for i in 1..=3 {
+            admin::create_location(c, &NewLocation { code: code(&format!("CART-{i}")), name: format!("Delivery cart {i}"), kind: LocationKind::Container, barcode: None, terminal: None }, now)?;
+        }
+        for (name, role) in [("clerk1", Role::Clerk), ("nurse1", Role::Nurse), ("supervisor1", Role::Supervisor)] {
+            admin::create_user(c, name, role, Some(&hash), None, false, now)?;
+        }
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for i in 0..volumes {
+            let mrn = format!("{:06}", 100_000 + (i as u64 * 7_919 + rng.below(7)) % 900_000);
+            let mrn = Mrn::parse(&mrn).expect("digits");
+            let td = crate::domain::TerminalDigit::of(&mrn).primary;
+            let lo = td / 20 * 20;
+            let v = NewVolume {
+                barcode: None,
+                last_name: LAST[rng.below(LAST.len() as u64) as usize].into(),
+                first_name: FIRST[rng.below(FIRST.len() as u64) as usize].into(),
+                birth_date: chrono::NaiveDate::from_ymd_opt(1930 + rng.below(90) as i32, 1 + rng.below(12) as u32, 1 + rng.below(28) as u32),
+                volume: 1,
+                record_type: "medical".into(),
+                home: code(&format!("FR-{lo:02}-{:02}", lo + 19)),
+                restricted: false,
+                mrn,
+            };
+            match admin::create_volume(c, &v, now) {
+                Ok(_) => {}
+                // A repeated synthetic MRN drew another name: skip it.
+                Err(crate::store::StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut stations = vec![
+            NewStation { id: "demo-fileroom-out".into(), location: code("FR-00-19"), mode: Mode::CheckOut, port: None, usb: None },
+            NewStation { id: "demo-fileroom-in".into(), location: code("FR-00-19"), mode: Mode::CheckIn, port: None, usb: None },
+        ];
+        for (c_, _, _) in UNITS {
+            stations.push(NewStation { id: format!("demo-{}", c_.to_lowercase()), location: code(c_), mode: Mode::Receive, port: None, usb: None });
+        }
+        for s in &stations {
+            admin::upsert_station(c, s, now)?;
+        }
+        Ok(())
+    })?;
+    Ok(Some(password))
+}
+
+/// Simulated stations: check charts out to units and clinics, receive them there, bring them
+/// back. Every scan goes through `Store::scan`, like a real scanner's.
+pub async fn simulate(store: Store, pace: Duration) {
+    let mut rng = Rng(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1);
+    let clerk = UserRef { id: 1, name: "clerk1".into() };
+    let user = store.read(|c| Ok(c.query_row("SELECT user_id FROM app_user WHERE name='clerk1'", [], |r| r.get::<_, i64>(0))?)).await.ok();
+    let user = user.map(|id| UserRef { id, ..clerk });
+    loop {
+        tokio::time::sleep(pace).await;
+        let scan = |station: String, value: String| ScanInput { station, line: value.into_bytes(), id: None, scanned_at: None, user: user.clone() };
+        let roll = rng.below(10);
+        let offset = rng.below(10_000) as i64;
+        let result = if roll < 5 {
+            let Ok(mut v) = store.read(move |c| query::sample_volumes(c, "on_shelf", offset, 1)).await else { continue };
+            let Some((barcode, _)) = v.pop() else { continue };
+            let (unit, _, _) = UNITS[rng.below(UNITS.len() as u64) as usize];
+            let loc_barcode = store.read(move |c| Ok(query::location(c, unit, 1)?.map(|l| l.location.barcode))).await.ok().flatten();
+            let Some(dest) = loc_barcode else { continue };
+            let _ = store.scan(scan("demo-fileroom-out".into(), dest)).await;
+            store.scan(scan("demo-fileroom-out".into(), barcode)).await
+        } else if roll < 8 {
+            let Ok(mut v) = store.read(move |c| query::sample_volumes(c, "in_transit", offset, 1)).await else { continue };
+            let Some((barcode, Some(dest))) = v.pop() else { continue };
+            store.scan(scan(format!("demo-{}", dest.to_lowercase()), barcode)).await
+        } else {
+            let Ok(mut v) = store.read(move |c| query::sample_volumes(c, "at_location", offset, 1)).await else { continue };
+            let Some((barcode, _)) = v.pop() else { continue };
+            store.scan(scan("demo-fileroom-in".into(), barcode)).await
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "demo scan not recorded");
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! CSV import of existing charts and locations. A file is checked whole: if any row is bad,
+//! nothing is imported and every bad row is named by line number and reason.
+
+use crate::domain::{Barcode, LocationCode, LocationKind, Mrn};
+use crate::store::admin::{self, NewLocation, NewVolume};
+use crate::store::{Store, StoreError};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+
+pub const VOLUME_COLUMNS: [&str; 8] = ["barcode", "mrn", "last_name", "first_name", "birth_date", "volume", "record_type", "home"];
+pub const LOCATION_COLUMNS: [&str; 4] = ["code", "name", "kind", "barcode"];
+
+/// A refused import: every problem found, by line.
+#[derive(Debug)]
+pub struct ImportErrors(pub Vec<(u64, String)>);
+
+impl std::fmt::Display for ImportErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (line, reason) in &self.0 {
+            writeln!(f, "line {line}: {reason}")?;
+        }
+        write!(f, "{} problem(s); nothing was imported", self.0.len())
+    }
+}
+impl std::error::Error for ImportErrors {}
+
+fn read_rows(path: &Path, columns: &[&str]) -> anyhow::Result<Vec<(u64, csv::StringRecord)>> {
+    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_path(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let headers = rdr.headers()?.clone();
+    let got: Vec<&str> = headers.iter().collect();
+    if got != columns {
+        anyhow::bail!("line 1: the columns must be exactly {} (found {})", columns.join(","), got.join(","));
+    }
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for rec in rdr.records() {
+        match rec {
+            Ok(r) => {
+                let line = r.position().map(|p| p.line()).unwrap_or(0);
+                if r.len() != columns.len() {
+                    errors.push((line, format!("expected {} fields, found {}", columns.len(), r.len())));
+                } else {
+                    rows.push((line, r));
+                }
+            }
+            Err(e) => errors.push((e.position().map(|p| p.line()).unwrap_or(0), format!("unreadable row: {e}"))),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ImportErrors(errors).into());
+    }
+    Ok(rows)
+}
+
+fn progress(len: usize, what: &str) -> ProgressBar {
+    // indicatif draws only when standard error is a terminal.
+    let pb = ProgressBar::new(len as u64);
+    pb.set_style(ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})").expect("template").progress_chars("=> "));
+    pb.set_message(what.to_owned());
+    pb
+}
+
+fn parse_volume(r: &csv::StringRecord) -> Result<NewVolume, String> {
+    let opt = |s: &str| if s.is_empty() { None } else { Some(s.to_owned()) };
+    Ok(NewVolume {
+        barcode: opt(&r[0]).map(|b| Barcode::parse(&b)).transpose().map_err(|e| e.to_string())?,
+        mrn: Mrn::parse(&r[1]).map_err(|e| e.to_string())?,
+        last_name: r[2].to_owned(),
+        first_name: r[3].to_owned(),
+        birth_date: opt(&r[4])
+            .map(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
+            .transpose()
+            .map_err(|_| format!("birth_date '{}' is not a date like 1970-01-31", &r[4]))?,
+        volume: if r[5].is_empty() { 1 } else { r[5].parse().map_err(|_| format!("volume '{}' is not a number", &r[5]))? },
+        record_type: opt(&r[6]).unwrap_or_else(|| "medical".into()),
+        home: LocationCode::parse(&r[7]).map_err(|e| format!("home: {e}"))?,
+        restricted: false,
+    })
+}
+
+/// Import volumes; returns how many were imported.
+pub fn volumes(store: &Store, path: &Path) -> anyhow::Result<usize> {
+    let rows = read_rows(path, &VOLUME_COLUMNS)?;
+    let mut errors = Vec::new();
+    let mut parsed = Vec::new();
+    let mut seen = HashSet::new();
+    for (line, r) in &rows {
+        match parse_volume(r).and_then(|v| {
+            v.validate().map_err(|e| e.to_string())?;
+            Ok(v)
+        }) {
+            Ok(v) => {
+                if let Some(b) = &v.barcode {
+                    if !seen.insert(b.to_string()) {
+                        errors.push((*line, format!("barcode {b} appears twice in the file")));
+                    }
+                }
+                parsed.push((*line, v));
+            }
+            Err(e) => errors.push((*line, e)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ImportErrors(errors).into());
+    }
+    let pb = progress(parsed.len(), "importing volumes");
+    let n = parsed.len();
+    let now = store.clock().now();
+    let bar = pb.clone();
+    let result = store.write_blocking(move |c| {
+        let mut errors = Vec::new();
+        for (line, v) in &parsed {
+            if let Err(e) = admin::create_volume(c, v, now) {
+                errors.push((*line, e.to_string()));
+            }
+            bar.inc(1);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            // Returning an error rolls back everything this import wrote.
+            Err(StoreError::Invalid(ImportErrors(errors).to_string()))
+        }
+    });
+    pb.finish_and_clear();
+    result.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(n)
+}
+
+/// Shelf codes ending in two two-digit numbers (`FR-00-19`) carry their terminal range.
+fn terminal_range(code: &str) -> Option<(u8, u8)> {
+    let mut parts = code.rsplit('-');
+    let hi: u8 = parts.next()?.parse().ok()?;
+    let lo: u8 = parts.next()?.parse().ok()?;
+    (lo <= hi && hi <= 99).then_some((lo, hi))
+}
+
+pub fn locations(store: &Store, path: &Path) -> anyhow::Result<usize> {
+    let rows = read_rows(path, &LOCATION_COLUMNS)?;
+    let mut errors = Vec::new();
+    let mut parsed = Vec::new();
+    for (line, r) in &rows {
+        let l = (|| -> Result<NewLocation, String> {
+            let kind = LocationKind::from_str(&r[2]).map_err(|e| e.to_string())?;
+            let code = LocationCode::parse(&r[0]).map_err(|e| e.to_string())?;
+            let l = NewLocation {
+                terminal: if kind == LocationKind::Shelf { terminal_range(code.as_str()) } else { None },
+                code,
+                name: r[1].to_owned(),
+                kind,
+                barcode: if r[3].is_empty() { None } else { Some(Barcode::parse(&r[3]).map_err(|e| e.to_string())?) },
+            };
+            l.validate().map_err(|e| e.to_string())?;
+            Ok(l)
+        })();
+        match l {
+            Ok(l) => parsed.push((*line, l)),
+            Err(e) => errors.push((*line, e)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ImportErrors(errors).into());
+    }
+    let n = parsed.len();
+    let now = store.clock().now();
+    store
+        .write_blocking(move |c| {
+            let errors: Vec<_> = parsed.iter().filter_map(|(line, l)| admin::create_location(c, l, now).err().map(|e| (*line, e.to_string()))).collect();
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(StoreError::Invalid(ImportErrors(errors).to_string()))
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(n)
+}

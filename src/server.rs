@@ -1,0 +1,91 @@
+//! Start-up and shut-down: open the store, apply the configured stations, bind the listener
+//! (port 0 gives a free port: tests use that), serve until told to stop, then drain the writer.
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::{self, admin, Store};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Open the database (creating and migrating it), apply the configured stations, bind.
+    pub async fn build(config: &Config, options: store::Options) -> anyhow::Result<Application> {
+        let path = config.database.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&path, options)).await??;
+        let now = store.clock().now();
+        for s in &config.stations {
+            let st = admin::NewStation { id: s.id.clone(), location: s.location.clone(), mode: s.mode, port: s.port.clone(), usb: s.usb.clone() };
+            if let Err(e) = store.write(move |c| admin::upsert_station(c, &st, now)).await {
+                tracing::warn!(station = %s.id, error = %e, "station from the configuration not applied");
+            }
+        }
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        Ok(Application { listener, state: AppState { store, metrics: Arc::new(Metrics::default()) } })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener")
+    }
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Serve until `shutdown` resolves; in-flight requests finish (their scans commit or are
+    /// refused), then the writer drains its queue and stops.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let store = self.state.store.clone();
+        let app = api::router(self.state);
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        tokio::task::spawn_blocking(move || store.shutdown()).await?;
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight scans");
+}
+
+/// On a database with no users, create `admin` with a one-time password and return it.
+pub fn bootstrap_admin(store: &Store) -> anyhow::Result<Option<String>> {
+    if store.read_blocking(admin::user_count)? > 0 {
+        return Ok(None);
+    }
+    let password = admin::random_secret(9);
+    let hash = crate::passwords::hash(&password)?;
+    let now = store.clock().now();
+    store.write_blocking(move |c| {
+        // Another process may have raced us; only the first creates the admin.
+        if admin::user_count(c)? > 0 {
+            return Ok(false);
+        }
+        admin::create_user(c, "admin", crate::domain::Role::Admin, Some(&hash), None, true, now)?;
+        Ok(true)
+    })?
+    .then_some(Ok(Some(password)))
+    .unwrap_or(Ok(None))
+}

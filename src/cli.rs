@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "chartrack", version, about = "Tracks paper medical charts and loose reports with barcode scanners")]
+#[command(
+    name = "chartrack",
+    version,
+    about = "Tracks paper medical charts and loose reports with barcode scanners"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -102,20 +106,33 @@ pub fn main() -> ExitCode {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("CHARTRACK_LOG").unwrap_or_else(|_| EnvFilter::new("chartrack=info,warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = EnvFilter::try_from_env("CHARTRACK_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("chartrack=info,warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn open(config: Option<&PathBuf>) -> anyhow::Result<(Config, Store)> {
     let config = Config::load(config.map(|p| p.as_path()))?;
-    let store = Store::open(&config.database, store::Options { engine: config.engine_settings(), ..Default::default() })?;
+    let store = Store::open(
+        &config.database,
+        store::Options {
+            engine: config.engine_settings(),
+            ..Default::default()
+        },
+    )?;
     Ok((config, store))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config, demo } => serve(config, demo),
-        Command::User { command: UserCommand::Add { name, role, badge }, config } => {
+        Command::User {
+            command: UserCommand::Add { name, role, badge },
+            config,
+        } => {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
@@ -124,12 +141,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (_, store) = open(config.as_ref())?;
             let now = store.clock().now();
             let n = name.clone();
-            store.write_blocking(move |c| admin::create_user(c, &n, role, Some(&hash), badge.as_ref(), false, now))?;
+            store.write_blocking(move |c| {
+                admin::create_user(c, &n, role, Some(&hash), badge.as_ref(), false, now)
+            })?;
             store.shutdown();
             eprintln!("user {name} added as {role}");
             Ok(())
         }
-        Command::Token { command: TokenCommand::Create { station, user }, config } => {
+        Command::Token {
+            command: TokenCommand::Create { station, user },
+            config,
+        } => {
             let who = match (station, user) {
                 (Some(s), _) => admin::TokenFor::Station(s),
                 (None, Some(u)) => admin::TokenFor::User(u),
@@ -145,8 +167,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { what, config } => {
             let (_, store) = open(config.as_ref())?;
             let result = match &what {
-                ImportCommand::Volumes { file } => crate::import::volumes(&store, file).map(|n| format!("{n} volume(s) imported")),
-                ImportCommand::Locations { file } => crate::import::locations(&store, file).map(|n| format!("{n} location(s) imported")),
+                ImportCommand::Volumes { file } => {
+                    crate::import::volumes(&store, file).map(|n| format!("{n} volume(s) imported"))
+                }
+                ImportCommand::Locations { file } => crate::import::locations(&store, file)
+                    .map(|n| format!("{n} location(s) imported")),
             };
             store.shutdown();
             eprintln!("{}", result?);
@@ -168,24 +193,42 @@ fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
     if demo && config.database == Config::default().database {
         config.database = PathBuf::from("chartrack-demo.db");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
-        let options = store::Options { engine: config.engine_settings(), ..Default::default() };
+        let options = store::Options {
+            engine: config.engine_settings(),
+            ..Default::default()
+        };
         let app = Application::build(&config, options).await?;
         let store = app.store().clone();
         let s = store.clone();
-        if let Some(password) = tokio::task::spawn_blocking(move || server::bootstrap_admin(&s)).await?? {
+        if let Some(password) =
+            tokio::task::spawn_blocking(move || server::bootstrap_admin(&s)).await??
+        {
             println!("First start: user 'admin' created with one-time password: {password}");
             println!("Create an API token with: chartrack token create --user admin");
         }
         if demo {
             let s = store.clone();
-            if let Some(pw) = tokio::task::spawn_blocking(move || crate::demo::seed(&s, 3000)).await?? {
-                println!("Demo hospital seeded: users clerk1, nurse1, supervisor1 with password {pw}");
+            if let Some(pw) =
+                tokio::task::spawn_blocking(move || crate::demo::seed(&s, 3000)).await??
+            {
+                println!(
+                    "Demo hospital seeded: users clerk1, nurse1, supervisor1 with password {pw}"
+                );
             }
-            tokio::spawn(crate::demo::simulate(store.clone(), std::time::Duration::from_millis(1500)));
+            tokio::spawn(crate::demo::simulate(
+                store.clone(),
+                std::time::Duration::from_millis(1500),
+            ));
         }
-        println!("chartrack listening on http://{} (database {})", app.local_addr(), config.database.display());
+        println!(
+            "chartrack listening on http://{} (database {})",
+            app.local_addr(),
+            config.database.display()
+        );
         app.run_until(server::shutdown_signal()).await
     })
 }

@@ -56,8 +56,10 @@ impl Config {
             None if Path::new("chartrack.toml").exists() => PathBuf::from("chartrack.toml"),
             None => return Ok(Config::default()),
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let config: Config = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         config.validate()?;
         Ok(config)
     }
@@ -110,7 +112,8 @@ baud = 9600
 
     #[test]
     fn bad_mode_is_refused() {
-        let e = toml::from_str::<Config>("[[stations]]\nid='a'\nlocation='X'\nmode='juggle'\n").unwrap_err();
+        let e = toml::from_str::<Config>("[[stations]]\nid='a'\nlocation='X'\nmode='juggle'\n")
+            .unwrap_err();
         assert!(e.to_string().contains("juggle"), "{e}");
     }
 }

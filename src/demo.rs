@@ -9,11 +9,30 @@ use crate::store::{query, ScanInput, Store};
 use std::time::Duration;
 
 const LAST: [&str; 20] = [
-    "Ashdown", "Brightwater", "Calloway", "Dunmore", "Ellery", "Fairbanks", "Galloway", "Hartwell", "Ingram", "Jessop",
-    "Kilbride", "Lockhart", "Merriweather", "Northcote", "Oakhurst", "Pemberton", "Quill", "Redfern", "Stanhope", "Thornbury",
+    "Ashdown",
+    "Brightwater",
+    "Calloway",
+    "Dunmore",
+    "Ellery",
+    "Fairbanks",
+    "Galloway",
+    "Hartwell",
+    "Ingram",
+    "Jessop",
+    "Kilbride",
+    "Lockhart",
+    "Merriweather",
+    "Northcote",
+    "Oakhurst",
+    "Pemberton",
+    "Quill",
+    "Redfern",
+    "Stanhope",
+    "Thornbury",
 ];
 const FIRST: [&str; 16] = [
-    "Ada", "Bram", "Cleo", "Dario", "Edie", "Fenn", "Greta", "Hugo", "Iris", "Jude", "Kit", "Lena", "Milo", "Nell", "Otto", "Pia",
+    "Ada", "Bram", "Cleo", "Dario", "Edie", "Fenn", "Greta", "Hugo", "Iris", "Jude", "Kit", "Lena",
+    "Milo", "Nell", "Otto", "Pia",
 ];
 const UNITS: [(&str, &str, LocationKind); 8] = [
     ("4W", "4 West (Medicine)", LocationKind::Unit),
@@ -65,18 +84,55 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
             admin::create_location(c, &l, now)?;
         }
         for (c_, name, kind) in UNITS {
-            admin::create_location(c, &NewLocation { code: code(c_), name: name.into(), kind, barcode: None, terminal: None }, now)?;
+            admin::create_location(
+                c,
+                &NewLocation {
+                    code: code(c_),
+                    name: name.into(),
+                    kind,
+                    barcode: None,
+                    terminal: None,
+                },
+                now,
+            )?;
         }
-        admin::create_location(c, &NewLocation { code: code("OFFSITE"), name: "Off-site storage".into(), kind: LocationKind::Offsite, barcode: None, terminal: None }, now)?;
+        admin::create_location(
+            c,
+            &NewLocation {
+                code: code("OFFSITE"),
+                name: "Off-site storage".into(),
+                kind: LocationKind::Offsite,
+                barcode: None,
+                terminal: None,
+            },
+            now,
+        )?;
         for i in 1..=3 {
-            admin::create_location(c, &NewLocation { code: code(&format!("CART-{i}")), name: format!("Delivery cart {i}"), kind: LocationKind::Container, barcode: None, terminal: None }, now)?;
+            admin::create_location(
+                c,
+                &NewLocation {
+                    code: code(&format!("CART-{i}")),
+                    name: format!("Delivery cart {i}"),
+                    kind: LocationKind::Container,
+                    barcode: None,
+                    terminal: None,
+                },
+                now,
+            )?;
         }
-        for (name, role) in [("clerk1", Role::Clerk), ("nurse1", Role::Nurse), ("supervisor1", Role::Supervisor)] {
+        for (name, role) in [
+            ("clerk1", Role::Clerk),
+            ("nurse1", Role::Nurse),
+            ("supervisor1", Role::Supervisor),
+        ] {
             admin::create_user(c, name, role, Some(&hash), None, false, now)?;
         }
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for i in 0..volumes {
-            let mrn = format!("{:06}", 100_000 + (i as u64 * 7_919 + rng.below(7)) % 900_000);
+            let mrn = format!(
+                "{:06}",
+                100_000 + (i as u64 * 7_919 + rng.below(7)) % 900_000
+            );
             let mrn = Mrn::parse(&mrn).expect("digits");
             let td = crate::domain::TerminalDigit::of(&mrn).primary;
             let lo = td / 20 * 20;
@@ -84,7 +140,11 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 barcode: None,
                 last_name: LAST[rng.below(LAST.len() as u64) as usize].into(),
                 first_name: FIRST[rng.below(FIRST.len() as u64) as usize].into(),
-                birth_date: chrono::NaiveDate::from_ymd_opt(1930 + rng.below(90) as i32, 1 + rng.below(12) as u32, 1 + rng.below(28) as u32),
+                birth_date: chrono::NaiveDate::from_ymd_opt(
+                    1930 + rng.below(90) as i32,
+                    1 + rng.below(12) as u32,
+                    1 + rng.below(28) as u32,
+                ),
                 volume: 1,
                 record_type: "medical".into(),
                 home: code(&format!("FR-{lo:02}-{:02}", lo + 19)),
@@ -99,11 +159,29 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
             }
         }
         let mut stations = vec![
-            NewStation { id: "demo-fileroom-out".into(), location: code("FR-00-19"), mode: Mode::CheckOut, port: None, usb: None },
-            NewStation { id: "demo-fileroom-in".into(), location: code("FR-00-19"), mode: Mode::CheckIn, port: None, usb: None },
+            NewStation {
+                id: "demo-fileroom-out".into(),
+                location: code("FR-00-19"),
+                mode: Mode::CheckOut,
+                port: None,
+                usb: None,
+            },
+            NewStation {
+                id: "demo-fileroom-in".into(),
+                location: code("FR-00-19"),
+                mode: Mode::CheckIn,
+                port: None,
+                usb: None,
+            },
         ];
         for (c_, _, _) in UNITS {
-            stations.push(NewStation { id: format!("demo-{}", c_.to_lowercase()), location: code(c_), mode: Mode::Receive, port: None, usb: None });
+            stations.push(NewStation {
+                id: format!("demo-{}", c_.to_lowercase()),
+                location: code(c_),
+                mode: Mode::Receive,
+                port: None,
+                usb: None,
+            });
         }
         for s in &stations {
             admin::upsert_station(c, s, now)?;
@@ -116,30 +194,79 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
 /// Simulated stations: check charts out to units and clinics, receive them there, bring them
 /// back. Every scan goes through `Store::scan`, like a real scanner's.
 pub async fn simulate(store: Store, pace: Duration) {
-    let mut rng = Rng(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1);
-    let clerk = UserRef { id: 1, name: "clerk1".into() };
-    let user = store.read(|c| Ok(c.query_row("SELECT user_id FROM app_user WHERE name='clerk1'", [], |r| r.get::<_, i64>(0))?)).await.ok();
+    let mut rng = Rng(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        | 1);
+    let clerk = UserRef {
+        id: 1,
+        name: "clerk1".into(),
+    };
+    let user = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT user_id FROM app_user WHERE name='clerk1'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .await
+        .ok();
     let user = user.map(|id| UserRef { id, ..clerk });
     loop {
         tokio::time::sleep(pace).await;
-        let scan = |station: String, value: String| ScanInput { station, line: value.into_bytes(), id: None, scanned_at: None, user: user.clone() };
+        let scan = |station: String, value: String| ScanInput {
+            station,
+            line: value.into_bytes(),
+            id: None,
+            scanned_at: None,
+            user: user.clone(),
+        };
         let roll = rng.below(10);
         let offset = rng.below(10_000) as i64;
         let result = if roll < 5 {
-            let Ok(mut v) = store.read(move |c| query::sample_volumes(c, "on_shelf", offset, 1)).await else { continue };
-            let Some((barcode, _)) = v.pop() else { continue };
+            let Ok(mut v) = store
+                .read(move |c| query::sample_volumes(c, "on_shelf", offset, 1))
+                .await
+            else {
+                continue;
+            };
+            let Some((barcode, _)) = v.pop() else {
+                continue;
+            };
             let (unit, _, _) = UNITS[rng.below(UNITS.len() as u64) as usize];
-            let loc_barcode = store.read(move |c| Ok(query::location(c, unit, 1)?.map(|l| l.location.barcode))).await.ok().flatten();
+            let loc_barcode = store
+                .read(move |c| Ok(query::location(c, unit, 1)?.map(|l| l.location.barcode)))
+                .await
+                .ok()
+                .flatten();
             let Some(dest) = loc_barcode else { continue };
             let _ = store.scan(scan("demo-fileroom-out".into(), dest)).await;
             store.scan(scan("demo-fileroom-out".into(), barcode)).await
         } else if roll < 8 {
-            let Ok(mut v) = store.read(move |c| query::sample_volumes(c, "in_transit", offset, 1)).await else { continue };
-            let Some((barcode, Some(dest))) = v.pop() else { continue };
-            store.scan(scan(format!("demo-{}", dest.to_lowercase()), barcode)).await
+            let Ok(mut v) = store
+                .read(move |c| query::sample_volumes(c, "in_transit", offset, 1))
+                .await
+            else {
+                continue;
+            };
+            let Some((barcode, Some(dest))) = v.pop() else {
+                continue;
+            };
+            store
+                .scan(scan(format!("demo-{}", dest.to_lowercase()), barcode))
+                .await
         } else {
-            let Ok(mut v) = store.read(move |c| query::sample_volumes(c, "at_location", offset, 1)).await else { continue };
-            let Some((barcode, _)) = v.pop() else { continue };
+            let Ok(mut v) = store
+                .read(move |c| query::sample_volumes(c, "at_location", offset, 1))
+                .await
+            else {
+                continue;
+            };
+            let Some((barcode, _)) = v.pop() else {
+                continue;
+            };
             store.scan(scan("demo-fileroom-in".into(), barcode)).await
         };
         if let Err(e) = result {

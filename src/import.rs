@@ -9,7 +9,16 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
 
-pub const VOLUME_COLUMNS: [&str; 8] = ["barcode", "mrn", "last_name", "first_name", "birth_date", "volume", "record_type", "home"];
+pub const VOLUME_COLUMNS: [&str; 8] = [
+    "barcode",
+    "mrn",
+    "last_name",
+    "first_name",
+    "birth_date",
+    "volume",
+    "record_type",
+    "home",
+];
 pub const LOCATION_COLUMNS: [&str; 4] = ["code", "name", "kind", "barcode"];
 
 /// A refused import: every problem found, by line.
@@ -27,12 +36,19 @@ impl std::fmt::Display for ImportErrors {
 impl std::error::Error for ImportErrors {}
 
 fn read_rows(path: &Path, columns: &[&str]) -> anyhow::Result<Vec<(u64, csv::StringRecord)>> {
-    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_path(path)
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_path(path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let headers = rdr.headers()?.clone();
     let got: Vec<&str> = headers.iter().collect();
     if got != columns {
-        anyhow::bail!("line 1: the columns must be exactly {} (found {})", columns.join(","), got.join(","));
+        anyhow::bail!(
+            "line 1: the columns must be exactly {} (found {})",
+            columns.join(","),
+            got.join(",")
+        );
     }
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -41,12 +57,18 @@ fn read_rows(path: &Path, columns: &[&str]) -> anyhow::Result<Vec<(u64, csv::Str
             Ok(r) => {
                 let line = r.position().map(|p| p.line()).unwrap_or(0);
                 if r.len() != columns.len() {
-                    errors.push((line, format!("expected {} fields, found {}", columns.len(), r.len())));
+                    errors.push((
+                        line,
+                        format!("expected {} fields, found {}", columns.len(), r.len()),
+                    ));
                 } else {
                     rows.push((line, r));
                 }
             }
-            Err(e) => errors.push((e.position().map(|p| p.line()).unwrap_or(0), format!("unreadable row: {e}"))),
+            Err(e) => errors.push((
+                e.position().map(|p| p.line()).unwrap_or(0),
+                format!("unreadable row: {e}"),
+            )),
         }
     }
     if !errors.is_empty() {
@@ -58,15 +80,28 @@ fn read_rows(path: &Path, columns: &[&str]) -> anyhow::Result<Vec<(u64, csv::Str
 fn progress(len: usize, what: &str) -> ProgressBar {
     // indicatif draws only when standard error is a terminal.
     let pb = ProgressBar::new(len as u64);
-    pb.set_style(ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})").expect("template").progress_chars("=> "));
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+            .expect("template")
+            .progress_chars("=> "),
+    );
     pb.set_message(what.to_owned());
     pb
 }
 
 fn parse_volume(r: &csv::StringRecord) -> Result<NewVolume, String> {
-    let opt = |s: &str| if s.is_empty() { None } else { Some(s.to_owned()) };
+    let opt = |s: &str| {
+        if s.is_empty() {
+            None
+        } else {
+            Some(s.to_owned())
+        }
+    };
     Ok(NewVolume {
-        barcode: opt(&r[0]).map(|b| Barcode::parse(&b)).transpose().map_err(|e| e.to_string())?,
+        barcode: opt(&r[0])
+            .map(|b| Barcode::parse(&b))
+            .transpose()
+            .map_err(|e| e.to_string())?,
         mrn: Mrn::parse(&r[1]).map_err(|e| e.to_string())?,
         last_name: r[2].to_owned(),
         first_name: r[3].to_owned(),
@@ -74,7 +109,12 @@ fn parse_volume(r: &csv::StringRecord) -> Result<NewVolume, String> {
             .map(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
             .transpose()
             .map_err(|_| format!("birth_date '{}' is not a date like 1970-01-31", &r[4]))?,
-        volume: if r[5].is_empty() { 1 } else { r[5].parse().map_err(|_| format!("volume '{}' is not a number", &r[5]))? },
+        volume: if r[5].is_empty() {
+            1
+        } else {
+            r[5].parse()
+                .map_err(|_| format!("volume '{}' is not a number", &r[5]))?
+        },
         record_type: opt(&r[6]).unwrap_or_else(|| "medical".into()),
         home: LocationCode::parse(&r[7]).map_err(|e| format!("home: {e}"))?,
         restricted: false,
@@ -147,11 +187,19 @@ pub fn locations(store: &Store, path: &Path) -> anyhow::Result<usize> {
             let kind = LocationKind::from_str(&r[2]).map_err(|e| e.to_string())?;
             let code = LocationCode::parse(&r[0]).map_err(|e| e.to_string())?;
             let l = NewLocation {
-                terminal: if kind == LocationKind::Shelf { terminal_range(code.as_str()) } else { None },
+                terminal: if kind == LocationKind::Shelf {
+                    terminal_range(code.as_str())
+                } else {
+                    None
+                },
                 code,
                 name: r[1].to_owned(),
                 kind,
-                barcode: if r[3].is_empty() { None } else { Some(Barcode::parse(&r[3]).map_err(|e| e.to_string())?) },
+                barcode: if r[3].is_empty() {
+                    None
+                } else {
+                    Some(Barcode::parse(&r[3]).map_err(|e| e.to_string())?)
+                },
             };
             l.validate().map_err(|e| e.to_string())?;
             Ok(l)
@@ -168,7 +216,14 @@ pub fn locations(store: &Store, path: &Path) -> anyhow::Result<usize> {
     let now = store.clock().now();
     store
         .write_blocking(move |c| {
-            let errors: Vec<_> = parsed.iter().filter_map(|(line, l)| admin::create_location(c, l, now).err().map(|e| (*line, e.to_string()))).collect();
+            let errors: Vec<_> = parsed
+                .iter()
+                .filter_map(|(line, l)| {
+                    admin::create_location(c, l, now)
+                        .err()
+                        .map(|e| (*line, e.to_string()))
+                })
+                .collect();
             if errors.is_empty() {
                 Ok(())
             } else {

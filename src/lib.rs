@@ -5,14 +5,14 @@
 //! back to the station and the live feed. Read `ARCHITECTURE.md` for the map.
 
 pub mod api;
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod engine;
+pub mod import;
 pub mod metrics;
 pub mod passwords;
-pub mod store;
-pub mod cli;
-pub mod demo;
-pub mod import;
 pub mod server;
+pub mod store;

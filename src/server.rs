@@ -21,15 +21,30 @@ impl Application {
         let store = tokio::task::spawn_blocking(move || Store::open(&path, options)).await??;
         let now = store.clock().now();
         for s in &config.stations {
-            let st = admin::NewStation { id: s.id.clone(), location: s.location.clone(), mode: s.mode, port: s.port.clone(), usb: s.usb.clone() };
-            if let Err(e) = store.write(move |c| admin::upsert_station(c, &st, now)).await {
+            let st = admin::NewStation {
+                id: s.id.clone(),
+                location: s.location.clone(),
+                mode: s.mode,
+                port: s.port.clone(),
+                usb: s.usb.clone(),
+            };
+            if let Err(e) = store
+                .write(move |c| admin::upsert_station(c, &st, now))
+                .await
+            {
                 tracing::warn!(station = %s.id, error = %e, "station from the configuration not applied");
             }
         }
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-        Ok(Application { listener, state: AppState { store, metrics: Arc::new(Metrics::default()) } })
+        Ok(Application {
+            listener,
+            state: AppState {
+                store,
+                metrics: Arc::new(Metrics::default()),
+            },
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -41,10 +56,15 @@ impl Application {
 
     /// Serve until `shutdown` resolves; in-flight requests finish (their scans commit or are
     /// refused), then the writer drains its queue and stops.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
         let app = api::router(self.state);
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         tokio::task::spawn_blocking(move || store.shutdown()).await?;
         Ok(())
     }
@@ -78,14 +98,23 @@ pub fn bootstrap_admin(store: &Store) -> anyhow::Result<Option<String>> {
     let password = admin::random_secret(9);
     let hash = crate::passwords::hash(&password)?;
     let now = store.clock().now();
-    store.write_blocking(move |c| {
-        // Another process may have raced us; only the first creates the admin.
-        if admin::user_count(c)? > 0 {
-            return Ok(false);
-        }
-        admin::create_user(c, "admin", crate::domain::Role::Admin, Some(&hash), None, true, now)?;
-        Ok(true)
-    })?
-    .then_some(Ok(Some(password)))
-    .unwrap_or(Ok(None))
+    store
+        .write_blocking(move |c| {
+            // Another process may have raced us; only the first creates the admin.
+            if admin::user_count(c)? > 0 {
+                return Ok(false);
+            }
+            admin::create_user(
+                c,
+                "admin",
+                crate::domain::Role::Admin,
+                Some(&hash),
+                None,
+                true,
+                now,
+            )?;
+            Ok(true)
+        })?
+        .then_some(Ok(Some(password)))
+        .unwrap_or(Ok(None))
 }

@@ -30,8 +30,16 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/openapi.json", Policy::Public),
     ("GET", "/metrics", Policy::Any),
     ("POST", "/api/v1/scans", Policy::Scan),
-    ("GET", "/api/v1/volumes/{barcode}", Policy::User(Role::Nurse)),
-    ("GET", "/api/v1/volumes/{barcode}/movements", Policy::User(Role::Nurse)),
+    (
+        "GET",
+        "/api/v1/volumes/{barcode}",
+        Policy::User(Role::Nurse),
+    ),
+    (
+        "GET",
+        "/api/v1/volumes/{barcode}/movements",
+        Policy::User(Role::Nurse),
+    ),
     ("POST", "/api/v1/volumes", Policy::User(Role::Admin)),
     ("GET", "/api/v1/search", Policy::User(Role::Nurse)),
     ("GET", "/api/v1/locations", Policy::User(Role::Nurse)),
@@ -44,17 +52,34 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
 ];
 
 pub fn policy_for(method: &Method, path: &str) -> Option<Policy> {
-    POLICY.iter().find(|(m, p, _)| *m == method.as_str() && *p == path).map(|(_, _, pol)| *pol)
+    POLICY
+        .iter()
+        .find(|(m, p, _)| *m == method.as_str() && *p == path)
+        .map(|(_, _, pol)| *pol)
 }
 
 fn bearer(req: &Request) -> Option<&str> {
-    let h = req.headers().get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let h = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = h.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty() && t.len() <= 200)
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty() && t.len() <= 200)
 }
 
-pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
-    let path = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+pub async fn authorize(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
     let policy = path
         .as_deref()
         .and_then(|p| policy_for(req.method(), p))
@@ -64,7 +89,11 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     }
     let token = bearer(&req).ok_or(ApiError::Unauthorized)?;
     let digest = token_digest(token);
-    let principal = state.store.read(move |c| query::principal_by_digest(c, &digest)).await?.ok_or(ApiError::Unauthorized)?;
+    let principal = state
+        .store
+        .read(move |c| query::principal_by_digest(c, &digest))
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
     let allowed = match (policy, &principal) {
         (Policy::Public | Policy::Any | Policy::Scan, _) => true,
         (Policy::User(min), Principal::User { role, .. }) => role.at_least(min),

@@ -34,18 +34,27 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, msg) = match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "sign in or present a valid bearer token".into()),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "sign in or present a valid bearer token".into(),
+            ),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             ApiError::Unavailable(m) => {
                 tracing::warn!(reason = %m, "request refused: storage unavailable");
-                (StatusCode::SERVICE_UNAVAILABLE, format!("not recorded: {m}; try again"))
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("not recorded: {m}; try again"),
+                )
             }
             ApiError::Internal(m) => {
                 tracing::error!(detail = %m, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error; it has been logged".into())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; it has been logged".into(),
+                )
             }
         };
         (status, Json(serde_json::json!({ "error": msg }))).into_response()

@@ -5,12 +5,12 @@ pub mod auth;
 pub mod error;
 mod openapi;
 
+use crate::domain::{Barcode, Mrn};
+use crate::engine::UserRef;
 use crate::metrics::Metrics;
 use crate::store::admin::{self, NewLocation, NewStation, NewVolume};
 use crate::store::query::{self, Principal};
 use crate::store::{ScanInput, Store};
-use crate::domain::{Barcode, Mrn};
-use crate::engine::UserRef;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -45,7 +45,10 @@ pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(v)) => Ok(ApiQuery(v)),
             Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
@@ -68,20 +71,31 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/stations", get(get_stations).post(post_station))
         .route("/api/v1/exceptions", get(get_exceptions))
         .route("/api/v1/reports", post(post_report))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)
 }
 
 async fn healthz(State(s): State<AppState>) -> ApiResult<&'static str> {
-    s.store.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await?;
+    s.store
+        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await?;
     Ok("ok")
 }
 
 async fn metrics(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     let text = s.metrics.render(&s.store).await?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -96,32 +110,55 @@ struct ScanBody {
     scanned_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-async fn post_scan(State(s): State<AppState>, Extension(who): Extension<Principal>, ApiJson(body): ApiJson<ScanBody>) -> ApiResult<impl IntoResponse> {
+async fn post_scan(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    ApiJson(body): ApiJson<ScanBody>,
+) -> ApiResult<impl IntoResponse> {
     if body.station.is_empty() || body.station.len() > 64 {
-        return Err(ApiError::BadRequest("station must be 1 to 64 characters".into()));
+        return Err(ApiError::BadRequest(
+            "station must be 1 to 64 characters".into(),
+        ));
     }
     if body.barcode.len() > 4096 {
-        return Err(ApiError::BadRequest("barcode is far too long to be a scan".into()));
+        return Err(ApiError::BadRequest(
+            "barcode is far too long to be a scan".into(),
+        ));
     }
     let user = match &who {
         Principal::Station { id } if *id != body.station => {
-            return Err(ApiError::Forbidden(format!("this token belongs to station '{id}' and may only scan as it")));
+            return Err(ApiError::Forbidden(format!(
+                "this token belongs to station '{id}' and may only scan as it"
+            )));
         }
         Principal::Station { .. } => None,
-        Principal::User { id, name, .. } => Some(UserRef { id: *id, name: name.clone() }),
+        Principal::User { id, name, .. } => Some(UserRef {
+            id: *id,
+            name: name.clone(),
+        }),
     };
     let started = std::time::Instant::now();
     let answer = s
         .store
-        .scan(ScanInput { station: body.station, line: body.barcode.into_bytes(), id: body.id, scanned_at: body.scanned_at, user })
+        .scan(ScanInput {
+            station: body.station,
+            line: body.barcode.into_bytes(),
+            id: body.id,
+            scanned_at: body.scanned_at,
+            user,
+        })
         .await?;
     s.metrics.observe_scan(&answer, started.elapsed());
     Ok(Json(answer))
 }
 
-async fn get_volume(State(s): State<AppState>, Path(barcode): Path<String>) -> ApiResult<impl IntoResponse> {
+async fn get_volume(
+    State(s): State<AppState>,
+    Path(barcode): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     let v = s.store.read(move |c| query::volume(c, &barcode)).await?;
-    v.map(Json).ok_or_else(|| ApiError::NotFound("no volume with that barcode".into()))
+    v.map(Json)
+        .ok_or_else(|| ApiError::NotFound("no volume with that barcode".into()))
 }
 
 #[derive(Deserialize)]
@@ -129,19 +166,36 @@ struct LimitQuery {
     limit: Option<u32>,
 }
 
-async fn get_movements(State(s): State<AppState>, Path(barcode): Path<String>, ApiQuery(q): ApiQuery<LimitQuery>) -> ApiResult<impl IntoResponse> {
+async fn get_movements(
+    State(s): State<AppState>,
+    Path(barcode): Path<String>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> ApiResult<impl IntoResponse> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1 to 10000".into()));
     }
-    let m = s.store.read(move |c| query::movements(c, &barcode, limit)).await?;
-    m.map(Json).ok_or_else(|| ApiError::NotFound("no volume with that barcode".into()))
+    let m = s
+        .store
+        .read(move |c| query::movements(c, &barcode, limit))
+        .await?;
+    m.map(Json)
+        .ok_or_else(|| ApiError::NotFound("no volume with that barcode".into()))
 }
 
-async fn post_volume(State(s): State<AppState>, ApiJson(v): ApiJson<NewVolume>) -> ApiResult<impl IntoResponse> {
+async fn post_volume(
+    State(s): State<AppState>,
+    ApiJson(v): ApiJson<NewVolume>,
+) -> ApiResult<impl IntoResponse> {
     let now = s.store.clock().now();
-    let barcode = s.store.write(move |c| admin::create_volume(c, &v, now)).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "barcode": barcode }))))
+    let barcode = s
+        .store
+        .write(move |c| admin::create_volume(c, &v, now))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "barcode": barcode })),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -150,38 +204,67 @@ struct SearchQuery {
     limit: Option<u32>,
 }
 
-async fn search(State(s): State<AppState>, ApiQuery(q): ApiQuery<SearchQuery>) -> ApiResult<impl IntoResponse> {
+async fn search(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> ApiResult<impl IntoResponse> {
     if q.q.len() > 100 {
-        return Err(ApiError::BadRequest("search text is longer than 100 characters".into()));
+        return Err(ApiError::BadRequest(
+            "search text is longer than 100 characters".into(),
+        ));
     }
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    Ok(Json(s.store.read(move |c| query::search(c, &q.q, limit)).await?))
+    Ok(Json(
+        s.store.read(move |c| query::search(c, &q.q, limit)).await?,
+    ))
 }
 
 async fn get_locations(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.store.read(query::locations).await?))
 }
 
-async fn get_location(State(s): State<AppState>, Path(code): Path<String>, ApiQuery(q): ApiQuery<LimitQuery>) -> ApiResult<impl IntoResponse> {
+async fn get_location(
+    State(s): State<AppState>,
+    Path(code): Path<String>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> ApiResult<impl IntoResponse> {
     let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
-    let l = s.store.read(move |c| query::location(c, &code, limit)).await?;
-    l.map(Json).ok_or_else(|| ApiError::NotFound("no location with that code".into()))
+    let l = s
+        .store
+        .read(move |c| query::location(c, &code, limit))
+        .await?;
+    l.map(Json)
+        .ok_or_else(|| ApiError::NotFound("no location with that code".into()))
 }
 
-async fn post_location(State(s): State<AppState>, ApiJson(l): ApiJson<NewLocation>) -> ApiResult<impl IntoResponse> {
+async fn post_location(
+    State(s): State<AppState>,
+    ApiJson(l): ApiJson<NewLocation>,
+) -> ApiResult<impl IntoResponse> {
     let now = s.store.clock().now();
-    let barcode = s.store.write(move |c| admin::create_location(c, &l, now)).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "barcode": barcode }))))
+    let barcode = s
+        .store
+        .write(move |c| admin::create_location(c, &l, now))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "barcode": barcode })),
+    ))
 }
 
 async fn get_stations(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.store.read(query::stations).await?))
 }
 
-async fn post_station(State(s): State<AppState>, ApiJson(st): ApiJson<NewStation>) -> ApiResult<impl IntoResponse> {
+async fn post_station(
+    State(s): State<AppState>,
+    ApiJson(st): ApiJson<NewStation>,
+) -> ApiResult<impl IntoResponse> {
     let now = s.store.clock().now();
     let id = st.id.clone();
-    s.store.write(move |c| admin::upsert_station(c, &st, now)).await?;
+    s.store
+        .write(move |c| admin::upsert_station(c, &st, now))
+        .await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
 }
 
@@ -192,9 +275,16 @@ struct ExceptionQuery {
     limit: Option<u32>,
 }
 
-async fn get_exceptions(State(s): State<AppState>, ApiQuery(q): ApiQuery<ExceptionQuery>) -> ApiResult<impl IntoResponse> {
+async fn get_exceptions(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<ExceptionQuery>,
+) -> ApiResult<impl IntoResponse> {
     let limit = q.limit.unwrap_or(200).clamp(1, 10_000);
-    Ok(Json(s.store.read(move |c| query::exceptions(c, !q.all, limit)).await?))
+    Ok(Json(
+        s.store
+            .read(move |c| query::exceptions(c, !q.all, limit))
+            .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -206,8 +296,17 @@ struct ReportBody {
     description: String,
 }
 
-async fn post_report(State(s): State<AppState>, ApiJson(r): ApiJson<ReportBody>) -> ApiResult<impl IntoResponse> {
+async fn post_report(
+    State(s): State<AppState>,
+    ApiJson(r): ApiJson<ReportBody>,
+) -> ApiResult<impl IntoResponse> {
     let now = s.store.clock().now();
-    let barcode = s.store.write(move |c| admin::create_report(c, r.barcode.as_ref(), &r.mrn, &r.description, now)).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "barcode": barcode }))))
+    let barcode = s
+        .store
+        .write(move |c| admin::create_report(c, r.barcode.as_ref(), &r.mrn, &r.description, now))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "barcode": barcode })),
+    ))
 }

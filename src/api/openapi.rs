@@ -19,7 +19,8 @@ fn op(summary: &str, params: Value, body: Option<Value>, response: Value) -> Val
         "responses": {"200": response, "201": response, "400": err(), "401": err(), "403": err(), "404": err(), "422": err(), "503": err()}
     });
     if let Some(b) = body {
-        o["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": b}}});
+        o["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": b}}});
     }
     o
 }
@@ -110,7 +111,10 @@ mod tests {
         let spec = super::spec();
         for (method, path, _) in super::super::auth::POLICY {
             let op = &spec["paths"][path][method.to_lowercase()];
-            assert!(op.is_object(), "{method} {path} is missing from the OpenAPI document");
+            assert!(
+                op.is_object(),
+                "{method} {path} is missing from the OpenAPI document"
+            );
         }
     }
 }

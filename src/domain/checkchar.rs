@@ -38,7 +38,9 @@ pub fn verify_check_char(value: &str) -> bool {
         return false;
     }
     let (body, last) = value.split_at(value.len() - 1);
-    check_char(body).map(|c| c.to_string() == last).unwrap_or(false)
+    check_char(body)
+        .map(|c| c.to_string() == last)
+        .unwrap_or(false)
 }
 
 /// A barcode chartrack issues: a one-letter type prefix, the serial zero-padded to 7 digits,

@@ -64,10 +64,18 @@ impl Barcode {
             return Err(ParseError::new("barcode is empty"));
         }
         if s.len() > Self::MAX_LEN {
-            return Err(ParseError::new(format!("barcode is longer than {} characters", Self::MAX_LEN)));
+            return Err(ParseError::new(format!(
+                "barcode is longer than {} characters",
+                Self::MAX_LEN
+            )));
         }
-        if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || "-._/+".contains(*c))) {
-            return Err(ParseError::new(format!("barcode has a character that is not allowed: {c:?}")));
+        if let Some(c) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "-._/+".contains(*c)))
+        {
+            return Err(ParseError::new(format!(
+                "barcode has a character that is not allowed: {c:?}"
+            )));
         }
         Ok(Barcode(s.to_owned()))
     }
@@ -85,7 +93,10 @@ impl Mrn {
             return Err(ParseError::new("MRN is empty"));
         }
         if s.len() > Self::MAX_LEN {
-            return Err(ParseError::new(format!("MRN is longer than {} digits", Self::MAX_LEN)));
+            return Err(ParseError::new(format!(
+                "MRN is longer than {} digits",
+                Self::MAX_LEN
+            )));
         }
         if !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ParseError::new("MRN must be digits only"));
@@ -111,9 +122,16 @@ impl LocationCode {
             return Err(ParseError::new("location code is empty"));
         }
         if s.len() > Self::MAX_LEN {
-            return Err(ParseError::new(format!("location code is longer than {} characters", Self::MAX_LEN)));
+            return Err(ParseError::new(format!(
+                "location code is longer than {} characters",
+                Self::MAX_LEN
+            )));
         }
-        if !s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-') || s.starts_with('-') {
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+            || s.starts_with('-')
+        {
             return Err(ParseError::new(
                 "location code must be upper-case letters, digits and '-', not starting with '-'",
             ));

@@ -35,7 +35,10 @@ pub fn normalise_line(raw: &[u8]) -> Result<String, LineRefusal> {
     // One terminator: CRLF, LF or CR (a scanner sends exactly one).
     if let Some(rest) = line.strip_suffix(b"\r\n") {
         line = rest;
-    } else if let Some(rest) = line.strip_suffix(b"\n").or_else(|| line.strip_suffix(b"\r")) {
+    } else if let Some(rest) = line
+        .strip_suffix(b"\n")
+        .or_else(|| line.strip_suffix(b"\r"))
+    {
         line = rest;
     }
     if line.len() > MAX_LINE_BYTES {
@@ -70,7 +73,13 @@ mod tests {
 
     #[test]
     fn terminators_and_aim() {
-        for raw in [&b"V0012345K\r"[..], b"V0012345K\n", b"V0012345K\r\n", b"]C0V0012345K\r", b"  ]C0 V0012345K \r\n"] {
+        for raw in [
+            &b"V0012345K\r"[..],
+            b"V0012345K\n",
+            b"V0012345K\r\n",
+            b"]C0V0012345K\r",
+            b"  ]C0 V0012345K \r\n",
+        ] {
             assert_eq!(normalise_line(raw).unwrap(), "V0012345K", "{raw:?}");
         }
         assert_eq!(normalise_line(b"]d1ABC").unwrap(), "ABC");
@@ -83,8 +92,14 @@ mod tests {
         assert_eq!(normalise_line(&[b'A'; 129]), Err(LineRefusal::TooLong(129)));
         assert!(normalise_line(&[b'A'; 128]).is_ok());
         assert_eq!(normalise_line(b"AB\xffC"), Err(LineRefusal::InvalidUtf8));
-        assert_eq!(normalise_line(b"AB\x07C"), Err(LineRefusal::ControlCharacter(7)));
-        assert_eq!(normalise_line(b"AB\r\nC"), Err(LineRefusal::ControlCharacter(13)));
+        assert_eq!(
+            normalise_line(b"AB\x07C"),
+            Err(LineRefusal::ControlCharacter(7))
+        );
+        assert_eq!(
+            normalise_line(b"AB\r\nC"),
+            Err(LineRefusal::ControlCharacter(13))
+        );
     }
 
     proptest! {

@@ -22,7 +22,11 @@ impl TerminalDigit {
         let primary = padded[n - 2..].parse().expect("digits");
         let secondary = padded[n - 4..n - 2].parse().expect("digits");
         let tertiary = padded[..n - 4].parse().expect("digits");
-        TerminalDigit { primary, secondary, tertiary }
+        TerminalDigit {
+            primary,
+            secondary,
+            tertiary,
+        }
     }
 }
 
@@ -36,11 +40,32 @@ mod tests {
 
     #[test]
     fn worked_examples() {
-        assert_eq!(td("456789"), TerminalDigit { primary: 89, secondary: 67, tertiary: 45 });
+        assert_eq!(
+            td("456789"),
+            TerminalDigit {
+                primary: 89,
+                secondary: 67,
+                tertiary: 45
+            }
+        );
         // Short MRNs are padded: 1234 is 00-12-34.
-        assert_eq!(td("1234"), TerminalDigit { primary: 34, secondary: 12, tertiary: 0 });
+        assert_eq!(
+            td("1234"),
+            TerminalDigit {
+                primary: 34,
+                secondary: 12,
+                tertiary: 0
+            }
+        );
         // Long MRNs keep everything left of the last four digits as the tertiary part.
-        assert_eq!(td("12345678"), TerminalDigit { primary: 78, secondary: 56, tertiary: 1234 });
+        assert_eq!(
+            td("12345678"),
+            TerminalDigit {
+                primary: 78,
+                secondary: 56,
+                tertiary: 1234
+            }
+        );
     }
 
     #[test]

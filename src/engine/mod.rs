@@ -20,7 +20,10 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { memory: Duration::seconds(300), duplicate_window: Duration::seconds(5) }
+        Settings {
+            memory: Duration::seconds(300),
+            duplicate_window: Duration::seconds(5),
+        }
     }
 }
 
@@ -88,7 +91,11 @@ pub struct Memory {
 impl Memory {
     /// Forget what is older than `ttl` (the duplicate marker has its own window).
     pub fn expire(mut self, now: DateTime<Utc>, ttl: Duration) -> Self {
-        fn keep<T>(r: Option<Remembered<T>>, now: DateTime<Utc>, ttl: Duration) -> Option<Remembered<T>> {
+        fn keep<T>(
+            r: Option<Remembered<T>>,
+            now: DateTime<Utc>,
+            ttl: Duration,
+        ) -> Option<Remembered<T>> {
             r.filter(|r| now - r.at <= ttl && r.at <= now + Duration::seconds(60))
         }
         self.badge = keep(self.badge, now, ttl);
@@ -119,7 +126,10 @@ pub enum Scanned {
     Command(Command),
     /// Nothing known has this value. `misread` when it has the shape of a barcode chartrack
     /// issues but its check character is wrong.
-    Unknown { value: String, misread: bool },
+    Unknown {
+        value: String,
+        misread: bool,
+    },
 }
 
 /// Whether a move changes the container a volume rides in.
@@ -150,11 +160,19 @@ pub struct Move {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     Move(Move),
-    FileReport { report_id: i64, volume_id: i64 },
+    FileReport {
+        report_id: i64,
+        volume_id: i64,
+    },
     /// Every volume riding in the container leaves it.
-    EmptyContainer { container_id: i64 },
+    EmptyContainer {
+        container_id: i64,
+    },
     /// Keep the value for a supervisor to resolve.
-    Exception { kind: &'static str, value: String },
+    Exception {
+        kind: &'static str,
+        value: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -215,12 +233,21 @@ pub fn decide(
         Scanned::Volume(v) => volume(d, station, v, user, now, settings),
         Scanned::Unknown { value, misread } => {
             let (kind, msg) = if *misread {
-                ("misread", "misread: the check character is wrong; scan again or type it carefully")
+                (
+                    "misread",
+                    "misread: the check character is wrong; scan again or type it carefully",
+                )
             } else {
-                ("unknown_barcode", "unknown barcode: kept for a supervisor to resolve")
+                (
+                    "unknown_barcode",
+                    "unknown barcode: kept for a supervisor to resolve",
+                )
             };
             let mut d = d.refuse("unknown", msg);
-            d.effects.push(Effect::Exception { kind, value: value.clone() });
+            d.effects.push(Effect::Exception {
+                kind,
+                value: value.clone(),
+            });
             d
         }
     }
@@ -237,13 +264,19 @@ fn command(mut d: Decision, station: &StationFacts, c: Command) -> Decision {
     match c {
         Command::Done => {
             d.memory = Memory::default();
-            d.ok("done", "done: badge, destination and pending report cleared")
+            d.ok(
+                "done",
+                "done: badge, destination and pending report cleared",
+            )
         }
         Command::Cancel => {
             d.memory.target = None;
             d.memory.report = None;
             d.memory.receiver = None;
-            d.ok("cancel", "cancelled: destination and pending report cleared")
+            d.ok(
+                "cancel",
+                "cancelled: destination and pending report cleared",
+            )
         }
         Command::NotFound => d.refuse(
             "not-found",
@@ -256,10 +289,19 @@ fn command(mut d: Decision, station: &StationFacts, c: Command) -> Decision {
 fn badge(mut d: Decision, station: &StationFacts, u: &UserRef, now: DateTime<Utc>) -> Decision {
     let giver = d.memory.badge.as_ref().map(|b| b.value.id);
     if station.mode == Mode::Transfer && giver.is_some() && giver != Some(u.id) {
-        d.memory.receiver = Some(Remembered { value: u.clone(), at: now });
-        return d.ok("badge", format!("receiver: {}; now scan the volumes handed over", u.name));
+        d.memory.receiver = Some(Remembered {
+            value: u.clone(),
+            at: now,
+        });
+        return d.ok(
+            "badge",
+            format!("receiver: {}; now scan the volumes handed over", u.name),
+        );
     }
-    d.memory.badge = Some(Remembered { value: u.clone(), at: now });
+    d.memory.badge = Some(Remembered {
+        value: u.clone(),
+        at: now,
+    });
     d.memory.receiver = None;
     d.ok("badge", format!("{} is scanning at {}", u.name, station.id))
 }
@@ -282,17 +324,30 @@ fn location(mut d: Decision, station: &StationFacts, l: &LocRef, now: DateTime<U
 
 fn report(mut d: Decision, station: &StationFacts, r: &ReportRef, now: DateTime<Utc>) -> Decision {
     if station.mode != Mode::File {
-        return d.refuse("file", "loose report: switch to file mode (CMD-FILE) to file it into its volume");
+        return d.refuse(
+            "file",
+            "loose report: switch to file mode (CMD-FILE) to file it into its volume",
+        );
     }
     if r.filed {
         return d.refuse("file", format!("report {} is already filed", r.barcode));
     }
-    d.memory.report = Some(Remembered { value: r.clone(), at: now });
-    d.ok("report", format!("report {}: now scan the volume to file it into", r.barcode))
+    d.memory.report = Some(Remembered {
+        value: r.clone(),
+        at: now,
+    });
+    d.ok(
+        "report",
+        format!("report {}: now scan the volume to file it into", r.barcode),
+    )
 }
 
 fn user_id(d: &Decision, user: Option<&UserRef>) -> Option<i64> {
-    d.memory.badge.as_ref().map(|b| b.value.id).or(user.map(|u| u.id))
+    d.memory
+        .badge
+        .as_ref()
+        .map(|b| b.value.id)
+        .or(user.map(|u| u.id))
 }
 
 fn volume(
@@ -305,8 +360,14 @@ fn volume(
 ) -> Decision {
     if let Some(last) = &d.memory.last_volume {
         if last.value == v.id && now >= last.at && now - last.at <= settings.duplicate_window {
-            d.memory.last_volume = Some(Remembered { value: v.id, at: now });
-            return d.ok("duplicate", format!("{} already recorded (scanned twice)", v.barcode));
+            d.memory.last_volume = Some(Remembered {
+                value: v.id,
+                at: now,
+            });
+            return d.ok(
+                "duplicate",
+                format!("{} already recorded (scanned twice)", v.barcode),
+            );
         }
     }
     let uid = user_id(&d, user);
@@ -315,37 +376,87 @@ fn volume(
         Mode::CheckOut => match d.memory.target.clone() {
             None => return d.refuse("check-out", "scan a destination first"),
             Some(t) if t.value.kind == LocationKind::Container => {
-                d.memory.target = Some(Remembered { value: t.value.clone(), at: now });
-                let m = plain_move(v, MoveAction::Pack, t.value.id, Status::AtLocation, None, uid);
-                d.effects.push(Effect::Move(Move { container: ContainerChange::Set(t.value.id), ..m }));
-                d.ok("pack", format!("{} packed into {}", v.barcode, t.value.code))
+                d.memory.target = Some(Remembered {
+                    value: t.value.clone(),
+                    at: now,
+                });
+                let m = plain_move(
+                    v,
+                    MoveAction::Pack,
+                    t.value.id,
+                    Status::AtLocation,
+                    None,
+                    uid,
+                );
+                d.effects.push(Effect::Move(Move {
+                    container: ContainerChange::Set(t.value.id),
+                    ..m
+                }));
+                d.ok(
+                    "pack",
+                    format!("{} packed into {}", v.barcode, t.value.code),
+                )
             }
             Some(t) => {
-                d.memory.target = Some(Remembered { value: t.value.clone(), at: now });
-                let mut m = plain_move(v, MoveAction::CheckOut, t.value.id, Status::InTransit, Some(t.value.id), uid);
+                d.memory.target = Some(Remembered {
+                    value: t.value.clone(),
+                    at: now,
+                });
+                let mut m = plain_move(
+                    v,
+                    MoveAction::CheckOut,
+                    t.value.id,
+                    Status::InTransit,
+                    Some(t.value.id),
+                    uid,
+                );
                 m.location = v.location.id;
                 d.effects.push(Effect::Move(m));
                 if v.status == Status::InTransit {
                     if let Some(old) = &v.destination {
-                        d.warnings.push(format!("was on its way to {}; now re-routed", old.code));
+                        d.warnings
+                            .push(format!("was on its way to {}; now re-routed", old.code));
                     }
                 }
-                d.ok("check-out", format!("{} checked out to {}", v.barcode, t.value.code))
+                d.ok(
+                    "check-out",
+                    format!("{} checked out to {}", v.barcode, t.value.code),
+                )
             }
         },
         Mode::CheckIn => check_in(d, station, v, uid),
         Mode::Receive => receive(d, station, v, uid),
         Mode::Transfer => {
-            let to = d.memory.target.as_ref().map(|t| t.value.clone()).unwrap_or_else(|| station.location.clone());
+            let to = d
+                .memory
+                .target
+                .as_ref()
+                .map(|t| t.value.clone())
+                .unwrap_or_else(|| station.location.clone());
             if d.memory.target.is_none() && d.memory.receiver.is_none() {
-                return d.refuse("transfer", "scan the receiver's badge or the new location first");
+                return d.refuse(
+                    "transfer",
+                    "scan the receiver's badge or the new location first",
+                );
             }
             let receiver = d.memory.receiver.as_ref().map(|r| r.value.clone());
-            let mut m = plain_move(v, MoveAction::Transfer, to.id, Status::AtLocation, None, uid);
+            let mut m = plain_move(
+                v,
+                MoveAction::Transfer,
+                to.id,
+                Status::AtLocation,
+                None,
+                uid,
+            );
             m.receiver = receiver.as_ref().map(|r| r.id);
             d.effects.push(Effect::Move(m));
-            let to_whom = receiver.map(|r| format!(" to {}", r.name)).unwrap_or_default();
-            d.ok("transfer", format!("{} handed over{to_whom} at {}", v.barcode, to.code))
+            let to_whom = receiver
+                .map(|r| format!(" to {}", r.name))
+                .unwrap_or_default();
+            d.ok(
+                "transfer",
+                format!("{} handed over{to_whom} at {}", v.barcode, to.code),
+            )
         }
         Mode::File => {
             let Some(r) = d.memory.report.clone() else {
@@ -355,26 +466,51 @@ fn volume(
                 d.memory.report = None;
                 return d.refuse(
                     "file",
-                    format!("WRONG CHART: report {} belongs to another patient; do not file it into {}", r.value.barcode, v.barcode),
+                    format!(
+                        "WRONG CHART: report {} belongs to another patient; do not file it into {}",
+                        r.value.barcode, v.barcode
+                    ),
                 );
             }
             d.memory.report = None;
-            d.effects.push(Effect::FileReport { report_id: r.value.id, volume_id: v.id });
-            d.ok("file", format!("report {} filed into {}", r.value.barcode, v.barcode))
+            d.effects.push(Effect::FileReport {
+                report_id: r.value.id,
+                volume_id: v.id,
+            });
+            d.ok(
+                "file",
+                format!("report {} filed into {}", r.value.barcode, v.barcode),
+            )
         }
         Mode::Inventory => {
             let here = &station.location;
-            if v.location.id == here.id && v.status != Status::Missing && v.status != Status::InTransit {
-                let mut d = d.ok("inventory", format!("{} confirmed at {}", v.barcode, here.code));
+            if v.location.id == here.id
+                && v.status != Status::Missing
+                && v.status != Status::InTransit
+            {
+                let mut d = d.ok(
+                    "inventory",
+                    format!("{} confirmed at {}", v.barcode, here.code),
+                );
                 section_warning(&mut d, here, v);
                 d
             } else {
-                let status = if here.id == v.home.id { Status::OnShelf } else { Status::AtLocation };
+                let status = if here.id == v.home.id {
+                    Status::OnShelf
+                } else {
+                    Status::AtLocation
+                };
                 let m = plain_move(v, MoveAction::Inventory, here.id, status, None, uid);
-                d.effects.push(Effect::Move(Move { container: ContainerChange::Clear, ..m }));
+                d.effects.push(Effect::Move(Move {
+                    container: ContainerChange::Clear,
+                    ..m
+                }));
                 let mut d = d.ok(
                     "inventory",
-                    format!("{} found at {}; was recorded at {} (corrected)", v.barcode, here.code, v.location.code),
+                    format!(
+                        "{} found at {}; was recorded at {} (corrected)",
+                        v.barcode, here.code, v.location.code
+                    ),
                 );
                 section_warning(&mut d, here, v);
                 d
@@ -383,18 +519,31 @@ fn volume(
     };
     let mut d = d;
     if d.accepted {
-        d.memory.last_volume = Some(Remembered { value: v.id, at: now });
+        d.memory.last_volume = Some(Remembered {
+            value: v.id,
+            at: now,
+        });
         if let Some(b) = d.memory.badge.as_mut() {
             b.at = now;
         }
         if was_missing {
-            d.warnings.insert(0, format!("{} was MISSING: found here, supervisor notified", v.barcode));
+            d.warnings.insert(
+                0,
+                format!("{} was MISSING: found here, supervisor notified", v.barcode),
+            );
         }
     }
     d
 }
 
-fn plain_move(v: &VolumeFacts, action: MoveAction, to: i64, status: Status, destination: Option<i64>, user: Option<i64>) -> Move {
+fn plain_move(
+    v: &VolumeFacts,
+    action: MoveAction,
+    to: i64,
+    status: Status,
+    destination: Option<i64>,
+    user: Option<i64>,
+) -> Move {
     Move {
         volume_id: v.id,
         action,
@@ -409,9 +558,24 @@ fn plain_move(v: &VolumeFacts, action: MoveAction, to: i64, status: Status, dest
     }
 }
 
-fn check_in(mut d: Decision, station: &StationFacts, v: &VolumeFacts, uid: Option<i64>) -> Decision {
-    d.effects.push(Effect::Move(plain_move(v, MoveAction::CheckIn, v.home.id, Status::OnShelf, None, uid)));
-    let mut d = d.ok("check-in", format!("{} checked in: shelve at {}", v.barcode, v.home.code));
+fn check_in(
+    mut d: Decision,
+    station: &StationFacts,
+    v: &VolumeFacts,
+    uid: Option<i64>,
+) -> Decision {
+    d.effects.push(Effect::Move(plain_move(
+        v,
+        MoveAction::CheckIn,
+        v.home.id,
+        Status::OnShelf,
+        None,
+        uid,
+    )));
+    let mut d = d.ok(
+        "check-in",
+        format!("{} checked in: shelve at {}", v.barcode, v.home.code),
+    );
     section_warning(&mut d, &station.location, v);
     if v.waiting_reports > 0 {
         d.warnings.push(format!(
@@ -444,14 +608,31 @@ fn section_warning(d: &mut Decision, here: &LocRef, v: &VolumeFacts) {
 
 fn receive(mut d: Decision, station: &StationFacts, v: &VolumeFacts, uid: Option<i64>) -> Decision {
     let here = &station.location;
-    let status = if here.id == v.home.id { Status::OnShelf } else { Status::AtLocation };
-    d.effects.push(Effect::Move(plain_move(v, MoveAction::Receive, here.id, status, None, uid)));
+    let status = if here.id == v.home.id {
+        Status::OnShelf
+    } else {
+        Status::AtLocation
+    };
+    d.effects.push(Effect::Move(plain_move(
+        v,
+        MoveAction::Receive,
+        here.id,
+        status,
+        None,
+        uid,
+    )));
     if v.status == Status::InTransit {
         if let Some(dest) = v.destination.as_ref().filter(|dest| dest.id != here.id) {
-            d.warnings.push(format!("was on its way to {}, received at {} instead", dest.code, here.code));
+            d.warnings.push(format!(
+                "was on its way to {}, received at {} instead",
+                dest.code, here.code
+            ));
         }
     }
-    d.ok("receive", format!("{} received at {}", v.barcode, here.code))
+    d.ok(
+        "receive",
+        format!("{} received at {}", v.barcode, here.code),
+    )
 }
 
 fn container(
@@ -478,29 +659,74 @@ fn container(
             }
             d.effects = sub.effects;
             d.warnings = sub.warnings;
-            d.effects.push(Effect::EmptyContainer { container_id: c.id });
-            let verb = if station.mode == Mode::Receive { "received" } else { "checked in" };
-            d.ok("container", format!("{} volume(s) in {} {verb} at {}", contents.len(), c.code, station.location.code))
+            d.effects
+                .push(Effect::EmptyContainer { container_id: c.id });
+            let verb = if station.mode == Mode::Receive {
+                "received"
+            } else {
+                "checked in"
+            };
+            d.ok(
+                "container",
+                format!(
+                    "{} volume(s) in {} {verb} at {}",
+                    contents.len(),
+                    c.code,
+                    station.location.code
+                ),
+            )
         }
         Mode::CheckOut | Mode::Transfer => match d.memory.target.clone() {
-            Some(t) if t.value.kind != LocationKind::Container && station.mode == Mode::CheckOut => {
+            Some(t)
+                if t.value.kind != LocationKind::Container && station.mode == Mode::CheckOut =>
+            {
                 if contents.is_empty() {
-                    return d.refuse("container", format!("{} is empty: nothing to check out", c.code));
+                    return d.refuse(
+                        "container",
+                        format!("{} is empty: nothing to check out", c.code),
+                    );
                 }
                 for v in contents {
-                    let mut m = plain_move(v, MoveAction::CheckOut, t.value.id, Status::InTransit, Some(t.value.id), uid);
+                    let mut m = plain_move(
+                        v,
+                        MoveAction::CheckOut,
+                        t.value.id,
+                        Status::InTransit,
+                        Some(t.value.id),
+                        uid,
+                    );
                     m.location = v.location.id;
                     m.container = ContainerChange::Keep;
                     d.effects.push(Effect::Move(m));
                 }
-                d.memory.target = Some(Remembered { value: t.value.clone(), at: now });
-                d.ok("container", format!("{} volume(s) in {} checked out to {}", contents.len(), c.code, t.value.code))
+                d.memory.target = Some(Remembered {
+                    value: t.value.clone(),
+                    at: now,
+                });
+                d.ok(
+                    "container",
+                    format!(
+                        "{} volume(s) in {} checked out to {}",
+                        contents.len(),
+                        c.code,
+                        t.value.code
+                    ),
+                )
             }
             _ => {
-                d.memory.target = Some(Remembered { value: c.clone(), at: now });
-                d.ok("destination", format!("packing into {}: scan the volumes", c.code))
+                d.memory.target = Some(Remembered {
+                    value: c.clone(),
+                    at: now,
+                });
+                d.ok(
+                    "destination",
+                    format!("packing into {}: scan the volumes", c.code),
+                )
             }
         },
-        mode => d.refuse("container", format!("containers are not used in {mode} mode")),
+        mode => d.refuse(
+            "container",
+            format!("containers are not used in {mode} mode"),
+        ),
     }
 }

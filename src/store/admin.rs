@@ -18,7 +18,11 @@ fn constraint(e: rusqlite::Error, what: &str) -> StoreError {
 }
 
 fn next_id(c: &Connection, table: &str, col: &str) -> Result<i64> {
-    Ok(c.query_row(&format!("SELECT coalesce(max({col}), 0) + 1 FROM {table}"), [], |r| r.get(0))?)
+    Ok(c.query_row(
+        &format!("SELECT coalesce(max({col}), 0) + 1 FROM {table}"),
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 /// A location to create; `barcode` defaults to an issued one with a check character.
@@ -37,14 +41,20 @@ pub struct NewLocation {
 impl NewLocation {
     pub fn validate(&self) -> Result<()> {
         if self.name.trim().is_empty() || self.name.len() > 100 {
-            return Err(StoreError::Invalid("location name must be 1 to 100 characters".into()));
+            return Err(StoreError::Invalid(
+                "location name must be 1 to 100 characters".into(),
+            ));
         }
         if let Some((lo, hi)) = self.terminal {
             if lo > hi || hi > 99 {
-                return Err(StoreError::Invalid("terminal range must be two numbers 0-99, low first".into()));
+                return Err(StoreError::Invalid(
+                    "terminal range must be two numbers 0-99, low first".into(),
+                ));
             }
             if self.kind != LocationKind::Shelf {
-                return Err(StoreError::Invalid("only shelf sections have a terminal range".into()));
+                return Err(StoreError::Invalid(
+                    "only shelf sections have a terminal range".into(),
+                ));
             }
         }
         Ok(())
@@ -56,7 +66,14 @@ pub fn create_location(c: &Connection, l: &NewLocation, now: DateTime<Utc>) -> R
     l.validate()?;
     let barcode = match &l.barcode {
         Some(b) => b.to_string(),
-        None => issue_barcode(if l.kind == LocationKind::Container { 'K' } else { 'L' }, next_id(c, "location", "location_id")? as u64),
+        None => issue_barcode(
+            if l.kind == LocationKind::Container {
+                'K'
+            } else {
+                'L'
+            },
+            next_id(c, "location", "location_id")? as u64,
+        ),
     };
     c.prepare_cached("INSERT INTO location (code, name, kind, barcode, terminal_lo, terminal_hi, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7)")?
         .execute(params![l.code.as_str(), l.name.trim(), l.kind.as_str(), barcode, l.terminal.map(|t| t.0), l.terminal.map(|t| t.1), stamp(now)])
@@ -92,17 +109,29 @@ fn medical() -> String {
 
 impl NewVolume {
     pub fn validate(&self) -> Result<()> {
-        for (what, v) in [("last name", &self.last_name), ("first name", &self.first_name)] {
+        for (what, v) in [
+            ("last name", &self.last_name),
+            ("first name", &self.first_name),
+        ] {
             if v.trim().is_empty() || v.len() > 80 || v.chars().any(char::is_control) {
-                return Err(StoreError::Invalid(format!("{what} must be 1 to 80 printable characters")));
+                return Err(StoreError::Invalid(format!(
+                    "{what} must be 1 to 80 printable characters"
+                )));
             }
         }
         if self.volume == 0 || self.volume > 999 {
             return Err(StoreError::Invalid("volume number must be 1 to 999".into()));
         }
         let rt = &self.record_type;
-        if rt.is_empty() || rt.len() > 32 || !rt.bytes().all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_') {
-            return Err(StoreError::Invalid("record type must be 1 to 32 lower-case letters, '-' or '_'".into()));
+        if rt.is_empty()
+            || rt.len() > 32
+            || !rt
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
+        {
+            return Err(StoreError::Invalid(
+                "record type must be 1 to 32 lower-case letters, '-' or '_'".into(),
+            ));
         }
         Ok(())
     }
@@ -117,12 +146,22 @@ pub fn create_volume(c: &Connection, v: &NewVolume, now: DateTime<Utc>) -> Resul
         .optional()?
         .ok_or_else(|| StoreError::Invalid(format!("home location {} does not exist", v.home)))?;
     if home.1 != "shelf" {
-        return Err(StoreError::Invalid(format!("home location {} is not a shelf section", v.home)));
+        return Err(StoreError::Invalid(format!(
+            "home location {} is not a shelf section",
+            v.home
+        )));
     }
     let existing = c
-        .prepare_cached("SELECT patient_id, last_name, first_name, birth_date FROM patient WHERE mrn=?")?
+        .prepare_cached(
+            "SELECT patient_id, last_name, first_name, birth_date FROM patient WHERE mrn=?",
+        )?
         .query_row([v.mrn.as_str()], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
         })
         .optional()?;
     let patient_id = match existing {
@@ -158,9 +197,17 @@ pub fn create_volume(c: &Connection, v: &NewVolume, now: DateTime<Utc>) -> Resul
 }
 
 /// Register a loose report for a patient; returns its barcode.
-pub fn create_report(c: &Connection, barcode: Option<&Barcode>, mrn: &Mrn, description: &str, now: DateTime<Utc>) -> Result<String> {
+pub fn create_report(
+    c: &Connection,
+    barcode: Option<&Barcode>,
+    mrn: &Mrn,
+    description: &str,
+    now: DateTime<Utc>,
+) -> Result<String> {
     if description.trim().is_empty() || description.len() > 200 {
-        return Err(StoreError::Invalid("description must be 1 to 200 characters".into()));
+        return Err(StoreError::Invalid(
+            "description must be 1 to 200 characters".into(),
+        ));
     }
     let patient: i64 = c
         .prepare_cached("SELECT patient_id FROM patient WHERE mrn=?")?
@@ -178,9 +225,24 @@ pub fn create_report(c: &Connection, barcode: Option<&Barcode>, mrn: &Mrn, descr
 }
 
 /// Create a user. `password_hash` is an argon2id PHC string made off the writer thread.
-pub fn create_user(c: &Connection, name: &str, role: Role, password_hash: Option<&str>, badge: Option<&Barcode>, must_change: bool, now: DateTime<Utc>) -> Result<i64> {
-    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
-        return Err(StoreError::Invalid("user name must be 1 to 64 letters, digits, '.', '_' or '-'".into()));
+pub fn create_user(
+    c: &Connection,
+    name: &str,
+    role: Role,
+    password_hash: Option<&str>,
+    badge: Option<&Barcode>,
+    must_change: bool,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(StoreError::Invalid(
+            "user name must be 1 to 64 letters, digits, '.', '_' or '-'".into(),
+        ));
     }
     c.prepare_cached("INSERT INTO app_user (name, role, password_hash, badge, must_change_password, created_at) VALUES (?1,?2,?3,?4,?5,?6)")?
         .execute(params![name, role.as_str(), password_hash, badge.map(|b| b.as_str()), must_change, stamp(now)])
@@ -206,14 +268,27 @@ pub struct NewStation {
 
 /// Create or update a station. Its memory is kept unless the location or mode changes.
 pub fn upsert_station(c: &Connection, s: &NewStation, now: DateTime<Utc>) -> Result<()> {
-    if s.id.is_empty() || s.id.len() > 64 || !s.id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
-        return Err(StoreError::Invalid("station id must be 1 to 64 letters, digits, '.', '_' or '-'".into()));
+    if s.id.is_empty()
+        || s.id.len() > 64
+        || !s
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(StoreError::Invalid(
+            "station id must be 1 to 64 letters, digits, '.', '_' or '-'".into(),
+        ));
     }
     let loc: i64 = c
         .prepare_cached("SELECT location_id FROM location WHERE code=?")?
         .query_row([s.location.as_str()], |r| r.get(0))
         .optional()?
-        .ok_or_else(|| StoreError::Invalid(format!("station {}: location {} does not exist", s.id, s.location)))?;
+        .ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "station {}: location {} does not exist",
+                s.id, s.location
+            ))
+        })?;
     c.prepare_cached(
         "INSERT INTO station (station_id, location_id, mode, port, usb, created_at) VALUES (?1,?2,?3,?4,?5,?6)
          ON CONFLICT(station_id) DO UPDATE SET
@@ -226,7 +301,8 @@ pub fn upsert_station(c: &Connection, s: &NewStation, now: DateTime<Utc>) -> Res
 
 /// Mark a serial station's scanner present or absent.
 pub fn set_station_connected(c: &Connection, id: &str, connected: bool) -> Result<()> {
-    c.prepare_cached("UPDATE station SET connected=?2 WHERE station_id=?1")?.execute(params![id, connected])?;
+    c.prepare_cached("UPDATE station SET connected=?2 WHERE station_id=?1")?
+        .execute(params![id, connected])?;
     Ok(())
 }
 
@@ -254,17 +330,29 @@ pub fn create_token(c: &Connection, who: &TokenFor, now: DateTime<Utc>) -> Resul
     let token = format!("ct_{}", random_secret(24));
     let (station, user): (Option<String>, Option<i64>) = match who {
         TokenFor::Station(id) => {
-            let exists: Option<String> =
-                c.prepare_cached("SELECT station_id FROM station WHERE station_id=?")?.query_row([id], |r| r.get(0)).optional()?;
-            (Some(exists.ok_or_else(|| StoreError::NotFound(format!("no station '{id}'")))?), None)
+            let exists: Option<String> = c
+                .prepare_cached("SELECT station_id FROM station WHERE station_id=?")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            (
+                Some(exists.ok_or_else(|| StoreError::NotFound(format!("no station '{id}'")))?),
+                None,
+            )
         }
         TokenFor::User(name) => {
-            let id: Option<i64> =
-                c.prepare_cached("SELECT user_id FROM app_user WHERE name=? AND active=1")?.query_row([name], |r| r.get(0)).optional()?;
-            (None, Some(id.ok_or_else(|| StoreError::NotFound(format!("no active user '{name}'")))?))
+            let id: Option<i64> = c
+                .prepare_cached("SELECT user_id FROM app_user WHERE name=? AND active=1")?
+                .query_row([name], |r| r.get(0))
+                .optional()?;
+            (
+                None,
+                Some(id.ok_or_else(|| StoreError::NotFound(format!("no active user '{name}'")))?),
+            )
         }
     };
-    c.prepare_cached("INSERT INTO token (digest, station_id, user_id, created_at) VALUES (?1,?2,?3,?4)")?
-        .execute(params![token_digest(&token), station, user, stamp(now)])?;
+    c.prepare_cached(
+        "INSERT INTO token (digest, station_id, user_id, created_at) VALUES (?1,?2,?3,?4)",
+    )?
+    .execute(params![token_digest(&token), station, user, stamp(now)])?;
     Ok(token)
 }

@@ -42,7 +42,9 @@ impl From<rusqlite::Error> for StoreError {
             Some(SystemIoFailure) | Some(CannotOpen) | Some(ReadOnly) => {
                 StoreError::Unavailable(format!("the database cannot be written ({e})"))
             }
-            Some(DatabaseBusy) | Some(DatabaseLocked) => StoreError::Unavailable("the database is busy".into()),
+            Some(DatabaseBusy) | Some(DatabaseLocked) => {
+                StoreError::Unavailable("the database is busy".into())
+            }
             _ => StoreError::Internal(e.to_string()),
         }
     }
@@ -78,7 +80,10 @@ pub struct Store {
 }
 
 fn pragma_text(conn: &Connection, name: &str) -> rusqlite::Result<String> {
-    conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, rusqlite::types::Value>(0)).map(|v| match v {
+    conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+        r.get::<_, rusqlite::types::Value>(0)
+    })
+    .map(|v| match v {
         rusqlite::types::Value::Integer(i) => i.to_string(),
         rusqlite::types::Value::Text(t) => t,
         other => format!("{other:?}"),
@@ -90,7 +95,9 @@ fn open_conn(path: &Path, read_only: bool) -> anyhow::Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -110,7 +117,10 @@ fn open_conn(path: &Path, read_only: bool) -> anyhow::Result<Connection> {
     ];
     for (name, got, want) in checks {
         if got != want {
-            anyhow::bail!("refusing to start: PRAGMA {name} is {got}, chartrack needs {want} ({})", path.display());
+            anyhow::bail!(
+                "refusing to start: PRAGMA {name} is {got}, chartrack needs {want} ({})",
+                path.display()
+            );
         }
     }
     Ok(conn)
@@ -123,7 +133,10 @@ impl Store {
         let mut conn = open_conn(path, false)?;
         let quick: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
         if quick != "ok" {
-            anyhow::bail!("refusing to start: the database {} fails its quick check: {quick}", path.display());
+            anyhow::bail!(
+                "refusing to start: the database {} fails its quick check: {quick}",
+                path.display()
+            );
         }
         schema::migrate(&mut conn).map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
         let (events, _) = broadcast::channel(1024);
@@ -156,7 +169,11 @@ impl Store {
     pub async fn scan(&self, input: ScanInput) -> Result<ScanAnswer> {
         let now = self.clock().now();
         let settings = self.inner.options.engine;
-        let answer = self.inner.writer.exec(move |c| scan::apply(c, &input, now, &settings)).await?;
+        let answer = self
+            .inner
+            .writer
+            .exec(move |c| scan::apply(c, &input, now, &settings))
+            .await?;
         let _ = self.inner.events.send(answer.clone());
         Ok(answer)
     }

@@ -36,13 +36,19 @@ pub struct VolumeView {
 
 fn brief(c: &Connection, id: i64) -> Result<LocBrief> {
     let l = loc_ref(c, id)?;
-    Ok(LocBrief { code: l.code, name: l.name })
+    Ok(LocBrief {
+        code: l.code,
+        name: l.name,
+    })
 }
 
 fn user_name(c: &Connection, id: Option<i64>) -> Result<Option<String>> {
     match id {
         None => Ok(None),
-        Some(id) => Ok(c.prepare_cached("SELECT name FROM app_user WHERE user_id=?")?.query_row([id], |r| r.get(0)).optional()?),
+        Some(id) => Ok(c
+            .prepare_cached("SELECT name FROM app_user WHERE user_id=?")?
+            .query_row([id], |r| r.get(0))
+            .optional()?),
     }
 }
 
@@ -65,13 +71,24 @@ pub fn volume(c: &Connection, barcode: &str) -> Result<Option<VolumeView>> {
             ))
         })
         .optional()?;
-    let Some(((barcode, mrn, last_name, first_name), (volume, record_type, status, since), (home, loc, dest, cont), (at, station, user, last_loc), waiting)) = row
+    let Some((
+        (barcode, mrn, last_name, first_name),
+        (volume, record_type, status, since),
+        (home, loc, dest, cont),
+        (at, station, user, last_loc),
+        waiting,
+    )) = row
     else {
         return Ok(None);
     };
     let last_scan = match at {
         None => None,
-        Some(at) => Some(LastScan { at, station, user: user_name(c, user)?, location: last_loc.map(|l| brief(c, l)).transpose()? }),
+        Some(at) => Some(LastScan {
+            at,
+            station,
+            user: user_name(c, user)?,
+            location: last_loc.map(|l| brief(c, l)).transpose()?,
+        }),
     };
     Ok(Some(VolumeView {
         barcode,
@@ -106,7 +123,10 @@ pub struct MovementView {
 
 /// A volume's movements, newest first; `None` when the volume is unknown.
 pub fn movements(c: &Connection, barcode: &str, limit: u32) -> Result<Option<Vec<MovementView>>> {
-    let id: Option<i64> = c.prepare_cached("SELECT volume_id FROM volume WHERE barcode=?")?.query_row([barcode], |r| r.get(0)).optional()?;
+    let id: Option<i64> = c
+        .prepare_cached("SELECT volume_id FROM volume WHERE barcode=?")?
+        .query_row([barcode], |r| r.get(0))
+        .optional()?;
     let Some(id) = id else { return Ok(None) };
     let mut st = c.prepare_cached(
         "SELECT s.scan_id, m.movement_id, m.action, m.at, lf.code, lt.code, m.station_id, u.name, rv.name
@@ -169,7 +189,12 @@ pub fn stations(c: &Connection) -> Result<Vec<StationView>> {
 }
 
 pub fn station_exists(c: &Connection, id: &str) -> Result<bool> {
-    Ok(c.prepare_cached("SELECT 1 FROM station WHERE station_id=?")?.query_row([id], |_| Ok(())).optional()?.is_some())
+    Ok(
+        c.prepare_cached("SELECT 1 FROM station WHERE station_id=?")?
+            .query_row([id], |_| Ok(()))
+            .optional()?
+            .is_some(),
+    )
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -195,7 +220,11 @@ pub fn search(c: &Connection, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
         JOIN location l ON l.location_id = s.location_id";
     let order = "ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn, v.volume_no LIMIT ?3";
     let (sql, a, b) = if q.bytes().all(|b| b.is_ascii_digit()) {
-        (format!("{base} WHERE p.mrn = ?1 OR v.barcode = ?2 {order}"), q.to_owned(), q.to_owned())
+        (
+            format!("{base} WHERE p.mrn = ?1 OR v.barcode = ?2 {order}"),
+            q.to_owned(),
+            q.to_owned(),
+        )
     } else if let Some((last, first)) = q.split_once(',') {
         (
             format!("{base} WHERE p.last_name LIKE ?1 ESCAPE '\\' AND p.first_name LIKE ?2 ESCAPE '\\' {order}"),
@@ -209,7 +238,11 @@ pub fn search(c: &Connection, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
             like_prefix(first.trim()),
         )
     } else {
-        (format!("{base} WHERE v.barcode = ?2 OR p.last_name LIKE ?1 ESCAPE '\\' {order}"), like_prefix(q), q.to_owned())
+        (
+            format!("{base} WHERE v.barcode = ?2 OR p.last_name LIKE ?1 ESCAPE '\\' {order}"),
+            like_prefix(q),
+            q.to_owned(),
+        )
     };
     let mut st = c.prepare_cached(&sql)?;
     let rows = st.query_map(params![a, b, limit], |r| {
@@ -221,14 +254,26 @@ pub fn search(c: &Connection, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
             volume: r.get(4)?,
             record_type: r.get(5)?,
             status: r.get(6)?,
-            location: LocBrief { code: r.get(7)?, name: r.get(8)? },
+            location: LocBrief {
+                code: r.get(7)?,
+                name: r.get(8)?,
+            },
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 fn like_prefix(s: &str) -> String {
-    let escaped: String = s.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+    let escaped: String = s
+        .chars()
+        .flat_map(|c| {
+            if matches!(c, '%' | '_' | '\\') {
+                vec!['\\', c]
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
     format!("{escaped}%")
 }
 
@@ -279,7 +324,10 @@ pub struct LocationDetail {
 
 /// A location and the volumes at it now (or on their way to it).
 pub fn location(c: &Connection, code: &str, limit: u32) -> Result<Option<LocationDetail>> {
-    let loc = c.prepare_cached(&format!("{LOCATION_SELECT} WHERE l.code = ?"))?.query_row([code], location_row).optional()?;
+    let loc = c
+        .prepare_cached(&format!("{LOCATION_SELECT} WHERE l.code = ?"))?
+        .query_row([code], location_row)
+        .optional()?;
     let Some(location) = loc else { return Ok(None) };
     let mut st = c.prepare_cached(
         "SELECT v.barcode, p.mrn, p.last_name, p.first_name, v.volume_no, v.record_type, s.status, l.code, l.name
@@ -298,10 +346,16 @@ pub fn location(c: &Connection, code: &str, limit: u32) -> Result<Option<Locatio
             volume: r.get(4)?,
             record_type: r.get(5)?,
             status: r.get(6)?,
-            location: LocBrief { code: r.get(7)?, name: r.get(8)? },
+            location: LocBrief {
+                code: r.get(7)?,
+                name: r.get(8)?,
+            },
         })
     })?;
-    Ok(Some(LocationDetail { location, volumes: rows.collect::<rusqlite::Result<_>>()? }))
+    Ok(Some(LocationDetail {
+        location,
+        volumes: rows.collect::<rusqlite::Result<_>>()?,
+    }))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -356,14 +410,18 @@ pub fn principal_by_digest(c: &Connection, digest: &str) -> Result<Option<Princi
         .optional()?;
     Ok(match row {
         Some((Some(station), _, _, _)) => Some(Principal::Station { id: station }),
-        Some((None, Some(id), Some(name), Some(role))) => Role::from_str(&role).ok().map(|role| Principal::User { id, name, role }),
+        Some((None, Some(id), Some(name), Some(role))) => Role::from_str(&role)
+            .ok()
+            .map(|role| Principal::User { id, name, role }),
         _ => None,
     })
 }
 
 /// Counts by status, for metrics and the dashboard.
 pub fn status_counts(c: &Connection) -> Result<Vec<(String, i64)>> {
-    let mut st = c.prepare_cached("SELECT status, count(*) FROM volume_state GROUP BY status ORDER BY status")?;
+    let mut st = c.prepare_cached(
+        "SELECT status, count(*) FROM volume_state GROUP BY status ORDER BY status",
+    )?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -377,13 +435,20 @@ pub fn scan_counts(c: &Connection) -> Result<(i64, i64, i64)> {
 }
 
 /// A few volumes in a status, pseudo-randomly spread (for the demo's simulated traffic).
-pub fn sample_volumes(c: &Connection, status: &str, offset: i64, limit: u32) -> Result<Vec<(String, Option<String>)>> {
+pub fn sample_volumes(
+    c: &Connection,
+    status: &str,
+    offset: i64,
+    limit: u32,
+) -> Result<Vec<(String, Option<String>)>> {
     let mut st = c.prepare_cached(
         "SELECT v.barcode, d.code FROM volume_state s JOIN volume v ON v.volume_id = s.volume_id
          LEFT JOIN location d ON d.location_id = s.destination_id
          WHERE s.status = ?1 ORDER BY (s.volume_id * 7919 + ?2) % 10007 LIMIT ?3",
     )?;
-    let rows = st.query_map(params![status, offset, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = st.query_map(params![status, offset, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -5,7 +5,10 @@
 use super::{Result, StoreError};
 use crate::clock::stamp;
 use crate::domain::{normalise_line, verify_check_char, Command, LocationKind, Mode, Mrn, Status};
-use crate::engine::{self, ContainerChange, Effect, LocRef, Memory, ReportRef, Scanned, StationFacts, UserRef, VolumeFacts};
+use crate::engine::{
+    self, ContainerChange, Effect, LocRef, Memory, ReportRef, Scanned, StationFacts, UserRef,
+    VolumeFacts,
+};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -74,7 +77,11 @@ pub(crate) fn loc_row(r: &rusqlite::Row) -> rusqlite::Result<LocRef> {
     })
 }
 
-fn volume_facts_where(c: &Connection, clause: &str, arg: &dyn rusqlite::ToSql) -> Result<Vec<VolumeFacts>> {
+fn volume_facts_where(
+    c: &Connection,
+    clause: &str,
+    arg: &dyn rusqlite::ToSql,
+) -> Result<Vec<VolumeFacts>> {
     let sql = format!(
         "SELECT v.volume_id, v.barcode, v.patient_id, p.mrn, v.home_id, s.status, s.location_id, s.destination_id, s.container_id,
                 (SELECT count(*) FROM loose_report r WHERE r.patient_id = v.patient_id AND r.filed_at IS NULL)
@@ -98,12 +105,14 @@ fn volume_facts_where(c: &Connection, clause: &str, arg: &dyn rusqlite::ToSql) -
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, barcode, patient_id, mrn, home, status, location, destination, container, waiting) = row?;
+        let (id, barcode, patient_id, mrn, home, status, location, destination, container, waiting) =
+            row?;
         out.push(VolumeFacts {
             id,
             barcode,
             patient_id,
-            mrn: Mrn::parse(&mrn).map_err(|e| StoreError::Internal(format!("stored MRN invalid: {e}")))?,
+            mrn: Mrn::parse(&mrn)
+                .map_err(|e| StoreError::Internal(format!("stored MRN invalid: {e}")))?,
             home: loc_ref(c, home)?,
             status: Status::from_str(&status).map_err(|e| StoreError::Internal(e.to_string()))?,
             location: loc_ref(c, location)?,
@@ -118,7 +127,10 @@ fn volume_facts_where(c: &Connection, clause: &str, arg: &dyn rusqlite::ToSql) -
 /// Does the value have the shape of a barcode chartrack issues (prefix letter, 7 digits, check)?
 fn looks_issued(v: &str) -> bool {
     let b = v.as_bytes();
-    b.len() == 9 && b[0].is_ascii_uppercase() && b[1..8].iter().all(u8::is_ascii_digit) && (b[8].is_ascii_digit() || b[8].is_ascii_uppercase())
+    b.len() == 9
+        && b[0].is_ascii_uppercase()
+        && b[1..8].iter().all(u8::is_ascii_digit)
+        && (b[8].is_ascii_digit() || b[8].is_ascii_uppercase())
 }
 
 /// Classify a normalised value by looking it up among everything that has a barcode.
@@ -151,20 +163,35 @@ pub(crate) fn classify(c: &Connection, value: &str) -> Result<Scanned> {
     }
     let badge = c
         .prepare_cached("SELECT user_id, name FROM app_user WHERE badge=? AND active=1")?
-        .query_row([value], |r| Ok(UserRef { id: r.get(0)?, name: r.get(1)? }))
+        .query_row([value], |r| {
+            Ok(UserRef {
+                id: r.get(0)?,
+                name: r.get(1)?,
+            })
+        })
         .optional()?;
     if let Some(u) = badge {
         return Ok(Scanned::Badge(u));
     }
-    Ok(Scanned::Unknown { value: value.to_owned(), misread: looks_issued(value) && !verify_check_char(value) })
+    Ok(Scanned::Unknown {
+        value: value.to_owned(),
+        misread: looks_issued(value) && !verify_check_char(value),
+    })
 }
 
 fn station_facts(c: &Connection, id: &str) -> Result<StationFacts> {
     let row = c
         .prepare_cached("SELECT location_id, mode, memory FROM station WHERE station_id=?")?
-        .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
         .optional()?;
-    let (loc, mode, memory) = row.ok_or_else(|| StoreError::NotFound(format!("unknown station '{id}'")))?;
+    let (loc, mode, memory) =
+        row.ok_or_else(|| StoreError::NotFound(format!("unknown station '{id}'")))?;
     Ok(StationFacts {
         id: id.to_owned(),
         location: loc_ref(c, loc)?,
@@ -182,7 +209,10 @@ fn volume_brief(c: &Connection, volume_id: i64) -> Result<VolumeBrief> {
         .query_row([volume_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     let brief = |id: i64| -> Result<LocBrief> {
         let l = loc_ref(c, id)?;
-        Ok(LocBrief { code: l.code, name: l.name })
+        Ok(LocBrief {
+            code: l.code,
+            name: l.name,
+        })
     };
     Ok(VolumeBrief {
         barcode,
@@ -199,15 +229,24 @@ fn printable(line: &[u8]) -> String {
 }
 
 /// The whole scan path; runs inside the writer's transaction.
-pub fn apply(c: &Connection, input: &ScanInput, now: DateTime<Utc>, settings: &engine::Settings) -> Result<ScanAnswer> {
+pub fn apply(
+    c: &Connection,
+    input: &ScanInput,
+    now: DateTime<Utc>,
+    settings: &engine::Settings,
+) -> Result<ScanAnswer> {
     let scan_id = input.id.unwrap_or_else(uuid::Uuid::new_v4).to_string();
     let earlier = c
         .prepare_cached("SELECT station_id, response FROM scan WHERE scan_id=?")?
-        .query_row([&scan_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_row([&scan_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
         .optional()?;
     if let Some((station, response)) = earlier {
         if station != input.station {
-            return Err(StoreError::Conflict(format!("scan id {scan_id} was already used by another station")));
+            return Err(StoreError::Conflict(format!(
+                "scan id {scan_id} was already used by another station"
+            )));
         }
         return Ok(serde_json::from_str(&response)?);
     }
@@ -233,8 +272,17 @@ pub fn apply(c: &Connection, input: &ScanInput, now: DateTime<Utc>, settings: &e
         }
     };
 
-    let user_id = decision.memory.badge.as_ref().map(|b| b.value.id).or(input.user.as_ref().map(|u| u.id));
-    let moved = decision.effects.iter().filter(|e| matches!(e, Effect::Move(_))).count();
+    let user_id = decision
+        .memory
+        .badge
+        .as_ref()
+        .map(|b| b.value.id)
+        .or(input.user.as_ref().map(|u| u.id));
+    let moved = decision
+        .effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Move(_)))
+        .count();
     let mut answer = ScanAnswer {
         scan_id: scan_id.clone(),
         accepted: decision.accepted,
@@ -302,16 +350,22 @@ pub fn apply(c: &Connection, input: &ScanInput, now: DateTime<Utc>, settings: &e
                     station.location.id
                 ])?;
             }
-            Effect::FileReport { report_id, volume_id } => {
+            Effect::FileReport {
+                report_id,
+                volume_id,
+            } => {
                 let n = c
                     .prepare_cached("UPDATE loose_report SET filed_volume_id=?2, filed_at=?3 WHERE report_id=?1 AND filed_at IS NULL")?
                     .execute(params![report_id, volume_id, at])?;
                 if n != 1 {
-                    return Err(StoreError::Conflict("the report was filed meanwhile".into()));
+                    return Err(StoreError::Conflict(
+                        "the report was filed meanwhile".into(),
+                    ));
                 }
             }
             Effect::EmptyContainer { container_id } => {
-                c.prepare_cached("UPDATE volume_state SET container_id=NULL WHERE container_id=?")?.execute([container_id])?;
+                c.prepare_cached("UPDATE volume_state SET container_id=NULL WHERE container_id=?")?
+                    .execute([container_id])?;
             }
             Effect::Exception { kind, value } => {
                 c.prepare_cached("INSERT INTO exception (scan_seq, kind, value, station_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
@@ -331,12 +385,14 @@ pub fn apply(c: &Connection, input: &ScanInput, now: DateTime<Utc>, settings: &e
         answer.volume = Some(volume_brief(c, v.id)?);
     }
 
-    c.prepare_cached("UPDATE station SET mode=?2, memory=?3, last_scan_at=?4 WHERE station_id=?1")?.execute(params![
-        station.id,
-        decision.mode.as_str(),
-        serde_json::to_string(&decision.memory)?,
-        stamp(now)
-    ])?;
-    c.prepare_cached("UPDATE scan SET response=?2 WHERE scan_seq=?1")?.execute(params![seq, serde_json::to_string(&answer)?])?;
+    c.prepare_cached("UPDATE station SET mode=?2, memory=?3, last_scan_at=?4 WHERE station_id=?1")?
+        .execute(params![
+            station.id,
+            decision.mode.as_str(),
+            serde_json::to_string(&decision.memory)?,
+            stamp(now)
+        ])?;
+    c.prepare_cached("UPDATE scan SET response=?2 WHERE scan_seq=?1")?
+        .execute(params![seq, serde_json::to_string(&answer)?])?;
     Ok(answer)
 }

@@ -158,7 +158,10 @@ pub enum MigrationError {
     #[error("the database is schema version {found}, newer than this chartrack understands ({latest}); use a newer chartrack")]
     TooNew { found: i64, latest: i64 },
     #[error("migration to version {version} failed: {source}")]
-    Failed { version: i64, source: rusqlite::Error },
+    Failed {
+        version: i64,
+        source: rusqlite::Error,
+    },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -167,12 +170,16 @@ pub enum MigrationError {
 pub fn migrate(conn: &mut Connection) -> Result<(), MigrationError> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > latest() {
-        return Err(MigrationError::TooNew { found, latest: latest() });
+        return Err(MigrationError::TooNew {
+            found,
+            latest: latest(),
+        });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let version = i as i64 + 1;
         let tx = conn.transaction()?;
-        tx.execute_batch(sql).map_err(|source| MigrationError::Failed { version, source })?;
+        tx.execute_batch(sql)
+            .map_err(|source| MigrationError::Failed { version, source })?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
     }
@@ -188,21 +195,33 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "foreign_keys", true).unwrap();
         migrate(&mut conn).unwrap();
-        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, latest());
         migrate(&mut conn).unwrap();
-        let bad: i64 = conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
+        let bad: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
         assert_eq!(bad, 0);
-        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(ok, "ok");
     }
 
     #[test]
     fn newer_database_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
-        conn.pragma_update(None, "user_version", latest() + 1).unwrap();
+        conn.pragma_update(None, "user_version", latest() + 1)
+            .unwrap();
         let err = migrate(&mut conn).unwrap_err();
-        assert!(err.to_string().contains("newer than this chartrack"), "{err}");
+        assert!(
+            err.to_string().contains("newer than this chartrack"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -218,7 +237,9 @@ mod tests {
              INSERT INTO movement VALUES (1,1,1,'receive',1,1,'t','s',NULL,NULL);",
         )
         .unwrap();
-        let e = conn.execute("UPDATE movement SET action='x'", []).unwrap_err();
+        let e = conn
+            .execute("UPDATE movement SET action='x'", [])
+            .unwrap_err();
         assert!(e.to_string().contains("append-only"));
         let e = conn.execute("DELETE FROM movement", []).unwrap_err();
         assert!(e.to_string().contains("append-only"));

@@ -70,13 +70,21 @@ impl Writer {
             .name("chartrack-writer".into())
             .spawn(move || run(conn, rx, &s))
             .expect("spawn writer thread");
-        Writer { sender: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), stats }
+        Writer {
+            sender: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            stats,
+        }
     }
 
     fn submit(&self, job: Box<dyn Job>) -> Result<(), StoreError> {
         let guard = self.sender.lock().expect("writer lock");
-        let sender = guard.as_ref().ok_or_else(|| StoreError::Unavailable("chartrack is shutting down".into()))?;
-        sender.send(job).map_err(|_| StoreError::Unavailable("the writer has stopped".into()))
+        let sender = guard
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("chartrack is shutting down".into()))?;
+        sender
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))
     }
 
     fn job<T, F>(f: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T, StoreError>>)
@@ -85,7 +93,14 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        (Box::new(ExecJob { f: Some(f), result: None, reply }), rx)
+        (
+            Box::new(ExecJob {
+                f: Some(f),
+                result: None,
+                reply,
+            }),
+            rx,
+        )
     }
 
     /// Run `f` in the writer's transaction; resolves after the commit.
@@ -96,7 +111,8 @@ impl Writer {
     {
         let (job, rx) = Self::job(f);
         self.submit(job)?;
-        rx.await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 
     /// The same, for callers outside the async runtime (command line, writer-side tools).
@@ -107,7 +123,8 @@ impl Writer {
     {
         let (job, rx) = Self::job(f);
         self.submit(job)?;
-        rx.blocking_recv().map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+        rx.blocking_recv()
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 
     /// Stop taking jobs, finish the queued ones, and wait for the thread.
@@ -145,7 +162,8 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, stats: &WriterStats) 
 }
 
 fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::from)?;
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(StoreError::from)?;
     let result = (|| {
         for job in batch.iter_mut() {
             conn.execute_batch("SAVEPOINT job")?;

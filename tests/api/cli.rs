@@ -1,0 +1,184 @@
+//! The command line, through the real binary.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn chartrack(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let config = dir.join("chartrack.toml");
+    if !config.exists() {
+        std::fs::write(&config, format!("database = {:?}\n", dir.join("t.db"))).unwrap();
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chartrack"));
+    cmd.args(args)
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn import_refuses_a_bad_file_whole_and_names_every_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let locs = dir.path().join("locations.csv");
+    std::fs::write(
+        &locs,
+        "code,name,kind,barcode\nFR-00-19,Section 00-19,shelf,LOC-FR0019\n4W,4 West,unit,\n",
+    )
+    .unwrap();
+    let out = chartrack(
+        dir.path(),
+        &["import", "locations", locs.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("2 location(s) imported"));
+
+    let vols = dir.path().join("volumes.csv");
+    std::fs::write(
+        &vols,
+        "barcode,mrn,last_name,first_name,birth_date,volume,record_type,home\n\
+         CH001,123405,Ashdown,Ada,1970-01-31,1,medical,FR-00-19\n\
+         CH002,12x4,Brightwater,Bram,1970-01-31,1,medical,FR-00-19\n\
+         CH003,123406,Calloway,Cleo,31/01/1970,1,medical,FR-00-19\n\
+         CH001,123407,Dunmore,Dario,,1,medical,FR-00-19\n",
+    )
+    .unwrap();
+    let out = chartrack(
+        dir.path(),
+        &["import", "volumes", vols.to_str().unwrap()],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("line 3: MRN must be digits only"), "{err}");
+    assert!(err.contains("line 4: birth_date '31/01/1970'"), "{err}");
+    assert!(err.contains("line 5: barcode CH001 appears twice"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+
+    // Rows that are valid alone but fail against the database (unknown home) are refused too.
+    std::fs::write(
+        &vols,
+        "barcode,mrn,last_name,first_name,birth_date,volume,record_type,home\n\
+         CH001,123405,Ashdown,Ada,1970-01-31,1,medical,FR-00-19\n\
+         CH002,123406,Brightwater,Bram,,2,medical,FR-99-99\n",
+    )
+    .unwrap();
+    let out = chartrack(
+        dir.path(),
+        &["import", "volumes", vols.to_str().unwrap()],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("line 3: home location FR-99-99 does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    std::fs::write(&vols, "barcode,mrn,last_name,first_name,birth_date,volume,record_type,home\nCH001,123405,Ashdown,Ada,1970-01-31,1,medical,FR-00-19\n").unwrap();
+    let out = chartrack(
+        dir.path(),
+        &["import", "volumes", vols.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let bad_header = dir.path().join("h.csv");
+    std::fs::write(&bad_header, "barcode,mrn\nX,1\n").unwrap();
+    let out = chartrack(
+        dir.path(),
+        &["import", "volumes", bad_header.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        text(&out.stderr).contains("line 1: the columns must be exactly"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn users_tokens_and_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = chartrack(
+        dir.path(),
+        &["user", "add", "clerk1", "--role", "clerk"],
+        Some("short\n"),
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("at least 12 characters"));
+    let out = chartrack(
+        dir.path(),
+        &["user", "add", "clerk1", "--role", "clerk"],
+        Some("a long enough secret\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = chartrack(
+        dir.path(),
+        &["user", "add", "x", "--role", "juggler"],
+        Some("a long enough secret\n"),
+    );
+    assert!(!out.status.success());
+
+    let out = chartrack(dir.path(), &["token", "create", "--user", "clerk1"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout);
+    assert!(
+        token.starts_with("ct_") && token.trim().len() == 51 && token.lines().count() == 1,
+        "{token:?}"
+    );
+    let out = chartrack(dir.path(), &["token", "create", "--station", "nope"], None);
+    assert!(!out.status.success());
+
+    let dest = dir.path().join("copy.db");
+    let out = chartrack(dir.path(), &["backup", dest.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let copy = rusqlite::Connection::open(&dest).unwrap();
+    let users: i64 = copy
+        .query_row("SELECT count(*) FROM app_user", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(users, 1);
+    let out = chartrack(dir.path(), &["backup", dest.to_str().unwrap()], None);
+    assert!(
+        !out.status.success(),
+        "an existing file is never overwritten"
+    );
+}
+
+#[test]
+fn a_database_from_a_newer_chartrack_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    conn.pragma_update(None, "user_version", 999).unwrap();
+    drop(conn);
+    let out = chartrack(dir.path(), &["token", "create", "--user", "x"], None);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("newer than this chartrack understands"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn help_lists_only_working_commands() {
+    let out = Command::new(env!("CARGO_BIN_EXE_chartrack"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = text(&out.stdout);
+    for c in ["serve", "user", "token", "import", "backup"] {
+        assert!(help.contains(c), "{help}");
+    }
+}

@@ -1,0 +1,225 @@
+use chartrack::clock::Clock;
+use chartrack::config::Config;
+use chartrack::domain::Role;
+use chartrack::server::Application;
+use chartrack::store::{admin, Options, Store};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+pub struct TestApp {
+    pub base: String,
+    pub store: Store,
+    pub clock: Clock,
+    pub admin: String,
+    pub http: reqwest::Client,
+    pub db: PathBuf,
+    pub dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn start_time() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-03-02T08:00:00Z")
+        .unwrap()
+        .into()
+}
+
+impl TestApp {
+    /// A fresh server on a fresh database with a manual clock and an admin token.
+    pub async fn spawn() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("chartrack.db");
+        Self::spawn_on(dir, db, Clock::manual(start_time())).await
+    }
+
+    pub async fn spawn_on(dir: tempfile::TempDir, db: PathBuf, clock: Clock) -> TestApp {
+        let config = Config {
+            listen: "127.0.0.1:0".into(),
+            database: db.clone(),
+            ..Config::default()
+        };
+        let app = Application::build(
+            &config,
+            Options {
+                clock: clock.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let store = app.store().clone();
+        let now = clock.now();
+        let admin = store
+            .write(move |c| {
+                if admin::user_count(c)? == 0 {
+                    admin::create_user(c, "admin", Role::Admin, None, None, false, now)?;
+                }
+                admin::create_token(c, &admin::TokenFor::User("admin".into()), now)
+            })
+            .await
+            .unwrap();
+        let base = format!("http://{}", app.local_addr());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base,
+            store,
+            clock,
+            admin,
+            http: reqwest::Client::new(),
+            db,
+            dir,
+            stop: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Stop the server gracefully and hand back its directory and database for a restart.
+    pub async fn stop(mut self) -> (tempfile::TempDir, PathBuf, Clock) {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.handle.take().unwrap().await.unwrap().unwrap();
+        let TestApp { dir, db, clock, .. } = self;
+        (dir, db, clock)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn scan(&self, station: &str, barcode: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/scans",
+                &self.admin,
+                &json!({"station": station, "barcode": barcode}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn token_for(&self, who: admin::TokenFor) -> String {
+        let now = self.clock.now();
+        self.store
+            .write(move |c| admin::create_token(c, &who, now))
+            .await
+            .unwrap()
+    }
+
+    pub async fn user(&self, name: &str, role: Role, badge: Option<&str>) -> String {
+        let (n, now) = (name.to_owned(), self.clock.now());
+        let badge = badge.map(|b| chartrack::domain::Barcode::parse(b).unwrap());
+        self.store
+            .write(move |c| admin::create_user(c, &n, role, None, badge.as_ref(), false, now))
+            .await
+            .unwrap();
+        self.token_for(admin::TokenFor::User(name.into())).await
+    }
+
+    /// A small hospital: two shelf sections, a unit, a clinic, a cart, and stations.
+    pub async fn seed(&self) -> Hospital {
+        let mut barcodes = std::collections::HashMap::new();
+        for (code, kind, terminal) in [
+            ("FR-00-19", "shelf", Some([0, 19])),
+            ("FR-40-59", "shelf", Some([40, 59])),
+            ("4W", "unit", None),
+            ("CARD", "clinic", None),
+            ("CART-1", "container", None),
+        ] {
+            let mut body = json!({"code": code, "name": format!("{code} name"), "kind": kind});
+            if let Some(t) = terminal {
+                body["terminal"] = json!(t);
+            }
+            let (s, b) = self.post("/api/v1/locations", &self.admin, &body).await;
+            assert_eq!(s, 201, "{b}");
+            barcodes.insert(code.to_string(), b["barcode"].as_str().unwrap().to_string());
+        }
+        for (id, loc, mode) in [
+            ("fr-out", "FR-00-19", "check-out"),
+            ("fr-in", "FR-00-19", "check-in"),
+            ("fr-in-40", "FR-40-59", "check-in"),
+            ("fr-file", "FR-00-19", "file"),
+            ("w4", "4W", "receive"),
+            ("w4-transfer", "4W", "transfer"),
+            ("card", "CARD", "receive"),
+        ] {
+            let (s, b) = self
+                .post(
+                    "/api/v1/stations",
+                    &self.admin,
+                    &json!({"id": id, "location": loc, "mode": mode}),
+                )
+                .await;
+            assert_eq!(s, 201, "{b}");
+        }
+        let mut volumes = Vec::new();
+        // MRN 123405 files in section 05 (FR-00-19); 123445 in 45 (FR-40-59).
+        for (mrn, last, home) in [
+            ("123405", "Ashdown", "FR-00-19"),
+            ("123445", "O'Brien", "FR-40-59"),
+            ("123410", "Quill", "FR-00-19"),
+        ] {
+            let (s, b) = self
+                .post(
+                    "/api/v1/volumes",
+                    &self.admin,
+                    &json!({"mrn": mrn, "last_name": last, "first_name": "Test", "home": home}),
+                )
+                .await;
+            assert_eq!(s, 201, "{b}");
+            volumes.push(b["barcode"].as_str().unwrap().to_string());
+        }
+        Hospital {
+            loc: barcodes,
+            volumes,
+        }
+    }
+
+    pub async fn volume(&self, barcode: &str) -> Value {
+        let (s, v) = self
+            .get(&format!("/api/v1/volumes/{barcode}"), &self.admin)
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
+    pub async fn movements(&self, barcode: &str) -> Vec<Value> {
+        let (s, v) = self
+            .get(&format!("/api/v1/volumes/{barcode}/movements"), &self.admin)
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v.as_array().unwrap().clone()
+    }
+}
+
+pub struct Hospital {
+    pub loc: std::collections::HashMap<String, String>,
+    pub volumes: Vec<String>,
+}

@@ -1,0 +1,143 @@
+//! Reads, administration, restart persistence, metrics and the API description.
+
+use crate::helpers::TestApp;
+use serde_json::json;
+
+#[tokio::test]
+async fn search_by_barcode_mrn_and_name() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    for q in [
+        h.volumes[1].as_str(),
+        "123445",
+        "o'brien",
+        "O'Brien, te",
+        "Test O'Brien",
+    ] {
+        let (s, hits) = app
+            .get(&format!("/api/v1/search?q={}", urlencode(q)), &app.admin)
+            .await;
+        assert_eq!(s, 200);
+        let hits = hits.as_array().unwrap();
+        assert_eq!(hits.len(), 1, "{q}: {hits:?}");
+        assert_eq!(hits[0]["barcode"], h.volumes[1]);
+    }
+    let (_, hits) = app.get("/api/v1/search?q=%25", &app.admin).await;
+    assert!(
+        hits.as_array().unwrap().is_empty(),
+        "a % is literal, not a wildcard"
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn locations_show_what_is_there() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    app.scan("fr-out", &h.volumes[0]).await;
+    let (_, l) = app.get("/api/v1/locations/4W", &app.admin).await;
+    assert_eq!(
+        (l["here"].as_u64(), l["incoming"].as_u64()),
+        (Some(0), Some(1)),
+        "{l}"
+    );
+    app.scan("w4", &h.volumes[0]).await;
+    let (_, l) = app.get("/api/v1/locations/4W", &app.admin).await;
+    assert_eq!(l["here"], 1);
+    assert_eq!(l["volumes"][0]["barcode"], h.volumes[0]);
+    let (s, e) = app
+        .post(
+            "/api/v1/locations",
+            &app.admin,
+            &json!({"code": "4W", "name": "again", "kind": "unit"}),
+        )
+        .await;
+    assert_eq!(s, 409, "{e}");
+    let (s, e) = app
+        .post(
+            "/api/v1/locations",
+            &app.admin,
+            &json!({"code": "bad code", "name": "x", "kind": "unit"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    let (s, e) = app.post("/api/v1/volumes", &app.admin, &json!({"mrn": "123405", "last_name": "Other", "first_name": "Name", "home": "FR-00-19"})).await;
+    assert_eq!(s, 409, "an MRN with another name is refused: {e}");
+    let (s, e) = app
+        .post(
+            "/api/v1/volumes",
+            &app.admin,
+            &json!({"mrn": "555", "last_name": "A", "first_name": "B", "home": "4W"}),
+        )
+        .await;
+    assert_eq!(s, 422, "home must be a shelf: {e}");
+}
+
+#[tokio::test]
+async fn everything_survives_a_restart() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    let out = app.scan("fr-out", &h.volumes[0]).await;
+    let (dir, db, clock) = app.stop().await;
+
+    let app = TestApp::spawn_on(dir, db, clock).await;
+    let v = app.volume(&h.volumes[0]).await;
+    assert_eq!(
+        (v["status"].as_str(), v["destination"]["code"].as_str()),
+        (Some("in_transit"), Some("4W"))
+    );
+    assert_eq!(
+        app.movements(&h.volumes[0]).await[0]["scan_id"],
+        out["scan_id"]
+    );
+    // The station still remembers its destination (within its memory time).
+    let a = app.scan("fr-out", &h.volumes[1]).await;
+    assert_eq!(a["action"], "check-out", "{a}");
+}
+
+#[tokio::test]
+async fn health_metrics_and_openapi() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("w4", &h.volumes[0]).await;
+    let r = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("chartrack_scans_total{outcome=\"accepted\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("chartrack_volumes{status=\"at_location\"} 1"),
+        "{text}"
+    );
+    let (s, spec) = app.get("/api/v1/openapi.json", "").await;
+    assert_eq!(s, 200);
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert!(spec["paths"]["/api/v1/scans"]["post"].is_object());
+}

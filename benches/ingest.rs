@@ -16,10 +16,40 @@ fn seed(store: &Store) -> Vec<String> {
     store
         .write_blocking(move |c| {
             let code = |s: &str| LocationCode::parse(s).unwrap();
-            admin::create_location(c, &NewLocation { code: code("FR-00-99"), name: "File room".into(), kind: LocationKind::Shelf, barcode: None, terminal: Some((0, 99)) }, now)?;
+            admin::create_location(
+                c,
+                &NewLocation {
+                    code: code("FR-00-99"),
+                    name: "File room".into(),
+                    kind: LocationKind::Shelf,
+                    barcode: None,
+                    terminal: Some((0, 99)),
+                },
+                now,
+            )?;
             for u in ["4W", "CARD"] {
-                admin::create_location(c, &NewLocation { code: code(u), name: u.into(), kind: LocationKind::Unit, barcode: None, terminal: None }, now)?;
-                admin::upsert_station(c, &NewStation { id: u.to_lowercase(), location: code(u), mode: Mode::Receive, port: None, usb: None }, now)?;
+                admin::create_location(
+                    c,
+                    &NewLocation {
+                        code: code(u),
+                        name: u.into(),
+                        kind: LocationKind::Unit,
+                        barcode: None,
+                        terminal: None,
+                    },
+                    now,
+                )?;
+                admin::upsert_station(
+                    c,
+                    &NewStation {
+                        id: u.to_lowercase(),
+                        location: code(u),
+                        mode: Mode::Receive,
+                        port: None,
+                        usb: None,
+                    },
+                    now,
+                )?;
             }
             let mut out = Vec::new();
             for i in 0..VOLUMES {
@@ -46,13 +76,23 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let scans: usize = std::env::var("CHARTRACK_BENCH_SCANS").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let scans: usize = std::env::var("CHARTRACK_BENCH_SCANS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("bench.db"), Options::default()).unwrap();
     let barcodes = seed(&store);
-    let (c0, j0) = (store.writer_stats().commits.load(Relaxed), store.writer_stats().jobs.load(Relaxed));
+    let (c0, j0) = (
+        store.writer_stats().commits.load(Relaxed),
+        store.writer_stats().jobs.load(Relaxed),
+    );
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let started = Instant::now();
     let mut latencies: Vec<Duration> = rt.block_on(async {
         let mut tasks = Vec::new();
@@ -63,8 +103,18 @@ fn main() {
                 let mut lat = Vec::new();
                 let mut i = w;
                 while i < scans {
-                    let station = if (i / barcodes.len()) % 2 == 0 { "4w" } else { "card" };
-                    let input = ScanInput { station: station.into(), line: format!("{}\r", barcodes[i % barcodes.len()]).into_bytes(), id: Some(uuid::Uuid::new_v4()), scanned_at: None, user: None };
+                    let station = if (i / barcodes.len()) % 2 == 0 {
+                        "4w"
+                    } else {
+                        "card"
+                    };
+                    let input = ScanInput {
+                        station: station.into(),
+                        line: format!("{}\r", barcodes[i % barcodes.len()]).into_bytes(),
+                        id: Some(uuid::Uuid::new_v4()),
+                        scanned_at: None,
+                        user: None,
+                    };
                     let t = Instant::now();
                     let a = store.scan(input).await.unwrap();
                     assert!(a.accepted && a.moved == 1, "{a:?}");
@@ -94,7 +144,8 @@ fn main() {
     seed(&raw_store);
     raw_store.shutdown();
     let conn = rusqlite::Connection::open(&raw_path).unwrap();
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;").unwrap();
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        .unwrap();
     let now = chartrack::clock::stamp(chrono::Utc::now());
     let raw_started = Instant::now();
     let mut i = 0;
@@ -102,7 +153,11 @@ fn main() {
         conn.execute_batch("BEGIN IMMEDIATE").unwrap();
         for _ in 0..batch.min(scans - i) {
             let vid = (i % VOLUMES as usize) as i64 + 1;
-            let (station, loc) = if (i / VOLUMES as usize) % 2 == 0 { ("4w", 2) } else { ("card", 3) };
+            let (station, loc) = if (i / VOLUMES as usize) % 2 == 0 {
+                ("4w", 2)
+            } else {
+                ("card", 3)
+            };
             conn.prepare_cached("INSERT INTO scan (scan_id, station_id, value, received_at, accepted, action, response) VALUES (?1, ?2, ?3, ?4, 1, 'receive', '{}')")
                 .unwrap()
                 .execute(rusqlite::params![uuid::Uuid::new_v4().to_string(), station, barcodes[vid as usize - 1], now])

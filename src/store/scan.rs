@@ -77,46 +77,84 @@ pub(crate) fn loc_row(r: &rusqlite::Row) -> rusqlite::Result<LocRef> {
     })
 }
 
+const LOC_COLS: &str = "location_id, code, name, kind, terminal_lo, terminal_hi";
+
+/// A `LocRef` from six columns starting at `at` (see `LOC_COLS`); `None` when the id is NULL.
+fn loc_at(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Option<LocRef>> {
+    let Some(id) = r.get::<_, Option<i64>>(at)? else {
+        return Ok(None);
+    };
+    let kind: String = r.get(at + 3)?;
+    let lo: Option<u8> = r.get(at + 4)?;
+    let hi: Option<u8> = r.get(at + 5)?;
+    Ok(Some(LocRef {
+        id,
+        code: r.get(at + 1)?,
+        name: r.get(at + 2)?,
+        kind: LocationKind::from_str(&kind).unwrap_or(LocationKind::Office),
+        terminal: lo.zip(hi),
+    }))
+}
+
 fn volume_facts_where(
     c: &Connection,
     clause: &str,
     arg: &dyn rusqlite::ToSql,
 ) -> Result<Vec<VolumeFacts>> {
+    let cols = |t: &str| {
+        LOC_COLS
+            .split(", ")
+            .map(|c| format!("{t}.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let sql = format!(
-        "SELECT v.volume_id, v.barcode, v.patient_id, p.mrn, v.home_id, s.status, s.location_id, s.destination_id, s.container_id,
-                (SELECT count(*) FROM loose_report r WHERE r.patient_id = v.patient_id AND r.filed_at IS NULL)
+        "SELECT v.volume_id, v.barcode, v.patient_id, p.mrn, s.status, s.container_id,
+                (SELECT count(*) FROM loose_report r WHERE r.patient_id = v.patient_id AND r.filed_at IS NULL),
+                {}, {}, {}
          FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
-         WHERE {clause} ORDER BY v.volume_id"
+         JOIN location h ON h.location_id = v.home_id JOIN location l ON l.location_id = s.location_id
+         LEFT JOIN location d ON d.location_id = s.destination_id
+         WHERE {clause} ORDER BY v.volume_id",
+        cols("h"),
+        cols("l"),
+        cols("d")
     );
     let mut st = c.prepare_cached(&sql)?;
     let rows = st.query_map([arg], |r| {
         Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, i64>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, i64>(6)?,
-            r.get::<_, Option<i64>>(7)?,
-            r.get::<_, Option<i64>>(8)?,
-            r.get::<_, u32>(9)?,
+            (
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ),
+            (
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, u32>(6)?,
+            ),
+            (loc_at(r, 7)?, loc_at(r, 13)?, loc_at(r, 19)?),
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, barcode, patient_id, mrn, home, status, location, destination, container, waiting) =
-            row?;
+        let (
+            (id, barcode, patient_id, mrn),
+            (status, container, waiting),
+            (home, location, destination),
+        ) = row?;
+        let missing = || StoreError::Internal("volume without its home or location".into());
         out.push(VolumeFacts {
             id,
             barcode,
             patient_id,
             mrn: Mrn::parse(&mrn)
                 .map_err(|e| StoreError::Internal(format!("stored MRN invalid: {e}")))?,
-            home: loc_ref(c, home)?,
+            home: home.ok_or_else(missing)?,
             status: Status::from_str(&status).map_err(|e| StoreError::Internal(e.to_string()))?,
-            location: loc_ref(c, location)?,
-            destination: destination.map(|d| loc_ref(c, d)).transpose()?,
+            location: location.ok_or_else(missing)?,
+            destination,
             container,
             waiting_reports: waiting,
         });
@@ -202,23 +240,20 @@ fn station_facts(c: &Connection, id: &str) -> Result<StationFacts> {
 }
 
 fn volume_brief(c: &Connection, volume_id: i64) -> Result<VolumeBrief> {
-    let (barcode, status, loc, dest): (String, String, i64, Option<i64>) = c
+    let (barcode, status, code, name, dest_code, dest_name): (String, String, String, String, Option<String>, Option<String>) = c
         .prepare_cached(
-            "SELECT v.barcode, s.status, s.location_id, s.destination_id FROM volume v JOIN volume_state s ON s.volume_id=v.volume_id WHERE v.volume_id=?",
+            "SELECT v.barcode, s.status, l.code, l.name, d.code, d.name
+             FROM volume v JOIN volume_state s ON s.volume_id = v.volume_id JOIN location l ON l.location_id = s.location_id
+             LEFT JOIN location d ON d.location_id = s.destination_id WHERE v.volume_id = ?",
         )?
-        .query_row([volume_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-    let brief = |id: i64| -> Result<LocBrief> {
-        let l = loc_ref(c, id)?;
-        Ok(LocBrief {
-            code: l.code,
-            name: l.name,
-        })
-    };
+        .query_row([volume_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
     Ok(VolumeBrief {
         barcode,
         status: Status::from_str(&status).map_err(|e| StoreError::Internal(e.to_string()))?,
-        location: brief(loc)?,
-        destination: dest.map(brief).transpose()?,
+        location: LocBrief { code, name },
+        destination: dest_code
+            .zip(dest_name)
+            .map(|(code, name)| LocBrief { code, name }),
     })
 }
 
@@ -375,7 +410,11 @@ pub fn apply(
     }
 
     if let Some(Scanned::Volume(v)) = &scanned {
-        if decision.accepted {
+        let moved_it = decision
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::Move(m) if m.volume_id == v.id));
+        if decision.accepted && !moved_it {
             // Any accepted scan of a volume is its last scan, even one that moved nothing.
             c.prepare_cached(
                 "UPDATE volume_state SET last_scan_at=?2, last_station_id=?3, last_user_id=?4, last_location_id=?5 WHERE volume_id=?1",

@@ -245,22 +245,25 @@ pub fn search(c: &Connection, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
         )
     };
     let mut st = c.prepare_cached(&sql)?;
-    let rows = st.query_map(params![a, b, limit], |r| {
-        Ok(SearchHit {
-            barcode: r.get(0)?,
-            mrn: r.get(1)?,
-            last_name: r.get(2)?,
-            first_name: r.get(3)?,
-            volume: r.get(4)?,
-            record_type: r.get(5)?,
-            status: r.get(6)?,
-            location: LocBrief {
-                code: r.get(7)?,
-                name: r.get(8)?,
-            },
-        })
-    })?;
+    let rows = st.query_map(params![a, b, limit], hit_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A `SearchHit` from barcode, mrn, last, first, volume, record type, status, location code, name.
+fn hit_row(r: &rusqlite::Row) -> rusqlite::Result<SearchHit> {
+    Ok(SearchHit {
+        barcode: r.get(0)?,
+        mrn: r.get(1)?,
+        last_name: r.get(2)?,
+        first_name: r.get(3)?,
+        volume: r.get(4)?,
+        record_type: r.get(5)?,
+        status: r.get(6)?,
+        location: LocBrief {
+            code: r.get(7)?,
+            name: r.get(8)?,
+        },
+    })
 }
 
 fn like_prefix(s: &str) -> String {
@@ -337,21 +340,7 @@ pub fn location(c: &Connection, code: &str, limit: u32) -> Result<Option<Locatio
             OR (s.destination_id = here.location_id AND s.status = 'in_transit')
          ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, v.volume_no LIMIT ?2",
     )?;
-    let rows = st.query_map(params![code, limit], |r| {
-        Ok(SearchHit {
-            barcode: r.get(0)?,
-            mrn: r.get(1)?,
-            last_name: r.get(2)?,
-            first_name: r.get(3)?,
-            volume: r.get(4)?,
-            record_type: r.get(5)?,
-            status: r.get(6)?,
-            location: LocBrief {
-                code: r.get(7)?,
-                name: r.get(8)?,
-            },
-        })
-    })?;
+    let rows = st.query_map(params![code, limit], hit_row)?;
     Ok(Some(LocationDetail {
         location,
         volumes: rows.collect::<rusqlite::Result<_>>()?,

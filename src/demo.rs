@@ -3,7 +3,6 @@
 //! same path as a real scanner's. All names and MRNs are synthetic.
 
 use crate::domain::{LocationCode, LocationKind, Mode, Mrn, Role};
-use crate::engine::UserRef;
 use crate::store::admin::{self, NewLocation, NewStation, NewVolume};
 use crate::store::{query, ScanInput, Store};
 use std::time::Duration;
@@ -199,21 +198,11 @@ pub async fn simulate(store: Store, pace: Duration) {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1)
         | 1);
-    let clerk = UserRef {
-        id: 1,
-        name: "clerk1".into(),
-    };
     let user = store
-        .read(|c| {
-            Ok(c.query_row(
-                "SELECT user_id FROM app_user WHERE name='clerk1'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )?)
-        })
+        .read(|c| query::user_by_name(c, "clerk1"))
         .await
-        .ok();
-    let user = user.map(|id| UserRef { id, ..clerk });
+        .ok()
+        .flatten();
     loop {
         tokio::time::sleep(pace).await;
         let scan = |station: String, value: String| ScanInput {

@@ -98,23 +98,21 @@ pub fn bootstrap_admin(store: &Store) -> anyhow::Result<Option<String>> {
     let password = admin::random_secret(9);
     let hash = crate::passwords::hash(&password)?;
     let now = store.clock().now();
-    store
-        .write_blocking(move |c| {
-            // Another process may have raced us; only the first creates the admin.
-            if admin::user_count(c)? > 0 {
-                return Ok(false);
-            }
-            admin::create_user(
-                c,
-                "admin",
-                crate::domain::Role::Admin,
-                Some(&hash),
-                None,
-                true,
-                now,
-            )?;
-            Ok(true)
-        })?
-        .then_some(Ok(Some(password)))
-        .unwrap_or(Ok(None))
+    let created = store.write_blocking(move |c| {
+        // Another process may have raced us; only the first creates the admin.
+        if admin::user_count(c)? > 0 {
+            return Ok(false);
+        }
+        admin::create_user(
+            c,
+            "admin",
+            crate::domain::Role::Admin,
+            Some(&hash),
+            None,
+            true,
+            now,
+        )?;
+        Ok(true)
+    })?;
+    Ok(created.then_some(password))
 }

@@ -70,10 +70,6 @@ wire_enum!(
 );
 
 impl Role {
-    /// Roles allowed to record scans from a browser or API as themselves.
-    pub fn may_scan(self) -> bool {
-        true
-    }
     pub fn at_least(self, other: Role) -> bool {
         self.rank() >= other.rank()
     }

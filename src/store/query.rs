@@ -444,3 +444,17 @@ pub fn sample_volumes(
 pub fn location_count(c: &Connection) -> Result<i64> {
     Ok(c.query_row("SELECT count(*) FROM location", [], |r| r.get(0))?)
 }
+
+/// An active user by name, as the engine refers to users.
+pub fn user_by_name(c: &Connection, name: &str) -> Result<Option<crate::engine::UserRef>> {
+    Ok(
+        c.prepare_cached("SELECT user_id, name FROM app_user WHERE name=? AND active=1")?
+            .query_row([name], |r| {
+                Ok(crate::engine::UserRef {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                })
+            })
+            .optional()?,
+    )
+}

@@ -65,16 +65,11 @@ pub(crate) fn loc_ref(c: &Connection, id: i64) -> Result<LocRef> {
 }
 
 pub(crate) fn loc_row(r: &rusqlite::Row) -> rusqlite::Result<LocRef> {
-    let kind: String = r.get(3)?;
-    let lo: Option<u8> = r.get(4)?;
-    let hi: Option<u8> = r.get(5)?;
-    Ok(LocRef {
-        id: r.get(0)?,
-        code: r.get(1)?,
-        name: r.get(2)?,
-        kind: LocationKind::from_str(&kind).unwrap_or(LocationKind::Office),
-        terminal: lo.zip(hi),
-    })
+    loc_at(r, 0)?.ok_or(rusqlite::Error::InvalidColumnType(
+        0,
+        "location_id".into(),
+        rusqlite::types::Type::Null,
+    ))
 }
 
 const LOC_COLS: &str = "location_id, code, name, kind, terminal_lo, terminal_hi";

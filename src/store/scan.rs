@@ -91,31 +91,50 @@ fn loc_at(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Option<LocRef>> {
     }))
 }
 
+/// Which volumes `volume_facts_where` reads.
+#[derive(Clone, Copy)]
+enum FactsOf {
+    Barcode,
+    Container,
+}
+
+/// The facts the engine needs about volumes, with home, location and destination joined.
+/// The SQL is built once: it runs on every scan.
 fn volume_facts_where(
     c: &Connection,
-    clause: &str,
+    of: FactsOf,
     arg: &dyn rusqlite::ToSql,
 ) -> Result<Vec<VolumeFacts>> {
-    let cols = |t: &str| {
-        LOC_COLS
-            .split(", ")
-            .map(|c| format!("{t}.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let sql = format!(
-        "SELECT v.volume_id, v.barcode, v.patient_id, p.mrn, s.status, s.container_id,
+    static SQL: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        let cols = |t: &str| {
+            LOC_COLS
+                .split(", ")
+                .map(|c| format!("{t}.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let select = |clause: &str| {
+            format!(
+                "SELECT v.volume_id, v.barcode, v.patient_id, p.mrn, s.status, s.container_id,
                 (SELECT count(*) FROM loose_report r WHERE r.patient_id = v.patient_id AND r.filed_at IS NULL),
                 {}, {}, {}
          FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
          JOIN location h ON h.location_id = v.home_id JOIN location l ON l.location_id = s.location_id
          LEFT JOIN location d ON d.location_id = s.destination_id
          WHERE {clause} ORDER BY v.volume_id",
-        cols("h"),
-        cols("l"),
-        cols("d")
-    );
-    let mut st = c.prepare_cached(&sql)?;
+                cols("h"),
+                cols("l"),
+                cols("d")
+            )
+        };
+        [select("v.barcode = ?1"), select("s.container_id = ?1")]
+    });
+    let sql = match of {
+        FactsOf::Barcode => &sql[0],
+        FactsOf::Container => &sql[1],
+    };
+    let mut st = c.prepare_cached(sql)?;
     let rows = st.query_map([arg], |r| {
         Ok((
             (
@@ -173,7 +192,7 @@ pub(crate) fn classify(c: &Connection, value: &str) -> Result<Scanned> {
             return Ok(Scanned::Command(cmd));
         }
     }
-    if let Some(v) = volume_facts_where(c, "v.barcode = ?1", &value)?.pop() {
+    if let Some(v) = volume_facts_where(c, FactsOf::Barcode, &value)?.pop() {
         return Ok(Scanned::Volume(v));
     }
     let report = c
@@ -189,7 +208,7 @@ pub(crate) fn classify(c: &Connection, value: &str) -> Result<Scanned> {
         .optional()?;
     if let Some(l) = loc {
         if l.kind == LocationKind::Container {
-            let contents = volume_facts_where(c, "s.container_id = ?1", &l.id)?;
+            let contents = volume_facts_where(c, FactsOf::Container, &l.id)?;
             return Ok(Scanned::Container(l, contents));
         }
         return Ok(Scanned::Location(l));
@@ -234,21 +253,50 @@ fn station_facts(c: &Connection, id: &str) -> Result<StationFacts> {
     })
 }
 
-fn volume_brief(c: &Connection, volume_id: i64) -> Result<VolumeBrief> {
-    let (barcode, status, code, name, dest_code, dest_name): (String, String, String, String, Option<String>, Option<String>) = c
-        .prepare_cached(
-            "SELECT v.barcode, s.status, l.code, l.name, d.code, d.name
-             FROM volume v JOIN volume_state s ON s.volume_id = v.volume_id JOIN location l ON l.location_id = s.location_id
-             LEFT JOIN location d ON d.location_id = s.destination_id WHERE v.volume_id = ?",
-        )?
-        .query_row([volume_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
+/// What the station shows about the scanned volume afterwards, worked out from its facts and
+/// the engine's decision (so the scan row can be written once, with its answer, before the
+/// movements that refer to it).
+fn volume_brief(
+    c: &Connection,
+    v: &VolumeFacts,
+    decision: &engine::Decision,
+    station: &StationFacts,
+) -> Result<VolumeBrief> {
+    let brief = |l: &LocRef| LocBrief {
+        code: l.code.clone(),
+        name: l.name.clone(),
+    };
+    let Some(m) = decision.effects.iter().find_map(|e| match e {
+        Effect::Move(m) if m.volume_id == v.id => Some(m),
+        _ => None,
+    }) else {
+        return Ok(VolumeBrief {
+            barcode: v.barcode.clone(),
+            status: v.status,
+            location: brief(&v.location),
+            destination: v.destination.as_ref().map(brief),
+        });
+    };
+    // The locations a move can name are ones the engine was given; look up any other.
+    let known = [
+        Some(&v.location),
+        Some(&v.home),
+        v.destination.as_ref(),
+        Some(&station.location),
+        decision.memory.target.as_ref().map(|t| &t.value),
+        station.memory.target.as_ref().map(|t| &t.value),
+    ];
+    let resolve = |id: i64| -> Result<LocBrief> {
+        match known.iter().flatten().find(|l| l.id == id) {
+            Some(l) => Ok(brief(l)),
+            None => Ok(brief(&loc_ref(c, id)?)),
+        }
+    };
     Ok(VolumeBrief {
-        barcode,
-        status: Status::from_str(&status).map_err(|e| StoreError::Internal(e.to_string()))?,
-        location: LocBrief { code, name },
-        destination: dest_code
-            .zip(dest_name)
-            .map(|(code, name)| LocBrief { code, name }),
+        barcode: v.barcode.clone(),
+        status: m.status,
+        location: resolve(m.location)?,
+        destination: m.destination.map(resolve).transpose()?,
     })
 }
 
@@ -313,7 +361,11 @@ pub fn apply(
         .iter()
         .filter(|e| matches!(e, Effect::Move(_)))
         .count();
-    let mut answer = ScanAnswer {
+    let volume = match &scanned {
+        Some(Scanned::Volume(v)) => Some(volume_brief(c, v, &decision, &station)?),
+        _ => None,
+    };
+    let answer = ScanAnswer {
         scan_id: scan_id.clone(),
         accepted: decision.accepted,
         action: decision.action.to_owned(),
@@ -323,13 +375,13 @@ pub fn apply(
         mode: decision.mode,
         at: now,
         moved,
-        volume: None,
+        volume,
     };
 
-    // The scan row first: movements and exceptions refer to it. Its response is filled in below.
+    // The scan row first, with its answer: movements and exceptions refer to it.
     c.prepare_cached(
         "INSERT INTO scan (scan_id, station_id, user_id, value, received_at, scanned_at, accepted, action, response)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '')",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         scan_id,
@@ -339,7 +391,8 @@ pub fn apply(
         stamp(now),
         input.scanned_at.map(stamp),
         decision.accepted,
-        decision.action
+        decision.action,
+        serde_json::to_string(&answer)?
     ])?;
     let seq = c.last_insert_rowid();
     let at = stamp(input.scanned_at.unwrap_or(now));
@@ -416,7 +469,6 @@ pub fn apply(
             )?
             .execute(params![v.id, at, station.id, user_id, station.location.id])?;
         }
-        answer.volume = Some(volume_brief(c, v.id)?);
     }
 
     c.prepare_cached("UPDATE station SET mode=?2, memory=?3, last_scan_at=?4 WHERE station_id=?1")?
@@ -426,7 +478,5 @@ pub fn apply(
             serde_json::to_string(&decision.memory)?,
             stamp(now)
         ])?;
-    c.prepare_cached("UPDATE scan SET response=?2 WHERE scan_seq=?1")?
-        .execute(params![seq, serde_json::to_string(&answer)?])?;
     Ok(answer)
 }

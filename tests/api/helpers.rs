@@ -210,6 +210,21 @@ impl TestApp {
         v
     }
 
+    /// The volume shown in a scan's answer is what the ledger now holds for it.
+    pub async fn assert_answer_shows_stored(&self, answer: &Value) {
+        let shown = &answer["volume"];
+        let stored = self.volume(shown["barcode"].as_str().expect("answer names a volume")).await;
+        let view = |v: &Value| {
+            (
+                v["status"].clone(),
+                v["location"]["code"].clone(),
+                v["location"]["name"].clone(),
+                v["destination"]["code"].clone(),
+            )
+        };
+        assert_eq!(view(shown), view(&stored), "answer {answer}");
+    }
+
     pub async fn movements(&self, barcode: &str) -> Vec<Value> {
         let (s, v) = self
             .get(&format!("/api/v1/volumes/{barcode}/movements"), &self.admin)

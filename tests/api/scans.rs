@@ -19,10 +19,12 @@ async fn check_out_needs_a_destination_then_receive_then_check_in() {
         (Some(false), Some("scan a destination first"))
     );
     assert_eq!(app.volume(v).await["status"], "on_shelf");
+    app.assert_answer_shows_stored(&a).await;
 
     app.scan("fr-out", &h.loc["4W"]).await;
     let a = app.scan("fr-out", v).await;
     assert_eq!(a["accepted"], true, "{a}");
+    app.assert_answer_shows_stored(&a).await;
     assert_eq!(a["action"], "check-out");
     let vol = app.volume(v).await;
     assert_eq!(vol["status"], "in_transit");
@@ -33,6 +35,7 @@ async fn check_out_needs_a_destination_then_receive_then_check_in() {
 
     let a = app.scan("w4", &format!("]C0{v}\r\n")).await;
     assert_eq!(a["action"], "receive", "{a}");
+    app.assert_answer_shows_stored(&a).await;
     let vol = app.volume(v).await;
     assert_eq!(
         (vol["status"].as_str(), vol["location"]["code"].as_str()),
@@ -43,6 +46,7 @@ async fn check_out_needs_a_destination_then_receive_then_check_in() {
     app.clock.advance(chrono::Duration::minutes(30));
     let a = app.scan("fr-in", v).await;
     assert_eq!(a["action"], "check-in");
+    app.assert_answer_shows_stored(&a).await;
     assert!(a["warnings"].as_array().unwrap().is_empty(), "{a}");
     assert_eq!(app.volume(v).await["status"], "on_shelf");
 
@@ -148,7 +152,9 @@ async fn a_container_carries_its_volumes() {
     let h = app.seed().await;
     app.scan("fr-out", &h.loc["CART-1"]).await;
     for v in &h.volumes[..2] {
-        assert_eq!(app.scan("fr-out", v).await["action"], "pack");
+        let a = app.scan("fr-out", v).await;
+        assert_eq!(a["action"], "pack");
+        app.assert_answer_shows_stored(&a).await;
     }
     assert_eq!(
         app.volume(&h.volumes[0]).await["container"]["code"],
@@ -194,6 +200,7 @@ async fn transfer_records_both_holders() {
     app.scan("w4-transfer", "BADGE-B").await;
     let a = app.scan("w4-transfer", &h.volumes[0]).await;
     assert_eq!(a["action"], "transfer", "{a}");
+    app.assert_answer_shows_stored(&a).await;
     let m = &app.movements(&h.volumes[0]).await[0];
     assert_eq!(
         (m["user"].as_str(), m["receiver"].as_str()),

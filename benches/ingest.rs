@@ -1,6 +1,8 @@
 //! Durable scan ingest through the single writer, beside a raw rusqlite loop doing the same
 //! writes (scan row, movement, current state) with the same pragmas and batch size.
-//! Run: `cargo bench --bench ingest` (CHARTRACK_BENCH_SCANS to change the count).
+//! The disk's fsync time varies from second to second, so the two are run in alternating rounds
+//! and the medians compared.
+//! Run: `cargo bench --bench ingest` (CHARTRACK_BENCH_SCANS per round, CHARTRACK_BENCH_ROUNDS).
 
 use chartrack::domain::{LocationCode, LocationKind, Mode, Mrn};
 use chartrack::store::admin::{self, NewLocation, NewStation, NewVolume};
@@ -75,34 +77,36 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
-fn main() {
-    let scans: usize = std::env::var("CHARTRACK_BENCH_SCANS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("bench.db"), Options::default()).unwrap();
-    let barcodes = seed(&store);
+struct WriterRound {
+    rate: f64,
+    latencies: Vec<Duration>,
+    commits: u64,
+    jobs: u64,
+}
+
+/// Scans `from..to` (scan i moves volume i mod VOLUMES to 4W or CARD, alternating by pass)
+/// through `Store::scan` from CONCURRENCY tasks.
+fn writer_round(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    barcodes: &[String],
+    from: usize,
+    to: usize,
+) -> WriterRound {
     let (c0, j0) = (
         store.writer_stats().commits.load(Relaxed),
         store.writer_stats().jobs.load(Relaxed),
     );
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let started = Instant::now();
-    let mut latencies: Vec<Duration> = rt.block_on(async {
+    let latencies: Vec<Duration> = rt.block_on(async {
         let mut tasks = Vec::new();
         for w in 0..CONCURRENCY {
             let store = store.clone();
-            let barcodes = barcodes.clone();
+            let barcodes = barcodes.to_vec();
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
-                let mut i = w;
-                while i < scans {
+                let mut i = from + w;
+                while i < to {
                     let station = if (i / barcodes.len()) % 2 == 0 {
                         "4w"
                     } else {
@@ -130,28 +134,30 @@ fn main() {
         }
         all
     });
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let commits = store.writer_stats().commits.load(Relaxed) - c0;
-    let jobs = store.writer_stats().jobs.load(Relaxed) - j0;
-    let batch = (jobs as f64 / commits as f64).round().max(1.0) as usize;
-    let rate = scans as f64 / elapsed.as_secs_f64();
-    store.shutdown();
+    let rate = (to - from) as f64 / started.elapsed().as_secs_f64();
+    WriterRound {
+        rate,
+        latencies,
+        commits: store.writer_stats().commits.load(Relaxed) - c0,
+        jobs: store.writer_stats().jobs.load(Relaxed) - j0,
+    }
+}
 
-    // The raw loop: same schema, pragmas (WAL, synchronous=FULL), batch size and writes.
-    let raw_path = dir.path().join("raw.db");
-    let raw_store = Store::open(&raw_path, Options::default()).unwrap();
-    seed(&raw_store);
-    raw_store.shutdown();
-    let conn = rusqlite::Connection::open(&raw_path).unwrap();
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-        .unwrap();
+/// The same writes as the scan path's scan row, movement and current state, in transactions of
+/// `batch`, on a plain connection with the same pragmas.
+fn raw_round(
+    conn: &rusqlite::Connection,
+    barcodes: &[String],
+    from: usize,
+    to: usize,
+    batch: usize,
+) -> f64 {
     let now = chartrack::clock::stamp(chrono::Utc::now());
-    let raw_started = Instant::now();
-    let mut i = 0;
-    while i < scans {
+    let started = Instant::now();
+    let mut i = from;
+    while i < to {
         conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        for _ in 0..batch.min(scans - i) {
+        for _ in 0..batch.min(to - i) {
             let vid = (i % VOLUMES as usize) as i64 + 1;
             let (station, loc) = if (i / VOLUMES as usize) % 2 == 0 {
                 ("4w", 2)
@@ -176,11 +182,74 @@ fn main() {
         }
         conn.execute_batch("COMMIT").unwrap();
     }
-    let raw_rate = scans as f64 / raw_started.elapsed().as_secs_f64();
+    (to - from) as f64 / started.elapsed().as_secs_f64()
+}
 
-    println!("scans: {scans}, concurrency {CONCURRENCY}, volumes {VOLUMES}");
-    println!("writer: {rate:.0} scans/s; commit latency p50 {:?}, p99 {:?}, max {:?}; mean batch {batch} ({commits} commits)",
-        pct(&latencies, 0.50), pct(&latencies, 0.99), latencies[latencies.len() - 1]);
-    println!("raw rusqlite loop (same writes, batch {batch}): {raw_rate:.0} scans/s");
-    println!("ratio writer/raw: {:.0}%", 100.0 * rate / raw_rate);
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let scans = env_or("CHARTRACK_BENCH_SCANS", 20_000);
+    let rounds = env_or("CHARTRACK_BENCH_ROUNDS", 3).max(1);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bench.db"), Options::default()).unwrap();
+    let barcodes = seed(&store);
+
+    // The raw loop's database: same schema and seed, then a plain connection.
+    let raw_path = dir.path().join("raw.db");
+    let raw_store = Store::open(&raw_path, Options::default()).unwrap();
+    seed(&raw_store);
+    raw_store.shutdown();
+    let conn = rusqlite::Connection::open(&raw_path).unwrap();
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        .unwrap();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("scans: {scans} per round, {rounds} rounds, concurrency {CONCURRENCY}, volumes {VOLUMES}");
+    let (mut writer_rates, mut raw_rates, mut ratios, mut latencies) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut commits, mut jobs) = (0, 0);
+    for round in 0..rounds {
+        let (from, to) = (round * scans, (round + 1) * scans);
+        let w = writer_round(&rt, &store, &barcodes, from, to);
+        let batch = (w.jobs as f64 / w.commits as f64).round().max(1.0) as usize;
+        let raw = raw_round(&conn, &barcodes, from, to, batch);
+        println!(
+            "round {}: writer {:.0} scans/s (mean batch {batch}), raw loop {raw:.0} scans/s, ratio {:.0}%",
+            round + 1,
+            w.rate,
+            100.0 * w.rate / raw
+        );
+        writer_rates.push(w.rate);
+        raw_rates.push(raw);
+        ratios.push(w.rate / raw);
+        latencies.extend(w.latencies);
+        commits += w.commits;
+        jobs += w.jobs;
+    }
+    store.shutdown();
+    latencies.sort();
+    println!(
+        "writer: median {:.0} scans/s; commit latency p50 {:?}, p99 {:?}, max {:?}; mean batch {:.0} ({commits} commits)",
+        median(writer_rates),
+        pct(&latencies, 0.50),
+        pct(&latencies, 0.99),
+        latencies[latencies.len() - 1],
+        jobs as f64 / commits as f64
+    );
+    println!("raw rusqlite loop (same writes, same batch): median {:.0} scans/s", median(raw_rates));
+    println!("ratio writer/raw: median {:.0}%", 100.0 * median(ratios));
 }

@@ -3,6 +3,7 @@
 //! Scans enter through [`Store::scan`], which runs the whole scan path inside the writer.
 
 pub mod admin;
+mod checkpoint;
 pub mod query;
 pub mod scan;
 pub mod schema;
@@ -68,6 +69,7 @@ pub struct Options {
 struct Inner {
     path: PathBuf,
     writer: writer::Writer,
+    checkpointer: checkpoint::Checkpointer,
     readers: Mutex<Vec<Connection>>,
     events: broadcast::Sender<ScanAnswer>,
     options: Options,
@@ -143,11 +145,17 @@ impl Store {
             );
         }
         schema::migrate(&mut conn).map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
+        // Checkpoints run on their own thread (see `checkpoint`), never inside a commit; the
+        // log file is cut back to 64 MB after each restart.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        let checkpointer = checkpoint::Checkpointer::start(open_conn(path, false)?);
         let (events, _) = broadcast::channel(1024);
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 writer: writer::Writer::start(conn),
+                checkpointer,
                 readers: Mutex::new(Vec::new()),
                 events,
                 options,
@@ -256,5 +264,6 @@ impl Store {
     /// Finish queued writes and stop the writer. Later writes are refused as unavailable.
     pub fn shutdown(&self) {
         self.inner.writer.shutdown();
+        self.inner.checkpointer.shutdown();
     }
 }

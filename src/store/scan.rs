@@ -233,20 +233,24 @@ pub(crate) fn classify(c: &Connection, value: &str) -> Result<Scanned> {
 
 fn station_facts(c: &Connection, id: &str) -> Result<StationFacts> {
     let row = c
-        .prepare_cached("SELECT location_id, mode, memory FROM station WHERE station_id=?")?
+        .prepare_cached(
+            "SELECT s.mode, s.memory, l.location_id, l.code, l.name, l.kind, l.terminal_lo, l.terminal_hi
+             FROM station s JOIN location l ON l.location_id = s.location_id WHERE s.station_id = ?",
+        )?
         .query_row([id], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
+                r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
+                loc_at(r, 2)?,
             ))
         })
         .optional()?;
-    let (loc, mode, memory) =
+    let (mode, memory, location) =
         row.ok_or_else(|| StoreError::NotFound(format!("unknown station '{id}'")))?;
     Ok(StationFacts {
         id: id.to_owned(),
-        location: loc_ref(c, loc)?,
+        location: location
+            .ok_or_else(|| StoreError::Internal("station without a location".into()))?,
         mode: Mode::from_str(&mode).map_err(|e| StoreError::Internal(e.to_string()))?,
         // A memory that cannot be read is forgotten rather than blocking the station.
         memory: serde_json::from_str::<Memory>(&memory).unwrap_or_default(),

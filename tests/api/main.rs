@@ -4,4 +4,5 @@
 mod cli;
 mod helpers;
 mod scans;
+mod faults;
 mod volumes;

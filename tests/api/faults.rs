@@ -1,0 +1,354 @@
+//! Faults around the real binary: SIGTERM while stations are scanning; a full disk.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+fn chartrack(config: &Path, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chartrack"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn serve(config: &Path) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chartrack"));
+    cmd.args(["serve", "--config"]).arg(config);
+    serve_with(cmd)
+}
+
+/// Start `serve` (perhaps wrapped) and wait for the line that says where it listens.
+fn serve_with(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("chartrack listening on ") {
+            break rest.split(' ').next().unwrap().to_owned();
+        }
+    };
+    // Keep draining standard output so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, base)
+}
+
+const VOLUMES: usize = 40;
+const CLIENTS: usize = 8;
+
+/// A hospital through the command line: a shelf, two units with receive stations, 40 volumes,
+/// a clerk with a token.
+fn hospital(dir: &Path) -> (std::path::PathBuf, String) {
+    let config = dir.join("chartrack.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database = {:?}\nlisten = \"127.0.0.1:0\"\n\
+             [[stations]]\nid = \"w4\"\nlocation = \"4W\"\nmode = \"receive\"\n\
+             [[stations]]\nid = \"card\"\nlocation = \"CARD\"\nmode = \"receive\"\n",
+            dir.join("t.db")
+        ),
+    )
+    .unwrap();
+    let locs = dir.join("locations.csv");
+    std::fs::write(
+        &locs,
+        "code,name,kind,barcode\nFR-00-19,Section 00-19,shelf,\n4W,4 West,unit,\nCARD,Cardiology,clinic,\n",
+    )
+    .unwrap();
+    chartrack(&config, &["import", "locations", locs.to_str().unwrap()], "");
+    let mut csv = String::from("barcode,mrn,last_name,first_name,birth_date,volume,record_type,home\n");
+    for i in 0..VOLUMES {
+        csv += &format!("SD{i:04},{:06},Synthetic,Pat,,1,medical,FR-00-19\n", 500_000 + i);
+    }
+    let vols = dir.join("volumes.csv");
+    std::fs::write(&vols, csv).unwrap();
+    chartrack(&config, &["import", "volumes", vols.to_str().unwrap()], "");
+    chartrack(
+        &config,
+        &["user", "add", "clerk1", "--role", "clerk"],
+        "a long enough secret\n",
+    );
+    let token = chartrack(&config, &["token", "create", "--user", "clerk1"], "");
+    (config, token.trim().to_owned())
+}
+
+#[derive(Debug, Clone)]
+struct Acked {
+    scan_id: String,
+    barcode: String,
+    station: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_loses_no_acknowledged_scan_and_exits_cleanly() {
+    // Arrange: the real binary serving, eight stations' worth of clients scanning in a loop.
+    let dir = tempfile::tempdir().unwrap();
+    let (config, token) = tokio::task::spawn_blocking({
+        let d = dir.path().to_owned();
+        move || hospital(&d)
+    })
+    .await
+    .unwrap();
+    let (mut child, base) = serve(&config);
+    let http = reqwest::Client::new();
+    let acked = Arc::new(Mutex::new(Vec::<Acked>::new()));
+    let refused = Arc::new(Mutex::new(Vec::<u16>::new()));
+    let mut clients = Vec::new();
+    for k in 0..CLIENTS {
+        let (http, base, token) = (http.clone(), base.clone(), token.clone());
+        let (acked, refused) = (acked.clone(), refused.clone());
+        clients.push(tokio::spawn(async move {
+            // Each client owns its volumes and moves them between the two units in turn,
+            // so every accepted scan is exactly one movement.
+            for round in 0usize.. {
+                for i in (k..VOLUMES).step_by(CLIENTS) {
+                    let barcode = format!("SD{i:04}");
+                    let station = if round % 2 == 0 { "w4" } else { "card" };
+                    let id = uuid::Uuid::new_v4().to_string();
+                    let r = http
+                        .post(format!("{base}/api/v1/scans"))
+                        .bearer_auth(&token)
+                        .json(&json!({"station": station, "barcode": barcode, "id": id}))
+                        .send()
+                        .await;
+                    let Ok(r) = r else { return }; // the server has gone
+                    let status = r.status().as_u16();
+                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    if status != 200 {
+                        refused.lock().unwrap().push(status);
+                        return;
+                    }
+                    assert_eq!(body["moved"], 1, "{body}");
+                    acked.lock().unwrap().push(Acked {
+                        scan_id: id,
+                        barcode,
+                        station: station.into(),
+                    });
+                }
+            }
+        }));
+    }
+
+    // Act: SIGTERM once the stations are busy.
+    while acked.lock().unwrap().len() < 200 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    for c in clients {
+        c.await.unwrap();
+    }
+
+    // Assert: a clean exit; anything refused was refused as unavailable, never half-done.
+    assert!(status.success(), "exit status {status:?}");
+    for s in refused.lock().unwrap().iter() {
+        assert_eq!(*s, 503, "a scan during shutdown is refused as unavailable");
+    }
+    let acked = acked.lock().unwrap().clone();
+
+    // Every acknowledged scan is a movement after a restart, and each volume stands where its
+    // last movement put it.
+    let (mut child, base) = serve(&config);
+    let get = |path: String| {
+        let (http, token) = (http.clone(), token.clone());
+        async move {
+            let r = http.get(path).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    for i in 0..VOLUMES {
+        let barcode = format!("SD{i:04}");
+        let moves = get(format!("{base}/api/v1/volumes/{barcode}/movements?limit=1000")).await;
+        let moves = moves.as_array().unwrap();
+        let mine: Vec<&Acked> = acked.iter().filter(|a| a.barcode == barcode).collect();
+        for a in &mine {
+            let m = moves
+                .iter()
+                .find(|m| m["scan_id"] == a.scan_id.as_str())
+                .unwrap_or_else(|| panic!("acknowledged scan {a:?} was lost"));
+            let unit = if a.station == "w4" { "4W" } else { "CARD" };
+            assert_eq!(m["to"], unit);
+        }
+        // Unacknowledged scans may have committed too (the answer was lost on the way out),
+        // but never more than one beyond what was acknowledged per client in flight.
+        assert!(moves.len() <= mine.len() + 1, "{barcode}: {} moves, {} acked", moves.len(), mine.len());
+        let vol = get(format!("{base}/api/v1/volumes/{barcode}")).await;
+        if let Some(last) = moves.first() {
+            assert_eq!(vol["location"]["code"], last["to"], "{barcode}");
+        }
+    }
+    assert!(acked.len() >= 200);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// Runs `serve` in its own mount namespace on a tmpfs just big enough for the database and a
+/// ballast file. SIGUSR1 to the returned child deletes the ballast (frees space); SIGTERM
+/// stops the server. Needs `unshare` (util-linux) and either root or user namespaces.
+const FULL_DISK_SCRIPT: &str = r#"
+set -e
+mount -t tmpfs -o size="$SIZE_K"k tmpfs "$FULL"
+cp "$SRC_DB" "$FULL/t.db"
+dd if=/dev/zero of="$FULL/ballast" bs=1024 count="$BALLAST_K" 2>/dev/null
+set +e
+"$BIN" serve --config "$CONFIG" &
+pid=$!
+trap 'rm -f "$FULL/ballast"' USR1
+trap 'kill -TERM $pid' TERM
+status=129
+while [ $status -gt 128 ] && kill -0 $pid 2>/dev/null; do
+    wait $pid
+    status=$?
+done
+exit $status
+"#;
+
+async fn post_scan(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    station: &str,
+    barcode: &str,
+) -> (u16, Value, String) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let r = http
+        .post(format!("{base}/api/v1/scans"))
+        .bearer_auth(token)
+        .json(&json!({"station": station, "barcode": barcode, "id": id}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null), id)
+}
+
+fn signal(child: &Child, sig: &str) {
+    let s = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(s.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_scans_keeps_serving_reads_and_recovers_when_space_returns() {
+    // Arrange: the hospital's database copied onto a small tmpfs, with 1 MiB free and a 1 MiB ballast file.
+    let dir = tempfile::tempdir().unwrap();
+    let (config, token) = tokio::task::spawn_blocking({
+        let d = dir.path().to_owned();
+        move || hospital(&d)
+    })
+    .await
+    .unwrap();
+    let full = dir.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    let full_config = dir.path().join("full.toml");
+    std::fs::write(
+        &full_config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace(&format!("{:?}", dir.path().join("t.db")), &format!("{:?}", full.join("t.db"))),
+    )
+    .unwrap();
+    let db_k = std::fs::metadata(dir.path().join("t.db")).unwrap().len() / 1024;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--map-root-user", "--mount", "sh", "-c", FULL_DISK_SCRIPT])
+        .env("SIZE_K", (db_k + 1024 + 1024).to_string())
+        .env("BALLAST_K", "1024")
+        .env("FULL", &full)
+        .env("SRC_DB", dir.path().join("t.db"))
+        .env("BIN", env!("CARGO_BIN_EXE_chartrack"))
+        .env("CONFIG", &full_config);
+    let (mut child, base) = serve_with(cmd);
+    let http = reqwest::Client::new();
+
+    // Act: scan until the disk is full.
+    let mut acked = Vec::new();
+    let mut refusal = None;
+    'fill: for round in 0..10_000 {
+        for i in 0..VOLUMES {
+            let station = if round % 2 == 0 { "w4" } else { "card" };
+            let barcode = format!("SD{i:04}");
+            let (status, body, id) = post_scan(&http, &base, &token, station, &barcode).await;
+            match status {
+                200 => acked.push((barcode, id)),
+                _ => {
+                    refusal = Some((status, body, barcode, id));
+                    break 'fill;
+                }
+            }
+        }
+    }
+
+    // Assert: refused as unavailable with a clear reason, and nothing of it recorded.
+    let (status, body, barcode, id) = refusal.expect("the disk never filled");
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("disk is full"), "{body}");
+    assert!(acked.len() > 10, "the database filled before any scan: {}", acked.len());
+    let r = http
+        .get(format!("{base}/api/v1/volumes/{barcode}/movements?limit=10000"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let read_status = r.status().as_u16();
+    let moves: Value = r.json().await.unwrap();
+    assert_eq!(read_status, 200, "reads go on while the disk is full: {moves}");
+    assert!(moves.as_array().unwrap().iter().all(|m| m["scan_id"] != id.as_str()));
+    let last_acked = acked.iter().rev().find(|(b, _)| *b == barcode);
+    if let Some((_, acked_id)) = last_acked {
+        assert_eq!(moves[0]["scan_id"], acked_id.as_str(), "the last acknowledged scan is its last movement");
+    }
+
+    // Space returns: writes resume without a restart.
+    signal(&child, "-USR1");
+    let mut resumed = false;
+    for _ in 0..100 {
+        let (status, body, _) = post_scan(&http, &base, &token, "w4", &barcode).await;
+        if status == 200 {
+            assert_eq!(body["accepted"], true, "{body}");
+            resumed = true;
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(resumed, "scans did not resume after space was freed");
+    signal(&child, "-TERM");
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}

@@ -40,21 +40,35 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Query string whose rejections are 400s with `{"error"}`.
-pub struct ApiQuery<T>(pub T);
+/// Extractors from the request line whose rejections are 400s with `{"error"}`.
+macro_rules! parts_extractor {
+    ($(#[$doc:meta])* $name:ident wraps $inner:ident) => {
+        $(#[$doc])*
+        pub struct $name<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(v)) => Ok(ApiQuery(v)),
-            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+        impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for $name<T> {
+            type Rejection = ApiError;
+            async fn from_request_parts(
+                parts: &mut axum::http::request::Parts,
+                state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                match $inner::<T>::from_request_parts(parts, state).await {
+                    Ok($inner(v)) => Ok($name(v)),
+                    Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+                }
+            }
         }
-    }
+    };
 }
+
+parts_extractor!(
+    /// The query string.
+    ApiQuery wraps Query
+);
+parts_extractor!(
+    /// Path parameters (a percent-encoded segment that is not UTF-8 is a 400, not plain text).
+    ApiPath wraps Path
+);
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -154,7 +168,7 @@ async fn post_scan(
 
 async fn get_volume(
     State(s): State<AppState>,
-    Path(barcode): Path<String>,
+    ApiPath(barcode): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
     let v = s.store.read(move |c| query::volume(c, &barcode)).await?;
     v.map(Json)
@@ -168,7 +182,7 @@ struct LimitQuery {
 
 async fn get_movements(
     State(s): State<AppState>,
-    Path(barcode): Path<String>,
+    ApiPath(barcode): ApiPath<String>,
     ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let limit = q.limit.unwrap_or(100);
@@ -225,7 +239,7 @@ async fn get_locations(State(s): State<AppState>) -> ApiResult<impl IntoResponse
 
 async fn get_location(
     State(s): State<AppState>,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
     ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let limit = q.limit.unwrap_or(500).clamp(1, 10_000);

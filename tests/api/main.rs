@@ -3,6 +3,7 @@
 
 mod cli;
 mod helpers;
+mod inputs;
 mod scans;
 mod faults;
 mod volumes;

@@ -107,7 +107,7 @@ fn writer_round(
                 let mut lat = Vec::new();
                 let mut i = from + w;
                 while i < to {
-                    let station = if (i / barcodes.len()) % 2 == 0 {
+                    let station = if (i / barcodes.len()).is_multiple_of(2) {
                         "4w"
                     } else {
                         "card"
@@ -159,7 +159,7 @@ fn raw_round(
         conn.execute_batch("BEGIN IMMEDIATE").unwrap();
         for _ in 0..batch.min(to - i) {
             let vid = (i % VOLUMES as usize) as i64 + 1;
-            let (station, loc) = if (i / VOLUMES as usize) % 2 == 0 {
+            let (station, loc) = if (i / VOLUMES as usize).is_multiple_of(2) {
                 ("4w", 2)
             } else {
                 ("card", 3)
@@ -218,7 +218,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    println!("scans: {scans} per round, {rounds} rounds, concurrency {CONCURRENCY}, volumes {VOLUMES}");
+    println!(
+        "scans: {scans} per round, {rounds} rounds, concurrency {CONCURRENCY}, volumes {VOLUMES}"
+    );
     let (mut writer_rates, mut raw_rates, mut ratios, mut latencies) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut commits, mut jobs) = (0, 0);
@@ -250,6 +252,9 @@ fn main() {
         latencies[latencies.len() - 1],
         jobs as f64 / commits as f64
     );
-    println!("raw rusqlite loop (same writes, same batch): median {:.0} scans/s", median(raw_rates));
+    println!(
+        "raw rusqlite loop (same writes, same batch): median {:.0} scans/s",
+        median(raw_rates)
+    );
     println!("ratio writer/raw: median {:.0}%", 100.0 * median(ratios));
 }

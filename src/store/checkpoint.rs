@@ -75,7 +75,11 @@ mod tests {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
         let c = Connection::open_with_flags(uri, flags).unwrap();
         let tables: i64 = c
-            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'location'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'location'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         if tables == 0 {
             return 0; // not even the schema has been copied from the log yet

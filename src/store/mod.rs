@@ -113,7 +113,10 @@ fn open_conn(path: &Path, read_only: bool) -> anyhow::Result<Connection> {
     // The writer runs the same statements all day: plans that do not depend on bound values
     // (query planner stability guarantee) mean no statement is re-prepared on every scan.
     // Without it SQLite re-prepared the volume joins twice per scan: half the writer's time.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     let checks = [

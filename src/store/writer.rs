@@ -148,9 +148,9 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, stats: &WriterStats) 
             }
         }
         let commit = commit_batch(&conn, &mut batch);
-        if commit.is_err() {
+        if let Err(e) = &commit {
             stats.failed_commits.fetch_add(1, Relaxed);
-            tracing::error!(error = %commit.as_ref().unwrap_err(), jobs = batch.len(), "write transaction failed; nothing in it was acknowledged");
+            tracing::error!(error = %e, jobs = batch.len(), "write transaction failed; nothing in it was acknowledged");
         } else {
             stats.commits.fetch_add(1, Relaxed);
             stats.jobs.fetch_add(batch.len() as u64, Relaxed);

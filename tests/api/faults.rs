@@ -78,10 +78,18 @@ fn hospital(dir: &Path) -> (std::path::PathBuf, String) {
         "code,name,kind,barcode\nFR-00-19,Section 00-19,shelf,\n4W,4 West,unit,\nCARD,Cardiology,clinic,\n",
     )
     .unwrap();
-    chartrack(&config, &["import", "locations", locs.to_str().unwrap()], "");
-    let mut csv = String::from("barcode,mrn,last_name,first_name,birth_date,volume,record_type,home\n");
+    chartrack(
+        &config,
+        &["import", "locations", locs.to_str().unwrap()],
+        "",
+    );
+    let mut csv =
+        String::from("barcode,mrn,last_name,first_name,birth_date,volume,record_type,home\n");
     for i in 0..VOLUMES {
-        csv += &format!("SD{i:04},{:06},Synthetic,Pat,,1,medical,FR-00-19\n", 500_000 + i);
+        csv += &format!(
+            "SD{i:04},{:06},Synthetic,Pat,,1,medical,FR-00-19\n",
+            500_000 + i
+        );
     }
     let vols = dir.join("volumes.csv");
     std::fs::write(&vols, csv).unwrap();
@@ -188,7 +196,10 @@ async fn sigterm_under_load_loses_no_acknowledged_scan_and_exits_cleanly() {
     };
     for i in 0..VOLUMES {
         let barcode = format!("SD{i:04}");
-        let moves = get(format!("{base}/api/v1/volumes/{barcode}/movements?limit=1000")).await;
+        let moves = get(format!(
+            "{base}/api/v1/volumes/{barcode}/movements?limit=1000"
+        ))
+        .await;
         let moves = moves.as_array().unwrap();
         let mine: Vec<&Acked> = acked.iter().filter(|a| a.barcode == barcode).collect();
         for a in &mine {
@@ -201,7 +212,12 @@ async fn sigterm_under_load_loses_no_acknowledged_scan_and_exits_cleanly() {
         }
         // Unacknowledged scans may have committed too (the answer was lost on the way out),
         // but never more than one beyond what was acknowledged per client in flight.
-        assert!(moves.len() <= mine.len() + 1, "{barcode}: {} moves, {} acked", moves.len(), mine.len());
+        assert!(
+            moves.len() <= mine.len() + 1,
+            "{barcode}: {} moves, {} acked",
+            moves.len(),
+            mine.len()
+        );
         let vol = get(format!("{base}/api/v1/volumes/{barcode}")).await;
         if let Some(last) = moves.first() {
             assert_eq!(vol["location"]["code"], last["to"], "{barcode}");
@@ -277,9 +293,10 @@ async fn a_full_disk_refuses_scans_keeps_serving_reads_and_recovers_when_space_r
     let full_config = dir.path().join("full.toml");
     std::fs::write(
         &full_config,
-        std::fs::read_to_string(&config)
-            .unwrap()
-            .replace(&format!("{:?}", dir.path().join("t.db")), &format!("{:?}", full.join("t.db"))),
+        std::fs::read_to_string(&config).unwrap().replace(
+            &format!("{:?}", dir.path().join("t.db")),
+            &format!("{:?}", full.join("t.db")),
+        ),
     )
     .unwrap();
     let db_k = std::fs::metadata(dir.path().join("t.db")).unwrap().len() / 1024;
@@ -315,21 +332,41 @@ async fn a_full_disk_refuses_scans_keeps_serving_reads_and_recovers_when_space_r
     // Assert: refused as unavailable with a clear reason, and nothing of it recorded.
     let (status, body, barcode, id) = refusal.expect("the disk never filled");
     assert_eq!(status, 503, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("disk is full"), "{body}");
-    assert!(acked.len() > 10, "the database filled before any scan: {}", acked.len());
+    assert!(
+        body["error"].as_str().unwrap().contains("disk is full"),
+        "{body}"
+    );
+    assert!(
+        acked.len() > 10,
+        "the database filled before any scan: {}",
+        acked.len()
+    );
     let r = http
-        .get(format!("{base}/api/v1/volumes/{barcode}/movements?limit=10000"))
+        .get(format!(
+            "{base}/api/v1/volumes/{barcode}/movements?limit=10000"
+        ))
         .bearer_auth(&token)
         .send()
         .await
         .unwrap();
     let read_status = r.status().as_u16();
     let moves: Value = r.json().await.unwrap();
-    assert_eq!(read_status, 200, "reads go on while the disk is full: {moves}");
-    assert!(moves.as_array().unwrap().iter().all(|m| m["scan_id"] != id.as_str()));
+    assert_eq!(
+        read_status, 200,
+        "reads go on while the disk is full: {moves}"
+    );
+    assert!(moves
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["scan_id"] != id.as_str()));
     let last_acked = acked.iter().rev().find(|(b, _)| *b == barcode);
     if let Some((_, acked_id)) = last_acked {
-        assert_eq!(moves[0]["scan_id"], acked_id.as_str(), "the last acknowledged scan is its last movement");
+        assert_eq!(
+            moves[0]["scan_id"],
+            acked_id.as_str(),
+            "the last acknowledged scan is its last movement"
+        );
     }
 
     // Space returns: writes resume without a restart.

@@ -213,7 +213,9 @@ impl TestApp {
     /// The volume shown in a scan's answer is what the ledger now holds for it.
     pub async fn assert_answer_shows_stored(&self, answer: &Value) {
         let shown = &answer["volume"];
-        let stored = self.volume(shown["barcode"].as_str().expect("answer names a volume")).await;
+        let stored = self
+            .volume(shown["barcode"].as_str().expect("answer names a volume"))
+            .await;
         let view = |v: &Value| {
             (
                 v["status"].clone(),

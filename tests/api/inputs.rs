@@ -30,7 +30,14 @@ fn object(fields: Vec<(&'static str, BoxedStrategy<Value>)>) -> BoxedStrategy<Va
         .map(|(k, s)| proptest::option::weighted(0.97, s.prop_map(move |v| (k, v))).boxed())
         .collect();
     parts
-        .prop_map(|kvs| Value::Object(kvs.into_iter().flatten().map(|(k, v)| (k.to_string(), v)).collect()))
+        .prop_map(|kvs| {
+            Value::Object(
+                kvs.into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            )
+        })
         .boxed()
 }
 
@@ -48,7 +55,9 @@ fn requests(volumes: Vec<String>, locations: Vec<String>) -> impl Strategy<Value
     let mut values = volumes.clone();
     values.extend(locations.iter().cloned());
     values.extend(["CMD-CHECKOUT", "CMD-NOTFOUND", "CMD-"].map(String::from));
-    let codes: Vec<String> = ["FR-00-19", "4W", "CARD", "CART-1"].map(String::from).to_vec();
+    let codes: Vec<String> = ["FR-00-19", "4W", "CARD", "CART-1"]
+        .map(String::from)
+        .to_vec();
     let kinds: Vec<String> = ["shelf", "unit", "clinic", "container", "offsite", "juggle"]
         .map(String::from)
         .to_vec();
@@ -70,7 +79,10 @@ fn requests(volumes: Vec<String>, locations: Vec<String>) -> impl Strategy<Value
             ]
             .boxed(),
         ),
-        ("scanned_at", prop_oneof![6 => Just(Value::Null), 3 => time, 1 => text(vec![])].boxed()),
+        (
+            "scanned_at",
+            prop_oneof![6 => Just(Value::Null), 3 => time, 1 => text(vec![])].boxed(),
+        ),
     ]);
     let volume = object(vec![
         ("mrn", text(vec!["123405".into(), "0".into(), "1234567890123".into()])),
@@ -82,7 +94,14 @@ fn requests(volumes: Vec<String>, locations: Vec<String>) -> impl Strategy<Value
         ("birth_date", text(vec!["1970-01-31".into(), "1970-02-31".into()])),
     ]);
     let location = object(vec![
-        ("code", prop_oneof!["[A-Z0-9-]{1,12}".prop_map(Value::String), text(codes.clone())].boxed()),
+        (
+            "code",
+            prop_oneof![
+                "[A-Z0-9-]{1,12}".prop_map(Value::String),
+                text(codes.clone())
+            ]
+            .boxed(),
+        ),
         ("name", text(vec!["A name".into()])),
         ("kind", text(kinds)),
         (
@@ -97,7 +116,10 @@ fn requests(volumes: Vec<String>, locations: Vec<String>) -> impl Strategy<Value
         ),
     ]);
     let station = object(vec![
-        ("id", prop_oneof!["[a-z0-9-]{1,20}".prop_map(Value::String), text(stations)].boxed()),
+        (
+            "id",
+            prop_oneof!["[a-z0-9-]{1,20}".prop_map(Value::String), text(stations)].boxed(),
+        ),
         ("location", text(codes.clone())),
         ("mode", text(vec!["receive".into(), "check-out".into()])),
     ]);
@@ -146,7 +168,9 @@ fn no_generated_request_gets_a_server_error() {
     let result = runner.run(&requests(hospital.volumes.clone(), locations), |req| {
         let (status, body) = rt.block_on(async {
             let r = match &req {
-                Request::Post(path, body) => app.http.post(format!("{}{path}", app.base)).json(body),
+                Request::Post(path, body) => {
+                    app.http.post(format!("{}{path}", app.base)).json(body)
+                }
                 Request::PostRaw(path, bytes) => app
                     .http
                     .post(format!("{}{path}", app.base))
@@ -157,7 +181,10 @@ fn no_generated_request_gets_a_server_error() {
             let r = r.bearer_auth(&app.admin).send().await.unwrap();
             let status = r.status().as_u16();
             let text = r.text().await.unwrap();
-            (status, serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)))
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
+            )
         });
         prop_assert!(status < 500, "{req:?} -> {status} {body}");
         if status >= 400 {

@@ -2,8 +2,8 @@
 //! the real binary for the command line. One test binary (modules below).
 
 mod cli;
+mod faults;
 mod helpers;
 mod inputs;
 mod scans;
-mod faults;
 mod volumes;

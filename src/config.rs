@@ -27,9 +27,16 @@ pub struct StationConfig {
     pub mode: Mode,
     /// A serial port path, e.g. `/dev/ttyACM0`.
     pub port: Option<String>,
-    /// A USB scanner by `VID:PID[:SERIAL]` (hex ids).
+    /// A USB scanner by `VID:PID[:SERIAL]` (hex ids; PID may be `*`).
     pub usb: Option<String>,
+    /// A scanner profile from `firmware-config/` (serial settings and feedback).
+    pub profile: Option<String>,
+    /// Serial settings over the profile's (default 9600 8N1, no flow control).
     pub baud: Option<u32>,
+    pub data_bits: Option<u8>,
+    pub parity: Option<crate::stations::Parity>,
+    pub stop_bits: Option<u8>,
+    pub flow_control: Option<crate::stations::FlowControl>,
 }
 
 fn default_mode() -> Mode {
@@ -70,9 +77,8 @@ impl Config {
             if !seen.insert(&s.id) {
                 anyhow::bail!("station id '{}' appears twice in the configuration", s.id);
             }
-            if s.port.is_some() && s.usb.is_some() {
-                anyhow::bail!("station '{}': give either port or usb, not both", s.id);
-            }
+            // Port, USB ids, profile and serial settings are checked together.
+            crate::stations::SerialStation::from_config(s, &crate::stations::profiles::built_in()?)?;
         }
         Ok(())
     }

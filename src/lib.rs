@@ -15,4 +15,5 @@ pub mod import;
 pub mod metrics;
 pub mod passwords;
 pub mod server;
+pub mod stations;
 pub mod store;

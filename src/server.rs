@@ -4,6 +4,7 @@
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::stations::Stations;
 use crate::store::{self, admin, Store};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 pub struct Application {
     listener: tokio::net::TcpListener,
     state: AppState,
+    stations: Stations,
 }
 
 impl Application {
@@ -38,12 +40,17 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let metrics = Arc::new(Metrics::default());
+        let stations = Stations::start(
+            config,
+            &store,
+            &metrics,
+            tokio::runtime::Handle::current(),
+        )?;
         Ok(Application {
             listener,
-            state: AppState {
-                store,
-                metrics: Arc::new(Metrics::default()),
-            },
+            state: AppState { store, metrics },
+            stations,
         })
     }
 
@@ -65,7 +72,13 @@ impl Application {
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
-        tokio::task::spawn_blocking(move || store.shutdown()).await?;
+        // Scanner readers stop (a line being committed finishes), then the writer drains.
+        let stations = self.stations;
+        tokio::task::spawn_blocking(move || {
+            stations.stop();
+            store.shutdown()
+        })
+        .await?;
         Ok(())
     }
 }

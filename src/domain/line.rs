@@ -9,7 +9,7 @@ pub const MAX_LINE_BYTES: usize = 128;
 pub enum LineRefusal {
     #[error("nothing was read (empty line)")]
     Empty,
-    #[error("line is too long ({0} bytes; the limit is 128)")]
+    #[error("line is too long (more than 128 bytes)")]
     TooLong(usize),
     #[error("line is not valid UTF-8 text")]
     InvalidUtf8,

@@ -300,9 +300,20 @@ pub fn upsert_station(c: &Connection, s: &NewStation, now: DateTime<Utc>) -> Res
 }
 
 /// Mark a serial station's scanner present or absent.
-pub fn set_station_connected(c: &Connection, id: &str, connected: bool) -> Result<()> {
-    c.prepare_cached("UPDATE station SET connected=?2 WHERE station_id=?1")?
-        .execute(params![id, connected])?;
+/// A scanner station's link changed: connected, or lost with the reason. Only a change is
+/// written (and stamped), so a station retrying while its scanner is away writes nothing.
+pub fn set_station_link(
+    c: &Connection,
+    id: &str,
+    connected: bool,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    c.prepare_cached(
+        "UPDATE station SET connected=?2, link_error=?3, link_changed_at=?4
+         WHERE station_id=?1 AND (connected IS NOT ?2 OR link_error IS NOT ?3)",
+    )?
+    .execute(params![id, connected, error, stamp(now)])?;
     Ok(())
 }
 

@@ -161,12 +161,16 @@ pub struct StationView {
     pub port: Option<String>,
     pub usb: Option<String>,
     pub connected: bool,
+    /// Why a scanner station is not connected.
+    pub link_error: Option<String>,
+    /// When the scanner connected or was lost.
+    pub link_changed_at: Option<String>,
     pub last_scan_at: Option<String>,
 }
 
 pub fn stations(c: &Connection) -> Result<Vec<StationView>> {
     let mut st = c.prepare_cached(
-        "SELECT s.station_id, l.code, s.mode, s.port, s.usb, s.connected, s.last_scan_at
+        "SELECT s.station_id, l.code, s.mode, s.port, s.usb, s.connected, s.last_scan_at, s.link_error, s.link_changed_at
          FROM station s JOIN location l ON l.location_id = s.location_id ORDER BY s.station_id",
     )?;
     let rows = st.query_map([], |r| {
@@ -183,6 +187,8 @@ pub fn stations(c: &Connection) -> Result<Vec<StationView>> {
             port,
             usb,
             last_scan_at: r.get(6)?,
+            link_error: r.get(7)?,
+            link_changed_at: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

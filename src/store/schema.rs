@@ -146,7 +146,13 @@ CREATE TABLE exception (
     resolution   TEXT
 );
 CREATE INDEX exception_open ON exception(exception_id) WHERE resolved_at IS NULL;
-"#];
+"#,
+    r#"
+-- v2: scanner stations report their link: why it is down and since when.
+ALTER TABLE station ADD COLUMN link_error TEXT;           -- the reason the scanner is not connected
+ALTER TABLE station ADD COLUMN link_changed_at TEXT;      -- when it connected or was lost
+"#,
+];
 
 /// The schema version this build writes.
 pub fn latest() -> i64 {

@@ -78,7 +78,10 @@ impl Config {
                 anyhow::bail!("station id '{}' appears twice in the configuration", s.id);
             }
             // Port, USB ids, profile and serial settings are checked together.
-            crate::stations::SerialStation::from_config(s, &crate::stations::profiles::built_in()?)?;
+            crate::stations::SerialStation::from_config(
+                s,
+                &crate::stations::profiles::built_in()?,
+            )?;
         }
         Ok(())
     }

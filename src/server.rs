@@ -41,12 +41,8 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let metrics = Arc::new(Metrics::default());
-        let stations = Stations::start(
-            config,
-            &store,
-            &metrics,
-            tokio::runtime::Handle::current(),
-        )?;
+        let stations =
+            Stations::start(config, &store, &metrics, tokio::runtime::Handle::current())?;
         Ok(Application {
             listener,
             state: AppState { store, metrics },

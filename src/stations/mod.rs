@@ -7,6 +7,8 @@
 pub mod framing;
 pub mod profiles;
 pub mod serial;
+#[cfg(unix)]
+pub mod simulator;
 
 use crate::config::{Config, StationConfig};
 use crate::metrics::Metrics;
@@ -91,7 +93,9 @@ impl UsbMatch {
                 Some(h) if !h.is_empty() && h.len() <= 4 => u16::from_str_radix(h, 16)
                     .map(Some)
                     .map_err(|_| format!("usb '{s}': {what} '{h}' is not a hex number")),
-                _ => Err(format!("usb '{s}': expected VID:PID[:SERIAL], e.g. 0c2e:*:17052B3A99")),
+                _ => Err(format!(
+                    "usb '{s}': expected VID:PID[:SERIAL], e.g. 0c2e:*:17052B3A99"
+                )),
             }
         };
         let vid = hex(parts.next(), "vendor id")?

@@ -110,9 +110,8 @@ pub fn parse(name: &str, text: &str) -> anyhow::Result<Profile> {
         .map_err(|e| anyhow::anyhow!("firmware-config/{name}: {e}"))?;
     if let Some(u) = &p.usb {
         for id in std::iter::once(&u.vendor_id).chain(u.product_ids.values()) {
-            u16::from_str_radix(id, 16).map_err(|_| {
-                anyhow::anyhow!("firmware-config/{name}: USB id '{id}' is not hex")
-            })?;
+            u16::from_str_radix(id, 16)
+                .map_err(|_| anyhow::anyhow!("firmware-config/{name}: USB id '{id}' is not hex"))?;
         }
     }
     Ok(p)
@@ -140,7 +139,9 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), ps.len());
-        assert!(ps.iter().all(|p| !p.source.is_empty() && !p.settings.is_empty()));
+        assert!(ps
+            .iter()
+            .all(|p| !p.source.is_empty() && !p.settings.is_empty()));
         let honeywell = ps.iter().find(|p| p.id == "honeywell-xenon").unwrap();
         assert_eq!(honeywell.feedback().good, b"\x1b7,");
         assert_eq!(for_vendor(&ps, 0x05e0).unwrap().id, "zebra-ds2208");

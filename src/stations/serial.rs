@@ -102,9 +102,10 @@ impl Reader {
 
     fn set_link(&self, connected: bool, error: Option<String>) {
         let (id, now) = (self.station.id.clone(), self.store.clock().now());
-        let r = self.rt.block_on(self.store.write(move |c| {
-            admin::set_station_link(c, &id, connected, error.as_deref(), now)
-        }));
+        let r = self.rt.block_on(
+            self.store
+                .write(move |c| admin::set_station_link(c, &id, connected, error.as_deref(), now)),
+        );
         if let Err(e) = r {
             tracing::warn!(station = %self.station.id, error = %e, "station link state not saved");
         }

@@ -4,7 +4,8 @@
 use rusqlite::Connection;
 
 /// Each entry moves the schema from version `index` to `index + 1`.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 -- v1: the chart ledger.
 CREATE TABLE patient (
     patient_id   INTEGER PRIMARY KEY,

@@ -1,5 +1,5 @@
 use chartrack::clock::Clock;
-use chartrack::config::Config;
+use chartrack::config::{Config, StationConfig};
 use chartrack::domain::Role;
 use chartrack::server::Application;
 use chartrack::store::{admin, Options, Store};
@@ -33,11 +33,29 @@ impl TestApp {
     }
 
     pub async fn spawn_on(dir: tempfile::TempDir, db: PathBuf, clock: Clock) -> TestApp {
+        Self::spawn_configured(dir, db, clock, Vec::new()).await
+    }
+
+    /// Stop, then start again on the same database with these stations in the configuration
+    /// (stations need their locations to exist first, as in a real installation).
+    pub async fn restart_with_stations(self, stations: Vec<StationConfig>) -> TestApp {
+        let (dir, db, clock) = self.stop().await;
+        Self::spawn_configured(dir, db, clock, stations).await
+    }
+
+    pub async fn spawn_configured(
+        dir: tempfile::TempDir,
+        db: PathBuf,
+        clock: Clock,
+        stations: Vec<StationConfig>,
+    ) -> TestApp {
         let config = Config {
             listen: "127.0.0.1:0".into(),
             database: db.clone(),
+            stations,
             ..Config::default()
         };
+        config.validate().unwrap();
         let app = Application::build(
             &config,
             Options {

@@ -6,4 +6,5 @@ mod faults;
 mod helpers;
 mod inputs;
 mod scans;
+mod serial;
 mod volumes;

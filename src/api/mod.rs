@@ -115,7 +115,9 @@ async fn metrics(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScanBody {
-    station: String,
+    /// May be left out with a station token: the token's own station.
+    #[serde(default)]
+    station: Option<String>,
     barcode: String,
     #[serde(default)]
     id: Option<uuid::Uuid>,
@@ -129,7 +131,16 @@ async fn post_scan(
     Extension(who): Extension<Principal>,
     ApiJson(body): ApiJson<ScanBody>,
 ) -> ApiResult<impl IntoResponse> {
-    if body.station.is_empty() || body.station.len() > 64 {
+    let station = match (body.station, &who) {
+        (Some(s), _) => s,
+        (None, Principal::Station { id }) => id.clone(),
+        (None, Principal::User { .. }) => {
+            return Err(ApiError::BadRequest(
+                "station is required (only a station token may leave it out)".into(),
+            ))
+        }
+    };
+    if station.is_empty() || station.len() > 64 {
         return Err(ApiError::BadRequest(
             "station must be 1 to 64 characters".into(),
         ));
@@ -140,7 +151,7 @@ async fn post_scan(
         ));
     }
     let user = match &who {
-        Principal::Station { id } if *id != body.station => {
+        Principal::Station { id } if *id != station => {
             return Err(ApiError::Forbidden(format!(
                 "this token belongs to station '{id}' and may only scan as it"
             )));
@@ -155,7 +166,7 @@ async fn post_scan(
     let answer = s
         .store
         .scan(ScanInput {
-            station: body.station,
+            station,
             line: body.barcode.into_bytes(),
             id: body.id,
             scanned_at: body.scanned_at,

@@ -43,8 +43,9 @@ pub fn spec() -> Value {
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
                 "Location": loc,
-                "ScanRequest": {"type": "object", "required": ["station", "barcode"], "properties": {
-                    "station": {"type": "string"}, "barcode": {"type": "string"},
+                "ScanRequest": {"type": "object", "required": ["barcode"], "properties": {
+                    "station": {"type": "string", "description": "required with a user token; with a station token it may be left out (the token's station)"},
+                    "barcode": {"type": "string"},
                     "id": {"type": "string", "format": "uuid", "description": "unique per scan; a repeat is answered with the first answer"},
                     "scanned_at": {"type": "string", "format": "date-time"}}},
                 "ScanAnswer": {"type": "object", "required": ["scan_id", "accepted", "action", "message"], "properties": {

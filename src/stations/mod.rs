@@ -233,13 +233,12 @@ impl Stations {
         let mut threads = Vec::new();
         for s in &config.stations {
             if let Some(station) = SerialStation::from_config(s, &profiles)? {
-                threads.push(serial::spawn(
-                    station,
-                    store.clone(),
-                    metrics.clone(),
-                    runtime.clone(),
-                    stop.clone(),
-                ));
+                let sink = serial::StoreSink {
+                    store: store.clone(),
+                    metrics: metrics.clone(),
+                    rt: runtime.clone(),
+                };
+                threads.push(serial::spawn(station, sink, stop.clone()));
             }
         }
         Ok(Stations { stop, threads })

@@ -1,7 +1,7 @@
-//! One serial station's reader thread: find and open the port, read and frame lines, send each
-//! through `Store::scan`, write the feedback back, and when the device goes away mark the
-//! station disconnected, drop any partial line and reopen it with backoff. A lost scanner is
-//! logged once per outage, not once per retry.
+//! One serial station's reader thread: find and open the port, read and frame lines, hand each
+//! to its [`Sink`] (on the server: `Store::scan`; in the agent: the durable queue), write the
+//! feedback back, and when the device goes away report the link down, drop any partial line and
+//! reopen it with backoff. A lost scanner is logged once per outage, not once per retry.
 
 use super::framing::Framer;
 use super::{FlowControl, Parity, PortSource, SerialStation, UsbMatch};
@@ -66,27 +66,69 @@ fn open(station: &SerialStation) -> Result<Box<dyn serialport::SerialPort>, Stri
         .map_err(|e| format!("{path}: {e}"))
 }
 
-struct Reader {
+/// Where a reader's lines go.
+pub trait Sink: Send + 'static {
+    /// Record one line; true when it was accepted (good feedback), false otherwise.
+    fn submit(&self, station: &str, line: Vec<u8>) -> bool;
+    /// The scanner connected, or was lost (with the reason).
+    fn link(&self, station: &str, connected: bool, error: Option<String>);
+}
+
+/// The server's sink: the one scan path, then the metrics.
+pub struct StoreSink {
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub rt: tokio::runtime::Handle,
+}
+
+impl Sink for StoreSink {
+    fn submit(&self, station: &str, line: Vec<u8>) -> bool {
+        let started = Instant::now();
+        let input = ScanInput {
+            station: station.to_owned(),
+            line,
+            id: Some(uuid::Uuid::new_v4()),
+            scanned_at: None,
+            user: None,
+        };
+        match self.rt.block_on(self.store.scan(input)) {
+            Ok(answer) => {
+                self.metrics.observe_scan(&answer, started.elapsed());
+                answer.accepted
+            }
+            Err(e) => {
+                tracing::error!(station, error = %e, "scan not recorded");
+                false
+            }
+        }
+    }
+
+    fn link(&self, station: &str, connected: bool, error: Option<String>) {
+        let (id, now) = (station.to_owned(), self.store.clock().now());
+        let r = self.rt.block_on(self.store.write(move |c| {
+            admin::set_station_link(c, &id, connected, error.as_deref(), now)
+        }));
+        if let Err(e) = r {
+            tracing::warn!(station, error = %e, "station link state not saved");
+        }
+    }
+}
+
+struct Reader<S> {
     station: SerialStation,
-    store: Store,
-    metrics: Arc<Metrics>,
-    rt: tokio::runtime::Handle,
+    sink: S,
     stop: Arc<AtomicBool>,
 }
 
-pub fn spawn(
+pub fn spawn<S: Sink>(
     station: SerialStation,
-    store: Store,
-    metrics: Arc<Metrics>,
-    rt: tokio::runtime::Handle,
+    sink: S,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     let name = format!("station-{}", station.id);
     let r = Reader {
         station,
-        store,
-        metrics,
-        rt,
+        sink,
         stop,
     };
     std::thread::Builder::new()
@@ -95,20 +137,13 @@ pub fn spawn(
         .expect("spawn station reader thread")
 }
 
-impl Reader {
+impl<S: Sink> Reader<S> {
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
 
     fn set_link(&self, connected: bool, error: Option<String>) {
-        let (id, now) = (self.station.id.clone(), self.store.clock().now());
-        let r = self.rt.block_on(
-            self.store
-                .write(move |c| admin::set_station_link(c, &id, connected, error.as_deref(), now)),
-        );
-        if let Err(e) = r {
-            tracing::warn!(station = %self.station.id, error = %e, "station link state not saved");
-        }
+        self.sink.link(&self.station.id, connected, error);
     }
 
     /// Sleep up to `d`, waking early to stop.
@@ -163,7 +198,7 @@ impl Reader {
                 Ok(0) => return Some("end of file".into()),
                 Ok(n) => {
                     for line in framer.push(&buf[..n]) {
-                        let good = self.submit(line);
+                        let good = self.sink.submit(&self.station.id, line);
                         let fb = &self.station.feedback;
                         let bytes = if good { &fb.good } else { &fb.bad };
                         if !bytes.is_empty() {
@@ -182,28 +217,6 @@ impl Reader {
                     framer.reset();
                     return Some(e.to_string());
                 }
-            }
-        }
-    }
-
-    /// One line through the scan path; true when it was recorded and accepted.
-    fn submit(&self, line: Vec<u8>) -> bool {
-        let started = Instant::now();
-        let input = ScanInput {
-            station: self.station.id.clone(),
-            line,
-            id: Some(uuid::Uuid::new_v4()),
-            scanned_at: None,
-            user: None,
-        };
-        match self.rt.block_on(self.store.scan(input)) {
-            Ok(answer) => {
-                self.metrics.observe_scan(&answer, started.elapsed());
-                answer.accepted
-            }
-            Err(e) => {
-                tracing::error!(station = %self.station.id, error = %e, "scan not recorded");
-                false
             }
         }
     }

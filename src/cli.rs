@@ -1,4 +1,5 @@
-//! The command line (clap): serve, user, token, import, backup. Only commands that work are listed.
+//! The command line (clap): serve, user, token, import, backup, agent, scanners. Only commands
+//! that work are listed.
 
 use crate::config::Config;
 use crate::domain::{Barcode, Role};
@@ -58,6 +59,48 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Forward a local scanner to a chartrack server, queueing scans while it is unreachable.
+    Agent(AgentArgs),
+    /// Serial ports present (with USB ids) and the scanner profiles chartrack knows.
+    Scanners {
+        #[command(subcommand)]
+        command: Option<ScannersCommand>,
+    },
+}
+
+#[derive(clap::Args)]
+struct AgentArgs {
+    /// The server's base URL, e.g. https://chartrack.example.org
+    #[arg(long)]
+    server: String,
+    /// A station token (`chartrack token create --station ID` on the server).
+    #[arg(long)]
+    token: String,
+    /// The scanner's serial port, e.g. /dev/ttyACM0.
+    #[arg(long, conflicts_with = "usb", required_unless_present = "usb")]
+    port: Option<String>,
+    /// The scanner by USB ids, VID:PID[:SERIAL] in hex (PID may be *).
+    #[arg(long)]
+    usb: Option<String>,
+    /// Scanner profile from firmware-config/ (serial settings, feedback).
+    #[arg(long)]
+    profile: Option<String>,
+    #[arg(long)]
+    baud: Option<u32>,
+    /// The durable queue of scans not yet answered by the server.
+    #[arg(long, default_value = "chartrack-agent.db")]
+    queue: PathBuf,
+    /// Milliseconds the scanner waits for the server's answer before it is told "queued".
+    #[arg(long, default_value_t = 1500)]
+    answer_wait_ms: u64,
+}
+
+#[derive(Subcommand)]
+enum ScannersCommand {
+    /// The serial ports present, with USB ids and the matching profile (the default).
+    List,
+    /// The scanner profiles and the settings each needs.
+    Profiles,
 }
 
 #[derive(Subcommand)]
@@ -177,6 +220,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("{}", result?);
             Ok(())
         }
+        Command::Agent(a) => agent(a),
+        Command::Scanners { command } => {
+            let profiles = crate::stations::profiles::built_in()?;
+            match command.unwrap_or(ScannersCommand::List) {
+                ScannersCommand::List => {
+                    let ports = serialport::available_ports()
+                        .map_err(|e| anyhow::anyhow!("cannot list serial ports: {e}"))?;
+                    print!("{}", crate::stations::describe_ports(&ports, &profiles));
+                }
+                ScannersCommand::Profiles => {
+                    print!("{}", crate::stations::describe_profiles(&profiles))
+                }
+            }
+            Ok(())
+        }
         Command::Backup { dest, config } => {
             let (_, store) = open(config.as_ref())?;
             let r = store.backup_to(&dest);
@@ -186,6 +244,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn agent(a: AgentArgs) -> anyhow::Result<()> {
+    let keys = crate::stations::SerialKeys {
+        port: a.port,
+        usb: a.usb,
+        profile: a.profile,
+        baud: a.baud,
+        ..Default::default()
+    };
+    let station = crate::stations::SerialStation::resolve(
+        "agent",
+        &keys,
+        &crate::stations::profiles::built_in()?,
+    )?
+    .ok_or_else(|| anyhow::anyhow!("give --port or --usb"))?;
+    let opts = crate::agent::AgentOptions {
+        server: a.server,
+        token: a.token,
+        station,
+        queue: a.queue,
+        answer_wait: std::time::Duration::from_millis(a.answer_wait_ms),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(crate::agent::run(opts, server::shutdown_signal()))
 }
 
 fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 //! state machine (`engine`, pure) → the single writer commits (`store::writer`) → the answer goes
 //! back to the station and the live feed. Read `ARCHITECTURE.md` for the map.
 
+pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod clock;

@@ -162,21 +162,36 @@ pub struct SerialStation {
 impl SerialStation {
     /// The station's serial settings: its profile's, then its own keys over them.
     pub fn from_config(s: &StationConfig, profiles: &[Profile]) -> anyhow::Result<Option<Self>> {
-        let source = match (&s.port, &s.usb) {
-            (Some(p), None) => PortSource::Path(p.clone()),
-            (None, Some(u)) => PortSource::Usb(
-                UsbMatch::parse(u).map_err(|e| anyhow::anyhow!("station '{}': {e}", s.id))?,
-            ),
-            (None, None) => return Ok(None),
-            (Some(_), Some(_)) => {
-                anyhow::bail!("station '{}': give either port or usb, not both", s.id)
-            }
+        let keys = SerialKeys {
+            port: s.port.clone(),
+            usb: s.usb.clone(),
+            profile: s.profile.clone(),
+            baud: s.baud,
+            data_bits: s.data_bits,
+            parity: s.parity,
+            stop_bits: s.stop_bits,
+            flow_control: s.flow_control,
         };
-        let profile = match &s.profile {
+        Self::resolve(&s.id, &keys, profiles)
+            .map_err(|e| anyhow::anyhow!("station '{}': {e}", s.id))
+    }
+
+    /// `None` when neither a port nor USB ids are given (an HTTP station).
+    pub fn resolve(
+        id: &str,
+        k: &SerialKeys,
+        profiles: &[Profile],
+    ) -> anyhow::Result<Option<Self>> {
+        let source = match (&k.port, &k.usb) {
+            (Some(p), None) => PortSource::Path(p.clone()),
+            (None, Some(u)) => PortSource::Usb(UsbMatch::parse(u).map_err(anyhow::Error::msg)?),
+            (None, None) => return Ok(None),
+            (Some(_), Some(_)) => anyhow::bail!("give either port or usb, not both"),
+        };
+        let profile = match &k.profile {
             Some(name) => Some(profiles.iter().find(|p| &p.id == name).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "station '{}': no scanner profile '{name}' (known: {})",
-                    s.id,
+                    "no scanner profile '{name}' (known: {})",
                     profiles
                         .iter()
                         .map(|p| p.id.as_str())
@@ -187,31 +202,33 @@ impl SerialStation {
             None => None,
         };
         let mut settings = profile.map(|p| p.serial).unwrap_or_default();
-        if let Some(b) = s.baud {
-            settings.baud = b;
-        }
-        if let Some(d) = s.data_bits {
-            settings.data_bits = d;
-        }
-        if let Some(p) = s.parity {
-            settings.parity = p;
-        }
-        if let Some(b) = s.stop_bits {
-            settings.stop_bits = b;
-        }
-        if let Some(f) = s.flow_control {
-            settings.flow_control = f;
-        }
-        settings
-            .validate()
-            .map_err(|e| anyhow::anyhow!("station '{}': {e}", s.id))?;
+        settings.baud = k.baud.unwrap_or(settings.baud);
+        settings.data_bits = k.data_bits.unwrap_or(settings.data_bits);
+        settings.parity = k.parity.unwrap_or(settings.parity);
+        settings.stop_bits = k.stop_bits.unwrap_or(settings.stop_bits);
+        settings.flow_control = k.flow_control.unwrap_or(settings.flow_control);
+        settings.validate().map_err(anyhow::Error::msg)?;
         Ok(Some(SerialStation {
-            id: s.id.clone(),
+            id: id.to_owned(),
             source,
             settings,
             feedback: profile.map(|p| p.feedback()).unwrap_or_default(),
         }))
     }
+}
+
+/// The keys that say where a scanner is and how to talk to it (a station entry's, or the
+/// agent's command line).
+#[derive(Debug, Clone, Default)]
+pub struct SerialKeys {
+    pub port: Option<String>,
+    pub usb: Option<String>,
+    pub profile: Option<String>,
+    pub baud: Option<u32>,
+    pub data_bits: Option<u8>,
+    pub parity: Option<Parity>,
+    pub stop_bits: Option<u8>,
+    pub flow_control: Option<FlowControl>,
 }
 
 /// The running reader threads; `stop` ends them (within a read timeout).
@@ -257,9 +274,113 @@ impl Stations {
     }
 }
 
+/// `chartrack scanners`: each serial port, its USB ids, the profile that matches its vendor, and
+/// a station entry to start from.
+pub fn describe_ports(ports: &[serialport::SerialPortInfo], profiles: &[Profile]) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    if ports.is_empty() {
+        o.push_str("No serial ports found. A USB scanner must be in its USB serial (CDC) mode: see `chartrack scanners profiles`.\n");
+        return o;
+    }
+    for p in ports {
+        match &p.port_type {
+            serialport::SerialPortType::UsbPort(u) => {
+                let profile = profiles::for_vendor(profiles, u.vid);
+                let _ = writeln!(
+                    o,
+                    "{}  USB {:04x}:{:04x}  serial {}  {} {}  profile {}",
+                    p.port_name,
+                    u.vid,
+                    u.pid,
+                    u.serial_number.as_deref().unwrap_or("-"),
+                    u.manufacturer.as_deref().unwrap_or(""),
+                    u.product.as_deref().unwrap_or(""),
+                    profile.map(|p| p.id.as_str()).unwrap_or("(none known)")
+                );
+                let usb = match &u.serial_number {
+                    Some(s) => format!("{:04x}:*:{s}", u.vid),
+                    None => format!("{:04x}:{:04x}", u.vid, u.pid),
+                };
+                let _ = writeln!(
+                    o,
+                    "    [[stations]] id = \"...\"  location = \"...\"  usb = \"{usb}\"{}",
+                    profile
+                        .map(|p| format!("  profile = \"{}\"", p.id))
+                        .unwrap_or_default()
+                );
+            }
+            other => {
+                let kind = match other {
+                    serialport::SerialPortType::PciPort => "PCI serial port",
+                    serialport::SerialPortType::BluetoothPort => "Bluetooth serial port",
+                    _ => "serial port",
+                };
+                let _ = writeln!(o, "{}  {kind}", p.port_name);
+                let _ = writeln!(
+                    o,
+                    "    [[stations]] id = \"...\"  location = \"...\"  port = \"{}\"  profile = \"generic-rs232\"",
+                    p.port_name
+                );
+            }
+        }
+    }
+    o
+}
+
+/// `chartrack scanners profiles`: each profile with the settings to make on the scanner.
+pub fn describe_profiles(profiles: &[Profile]) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    for p in profiles {
+        let _ = writeln!(o, "{} ({}: {})", p.id, p.vendor, p.models.join(", "));
+        if let Some(u) = &p.usb {
+            let modes: Vec<String> = u
+                .product_ids
+                .iter()
+                .map(|(m, id)| format!("{m} {id}"))
+                .collect();
+            let _ = writeln!(o, "  USB vendor {}  products: {}", u.vendor_id, modes.join(", "));
+        }
+        let s = &p.serial;
+        let _ = writeln!(
+            o,
+            "  serial {} baud, {} data bits, parity {:?}, {} stop bit(s), flow control {:?}",
+            s.baud, s.data_bits, s.parity, s.stop_bits, s.flow_control
+        );
+        for (i, st) in p.settings.iter().enumerate() {
+            let how = match (&st.command, &st.note) {
+                (Some(c), _) => format!("menu command {c}"),
+                (None, Some(n)) => n.clone(),
+                (None, None) => String::new(),
+            };
+            let _ = writeln!(o, "  {}. {}: {how}", i + 1, st.what);
+        }
+    }
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_port_listing_names_the_profile_and_a_station_entry_for_a_usb_scanner() {
+        let ports = vec![serialport::SerialPortInfo {
+            port_name: "/dev/ttyACM0".into(),
+            port_type: serialport::SerialPortType::UsbPort(serialport::UsbPortInfo {
+                vid: 0x05e0,
+                pid: 0x1701,
+                serial_number: Some("S123".into()),
+                manufacturer: Some("Zebra".into()),
+                product: Some("Symbol Bar Code Scanner".into()),
+            }),
+        }];
+        let text = describe_ports(&ports, &profiles::built_in().unwrap());
+        assert!(text.contains("/dev/ttyACM0  USB 05e0:1701  serial S123"), "{text}");
+        assert!(text.contains("profile zebra-ds2208"), "{text}");
+        assert!(text.contains("usb = \"05e0:*:S123\"  profile = \"zebra-ds2208\""), "{text}");
+    }
 
     #[test]
     fn usb_ids_parse_with_any_product_and_a_serial_number() {

@@ -3,6 +3,7 @@
 //! Scans enter through [`Store::scan`], which runs the whole scan path inside the writer.
 
 pub mod admin;
+pub mod outbox;
 mod checkpoint;
 pub mod query;
 pub mod scan;

@@ -90,7 +90,10 @@ async fn deliver(http: &reqwest::Client, opts: &AgentOptions, p: &Pending) -> Ou
         "scanned_at": p.scanned_at,
     });
     let r = http
-        .post(format!("{}/api/v1/scans", opts.server.trim_end_matches('/')))
+        .post(format!(
+            "{}/api/v1/scans",
+            opts.server.trim_end_matches('/')
+        ))
         .bearer_auth(&opts.token)
         .json(&body)
         .send()
@@ -104,7 +107,10 @@ async fn deliver(http: &reqwest::Client, opts: &AgentOptions, p: &Pending) -> Ou
     if status.is_success() {
         return Outcome::Answered(json["accepted"].as_bool().unwrap_or(false));
     }
-    let reason = json["error"].as_str().unwrap_or("no reason given").to_owned();
+    let reason = json["error"]
+        .as_str()
+        .unwrap_or("no reason given")
+        .to_owned();
     if status.is_client_error() && status.as_u16() != 401 && status.as_u16() != 429 {
         Outcome::Refused(format!("{status}: {reason}"))
     } else {
@@ -219,7 +225,9 @@ pub async fn run(
     ));
     shutdown.await;
     stop.store(true, Ordering::SeqCst);
-    tokio::task::spawn_blocking(move || reader.join()).await?.ok();
+    tokio::task::spawn_blocking(move || reader.join())
+        .await?
+        .ok();
     delivering.await?;
     Ok(())
 }

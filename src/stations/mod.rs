@@ -177,11 +177,7 @@ impl SerialStation {
     }
 
     /// `None` when neither a port nor USB ids are given (an HTTP station).
-    pub fn resolve(
-        id: &str,
-        k: &SerialKeys,
-        profiles: &[Profile],
-    ) -> anyhow::Result<Option<Self>> {
+    pub fn resolve(id: &str, k: &SerialKeys, profiles: &[Profile]) -> anyhow::Result<Option<Self>> {
         let source = match (&k.port, &k.usb) {
             (Some(p), None) => PortSource::Path(p.clone()),
             (None, Some(u)) => PortSource::Usb(UsbMatch::parse(u).map_err(anyhow::Error::msg)?),
@@ -340,7 +336,12 @@ pub fn describe_profiles(profiles: &[Profile]) -> String {
                 .iter()
                 .map(|(m, id)| format!("{m} {id}"))
                 .collect();
-            let _ = writeln!(o, "  USB vendor {}  products: {}", u.vendor_id, modes.join(", "));
+            let _ = writeln!(
+                o,
+                "  USB vendor {}  products: {}",
+                u.vendor_id,
+                modes.join(", ")
+            );
         }
         let s = &p.serial;
         let _ = writeln!(
@@ -377,9 +378,15 @@ mod tests {
             }),
         }];
         let text = describe_ports(&ports, &profiles::built_in().unwrap());
-        assert!(text.contains("/dev/ttyACM0  USB 05e0:1701  serial S123"), "{text}");
+        assert!(
+            text.contains("/dev/ttyACM0  USB 05e0:1701  serial S123"),
+            "{text}"
+        );
         assert!(text.contains("profile zebra-ds2208"), "{text}");
-        assert!(text.contains("usb = \"05e0:*:S123\"  profile = \"zebra-ds2208\""), "{text}");
+        assert!(
+            text.contains("usb = \"05e0:*:S123\"  profile = \"zebra-ds2208\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -105,9 +105,10 @@ impl Sink for StoreSink {
 
     fn link(&self, station: &str, connected: bool, error: Option<String>) {
         let (id, now) = (station.to_owned(), self.store.clock().now());
-        let r = self.rt.block_on(self.store.write(move |c| {
-            admin::set_station_link(c, &id, connected, error.as_deref(), now)
-        }));
+        let r = self.rt.block_on(
+            self.store
+                .write(move |c| admin::set_station_link(c, &id, connected, error.as_deref(), now)),
+        );
         if let Err(e) = r {
             tracing::warn!(station, error = %e, "station link state not saved");
         }

@@ -41,9 +41,11 @@ impl SimulatedScanner {
         })
     }
 
-    /// Bytes as they come off the wire.
+    /// Bytes as they come off the wire. A scanner whose host is slow to read waits (the
+    /// pseudo-terminal's buffer is small), as a real one holds its data in its own buffer.
     pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         let m = self.master()?;
+        m.set_timeout(Duration::from_secs(60))?;
         m.write_all(bytes)?;
         m.flush()
     }

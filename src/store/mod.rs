@@ -3,8 +3,8 @@
 //! Scans enter through [`Store::scan`], which runs the whole scan path inside the writer.
 
 pub mod admin;
-pub mod outbox;
 mod checkpoint;
+pub mod outbox;
 pub mod query;
 pub mod scan;
 pub mod schema;

@@ -157,6 +157,9 @@ mod tests {
         q.reject(&next, "unknown station", at).unwrap();
         assert_eq!(q.oldest().unwrap().unwrap().scan_id, ids[2]);
         assert_eq!(q.counts().unwrap(), (1, 1));
-        assert!(q.push(ids[2], "again", at).is_err(), "a scan id is queued once");
+        assert!(
+            q.push(ids[2], "again", at).is_err(),
+            "a scan id is queued once"
+        );
     }
 }

@@ -179,7 +179,9 @@ fn help_lists_only_working_commands() {
         .output()
         .unwrap();
     let help = text(&out.stdout);
-    for c in ["serve", "user", "token", "import", "backup", "agent", "scanners"] {
+    for c in [
+        "serve", "user", "token", "import", "backup", "agent", "scanners",
+    ] {
         assert!(help.contains(c), "{help}");
     }
 }

@@ -33,14 +33,14 @@ impl TestApp {
     }
 
     pub async fn spawn_on(dir: tempfile::TempDir, db: PathBuf, clock: Clock) -> TestApp {
-        Self::spawn_configured(dir, db, clock, Vec::new()).await
+        Self::spawn_configured(dir, db, clock, Vec::new(), "127.0.0.1:0").await
     }
 
     /// Stop, then start again on the same database with these stations in the configuration
     /// (stations need their locations to exist first, as in a real installation).
     pub async fn restart_with_stations(self, stations: Vec<StationConfig>) -> TestApp {
         let (dir, db, clock) = self.stop().await;
-        Self::spawn_configured(dir, db, clock, stations).await
+        Self::spawn_configured(dir, db, clock, stations, "127.0.0.1:0").await
     }
 
     pub async fn spawn_configured(
@@ -48,9 +48,10 @@ impl TestApp {
         db: PathBuf,
         clock: Clock,
         stations: Vec<StationConfig>,
+        listen: &str,
     ) -> TestApp {
         let config = Config {
-            listen: "127.0.0.1:0".into(),
+            listen: listen.into(),
             database: db.clone(),
             stations,
             ..Config::default()

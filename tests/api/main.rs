@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a random port with a temporary database, over HTTP;
 //! the real binary for the command line. One test binary (modules below).
 
+mod agent;
 mod cli;
 mod faults;
 mod helpers;

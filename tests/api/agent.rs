@@ -1,0 +1,214 @@
+//! `chartrack agent` (the real binary) with a simulated scanner on a pseudo-terminal, against
+//! the real server that goes away and comes back on the same address.
+
+use crate::helpers::TestApp;
+use chartrack::stations::simulator::SimulatedScanner;
+use chartrack::store::admin::TokenFor;
+use chartrack::store::outbox::Outbox;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const SCANS: usize = 2000;
+
+/// Start the agent; returns it and a channel of its log lines.
+fn agent(server: &str, token: &str, port: &Path, queue: &Path) -> (Child, mpsc::Receiver<String>) {
+    agent_with(server, token, port, queue, &["--answer-wait-ms", "300"])
+}
+
+fn agent_with(
+    server: &str,
+    token: &str,
+    port: &Path,
+    queue: &Path,
+    extra: &[&str],
+) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chartrack"))
+        .args(["agent", "--server", server, "--token", token, "--port"])
+        .arg(port)
+        .arg("--queue")
+        .arg(queue)
+        .args(extra)
+        .env("CHARTRACK_LOG", "chartrack=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+fn wait_for_line(rx: &mpsc::Receiver<String>, needle: &str) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            if l.contains(needle) {
+                return;
+            }
+        }
+    }
+    panic!("the agent never logged {needle:?}");
+}
+
+async fn outage_exceptions(app: &TestApp) -> Vec<Value> {
+    let (s, ex) = app.get("/api/v1/exceptions?limit=10000", &app.admin).await;
+    assert_eq!(s, 200, "{ex}");
+    let mut v: Vec<Value> = ex
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["value"].as_str().unwrap_or("").starts_with("QUEUED-"))
+        .cloned()
+        .collect();
+    v.sort_by_key(|e| e["id"].as_i64());
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_queued_through_an_outage_and_a_killed_agent_arrive_once_each_in_order() {
+    // Arrange: station "remote" at 4W with a station token; then the server goes away.
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    let (s, b) = app
+        .post(
+            "/api/v1/stations",
+            &app.admin,
+            &json!({"id": "remote", "location": "4W", "mode": "receive"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let token = app.token_for(TokenFor::Station("remote".into())).await;
+    let server = app.base.clone();
+    let listen = server.trim_start_matches("http://").to_owned();
+    let (dir, db, clock) = app.stop().await;
+    let port = dir.path().join("remote-scanner");
+    let queue = dir.path().join("agent-queue.db");
+    let mut scanner = SimulatedScanner::plug_in(&port).unwrap();
+    let (mut first, log) = agent(&server, &token, &port, &queue);
+    wait_for_line(&log, "scanner connected");
+
+    // Act 1: thousands of scans (each an unknown value: one exception each) while the server
+    // is down, and one chart.
+    let volume = h.volumes[0].clone();
+    let mut scanner = tokio::task::spawn_blocking(move || {
+        for i in 0..SCANS {
+            scanner.scan(&format!("QUEUED-{i:05}")).unwrap();
+        }
+        scanner.scan(&volume).unwrap();
+        scanner
+    })
+    .await
+    .unwrap();
+    let outbox = Outbox::open(&queue).unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    while outbox.counts().unwrap().0 < SCANS as i64 + 1 {
+        assert!(Instant::now() < until, "queued {:?}", outbox.counts());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Act 2: the server comes back on the same address; the agent is killed mid-delivery and
+    // started again on the same queue.
+    let app = TestApp::spawn_configured(dir, db, clock, Vec::new(), &listen).await;
+    let until = Instant::now() + Duration::from_secs(60);
+    while outage_exceptions(&app).await.len() < SCANS / 3 {
+        assert!(Instant::now() < until, "delivery did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let delivered_before_kill = outage_exceptions(&app).await.len();
+    let (mut second, _log) = agent(&server, &token, &port, &queue);
+    let until = Instant::now() + Duration::from_secs(120);
+    while outbox.counts().unwrap().0 > 0 {
+        assert!(Instant::now() < until, "still queued {:?}", outbox.counts());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A scan once the server is reachable is answered at once.
+    scanner = tokio::task::spawn_blocking(move || {
+        scanner.scan("QUEUED-LIVE").unwrap();
+        scanner
+    })
+    .await
+    .unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while outage_exceptions(&app).await.len() < SCANS + 1 {
+        assert!(Instant::now() < until, "the live scan did not arrive");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Assert: every scan exactly once, in the order scanned, from the agent's station.
+    let ex = outage_exceptions(&app).await;
+    assert!(
+        delivered_before_kill < SCANS,
+        "the kill came after the queue emptied"
+    );
+    let values: Vec<&str> = ex.iter().map(|e| e["value"].as_str().unwrap()).collect();
+    let mut expected: Vec<String> = (0..SCANS).map(|i| format!("QUEUED-{i:05}")).collect();
+    expected.push("QUEUED-LIVE".into());
+    assert_eq!(values, expected);
+    assert!(ex.iter().all(|e| e["station"] == "remote"));
+    let m = app.movements(&h.volumes[0]).await;
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(
+        (m[0]["to"].as_str(), m[0]["station"].as_str()),
+        (Some("4W"), Some("remote"))
+    );
+    assert_eq!(outbox.counts().unwrap(), (0, 0));
+    second.kill().unwrap();
+    let _ = second.wait();
+    drop(scanner);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scanner_behind_an_agent_hears_the_servers_answer() {
+    // Arrange: a Honeywell profile (host ACK feedback), the server up.
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    let (s, b) = app
+        .post(
+            "/api/v1/stations",
+            &app.admin,
+            &json!({"id": "remote", "location": "4W", "mode": "receive"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let token = app.token_for(TokenFor::Station("remote".into())).await;
+    let port = app.dir.path().join("remote-scanner");
+    let queue = app.dir.path().join("agent-queue.db");
+    let mut scanner = SimulatedScanner::plug_in(&port).unwrap();
+    let (mut child, log) = agent_with(
+        &app.base,
+        &token,
+        &port,
+        &queue,
+        &["--profile", "honeywell-xenon", "--answer-wait-ms", "10000"],
+    );
+    wait_for_line(&log, "scanner connected");
+
+    // Act
+    let volume = h.volumes[0].clone();
+    let fb = tokio::task::spawn_blocking(move || {
+        scanner.scan(&volume).unwrap();
+        let mut fb = scanner.read_back(3, Duration::from_secs(15)).unwrap();
+        scanner.scan("NOT-A-CHART").unwrap();
+        fb.extend(scanner.read_back(6, Duration::from_secs(15)).unwrap());
+        fb
+    })
+    .await
+    .unwrap();
+
+    // Assert: good for the chart received, the error tone twice for the unknown value.
+    assert_eq!(fb, b"\x1b7,\x1b8,\x1b8,", "{fb:?}");
+    assert_eq!(app.volume(&h.volumes[0]).await["location"]["code"], "4W");
+    child.kill().unwrap();
+    let _ = child.wait();
+}

@@ -4,6 +4,7 @@
 //! to the scanner after the commit. Ports are found by path or by USB ids, and reopened by
 //! themselves after an unplug.
 
+pub mod configure;
 pub mod framing;
 pub mod profiles;
 pub mod serial;

@@ -30,7 +30,8 @@ pub fn find_usb(ports: &[SerialPortInfo], m: &UsbMatch) -> Option<String> {
     })
 }
 
-fn open(station: &SerialStation) -> Result<Box<dyn serialport::SerialPort>, String> {
+/// Open a station's port with its settings (finding a USB scanner by its ids).
+pub fn open(station: &SerialStation) -> Result<Box<dyn serialport::SerialPort>, String> {
     let path = match &station.source {
         PortSource::Path(p) => p.clone(),
         PortSource::Usb(m) => {

@@ -81,6 +81,36 @@ impl SimulatedScanner {
             match m.read(&mut buf) {
                 Ok(n) => out.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Read what the host wrote up to and including `end`, or what came before `timeout`.
+    pub fn read_until(&mut self, end: u8, timeout: Duration) -> std::io::Result<Vec<u8>> {
+        let until = Instant::now() + timeout;
+        let mut out = Vec::new();
+        let mut byte = [0u8; 1];
+        let m = self.master()?;
+        m.set_timeout(Duration::from_millis(50))?;
+        while Instant::now() < until {
+            match m.read(&mut byte) {
+                Ok(1) => {
+                    out.push(byte[0]);
+                    if byte[0] == end {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                // Nobody has the device open (yet): a scanner just waits.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 Err(e) => return Err(e),
             }
         }

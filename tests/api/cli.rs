@@ -185,3 +185,72 @@ fn help_lists_only_working_commands() {
         assert!(help.contains(c), "{help}");
     }
 }
+
+#[test]
+fn scanners_configure_sends_the_profile_commands_and_reports_each_answer() {
+    use chartrack::stations::simulator::SimulatedScanner;
+    use std::time::Duration;
+    // Arrange: a station with the Honeywell profile on a simulated scanner that answers like
+    // one, except that it does not know one of the commands.
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("scanner");
+    let mut scanner = SimulatedScanner::plug_in(&link).unwrap();
+    std::fs::write(
+        dir.path().join("chartrack.toml"),
+        format!(
+            "database = {:?}\n[[stations]]\nid = \"w4s\"\nlocation = \"4W\"\nport = {:?}\nprofile = \"honeywell-xenon\"\n",
+            dir.path().join("t.db"),
+            link.display().to_string()
+        ),
+    )
+    .unwrap();
+    let responder = std::thread::spawn(move || {
+        let mut commands = Vec::new();
+        for _ in 0..5 {
+            let got = scanner.read_until(b'.', Duration::from_secs(10)).unwrap();
+            let command = got
+                .strip_prefix(b"\x16M\r")
+                .and_then(|c| c.strip_suffix(b"."))
+                .unwrap_or_else(|| panic!("not a menu command: {got:?}"))
+                .to_vec();
+            let status = if command == b"C39ENA1" { 0x05 } else { 0x06 };
+            let mut reply = command.clone();
+            reply.extend_from_slice(&[status, b'.']);
+            scanner.send_raw(&reply).unwrap();
+            commands.push(String::from_utf8(command).unwrap());
+        }
+        commands
+    });
+
+    // Act
+    let out = chartrack(dir.path(), &["scanners", "configure", "w4s"], None);
+
+    // Assert
+    let commands = responder.join().unwrap();
+    assert_eq!(
+        commands,
+        [
+            "TRMUSB130",
+            "SUFBK2990D",
+            "PREBK2995C80",
+            "128ENA1",
+            "C39ENA1"
+        ]
+    );
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success(), "one command was refused");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("TRMUSB130") && l.ends_with(" ok")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("C39ENA1") && l.contains("ENQ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("by hand: scan 'Host ACK On'"), "{stdout}");
+    assert!(text(&out.stderr).contains("1 of 5 command(s) not accepted"));
+}

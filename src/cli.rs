@@ -65,6 +65,9 @@ enum Command {
     Scanners {
         #[command(subcommand)]
         command: Option<ScannersCommand>,
+        /// Configuration file (for `configure`: the station entries).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -101,12 +104,18 @@ enum ScannersCommand {
     List,
     /// The scanner profiles and the settings each needs.
     Profiles,
+    /// A printable setup sheet (HTML) for a profile: programming barcodes where the vendor
+    /// documents the commands, the settings to make otherwise.
+    Sheet {
+        profile: String,
+        /// Write to FILE instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Send a station's profile settings to its scanner over the serial link (Honeywell menu
     /// commands) and report each answer. Stop `chartrack serve` first: it holds the port.
     Configure {
         station: String,
-        #[arg(long)]
-        config: Option<PathBuf>,
         /// Apply until the next power cycle only (default: store them permanently).
         #[arg(long)]
         volatile: bool,
@@ -231,7 +240,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Agent(a) => agent(a),
-        Command::Scanners { command } => {
+        Command::Scanners { command, config } => {
             let profiles = crate::stations::profiles::built_in()?;
             match command.unwrap_or(ScannersCommand::List) {
                 ScannersCommand::List => {
@@ -242,11 +251,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ScannersCommand::Profiles => {
                     print!("{}", crate::stations::describe_profiles(&profiles))
                 }
-                ScannersCommand::Configure {
-                    station,
-                    config,
-                    volatile,
-                } => configure_scanner(&station, config.as_deref(), volatile, &profiles)?,
+                ScannersCommand::Sheet { profile, out } => {
+                    let p = profiles.iter().find(|p| p.id == profile).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "no scanner profile '{profile}' (chartrack scanners profiles lists them)"
+                        )
+                    })?;
+                    let html = crate::labels::sheet::setup_sheet(p)?;
+                    match out {
+                        Some(f) => {
+                            std::fs::write(&f, html)?;
+                            eprintln!("setup sheet written to {}", f.display());
+                        }
+                        None => print!("{html}"),
+                    }
+                }
+                ScannersCommand::Configure { station, volatile } => {
+                    configure_scanner(&station, config.as_deref(), volatile, &profiles)?
+                }
             }
             Ok(())
         }

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod import;
+pub mod labels;
 pub mod metrics;
 pub mod passwords;
 pub mod server;

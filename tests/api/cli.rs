@@ -254,3 +254,18 @@ fn scanners_configure_sends_the_profile_commands_and_reports_each_answer() {
     assert!(stdout.contains("by hand: scan 'Host ACK On'"), "{stdout}");
     assert!(text(&out.stderr).contains("1 of 5 command(s) not accepted"));
 }
+
+#[test]
+fn scanners_sheet_prints_a_setup_sheet_and_refuses_an_unknown_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = chartrack(dir.path(), &["scanners", "sheet", "honeywell-xenon"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let html = text(&out.stdout);
+    assert!(
+        html.starts_with("<!doctype html>") && html.contains("<svg"),
+        "{html}"
+    );
+    let out = chartrack(dir.path(), &["scanners", "sheet", "acme-9000"], None);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no scanner profile 'acme-9000'"));
+}

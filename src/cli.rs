@@ -376,7 +376,7 @@ fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
             engine: config.engine_settings(),
             ..Default::default()
         };
-        let app = Application::build(&config, options).await?;
+        let mut app = Application::build(&config, options).await?;
         let store = app.store().clone();
         let s = store.clone();
         if let Some(password) =
@@ -394,9 +394,12 @@ fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
                     "Demo hospital seeded: users clerk1, nurse1, supervisor1 with password {pw}"
                 );
             }
+            let (scanner, station) = crate::demo::serial_scanner()?;
+            app.add_serial_station(station);
             tokio::spawn(crate::demo::simulate(
                 store.clone(),
                 std::time::Duration::from_millis(1500),
+                Some(scanner),
             ));
         }
         println!(

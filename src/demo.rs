@@ -3,6 +3,7 @@
 //! same path as a real scanner's. All names and MRNs are synthetic.
 
 use crate::domain::{LocationCode, LocationKind, Mode, Mrn, Role};
+use crate::stations::simulator::SimulatedScanner;
 use crate::store::admin::{self, NewLocation, NewStation, NewVolume};
 use crate::store::{query, ScanInput, Store};
 use std::time::Duration;
@@ -172,6 +173,13 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 port: None,
                 usb: None,
             },
+            NewStation {
+                id: SERIAL_STATION.into(),
+                location: code("FR-00-19"),
+                mode: Mode::CheckIn,
+                port: Some("(simulated scanner on a pseudo-terminal)".into()),
+                usb: None,
+            },
         ];
         for (c_, _, _) in UNITS {
             stations.push(NewStation {
@@ -190,9 +198,36 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
     Ok(Some(password))
 }
 
+/// The demo's serial station: a simulated scanner on a pseudo-terminal, read by a real serial
+/// station reader (check-in at the file room).
+pub const SERIAL_STATION: &str = "demo-fileroom-scanner";
+
+/// Plug in the demo's simulated scanner and describe its station for the server to read.
+#[cfg(unix)]
+pub fn serial_scanner() -> anyhow::Result<(SimulatedScanner, crate::stations::SerialStation)> {
+    let link = std::env::temp_dir().join(format!("chartrack-demo-scanner-{}", std::process::id()));
+    let _ = std::fs::remove_file(&link);
+    let scanner = SimulatedScanner::plug_in(&link)?;
+    let keys = crate::stations::SerialKeys {
+        port: Some(link.display().to_string()),
+        profile: Some("honeywell-xenon".into()),
+        ..Default::default()
+    };
+    let station = crate::stations::SerialStation::resolve(
+        SERIAL_STATION,
+        &keys,
+        &crate::stations::profiles::built_in()?,
+    )?
+    .ok_or_else(|| anyhow::anyhow!("demo scanner without a port"))?;
+    Ok((scanner, station))
+}
+
 /// Simulated stations: check charts out to units and clinics, receive them there, bring them
-/// back. Every scan goes through `Store::scan`, like a real scanner's.
-pub async fn simulate(store: Store, pace: Duration) {
+/// back. Every scan goes through `Store::scan`, like a real scanner's; returns to the file room
+/// go through the simulated serial scanner when there is one, so the demo exercises the serial
+/// path too.
+pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedScanner>) {
+    let scanner = scanner.map(|s| std::sync::Arc::new(std::sync::Mutex::new(s)));
     let mut rng = Rng(std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -256,6 +291,18 @@ pub async fn simulate(store: Store, pace: Duration) {
             let Some((barcode, _)) = v.pop() else {
                 continue;
             };
+            if let Some(sc) = &scanner {
+                // As a clerk would: scan, then hear the answer (the feedback is read off the line).
+                let sc = sc.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    let mut sc = sc.lock().expect("demo scanner");
+                    if sc.scan(&barcode).is_ok() {
+                        let _ = sc.read_back(64, Duration::from_millis(300));
+                    }
+                })
+                .await;
+                continue;
+            }
             store.scan(scan("demo-fileroom-in".into(), barcode)).await
         };
         if let Err(e) = result {

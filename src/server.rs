@@ -57,6 +57,16 @@ impl Application {
         &self.state.store
     }
 
+    /// Read one more serial station besides the configured ones.
+    pub fn add_serial_station(&mut self, station: crate::stations::SerialStation) {
+        self.stations.add(
+            station,
+            &self.state.store,
+            &self.state.metrics,
+            tokio::runtime::Handle::current(),
+        );
+    }
+
     /// Serve until `shutdown` resolves; in-flight requests finish (their scans commit or are
     /// refused), then the writer drains its queue and stops.
     pub async fn run_until(

@@ -258,6 +258,23 @@ impl Stations {
         Ok(Stations { stop, threads })
     }
 
+    /// Start one more reader (the demo's simulated scanner).
+    pub fn add(
+        &mut self,
+        station: SerialStation,
+        store: &Store,
+        metrics: &Arc<Metrics>,
+        runtime: tokio::runtime::Handle,
+    ) {
+        let sink = serial::StoreSink {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            rt: runtime,
+        };
+        self.threads
+            .push(serial::spawn(station, sink, self.stop.clone()));
+    }
+
     pub fn count(&self) -> usize {
         self.threads.len()
     }

@@ -210,6 +210,20 @@ async fn unplugged_mid_line_the_partial_is_dropped_and_the_station_is_back_withi
             .starts_with("scanner lost"),
         "{view}"
     );
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("chartrack_station_connected{station=\"w4s\"} 0"),
+        "{metrics}"
+    );
     // Away for a while: the station keeps retrying with backoff.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     scanner.replug().unwrap();

@@ -3,9 +3,8 @@
 
 use crate::helpers::TestApp;
 use chartrack::stations::simulator::SimulatedScanner;
-use chartrack::store::admin::TokenFor;
 use chartrack::store::outbox::Outbox;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -78,15 +77,7 @@ async fn scans_queued_through_an_outage_and_a_killed_agent_arrive_once_each_in_o
     // Arrange: station "remote" at 4W with a station token; then the server goes away.
     let app = TestApp::spawn().await;
     let h = app.seed().await;
-    let (s, b) = app
-        .post(
-            "/api/v1/stations",
-            &app.admin,
-            &json!({"id": "remote", "location": "4W", "mode": "receive"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
-    let token = app.token_for(TokenFor::Station("remote".into())).await;
+    let token = app.remote_station("remote").await;
     let server = app.base.clone();
     let listen = server.trim_start_matches("http://").to_owned();
     let (dir, db, clock) = app.stop().await;
@@ -173,15 +164,7 @@ async fn the_scanner_behind_an_agent_hears_the_servers_answer() {
     // Arrange: a Honeywell profile (host ACK feedback), the server up.
     let app = TestApp::spawn().await;
     let h = app.seed().await;
-    let (s, b) = app
-        .post(
-            "/api/v1/stations",
-            &app.admin,
-            &json!({"id": "remote", "location": "4W", "mode": "receive"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
-    let token = app.token_for(TokenFor::Station("remote".into())).await;
+    let token = app.remote_station("remote").await;
     let port = app.dir.path().join("remote-scanner");
     let queue = app.dir.path().join("agent-queue.db");
     let mut scanner = SimulatedScanner::plug_in(&port).unwrap();

@@ -229,6 +229,32 @@ impl TestApp {
         v
     }
 
+    /// `GET /metrics` as text.
+    pub async fn metrics(&self) -> String {
+        let r = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(&self.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }
+
+    /// A receive station at 4W (an HTTP station, as an agent's is) and its station token.
+    pub async fn remote_station(&self, id: &str) -> String {
+        let (s, b) = self
+            .post(
+                "/api/v1/stations",
+                &self.admin,
+                &json!({"id": id, "location": "4W", "mode": "receive"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        self.token_for(admin::TokenFor::Station(id.into())).await
+    }
+
     /// The volume shown in a scan's answer is what the ledger now holds for it.
     pub async fn assert_answer_shows_stored(&self, answer: &Value) {
         let shown = &answer["volume"];

@@ -142,14 +142,7 @@ async fn scans_from_a_serial_scanner_become_movements_and_the_scanner_hears_the_
 }
 
 async fn refused_scans(app: &TestApp) -> u64 {
-    let r = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .bearer_auth(&app.admin)
-        .send()
-        .await
-        .unwrap();
-    let text = r.text().await.unwrap();
+    let text = app.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix("chartrack_scans_total{outcome=\"refused\"} "))
         .and_then(|n| n.trim().parse().ok())
@@ -210,16 +203,7 @@ async fn unplugged_mid_line_the_partial_is_dropped_and_the_station_is_back_withi
             .starts_with("scanner lost"),
         "{view}"
     );
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .bearer_auth(&app.admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("chartrack_station_connected{station=\"w4s\"} 0"),
         "{metrics}"

@@ -120,14 +120,7 @@ async fn health_metrics_and_openapi() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .bearer_auth(&app.admin)
-        .send()
-        .await
-        .unwrap();
-    let text = r.text().await.unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains("chartrack_scans_total{outcome=\"accepted\"} 1"),
         "{text}"

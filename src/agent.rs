@@ -150,13 +150,13 @@ async fn deliverer(
             continue;
         };
         let outcome = deliver(&http, &opts, &p).await;
-        let answer = match outcome {
+        let answer = match &outcome {
             Outcome::Retry(reason) => {
                 if outage.is_none() {
                     tracing::warn!(%reason, "cannot deliver scans; they stay queued");
                 }
                 online.store(false, Ordering::SeqCst);
-                outage = Some(reason);
+                outage = Some(reason.clone());
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = wake.notified() => {}
@@ -164,12 +164,9 @@ async fn deliverer(
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
-            Outcome::Answered(accepted) => accepted,
+            Outcome::Answered(accepted) => *accepted,
             Outcome::Refused(reason) => {
                 tracing::error!(%reason, "the server refused a scan; it is kept in the queue's rejected table");
-                let (q, p2) = (outbox.clone(), p.clone());
-                let now = chrono::Utc::now();
-                let _ = tokio::task::spawn_blocking(move || q.reject(&p2, &reason, now)).await;
                 false
             }
         };
@@ -178,10 +175,17 @@ async fn deliverer(
         }
         online.store(true, Ordering::SeqCst);
         backoff = Duration::from_millis(200);
-        let (q, seq) = (outbox.clone(), p.seq);
-        // A refused scan has already left `pending` (into `rejected`); this is then a no-op.
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || q.delivered(seq)).await {
-            tracing::error!(error = %e, "delivered scan not removed from the queue; it will be resent (once, by its id)");
+        // The scan leaves `pending`: delivered, or set aside with the server's reason. If that
+        // fails it is sent again, and the server answers a repeated scan id with its first answer.
+        let (q, p2) = (outbox.clone(), p.clone());
+        let now = chrono::Utc::now();
+        let removed = tokio::task::spawn_blocking(move || match &outcome {
+            Outcome::Refused(reason) => q.reject(&p2, reason, now),
+            _ => q.delivered(p2.seq),
+        })
+        .await;
+        if let Ok(Err(e)) = removed {
+            tracing::error!(error = %e, "answered scan not removed from the queue; it will be resent (once, by its id)");
         }
         if let Some(tx) = waiters.lock().expect("waiters").remove(&p.scan_id) {
             let _ = tx.send(answer);

@@ -243,22 +243,19 @@ impl Stations {
         runtime: tokio::runtime::Handle,
     ) -> anyhow::Result<Stations> {
         let profiles = profiles::built_in()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut threads = Vec::new();
+        let mut stations = Stations {
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Vec::new(),
+        };
         for s in &config.stations {
             if let Some(station) = SerialStation::from_config(s, &profiles)? {
-                let sink = serial::StoreSink {
-                    store: store.clone(),
-                    metrics: metrics.clone(),
-                    rt: runtime.clone(),
-                };
-                threads.push(serial::spawn(station, sink, stop.clone()));
+                stations.add(station, store, metrics, runtime.clone());
             }
         }
-        Ok(Stations { stop, threads })
+        Ok(stations)
     }
 
-    /// Start one more reader (the demo's simulated scanner).
+    /// Start a reader for one station (configured ones, and the demo's simulated scanner).
     pub fn add(
         &mut self,
         station: SerialStation,

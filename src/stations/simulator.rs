@@ -72,40 +72,30 @@ impl SimulatedScanner {
 
     /// Read what the host wrote back (feedback) until `want` bytes arrived or `timeout` passed.
     pub fn read_back(&mut self, want: usize, timeout: Duration) -> std::io::Result<Vec<u8>> {
-        let until = Instant::now() + timeout;
-        let mut out = Vec::new();
-        let mut buf = [0u8; 256];
-        let m = self.master()?;
-        m.set_timeout(Duration::from_millis(50))?;
-        while out.len() < want && Instant::now() < until {
-            match m.read(&mut buf) {
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        self.read_while(timeout, 256, |got| got.len() < want)
     }
 
     /// Read what the host wrote up to and including `end`, or what came before `timeout`.
+    /// Byte by byte, so nothing after `end` is taken.
     pub fn read_until(&mut self, end: u8, timeout: Duration) -> std::io::Result<Vec<u8>> {
+        self.read_while(timeout, 1, |got| got.last() != Some(&end))
+    }
+
+    /// Read `chunk` bytes at a time while `more` says so and `timeout` has not passed.
+    fn read_while(
+        &mut self,
+        timeout: Duration,
+        chunk: usize,
+        more: impl Fn(&[u8]) -> bool,
+    ) -> std::io::Result<Vec<u8>> {
         let until = Instant::now() + timeout;
         let mut out = Vec::new();
-        let mut byte = [0u8; 1];
+        let mut buf = vec![0u8; chunk];
         let m = self.master()?;
         m.set_timeout(Duration::from_millis(50))?;
-        while Instant::now() < until {
-            match m.read(&mut byte) {
-                Ok(1) => {
-                    out.push(byte[0]);
-                    if byte[0] == end {
-                        break;
-                    }
-                }
-                Ok(_) => {}
+        while more(&out) && Instant::now() < until {
+            match m.read(&mut buf) {
+                Ok(n) => out.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
                 // Nobody has the device open (yet): a scanner just waits.
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {

@@ -1,7 +1,7 @@
 //! `chartrack agent` (the real binary) with a simulated scanner on a pseudo-terminal, against
 //! the real server that goes away and comes back on the same address.
 
-use crate::helpers::TestApp;
+use crate::helpers::{until, TestApp};
 use chartrack::stations::simulator::SimulatedScanner;
 use chartrack::store::outbox::Outbox;
 use serde_json::Value;
@@ -100,11 +100,10 @@ async fn scans_queued_through_an_outage_and_a_killed_agent_arrive_once_each_in_o
     .await
     .unwrap();
     let outbox = Outbox::open(&queue).unwrap();
-    let until = Instant::now() + Duration::from_secs(60);
-    while outbox.counts().unwrap().0 < SCANS as i64 + 1 {
-        assert!(Instant::now() < until, "queued {:?}", outbox.counts());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until(Duration::from_secs(60), "every scan queued", || async {
+        outbox.counts().unwrap().0 == SCANS as i64 + 1
+    })
+    .await;
 
     // Many delivery attempts failed meanwhile (each new scan wakes the deliverer); the outage
     // is logged once, not once per attempt.
@@ -117,20 +116,18 @@ async fn scans_queued_through_an_outage_and_a_killed_agent_arrive_once_each_in_o
     // Act 2: the server comes back on the same address; the agent is killed mid-delivery and
     // started again on the same queue.
     let app = TestApp::spawn_configured(dir, db, clock, Vec::new(), &listen).await;
-    let until = Instant::now() + Duration::from_secs(60);
-    while outage_exceptions(&app).await.len() < SCANS / 3 {
-        assert!(Instant::now() < until, "delivery did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until(Duration::from_secs(60), "a third delivered", || async {
+        outage_exceptions(&app).await.len() >= SCANS / 3
+    })
+    .await;
     first.kill().unwrap();
     first.wait().unwrap();
     let delivered_before_kill = outage_exceptions(&app).await.len();
     let (mut second, _log) = agent(&server, &token, &port, &queue);
-    let until = Instant::now() + Duration::from_secs(120);
-    while outbox.counts().unwrap().0 > 0 {
-        assert!(Instant::now() < until, "still queued {:?}", outbox.counts());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until(Duration::from_secs(120), "the queue emptied", || async {
+        outbox.counts().unwrap().0 == 0
+    })
+    .await;
     // A scan once the server is reachable is answered at once.
     scanner = tokio::task::spawn_blocking(move || {
         scanner.scan("QUEUED-LIVE").unwrap();
@@ -138,11 +135,10 @@ async fn scans_queued_through_an_outage_and_a_killed_agent_arrive_once_each_in_o
     })
     .await
     .unwrap();
-    let until = Instant::now() + Duration::from_secs(10);
-    while outage_exceptions(&app).await.len() < SCANS + 1 {
-        assert!(Instant::now() < until, "the live scan did not arrive");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until(Duration::from_secs(10), "the live scan", || async {
+        outage_exceptions(&app).await.len() == SCANS + 1
+    })
+    .await;
 
     // Assert: every scan exactly once, in the order scanned, from the agent's station.
     let ex = outage_exceptions(&app).await;

@@ -135,16 +135,11 @@ async fn sigterm_under_load_loses_no_acknowledged_scan_and_exits_cleanly() {
                 for i in (k..VOLUMES).step_by(CLIENTS) {
                     let barcode = format!("SD{i:04}");
                     let station = if round % 2 == 0 { "w4" } else { "card" };
-                    let id = uuid::Uuid::new_v4().to_string();
-                    let r = http
-                        .post(format!("{base}/api/v1/scans"))
-                        .bearer_auth(&token)
-                        .json(&json!({"station": station, "barcode": barcode, "id": id}))
-                        .send()
-                        .await;
-                    let Ok(r) = r else { return }; // the server has gone
-                    let status = r.status().as_u16();
-                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    let Some((status, body, id)) =
+                        try_scan(&http, &base, &token, station, &barcode).await
+                    else {
+                        return; // the server has gone
+                    };
                     if status != 200 {
                         refused.lock().unwrap().push(status);
                         return;
@@ -164,11 +159,7 @@ async fn sigterm_under_load_loses_no_acknowledged_scan_and_exits_cleanly() {
     while acked.lock().unwrap().len() < 200 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    signal(&child, "-TERM");
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
         .unwrap();
@@ -224,9 +215,7 @@ async fn sigterm_under_load_loses_no_acknowledged_scan_and_exits_cleanly() {
         }
     }
     assert!(acked.len() >= 200);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    signal(&child, "-TERM");
     let _ = child.wait();
 }
 
@@ -251,13 +240,14 @@ done
 exit $status
 "#;
 
-async fn post_scan(
+/// One scan with a fresh id: status, body and the id; `None` when the server cannot be reached.
+async fn try_scan(
     http: &reqwest::Client,
     base: &str,
     token: &str,
     station: &str,
     barcode: &str,
-) -> (u16, Value, String) {
+) -> Option<(u16, Value, String)> {
     let id = uuid::Uuid::new_v4().to_string();
     let r = http
         .post(format!("{base}/api/v1/scans"))
@@ -265,9 +255,21 @@ async fn post_scan(
         .json(&json!({"station": station, "barcode": barcode, "id": id}))
         .send()
         .await
-        .unwrap();
+        .ok()?;
     let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null), id)
+    Some((status, r.json().await.unwrap_or(Value::Null), id))
+}
+
+async fn post_scan(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    station: &str,
+    barcode: &str,
+) -> (u16, Value, String) {
+    try_scan(http, base, token, station, barcode)
+        .await
+        .expect("the server answers")
 }
 
 fn signal(child: &Child, sig: &str) {

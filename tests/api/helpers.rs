@@ -5,6 +5,7 @@ use chartrack::server::Application;
 use chartrack::store::{admin, Options, Store};
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 pub struct TestApp {
     pub base: String,
@@ -284,4 +285,20 @@ impl TestApp {
 pub struct Hospital {
     pub loc: std::collections::HashMap<String, String>,
     pub volumes: Vec<String>,
+}
+
+/// Poll until `f` holds, or fail after `limit`; returns how long it took.
+pub async fn until<F, Fut>(limit: Duration, what: &str, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if f().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

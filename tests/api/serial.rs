@@ -1,11 +1,11 @@
 //! Serial scanner stations through pseudo-terminals: the server opens the device path itself,
 //! as it would `/dev/ttyACM0`; the simulated scanner writes on the other end.
 
-use crate::helpers::TestApp;
+use crate::helpers::{until, TestApp};
 use chartrack::config::StationConfig;
 use chartrack::stations::simulator::SimulatedScanner;
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const GOOD: &[u8] = b"\x1b7,";
 const BAD: &[u8] = b"\x1b8,\x1b8,";
@@ -16,22 +16,6 @@ fn station(id: &str, location: &str, port: &std::path::Path) -> StationConfig {
         port.display().to_string()
     ))
     .unwrap()
-}
-
-/// Poll until `f` holds, or fail after `limit`; returns how long it took.
-async fn until<F, Fut>(limit: Duration, what: &str, mut f: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if f().await {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn station_view(app: &TestApp, id: &str) -> Value {

@@ -15,7 +15,56 @@ pub struct Config {
     pub station_memory_seconds: u32,
     /// Seconds within which the same volume scanned again at one station is one movement.
     pub duplicate_seconds: u32,
+    /// Minutes of inactivity after which a signed-in session is ended (automatic logoff).
+    pub session_idle_minutes: u32,
+    /// Set when chartrack is reached over HTTPS (directly or through a proxy): cookies get
+    /// `Secure` and the `__Host-` prefix.
+    pub secure_cookies: bool,
+    /// Days a volume may stay out, by the kind of place it is at (or going to), before it is overdue.
+    pub loan_days: LoanDays,
     pub stations: Vec<StationConfig>,
+}
+
+/// Loan periods in days by location kind (`[loan_days]` in `chartrack.toml`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoanDays {
+    pub unit: u32,
+    pub clinic: u32,
+    pub office: u32,
+    pub offsite: u32,
+    pub person: u32,
+    pub container: u32,
+}
+
+impl Default for LoanDays {
+    fn default() -> Self {
+        LoanDays {
+            unit: 3,
+            clinic: 1,
+            office: 7,
+            offsite: 90,
+            person: 7,
+            container: 2,
+        }
+    }
+}
+
+impl LoanDays {
+    /// For each kind, the time before which a volume out there is overdue (stored-time text).
+    pub fn cutoffs(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<(&'static str, String)> {
+        [
+            ("unit", self.unit),
+            ("clinic", self.clinic),
+            ("office", self.office),
+            ("offsite", self.offsite),
+            ("person", self.person),
+            ("container", self.container),
+        ]
+        .into_iter()
+        .map(|(k, d)| (k, crate::clock::stamp(now - chrono::Duration::days(d.into()))))
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -50,6 +99,9 @@ impl Default for Config {
             database: PathBuf::from("chartrack.db"),
             station_memory_seconds: 300,
             duplicate_seconds: 5,
+            session_idle_minutes: 15,
+            secure_cookies: false,
+            loan_days: LoanDays::default(),
             stations: Vec::new(),
         }
     }
@@ -84,6 +136,14 @@ impl Config {
             )?;
         }
         Ok(())
+    }
+
+    pub fn auth_settings(&self) -> crate::auth::Settings {
+        crate::auth::Settings {
+            idle: chrono::Duration::minutes(self.session_idle_minutes.max(1).into()),
+            secure_cookies: self.secure_cookies,
+            ..Default::default()
+        }
     }
 
     pub fn engine_settings(&self) -> crate::engine::Settings {

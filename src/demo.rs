@@ -261,7 +261,7 @@ pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedSca
             };
             let (unit, _, _) = UNITS[rng.below(UNITS.len() as u64) as usize];
             let loc_barcode = store
-                .read(move |c| Ok(query::location(c, unit, 1)?.map(|l| l.location.barcode)))
+                .read(move |c| Ok(query::location_summary(c, unit)?.map(|l| l.barcode)))
                 .await
                 .ok()
                 .flatten();

@@ -6,6 +6,7 @@ use crate::store::admin::{self, NewLocation, NewVolume};
 use crate::store::{Store, StoreError};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashSet;
+use std::io::Read;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -35,12 +36,15 @@ impl std::fmt::Display for ImportErrors {
 }
 impl std::error::Error for ImportErrors {}
 
-fn read_rows(path: &Path, columns: &[&str]) -> anyhow::Result<Vec<(u64, csv::StringRecord)>> {
+fn open(path: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+}
+
+fn read_rows(input: impl Read, columns: &[&str]) -> anyhow::Result<Vec<(u64, csv::StringRecord)>> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
-        .from_path(path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        .from_reader(input);
     let headers = rdr.headers()?.clone();
     let got: Vec<&str> = headers.iter().collect();
     if got != columns {
@@ -121,9 +125,14 @@ fn parse_volume(r: &csv::StringRecord) -> Result<NewVolume, String> {
     })
 }
 
-/// Import volumes; returns how many were imported.
+/// Import volumes from a file; returns how many were imported.
 pub fn volumes(store: &Store, path: &Path) -> anyhow::Result<usize> {
-    let rows = read_rows(path, &VOLUME_COLUMNS)?;
+    volumes_from(store, open(path)?)
+}
+
+/// Import volumes from CSV text (a file or an upload). Call off the async runtime.
+pub fn volumes_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
+    let rows = read_rows(input, &VOLUME_COLUMNS)?;
     let mut errors = Vec::new();
     let mut parsed = Vec::new();
     let mut seen = HashSet::new();
@@ -179,7 +188,12 @@ fn terminal_range(code: &str) -> Option<(u8, u8)> {
 }
 
 pub fn locations(store: &Store, path: &Path) -> anyhow::Result<usize> {
-    let rows = read_rows(path, &LOCATION_COLUMNS)?;
+    locations_from(store, open(path)?)
+}
+
+/// Import locations from CSV text (a file or an upload). Call off the async runtime.
+pub fn locations_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
+    let rows = read_rows(input, &LOCATION_COLUMNS)?;
     let mut errors = Vec::new();
     let mut parsed = Vec::new();
     for (line, r) in &rows {

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -19,3 +20,4 @@ pub mod passwords;
 pub mod server;
 pub mod stations;
 pub mod store;
+pub mod web;

@@ -1,7 +1,7 @@
 //! Start-up and shut-down: open the store, apply the configured stations, bind the listener
 //! (port 0 gives a free port: tests use that), serve until told to stop, then drain the writer.
 
-use crate::api::{self, AppState};
+use crate::api::AppState;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::stations::Stations;
@@ -14,6 +14,7 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     state: AppState,
     stations: Stations,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -43,10 +44,18 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let stations =
             Stations::start(config, &store, &metrics, tokio::runtime::Handle::current())?;
+        let (stopping, shutdown) = tokio::sync::watch::channel(false);
         Ok(Application {
             listener,
-            state: AppState { store, metrics },
+            state: AppState {
+                store,
+                metrics,
+                auth: config.auth_settings(),
+                loans: config.loan_days,
+                shutdown,
+            },
             stations,
+            stopping,
         })
     }
 
@@ -74,10 +83,18 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
-        let app = api::router(self.state);
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let app = crate::web::app(self.state);
+        let stopping = self.stopping;
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Live feeds end so the open connections close and the drain can finish.
+            let _ = stopping.send(true);
+        })
+        .await?;
         // Scanner readers stop (a line being committed finishes), then the writer drains.
         let stations = self.stations;
         tokio::task::spawn_blocking(move || {

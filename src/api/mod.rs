@@ -1,7 +1,7 @@
 //! The HTTP API (JSON under `/api/v1`), `/healthz` and `/metrics`. Handlers read through the
-//! store's read pool and write only through the single writer.
+//! store's read pool (patient data through the audited path) and write only through the
+//! single writer. Who may call what is decided in `auth`.
 
-pub mod auth;
 pub mod error;
 mod openapi;
 
@@ -9,6 +9,7 @@ use crate::domain::{Barcode, Mrn};
 use crate::engine::UserRef;
 use crate::metrics::Metrics;
 use crate::store::admin::{self, NewLocation, NewStation, NewVolume};
+use crate::auth::Caller;
 use crate::store::query::{self, Principal};
 use crate::store::{ScanInput, Store};
 use axum::extract::{FromRequest, Path, Query, Request, State};
@@ -21,10 +22,15 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::sync::Arc;
 
+/// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
+    pub auth: crate::auth::Settings,
+    pub loans: crate::config::LoanDays,
+    /// Becomes true when the server begins to shut down (ends the live feeds).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// JSON body whose rejections are `{"error": ...}` 400s like every other error.
@@ -70,7 +76,8 @@ parts_extractor!(
     ApiPath wraps Path
 );
 
-pub fn router(state: AppState) -> Router {
+/// The API's routes (the access policy and state are applied in `web::app`).
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -85,13 +92,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/stations", get(get_stations).post(post_station))
         .route("/api/v1/exceptions", get(get_exceptions))
         .route("/api/v1/reports", post(post_report))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::authorize,
-        ))
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
-        .with_state(state)
+}
+
+fn sees_restricted(caller: &Caller) -> bool {
+    caller.role().is_some_and(|r| r.sees_restricted())
 }
 
 async fn healthz(State(s): State<AppState>) -> ApiResult<&'static str> {
@@ -179,11 +183,19 @@ async fn post_scan(
 
 async fn get_volume(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(barcode): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let v = s.store.read(move |c| query::volume(c, &barcode)).await?;
-    v.map(Json)
-        .ok_or_else(|| ApiError::NotFound("no volume with that barcode".into()))
+    let access = caller.access("view-volume", barcode.clone());
+    let mut v = s
+        .store
+        .audited(access, move |c| query::volume(c, &barcode))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no volume with that barcode".into()))?;
+    if v.restricted && !sees_restricted(&caller) {
+        v.hide_whereabouts();
+    }
+    Ok(Json(v))
 }
 
 #[derive(Deserialize)]
@@ -193,6 +205,7 @@ struct LimitQuery {
 
 async fn get_movements(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(barcode): ApiPath<String>,
     ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> ApiResult<impl IntoResponse> {
@@ -200,12 +213,22 @@ async fn get_movements(
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be 1 to 10000".into()));
     }
-    let m = s
+    let access = caller.access("view-movements", barcode.clone());
+    let (restricted, mut moves) = s
         .store
-        .read(move |c| query::movements(c, &barcode, limit))
-        .await?;
-    m.map(Json)
-        .ok_or_else(|| ApiError::NotFound("no volume with that barcode".into()))
+        .audited(access, move |c| {
+            let restricted = query::volume(c, &barcode)?.map(|v| v.restricted);
+            Ok(restricted.zip(query::movements(c, &barcode, limit)?))
+        })
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no volume with that barcode".into()))?;
+    if restricted && !sees_restricted(&caller) {
+        for m in &mut moves {
+            m.from = None;
+            m.to = None;
+        }
+    }
+    Ok(Json(moves))
 }
 
 async fn post_volume(
@@ -231,6 +254,7 @@ struct SearchQuery {
 
 async fn search(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> ApiResult<impl IntoResponse> {
     if q.q.len() > 100 {
@@ -239,9 +263,17 @@ async fn search(
         ));
     }
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    Ok(Json(
-        s.store.read(move |c| query::search(c, &q.q, limit)).await?,
-    ))
+    let access = caller.access("search", q.q.clone());
+    let mut hits = s
+        .store
+        .audited(access, move |c| query::search(c, &q.q, limit))
+        .await?;
+    if !sees_restricted(&caller) {
+        hits.iter_mut()
+            .filter(|h| h.restricted)
+            .for_each(query::SearchHit::hide_whereabouts);
+    }
+    Ok(Json(hits))
 }
 
 async fn get_locations(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
@@ -250,16 +282,22 @@ async fn get_locations(State(s): State<AppState>) -> ApiResult<impl IntoResponse
 
 async fn get_location(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(code): ApiPath<String>,
     ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
-    let l = s
+    let access = caller.access("view-location", code.clone());
+    let mut l = s
         .store
-        .read(move |c| query::location(c, &code, limit))
-        .await?;
-    l.map(Json)
-        .ok_or_else(|| ApiError::NotFound("no location with that code".into()))
+        .audited(access, move |c| query::location(c, &code, limit))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no location with that code".into()))?;
+    if !sees_restricted(&caller) {
+        // A restricted chart's presence here is itself its whereabouts.
+        l.volumes.retain(|h| !h.restricted);
+    }
+    Ok(Json(l))
 }
 
 async fn post_location(

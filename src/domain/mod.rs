@@ -70,6 +70,10 @@ wire_enum!(
 );
 
 impl Role {
+    /// May see where a restricted chart (VIP, behavioural health) is: HIM supervisors and admins.
+    pub fn sees_restricted(self) -> bool {
+        self.at_least(Role::Supervisor)
+    }
     pub fn at_least(self, other: Role) -> bool {
         self.rank() >= other.rank()
     }

@@ -4,61 +4,69 @@
 
 use super::{code128_modules, svg_bars, FNC3};
 use crate::stations::Profile;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// A complete HTML document, one setting per row, ready to print.
-pub fn setup_sheet(profile: &Profile) -> anyhow::Result<String> {
-    let mut rows = String::new();
-    for (i, s) in profile.settings.iter().enumerate() {
-        let how = match &s.command {
-            Some(c) => {
-                let bars = code128_modules(&format!("{FNC3}{c}."))?;
-                format!(
-                    "{}<div class=\"cmd\">{}.</div>",
-                    svg_bars(&bars, 2, 60),
-                    escape(c)
-                )
-            }
-            None => format!(
-                "<div class=\"note\">{}</div>",
-                escape(s.note.as_deref().unwrap_or("see the vendor's guide"))
-            ),
-        };
-        rows += &format!(
-            "<tr><td>{}</td><td>{}</td><td>{how}</td></tr>",
-            i + 1,
-            escape(&s.what)
-        );
+/// The sheet's content (no page around it): the page at `/stations/sheet/{profile}` puts the
+/// site's layout around it; the command line wraps it in a standalone document.
+pub fn sheet_body(profile: &Profile) -> anyhow::Result<Markup> {
+    let mut symbols = Vec::with_capacity(profile.settings.len());
+    for s in &profile.settings {
+        symbols.push(match &s.command {
+            Some(c) => Some(svg_bars(&code128_modules(&format!("{FNC3}{c}."))?, 2, 60)),
+            None => None,
+        });
     }
     let serial = &profile.serial;
-    Ok(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Scanner setup: {id}</title>
-<style>body{{font-family:sans-serif;margin:1.5cm}}table{{border-collapse:collapse;width:100%}}td{{border-bottom:1px solid #999;padding:.6em;vertical-align:middle}}
-.cmd{{font-family:monospace}}.warn{{border:2px solid #000;padding:.5em}}@media print{{tr{{page-break-inside:avoid}}}}</style></head><body>
-<h1>Scanner setup: {vendor} {models}</h1>
-<p>Profile <code>{id}</code>. Serial: {baud} baud, {bits} data bits, parity {parity:?}, {stop} stop bit(s), flow control {flow:?}.
-Scan the settings in order, top to bottom.</p>
-<p class=\"warn\">Programming symbols here are generated from the vendor's documented menu command text (Code 128 with FNC3).
-Check them once against the vendor's printed sheet for your model before a go-live. Sources: {source}</p>
-<table>{rows}</table></body></html>
-",
-        id = escape(&profile.id),
-        vendor = escape(&profile.vendor),
-        models = escape(&profile.models.join(", ")),
-        baud = serial.baud,
-        bits = serial.data_bits,
-        parity = serial.parity,
-        stop = serial.stop_bits,
-        flow = serial.flow_control,
-        source = escape(profile.source.trim()),
-    ))
+    Ok(html! {
+        h1 { "Scanner setup: " (profile.vendor) " " (profile.models.join(", ")) }
+        p {
+            "Profile " code { (profile.id) } ". Serial: " (serial.baud) " baud, " (serial.data_bits)
+            " data bits, parity " (format!("{:?}", serial.parity)) ", " (serial.stop_bits)
+            " stop bit(s), flow control " (format!("{:?}", serial.flow_control))
+            ". Scan the settings in order, top to bottom."
+        }
+        p.warn {
+            "Programming symbols here are generated from the vendor's documented menu command text "
+            "(Code 128 with FNC3). Check them once against the vendor's printed sheet for your model "
+            "before a go-live. Sources: " (profile.source.trim())
+        }
+        table.sheet {
+            @for (i, (s, svg)) in profile.settings.iter().zip(symbols).enumerate() {
+                tr {
+                    td { (i + 1) }
+                    td { (s.what) }
+                    td {
+                        @match (svg, &s.command) {
+                            // Our own SVG: bars from rxing's modules, no outside text in it.
+                            (Some(svg), Some(c)) => { (PreEscaped(svg)) div.cmd { (c) "." } }
+                            _ => div.note { (s.note.as_deref().unwrap_or("see the vendor's guide")) }
+                        }
+                    }
+                }
+            }
+        }
+    })
 }
+
+/// A complete HTML document, one setting per row, ready to print (the command line's sheet).
+pub fn setup_sheet(profile: &Profile) -> anyhow::Result<String> {
+    let body = sheet_body(profile)?;
+    Ok(html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "Scanner setup: " (profile.id) }
+                style { (PreEscaped(SHEET_CSS)) }
+            }
+            body { (body) }
+        }
+    }
+    .into_string())
+}
+
+/// The sheet's print style (the site's style sheet has the same rules).
+pub const SHEET_CSS: &str = "body{font-family:sans-serif;margin:1.5cm}table{border-collapse:collapse;width:100%}td{border-bottom:1px solid #999;padding:.6em;vertical-align:middle}.cmd{font-family:monospace}.warn{border:2px solid #000;padding:.5em}@media print{tr{page-break-inside:avoid}}";
 
 #[cfg(test)]
 mod tests {

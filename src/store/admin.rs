@@ -367,3 +367,30 @@ pub fn create_token(c: &Connection, who: &TokenFor, now: DateTime<Utc>) -> Resul
     .execute(params![token_digest(&token), station, user, stamp(now)])?;
     Ok(token)
 }
+
+/// Close an exception with what was done about it (`ignored`, `registered`, ...).
+pub fn resolve_exception(
+    c: &Connection,
+    id: i64,
+    user_id: i64,
+    resolution: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if resolution.is_empty() || resolution.len() > 200 || resolution.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(
+            "the resolution must be 1 to 200 printable characters".into(),
+        ));
+    }
+    let n = c
+        .prepare_cached(
+            "UPDATE exception SET resolved_at = ?2, resolved_by = ?3, resolution = ?4
+             WHERE exception_id = ?1 AND resolved_at IS NULL",
+        )?
+        .execute(params![id, stamp(now), user_id, resolution])?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!(
+            "no open exception {id} (already resolved?)"
+        )));
+    }
+    Ok(())
+}

@@ -3,11 +3,13 @@
 //! Scans enter through [`Store::scan`], which runs the whole scan path inside the writer.
 
 pub mod admin;
+pub mod audit;
 mod checkpoint;
 pub mod outbox;
 pub mod query;
 pub mod scan;
 pub mod schema;
+pub mod sessions;
 pub mod writer;
 
 use crate::clock::Clock;
@@ -192,6 +194,18 @@ impl Store {
             .await?;
         let _ = self.inner.events.send(answer.clone());
         Ok(answer)
+    }
+
+    /// Read patient data: the access entry is committed by the writer first (fail closed: no
+    /// entry, no data), then `f` runs on a read-only connection marked as audited.
+    pub async fn audited<T, F>(&self, access: audit::Access, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&audit::Audited) -> Result<T> + Send + 'static,
+    {
+        let now = self.clock().now();
+        self.write(move |c| audit::append(c, &access, now)).await?;
+        self.read(move |c| f(&audit::Audited::after_logging(c))).await
     }
 
     /// Run a write through the single writer.

@@ -1,6 +1,8 @@
-//! Reads for pages and the API. Every function takes a read-only connection.
+//! Reads for pages and the API. Every function takes a read-only connection; those that show
+//! patients take an [`Audited`] one (see `store::audit`).
 
 use super::scan::{loc_ref, LocBrief};
+use super::audit::Audited;
 use super::Result;
 use crate::domain::Role;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -32,6 +34,30 @@ pub struct VolumeView {
     pub container: Option<LocBrief>,
     pub last_scan: Option<LastScan>,
     pub waiting_reports: u32,
+    /// A restricted chart (VIP, behavioural health): its whereabouts are shown only to roles
+    /// that may see them (see [`VolumeView::hide_whereabouts`]).
+    pub restricted: bool,
+}
+
+/// What a restricted chart shows in place of a location.
+pub fn restricted_place() -> LocBrief {
+    LocBrief {
+        code: "restricted".into(),
+        name: "location restricted".into(),
+    }
+}
+
+impl VolumeView {
+    /// For someone whose role may not see a restricted chart's whereabouts.
+    pub fn hide_whereabouts(&mut self) {
+        self.location = restricted_place();
+        self.destination = self.destination.as_ref().map(|_| restricted_place());
+        self.container = None;
+        if let Some(l) = &mut self.last_scan {
+            l.location = Some(restricted_place());
+            l.station = None;
+        }
+    }
 }
 
 fn brief(c: &Connection, id: i64) -> Result<LocBrief> {
@@ -52,12 +78,12 @@ fn user_name(c: &Connection, id: Option<i64>) -> Result<Option<String>> {
     }
 }
 
-pub fn volume(c: &Connection, barcode: &str) -> Result<Option<VolumeView>> {
+pub fn volume(c: &Audited, barcode: &str) -> Result<Option<VolumeView>> {
     let row = c
         .prepare_cached(
             "SELECT v.barcode, p.mrn, p.last_name, p.first_name, v.volume_no, v.record_type, s.status, s.since, v.home_id,
                     s.location_id, s.destination_id, s.container_id, s.last_scan_at, s.last_station_id, s.last_user_id, s.last_location_id,
-                    (SELECT count(*) FROM loose_report r WHERE r.patient_id = v.patient_id AND r.filed_at IS NULL)
+                    (SELECT count(*) FROM loose_report r WHERE r.patient_id = v.patient_id AND r.filed_at IS NULL), p.restricted
              FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
              WHERE v.barcode = ?",
         )?
@@ -67,7 +93,7 @@ pub fn volume(c: &Connection, barcode: &str) -> Result<Option<VolumeView>> {
                 (r.get::<_, u32>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, String>(7)?),
                 (r.get::<_, i64>(8)?, r.get::<_, i64>(9)?, r.get::<_, Option<i64>>(10)?, r.get::<_, Option<i64>>(11)?),
                 (r.get::<_, Option<String>>(12)?, r.get::<_, Option<String>>(13)?, r.get::<_, Option<i64>>(14)?, r.get::<_, Option<i64>>(15)?),
-                r.get::<_, u32>(16)?,
+                (r.get::<_, u32>(16)?, r.get::<_, bool>(17)?),
             ))
         })
         .optional()?;
@@ -76,7 +102,7 @@ pub fn volume(c: &Connection, barcode: &str) -> Result<Option<VolumeView>> {
         (volume, record_type, status, since),
         (home, loc, dest, cont),
         (at, station, user, last_loc),
-        waiting,
+        (waiting, restricted),
     )) = row
     else {
         return Ok(None);
@@ -105,6 +131,7 @@ pub fn volume(c: &Connection, barcode: &str) -> Result<Option<VolumeView>> {
         container: cont.map(|d| brief(c, d)).transpose()?,
         last_scan,
         waiting_reports: waiting,
+        restricted,
     }))
 }
 
@@ -122,7 +149,7 @@ pub struct MovementView {
 }
 
 /// A volume's movements, newest first; `None` when the volume is unknown.
-pub fn movements(c: &Connection, barcode: &str, limit: u32) -> Result<Option<Vec<MovementView>>> {
+pub fn movements(c: &Audited, barcode: &str, limit: u32) -> Result<Option<Vec<MovementView>>> {
     let id: Option<i64> = c
         .prepare_cached("SELECT volume_id FROM volume WHERE barcode=?")?
         .query_row([barcode], |r| r.get(0))
@@ -213,17 +240,39 @@ pub struct SearchHit {
     pub record_type: String,
     pub status: String,
     pub location: LocBrief,
+    pub destination: Option<LocBrief>,
+    /// When, where (station) and by whom it was last scanned.
+    pub last_scan_at: Option<String>,
+    pub last_station: Option<String>,
+    pub last_user: Option<String>,
+    pub restricted: bool,
 }
 
+impl SearchHit {
+    /// For someone whose role may not see a restricted chart's whereabouts.
+    pub fn hide_whereabouts(&mut self) {
+        self.location = restricted_place();
+        self.destination = self.destination.as_ref().map(|_| restricted_place());
+        self.last_station = None;
+    }
+}
+
+/// The columns `hit_row` reads, after `FROM volume v JOIN patient p JOIN volume_state s JOIN
+/// location l` (the current location) and the joins in [`HIT_JOINS`].
+const HIT_COLS: &str = "v.barcode, p.mrn, p.last_name, p.first_name, v.volume_no, v.record_type, s.status, l.code, l.name,
+    d.code, d.name, s.last_scan_at, s.last_station_id, u.name, p.restricted";
+const HIT_JOINS: &str = "LEFT JOIN location d ON d.location_id = s.destination_id
+    LEFT JOIN app_user u ON u.user_id = s.last_user_id";
+
 /// Volumes by barcode, MRN, or patient name ("last", "last, first" or "first last" prefixes).
-pub fn search(c: &Connection, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
+pub fn search(c: &Audited, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
     let q = q.trim();
     if q.is_empty() {
         return Ok(vec![]);
     }
-    let base = "SELECT v.barcode, p.mrn, p.last_name, p.first_name, v.volume_no, v.record_type, s.status, l.code, l.name
+    let base = format!("SELECT {HIT_COLS}
         FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
-        JOIN location l ON l.location_id = s.location_id";
+        JOIN location l ON l.location_id = s.location_id {HIT_JOINS}");
     let order = "ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn, v.volume_no LIMIT ?3";
     let (sql, a, b) = if q.bytes().all(|b| b.is_ascii_digit()) {
         (
@@ -255,8 +304,9 @@ pub fn search(c: &Connection, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// A `SearchHit` from barcode, mrn, last, first, volume, record type, status, location code, name.
+/// A `SearchHit` from [`HIT_COLS`].
 fn hit_row(r: &rusqlite::Row) -> rusqlite::Result<SearchHit> {
+    let dest: Option<String> = r.get(9)?;
     Ok(SearchHit {
         barcode: r.get(0)?,
         mrn: r.get(1)?,
@@ -269,6 +319,17 @@ fn hit_row(r: &rusqlite::Row) -> rusqlite::Result<SearchHit> {
             code: r.get(7)?,
             name: r.get(8)?,
         },
+        destination: match dest {
+            Some(code) => Some(LocBrief {
+                code,
+                name: r.get(10)?,
+            }),
+            None => None,
+        },
+        last_scan_at: r.get(11)?,
+        last_station: r.get(12)?,
+        last_user: r.get(13)?,
+        restricted: r.get(14)?,
     })
 }
 
@@ -324,6 +385,14 @@ pub fn locations(c: &Connection) -> Result<Vec<LocationView>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// One location and its counts, without the patients at it.
+pub fn location_summary(c: &Connection, code: &str) -> Result<Option<LocationView>> {
+    Ok(c
+        .prepare_cached(&format!("{LOCATION_SELECT} WHERE l.code = ?"))?
+        .query_row([code], location_row)
+        .optional()?)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LocationDetail {
     #[serde(flatten)]
@@ -332,20 +401,18 @@ pub struct LocationDetail {
 }
 
 /// A location and the volumes at it now (or on their way to it).
-pub fn location(c: &Connection, code: &str, limit: u32) -> Result<Option<LocationDetail>> {
-    let loc = c
-        .prepare_cached(&format!("{LOCATION_SELECT} WHERE l.code = ?"))?
-        .query_row([code], location_row)
-        .optional()?;
-    let Some(location) = loc else { return Ok(None) };
-    let mut st = c.prepare_cached(
-        "SELECT v.barcode, p.mrn, p.last_name, p.first_name, v.volume_no, v.record_type, s.status, l.code, l.name
+pub fn location(c: &Audited, code: &str, limit: u32) -> Result<Option<LocationDetail>> {
+    let Some(location) = location_summary(c, code)? else {
+        return Ok(None);
+    };
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {HIT_COLS}
          FROM volume_state s JOIN volume v ON v.volume_id = s.volume_id JOIN patient p ON p.patient_id = v.patient_id
-         JOIN location l ON l.location_id = s.location_id JOIN location here ON here.code = ?1
+         JOIN location l ON l.location_id = s.location_id {HIT_JOINS} JOIN location here ON here.code = ?1
          WHERE (s.location_id = here.location_id AND s.status IN ('on_shelf','at_location'))
             OR (s.destination_id = here.location_id AND s.status = 'in_transit')
-         ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, v.volume_no LIMIT ?2",
-    )?;
+         ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, v.volume_no LIMIT ?2"
+    ))?;
     let rows = st.query_map(params![code, limit], hit_row)?;
     Ok(Some(LocationDetail {
         location,
@@ -463,4 +530,85 @@ pub fn user_by_name(c: &Connection, name: &str) -> Result<Option<crate::engine::
             })
             .optional()?,
     )
+}
+
+/// The dashboard's counts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub on_shelf: i64,
+    pub in_transit: i64,
+    pub at_location: i64,
+    pub missing: i64,
+    /// Out longer than the loan period of where it is (or is going).
+    pub overdue: i64,
+    pub open_exceptions: i64,
+}
+
+/// `cutoffs`: for each location kind, volumes out there since before this time are overdue.
+pub fn counts(c: &Connection, cutoffs: &[(&str, String)]) -> Result<Counts> {
+    let mut out = Counts::default();
+    for (status, n) in status_counts(c)? {
+        match status.as_str() {
+            "on_shelf" => out.on_shelf = n,
+            "in_transit" => out.in_transit = n,
+            "at_location" => out.at_location = n,
+            "missing" => out.missing = n,
+            _ => {}
+        }
+    }
+    let mut st = c.prepare_cached(
+        "SELECT count(*) FROM volume_state s
+         JOIN location l ON l.location_id = CASE WHEN s.status = 'in_transit' THEN s.destination_id ELSE s.location_id END
+         WHERE s.status IN ('in_transit','at_location') AND l.kind = ?1 AND s.since < ?2",
+    )?;
+    for (kind, cutoff) in cutoffs {
+        out.overdue += st.query_row(params![kind, cutoff], |r| r.get::<_, i64>(0))?;
+    }
+    out.open_exceptions = c.query_row(
+        "SELECT count(*) FROM exception WHERE resolved_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(out)
+}
+
+/// The answers of the most recent scans, newest first (the live feed's first page).
+pub fn recent_answers(c: &Connection, station: Option<&str>, only_refused: bool, limit: u32) -> Result<Vec<super::ScanAnswer>> {
+    let mut st = c.prepare_cached(
+        "SELECT response FROM scan WHERE (?1 IS NULL OR station_id = ?1) AND (?2 = 0 OR accepted = 0)
+         ORDER BY scan_seq DESC LIMIT ?3",
+    )?;
+    let rows = st.query_map(params![station, only_refused, limit], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for json in rows {
+        out.push(serde_json::from_str(&json?)?);
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub name: String,
+    pub role: String,
+    pub active: bool,
+    pub has_badge: bool,
+    pub must_change_password: bool,
+    pub created_at: String,
+}
+
+pub fn users(c: &Connection) -> Result<Vec<UserView>> {
+    let mut st = c.prepare_cached(
+        "SELECT name, role, active, badge IS NOT NULL, must_change_password, created_at FROM app_user ORDER BY name",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok(UserView {
+            name: r.get(0)?,
+            role: r.get(1)?,
+            active: r.get(2)?,
+            has_badge: r.get(3)?,
+            must_change_password: r.get(4)?,
+            created_at: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

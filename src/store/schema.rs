@@ -153,6 +153,49 @@ CREATE INDEX exception_open ON exception(exception_id) WHERE resolved_at IS NULL
 ALTER TABLE station ADD COLUMN link_error TEXT;           -- the reason the scanner is not connected
 ALTER TABLE station ADD COLUMN link_changed_at TEXT;      -- when it connected or was lost
 "#,
+    r#"
+-- v3: the access log (tamper-evident), sign-in sessions and failed sign-ins.
+-- Every view of patient data, every search that shows patients, and every sign-in event.
+-- Each row is chained to the one before: row_hash = SHA-256(prev_hash || canonical row).
+CREATE TABLE access_log (
+    entry_id     INTEGER PRIMARY KEY,
+    at           TEXT NOT NULL,
+    user_id      INTEGER REFERENCES app_user(user_id),
+    actor        TEXT NOT NULL,                 -- user name or station id, as it was then
+    action       TEXT NOT NULL,                 -- view-volume, search, view-location, sign-in, ...
+    subject      TEXT NOT NULL,                 -- what was looked at (barcode, search text, location code)
+    remote       TEXT NOT NULL,                 -- where from (IP address, or 'local')
+    prev_hash    TEXT NOT NULL,
+    row_hash     TEXT NOT NULL UNIQUE
+);
+CREATE INDEX access_log_subject ON access_log(subject, entry_id);
+CREATE INDEX access_log_user ON access_log(user_id, entry_id);
+CREATE TRIGGER access_log_append_only_update BEFORE UPDATE ON access_log
+BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+CREATE TRIGGER access_log_append_only_delete BEFORE DELETE ON access_log
+BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+
+-- Browser sessions. The cookie holds a random secret; only its SHA-256 is stored.
+CREATE TABLE session (
+    session_id   INTEGER PRIMARY KEY,
+    digest       TEXT NOT NULL UNIQUE,
+    user_id      INTEGER NOT NULL REFERENCES app_user(user_id),
+    csrf         TEXT NOT NULL,                 -- the session's anti-forgery token
+    remote       TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    ended_at     TEXT,
+    end_reason   TEXT                           -- sign-out, idle, expired
+);
+CREATE INDEX session_user ON session(user_id) WHERE ended_at IS NULL;
+
+-- Failed sign-ins, by account and by address, for rate limiting that survives a restart.
+CREATE TABLE login_failure (
+    key          TEXT NOT NULL,                 -- 'user:NAME' or 'addr:IP'
+    at           TEXT NOT NULL
+);
+CREATE INDEX login_failure_key ON login_failure(key, at);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -343,34 +343,20 @@ async fn a_full_disk_refuses_scans_keeps_serving_reads_and_recovers_when_space_r
         "the database filled before any scan: {}",
         acked.len()
     );
-    let r = http
-        .get(format!(
-            "{base}/api/v1/volumes/{barcode}/movements?limit=10000"
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    let read_status = r.status().as_u16();
-    let moves: Value = r.json().await.unwrap();
-    assert_eq!(
-        read_status, 200,
-        "reads go on while the disk is full: {moves}"
-    );
-    assert!(moves
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|m| m["scan_id"] != id.as_str()));
-    let last_acked = acked.iter().rev().find(|(b, _)| *b == barcode);
-    if let Some((_, acked_id)) = last_acked {
-        assert_eq!(
-            moves[0]["scan_id"],
-            acked_id.as_str(),
-            "the last acknowledged scan is its last movement"
-        );
-    }
-
+    // Reads that show no patient go on; a chart's history cannot be shown unless the view is
+    // written to the access log first, so it is refused too (fail closed), not shown unaudited.
+    let get = |path: String| {
+        let (http, token) = (http.clone(), token.clone());
+        async move {
+            let r = http.get(path).bearer_auth(&token).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, body) = get(format!("{base}/api/v1/locations")).await;
+    assert_eq!(s, 200, "reads go on while the disk is full: {body}");
+    let movements = format!("{base}/api/v1/volumes/{barcode}/movements?limit=10000");
+    let (s, body) = get(movements.clone()).await;
+    assert_eq!(s, 503, "an unaudited view of a chart: {body}");
     // Space returns: writes resume without a restart.
     signal(&child, "-USR1");
     let mut resumed = false;
@@ -385,6 +371,24 @@ async fn a_full_disk_refuses_scans_keeps_serving_reads_and_recovers_when_space_r
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(resumed, "scans did not resume after space was freed");
+    // Nothing of the refused scan was recorded; the last acknowledged one is where it was left.
+    let (s, moves) = get(movements).await;
+    assert_eq!(s, 200, "{moves}");
+    assert!(moves
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["scan_id"] != id.as_str()));
+    let last_acked = acked.iter().rev().find(|(b, _)| *b == barcode);
+    if let Some((_, acked_id)) = last_acked {
+        // Newest first: the scan after recovery (unless it fell in the duplicate window), then
+        // the last acknowledged one.
+        let newest: Vec<&Value> = moves.as_array().unwrap().iter().take(2).map(|m| &m["scan_id"]).collect();
+        assert!(
+            newest.contains(&&Value::from(acked_id.as_str())),
+            "the last acknowledged scan is its last movement before recovery: {moves}"
+        );
+    }
     signal(&child, "-TERM");
     let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await

@@ -379,21 +379,39 @@ async fn commands_switch_mode_and_station_tokens_scan_only_as_themselves() {
 async fn every_route_is_classified_and_closed_without_a_token() {
     let app = TestApp::spawn().await;
     let nurse = app.user("nurse1", Role::Nurse, None).await;
-    for (method, path, policy) in chartrack::api::auth::POLICY {
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (method, path, policy) in chartrack::auth::POLICY {
         let url = format!(
             "{}{}",
             app.base,
-            path.replace("{barcode}", "V1").replace("{code}", "X")
+            path.replace("{barcode}", "V1")
+                .replace("{code}", "X")
+                .replace("{file}", "app.css")
+                .replace("{profile}", "generic-rs232")
+                .replace("{id}", "1")
         );
         let req = match *method {
-            "GET" => app.http.get(&url),
-            _ => app.http.post(&url).json(&json!({})),
+            "GET" => plain.get(&url),
+            _ => plain.post(&url).json(&json!({})),
         };
-        let status = req.send().await.unwrap().status().as_u16();
-        if *policy == chartrack::api::auth::Policy::Public {
-            assert_eq!(status, 200, "{method} {path}");
-        } else {
-            assert_eq!(status, 401, "{method} {path} must need a token");
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        match (*policy, chartrack::auth::is_page(path)) {
+            (chartrack::auth::Policy::Public, _) if *method == "GET" => {
+                assert_eq!(status, 200, "{method} {path}")
+            }
+            (chartrack::auth::Policy::Public, _) => {
+                assert!((400..500).contains(&status) && status != 401, "{method} {path}: {status}")
+            }
+            (_, false) => assert_eq!(status, 401, "{method} {path} must need a token"),
+            (_, true) => {
+                assert_eq!(status, 303, "{method} {path} must send a stranger to sign in");
+                let to = res.headers()["location"].to_str().unwrap();
+                assert!(to.starts_with("/login?next="), "{method} {path} → {to}");
+            }
         }
     }
     // Roles: a nurse may read but not administer.

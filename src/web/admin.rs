@@ -1,0 +1,396 @@
+//! Supervisors' and admins' pages: exceptions (with how to resolve each), the access log, and
+//! the admin page (users and roles, locations, stations, CSV import with per-line errors).
+
+use super::{layout, when, PageError, PageForm, PageResult};
+use crate::api::error::ApiError;
+use crate::api::AppState;
+use crate::auth::Caller;
+use crate::domain::{Barcode, LocationCode, LocationKind, Mode, Role};
+use crate::store::admin::{self, NewLocation, NewStation};
+use crate::store::query::{self, Principal};
+use crate::store::audit;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use maud::{html, Markup};
+use serde::Deserialize;
+use std::str::FromStr;
+
+fn user_id(caller: &Caller) -> Result<i64, ApiError> {
+    match &caller.principal {
+        Principal::User { id, .. } => Ok(*id),
+        Principal::Station { .. } => Err(ApiError::Forbidden("stations cannot do this".into())),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ExceptionsQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+pub async fn exceptions(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<ExceptionsQuery>,
+) -> PageResult {
+    let all = q.all;
+    let list = s.store.read(move |c| query::exceptions(c, !all, 500)).await?;
+    Ok(layout(
+        Some(&caller),
+        "Exceptions",
+        html! {
+            h1 { "Exceptions" }
+            p { "Values a station could not place: unknown barcodes and unreadable scans. "
+                "Register an unknown chart (Admin), then mark it registered; or ignore a misread. "
+                @if all { a href="/exceptions" { "Show open only" } } @else { a href="/exceptions?all=true" { "Show all" } } }
+            @if list.is_empty() { p.empty { "Nothing to resolve." } }
+            @else {
+                table.list {
+                    thead { tr { th { "When" } th { "Station" } th { "What" } th { "Value" } th { "Resolve" } } }
+                    tbody {
+                        @for e in &list {
+                            tr {
+                                td { (when(&e.created_at)) }
+                                td { (e.station) }
+                                td { (e.kind) }
+                                td { code { (e.value) } }
+                                td {
+                                    @if let Some(r) = &e.resolution { (r) " " small { (when(e.resolved_at.as_deref().unwrap_or(""))) } }
+                                    @else {
+                                        form.inline method="post" action={ "/exceptions/" (e.id) "/resolve" } {
+                                            input type="hidden" name="csrf" value=(caller.csrf());
+                                            button name="resolution" value="ignored" { "Ignore" }
+                                            button name="resolution" value="registered" { "Mark registered" }
+                                        }
+                                        " " a href={ "/admin?barcode=" (crate::auth::url_escape(&e.value)) "#volume" } { "register it" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct ResolveForm {
+    resolution: String,
+}
+
+pub async fn resolve_exception(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    PageForm(f): PageForm<ResolveForm>,
+) -> PageResult<Response> {
+    let uid = user_id(&caller)?;
+    let now = s.store.clock().now();
+    s.store
+        .write(move |c| admin::resolve_exception(c, id, uid, &f.resolution, now))
+        .await?;
+    Ok(Redirect::to("/exceptions").into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct LogQuery {
+    subject: Option<String>,
+}
+
+pub async fn access_log(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<LogQuery>,
+) -> PageResult {
+    let subject = q.subject.filter(|t| !t.trim().is_empty());
+    let sub = subject.clone();
+    let (rows, verified) = s
+        .store
+        .read(move |c| Ok((audit::recent(c, sub.as_deref(), 300)?, audit::verify(c)?)))
+        .await?;
+    Ok(layout(
+        Some(&caller),
+        "Access log",
+        html! {
+            h1 { "Access log" }
+            @match &verified {
+                Ok(v) => p.ok { "Chain intact: " (v.entries) " entries." }
+                Err(b) => p.error role="alert" { (b.to_string()) }
+            }
+            form.search method="get" action="/access-log" {
+                div.row {
+                    input name="subject" value=(subject.as_deref().unwrap_or("")) placeholder="A barcode, location code or user name";
+                    button type="submit" { "Show who looked" }
+                }
+            }
+            table.list {
+                thead { tr { th { "#" } th { "When" } th { "Who" } th { "Did" } th { "What" } th { "From" } } }
+                tbody {
+                    @for r in &rows {
+                        tr { td { (r.entry_id) } td { (when(&r.at)) } td { (r.actor) } td { (r.action) } td { (r.subject) } td { (r.remote) } }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Deserialize, Default)]
+pub struct AdminQuery {
+    barcode: Option<String>,
+    done: Option<String>,
+}
+
+fn admin_view(caller: &Caller, users: &[query::UserView], locs: &[query::LocationView], stations: &[query::StationView], q: &AdminQuery, error: Option<&str>) -> Markup {
+    let csrf = caller.csrf();
+    layout(
+        Some(caller),
+        "Admin",
+        html! {
+            h1 { "Admin" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            @if let Some(d) = &q.done { p.ok role="status" { (d) } }
+            section #users {
+                h2 { "Users and roles" }
+                table.list {
+                    thead { tr { th { "Name" } th { "Role" } th { "Active" } th { "Badge" } th { "Since" } } }
+                    tbody { @for u in users { tr { td { (u.name) } td { (u.role) } td { (if u.active { "yes" } else { "no" }) }
+                        td { (if u.has_badge { "yes" } else { "—" }) } td { (when(&u.created_at)) } } } }
+                }
+                form.grid method="post" action="/admin/users" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label { "Name" input name="name" required maxlength="64" pattern="[A-Za-z0-9._-]+"; }
+                    label { "Role" select name="role" { @for r in ["nurse", "clerk", "supervisor", "admin"] { option { (r) } } } }
+                    label { "One-time password" input name="password" type="password" required minlength="12" maxlength="128" autocomplete="new-password"; }
+                    label { "Badge barcode (optional)" input name="badge" maxlength="64"; }
+                    button type="submit" { "Add user" }
+                }
+            }
+            section #locations {
+                h2 { "Locations" }
+                p { (locs.len()) " locations. " a href="/locations" { "See them all" } }
+                form.grid method="post" action="/admin/locations" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label { "Code" input name="code" required maxlength="32"; }
+                    label { "Name" input name="name" required maxlength="100"; }
+                    label { "Kind" select name="kind" { @for k in ["shelf", "unit", "clinic", "office", "offsite", "person", "container"] { option { (k) } } } }
+                    label { "Barcode (blank: issue one)" input name="barcode" maxlength="64"; }
+                    button type="submit" { "Add location" }
+                }
+            }
+            section #stations {
+                h2 { "Stations" }
+                p { (stations.len()) " stations. Serial and USB scanners are set in chartrack.toml; stations added here are browser or agent stations. " a href="/stations" { "See them all" } }
+                form.grid method="post" action="/admin/stations" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label { "Station id" input name="id" required maxlength="64"; }
+                    label { "Location" select name="location" { @for l in locs { option value=(l.code) { (l.code) " — " (l.name) } } } }
+                    label { "Mode" select name="mode" { @for m in ["check-out", "check-in", "receive", "transfer", "file", "inventory"] { option { (m) } } } }
+                    button type="submit" { "Add or change station" }
+                }
+            }
+            section #volume {
+                h2 { "Register a chart volume" }
+                p { "Unknown barcode at a station? Register it here. Many at once: import a CSV below." }
+                form.grid data-json-post="/api/v1/volumes" {
+                    label { "Barcode (blank: issue one)" input name="barcode" value=(q.barcode.as_deref().unwrap_or("")) maxlength="64"; }
+                    label { "MRN" input name="mrn" required maxlength="20"; }
+                    label { "Last name" input name="last_name" required maxlength="80"; }
+                    label { "First name" input name="first_name" required maxlength="80"; }
+                    label { "Home (shelf code)" select name="home" { @for l in locs.iter().filter(|l| l.kind == "shelf") { option value=(l.code) { (l.code) } } } }
+                    label.check { input type="checkbox" name="restricted" value="true"; "Restricted (VIP, behavioural health)" }
+                    button type="submit" { "Register" }
+                    output.result {}
+                }
+            }
+            section #import {
+                h2 { "Import from CSV" }
+                p { "All or nothing: if any line is wrong, nothing is imported and every wrong line is listed. "
+                    "Volumes: " code { (crate::import::VOLUME_COLUMNS.join(",")) } ". Locations: " code { (crate::import::LOCATION_COLUMNS.join(",")) } "." }
+                form.grid #import-form data-upload="/admin/import" {
+                    label { "What" select name="what" { option value="volumes" { "volumes" } option value="locations" { "locations" } } }
+                    label { "CSV file" input name="file" type="file" accept=".csv,text/csv" required; }
+                    button type="submit" { "Import" }
+                    progress #import-progress max="100" value="0" hidden {}
+                    output.result #import-result {}
+                }
+            }
+        },
+    )
+}
+
+async fn admin_data(s: &AppState) -> Result<(Vec<query::UserView>, Vec<query::LocationView>, Vec<query::StationView>), ApiError> {
+    Ok(s.store.read(|c| Ok((query::users(c)?, query::locations(c)?, query::stations(c)?))).await?)
+}
+
+pub async fn admin_page(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<AdminQuery>,
+) -> PageResult {
+    let (users, locs, stations) = admin_data(&s).await?;
+    Ok(admin_view(&caller, &users, &locs, &stations, &q, None))
+}
+
+/// After a form: back to the admin page saying what was done, or the page again with the error.
+async fn after(s: &AppState, caller: &Caller, result: Result<String, ApiError>) -> PageResult<Response> {
+    match result {
+        Ok(done) => Ok(Redirect::to(&format!("/admin?done={}", crate::auth::url_escape(&done))).into_response()),
+        Err(ApiError::Unprocessable(m) | ApiError::BadRequest(m) | ApiError::Conflict(m) | ApiError::NotFound(m)) => {
+            let (users, locs, stations) = admin_data(s).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, admin_view(caller, &users, &locs, &stations, &AdminQuery::default(), Some(&m))).into_response())
+        }
+        Err(e) => Err(PageError::from(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UserForm {
+    name: String,
+    role: String,
+    password: String,
+    #[serde(default)]
+    badge: String,
+}
+
+pub async fn add_user(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PageForm(f): PageForm<UserForm>,
+) -> PageResult<Response> {
+    let result = async {
+        let role = Role::from_str(&f.role).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        crate::passwords::check_policy(&f.password).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let badge = match f.badge.trim() {
+            "" => None,
+            b => Some(Barcode::parse(b).map_err(|e| ApiError::BadRequest(format!("badge: {e}")))?),
+        };
+        let pw = f.password.clone();
+        let hash = tokio::task::spawn_blocking(move || crate::passwords::hash(&pw))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let now = s.store.clock().now();
+        let name = f.name.trim().to_owned();
+        let n = name.clone();
+        let entry = caller.access("user-added", format!("{name} as {role}"));
+        s.store
+            .write(move |c| {
+                admin::create_user(c, &n, role, Some(&hash), badge.as_ref(), true, now)?;
+                audit::append(c, &entry, now)
+            })
+            .await?;
+        Ok(format!("User {name} added as {role}; they choose their own password at first sign-in."))
+    }
+    .await;
+    after(&s, &caller, result).await
+}
+
+#[derive(Deserialize)]
+pub struct LocationForm {
+    code: String,
+    name: String,
+    kind: String,
+    #[serde(default)]
+    barcode: String,
+}
+
+pub async fn add_location(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PageForm(f): PageForm<LocationForm>,
+) -> PageResult<Response> {
+    let result = async {
+        let l = NewLocation {
+            code: LocationCode::parse(f.code.trim()).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+            name: f.name.trim().to_owned(),
+            kind: LocationKind::from_str(&f.kind).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+            barcode: match f.barcode.trim() {
+                "" => None,
+                b => Some(Barcode::parse(b).map_err(|e| ApiError::BadRequest(e.to_string()))?),
+            },
+            terminal: None,
+        };
+        l.validate()?;
+        let now = s.store.clock().now();
+        let code = l.code.to_string();
+        let barcode = s.store.write(move |c| admin::create_location(c, &l, now)).await?;
+        Ok(format!("Location {code} added; its barcode is {barcode}."))
+    }
+    .await;
+    after(&s, &caller, result).await
+}
+
+#[derive(Deserialize)]
+pub struct StationForm {
+    id: String,
+    location: String,
+    mode: String,
+}
+
+pub async fn add_station(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PageForm(f): PageForm<StationForm>,
+) -> PageResult<Response> {
+    let result = async {
+        let st = NewStation {
+            id: f.id.trim().to_owned(),
+            location: LocationCode::parse(&f.location).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+            mode: Mode::from_str(&f.mode).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+            port: None,
+            usb: None,
+        };
+        let now = s.store.clock().now();
+        let id = st.id.clone();
+        s.store.write(move |c| admin::upsert_station(c, &st, now)).await?;
+        Ok(format!("Station {id} saved."))
+    }
+    .await;
+    after(&s, &caller, result).await
+}
+
+/// CSV upload (multipart, sent by the page's script with its anti-forgery header). Answers in
+/// plain text: how many were imported, or every wrong line.
+pub async fn import(State(s): State<AppState>, Extension(caller): Extension<Caller>, mut form: Multipart) -> Response {
+    let mut what = None;
+    let mut data = None;
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or("").to_owned();
+                match field.bytes().await {
+                    Ok(b) if name == "what" => what = Some(String::from_utf8_lossy(&b).into_owned()),
+                    Ok(b) if name == "file" => data = Some(b),
+                    Ok(_) => {}
+                    Err(e) => return (StatusCode::BAD_REQUEST, format!("the upload was cut short: {e}")).into_response(),
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return (StatusCode::BAD_REQUEST, format!("the upload could not be read: {e}")).into_response(),
+        }
+    }
+    let (Some(what), Some(data)) = (what, data) else {
+        return (StatusCode::BAD_REQUEST, "choose what to import and a CSV file").into_response();
+    };
+    let store = s.store.clone();
+    let now = store.clock().now();
+    let entry = caller.access("import", format!("{what}: {} bytes", data.len()));
+    let result = tokio::task::spawn_blocking(move || match what.as_str() {
+        "volumes" => crate::import::volumes_from(&store, &data[..]),
+        "locations" => crate::import::locations_from(&store, &data[..]),
+        _ => Err(anyhow::anyhow!("import volumes or locations")),
+    })
+    .await;
+    match result {
+        Ok(Ok(n)) => {
+            let _ = s.store.write(move |c| audit::append(c, &entry, now)).await;
+            (StatusCode::OK, format!("Imported {n} rows.")).into_response()
+        }
+        Ok(Err(e)) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).into_response(),
+        Err(e) => PageError::from(ApiError::Internal(e.to_string())).into_response(),
+    }
+}

@@ -1,0 +1,324 @@
+//! Finding charts: the dashboard (one search box, counts, the live feed), a volume's page with
+//! its whole timeline, the live feed itself (Server-Sent Events) and the wall display.
+
+use super::{layout, masked, status_words, when, PageResult};
+use crate::api::error::ApiError;
+use crate::api::AppState;
+use crate::auth::Caller;
+use crate::store::query::{self, SearchHit};
+use crate::store::ScanAnswer;
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Extension;
+use futures_util::stream::{self, Stream, StreamExt};
+use maud::{html, Markup};
+use serde::Deserialize;
+use std::convert::Infallible;
+
+#[derive(Deserialize, Default)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+fn may_see_restricted(caller: &Caller) -> bool {
+    caller.role().is_some_and(|r| r.sees_restricted())
+}
+
+pub async fn dashboard(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<SearchQuery>,
+) -> PageResult {
+    let text = q.q.trim().to_owned();
+    if text.chars().count() > 100 {
+        return Err(ApiError::BadRequest("Search for at most 100 characters.".into()).into());
+    }
+    let cutoffs = s.loans.cutoffs(s.store.clock().now());
+    let (counts, feed) = s
+        .store
+        .read(move |c| Ok((query::counts(c, &cutoffs)?, query::recent_answers(c, None, false, 15)?)))
+        .await?;
+    let hits = if text.is_empty() {
+        None
+    } else {
+        let t = text.clone();
+        let mut hits = s
+            .store
+            .audited(caller.access("search", text.clone()), move |c| query::search(c, &t, 100))
+            .await?;
+        if !may_see_restricted(&caller) {
+            hits.iter_mut().filter(|h| h.restricted).for_each(SearchHit::hide_whereabouts);
+        }
+        Some(hits)
+    };
+    let tile = |n: i64, label: &str, href: &str| {
+        html! { a.tile href=(href) { span.n { (n) } span.l { (label) } } }
+    };
+    Ok(layout(
+        Some(&caller),
+        "Find a chart",
+        html! {
+            form.search method="get" action="/" role="search" {
+                label for="q" { "Where is this chart?" }
+                div.row {
+                    input #q name="q" value=(text) placeholder="Volume barcode, MRN, or patient name (Last, First)"
+                        maxlength="100" autofocus autocomplete="off";
+                    button type="submit" { "Find" }
+                }
+            }
+            @if let Some(hits) = &hits {
+                (results(&text, hits))
+            }
+            section.tiles aria-label="Counts" {
+                (tile(counts.at_location + counts.in_transit, "out", "/locations"))
+                (tile(counts.in_transit, "in transit", "/locations"))
+                (tile(counts.overdue, "overdue", "/locations"))
+                (tile(counts.missing, "missing", "/locations"))
+                (tile(counts.open_exceptions, "exceptions", "/exceptions"))
+            }
+            (feed_list(&feed, "/events"))
+        },
+    ))
+}
+
+fn results(text: &str, hits: &[SearchHit]) -> Markup {
+    html! {
+        section.results {
+            @if hits.is_empty() {
+                p.empty { "Nothing matches “" (text) "”. Check the spelling, or search by MRN or barcode." }
+            } @else {
+                table {
+                    thead { tr { th { "Patient" } th { "MRN" } th { "Volume" } th { "Status" } th { "Where" } th { "Last scan" } } }
+                    tbody {
+                        @for h in hits {
+                            tr {
+                                td { a href={ "/volumes/" (h.barcode) } { (h.last_name) ", " (h.first_name) } }
+                                td { (h.mrn) }
+                                td { (h.record_type) " " (h.volume) br; small { (h.barcode) } }
+                                td { span class={ "status " (h.status) } { (status_words(&h.status)) } }
+                                td {
+                                    (h.location.name)
+                                    @if let Some(d) = &h.destination { br; small { "→ " (d.name) } }
+                                }
+                                td {
+                                    @if let Some(at) = &h.last_scan_at {
+                                        (when(at))
+                                        br;
+                                        small {
+                                            @if let Some(st) = &h.last_station { "at " (st) }
+                                            @if let Some(u) = &h.last_user { " by " (u) }
+                                        }
+                                    } @else { "never scanned" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One line of the live feed (no patient names: barcodes, places and what happened).
+fn feed_item(a: &ScanAnswer) -> Markup {
+    html! {
+        li class=(if a.accepted { "ok" } else { "refused" }) {
+            time datetime=(a.at.to_rfc3339()) { (a.at.format("%H:%M:%S")) }
+            " " strong { (a.station) } " " (a.message)
+        }
+    }
+}
+
+fn feed_list(feed: &[ScanAnswer], source: &str) -> Markup {
+    html! {
+        section.feed {
+            h2 { "Live scans" span.live data-state="connecting" { "connecting" } }
+            ul #feed data-feed=(source) {
+                @for a in feed { (feed_item(a)) }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct FeedQuery {
+    station: Option<String>,
+}
+
+/// The live feed: every committed scan's answer as an SSE `scan` event whose data is the HTML of
+/// its feed line (escaped by maud). Ends when the server shuts down.
+pub async fn events(
+    State(s): State<AppState>,
+    Query(q): Query<FeedQuery>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = s.store.subscribe();
+    let mut shutdown = s.shutdown.clone();
+    let station = q.station;
+    let answers = stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(a) => return Some((Some(a), rx)),
+                // A slow reader missed some: say so once, carry on from the newest.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return Some((None, rx)),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let stream = answers
+        .filter_map(move |a| {
+            let keep = match (&a, &station) {
+                (Some(a), Some(st)) => a.station == *st,
+                _ => true,
+            };
+            async move { keep.then_some(a) }
+        })
+        .map(|a| {
+            Ok(match a {
+                Some(a) => Event::default()
+                    .event("scan")
+                    .data(feed_item(&a).into_string()),
+                None => Event::default().event("lagged").data("some scans were skipped"),
+            })
+        })
+        .take_until(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+pub async fn volume_page(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(barcode): Path<String>,
+) -> PageResult {
+    let b = barcode.clone();
+    let found = s
+        .store
+        .audited(caller.access("view-volume", barcode.clone()), move |c| {
+            Ok(query::volume(c, &b)?.zip(query::movements(c, &b, 1000)?))
+        })
+        .await?;
+    let Some((mut v, mut moves)) = found else {
+        return Err(ApiError::NotFound(format!("No volume has the barcode {barcode}.")).into());
+    };
+    let hidden = v.restricted && !may_see_restricted(&caller);
+    if hidden {
+        v.hide_whereabouts();
+        for m in &mut moves {
+            m.from = None;
+            m.to = None;
+            m.station = "restricted".into();
+        }
+    }
+    Ok(layout(
+        Some(&caller),
+        &v.barcode,
+        html! {
+            section.volume {
+                h1 { (v.last_name) ", " (v.first_name) }
+                p.sub { "MRN " (v.mrn) " · " (v.record_type) " volume " (v.volume) " · " code { (v.barcode) }
+                    @if v.restricted { " · " span.badge { "restricted" } } }
+                div.where {
+                    span class={ "status big " (v.status) } { (status_words(&v.status)) }
+                    span.place { (v.location.name) }
+                    @if let Some(d) = &v.destination { span.dest { "→ " (d.name) } }
+                }
+                dl {
+                    dt { "Last scan" }
+                    dd {
+                        @match &v.last_scan {
+                            Some(l) => {
+                                (when(&l.at))
+                                @if let Some(loc) = &l.location { " at " (loc.name) }
+                                @if let Some(st) = &l.station { " (station " (st) ")" }
+                                @if let Some(u) = &l.user { " by " (u) }
+                            }
+                            None => { "never scanned" }
+                        }
+                    }
+                    dt { "Since" } dd { (when(&v.since)) }
+                    dt { "Home" } dd { (v.home.name) " (" (v.home.code) ")" }
+                    @if let Some(cn) = &v.container { dt { "In container" } dd { (cn.name) } }
+                    dt { "Loose reports waiting" } dd { (v.waiting_reports) }
+                }
+            }
+            section.timeline {
+                h2 { "Movements" }
+                @if moves.is_empty() { p.empty { "No movements yet." } }
+                @else {
+                    table {
+                        thead { tr { th { "When" } th { "What" } th { "From" } th { "To" } th { "Station" } th { "Who" } } }
+                        tbody {
+                            @for m in &moves {
+                                tr {
+                                    td { (when(&m.at)) }
+                                    td { (m.action) }
+                                    td { (m.from.as_deref().unwrap_or("—")) }
+                                    td { (m.to.as_deref().unwrap_or("—")) }
+                                    td { (m.station) }
+                                    td {
+                                        (m.user.as_deref().unwrap_or("—"))
+                                        @if let Some(r) = &m.receiver { " → " (r) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Deserialize, Default)]
+pub struct WallQuery {
+    /// `list`: only the list (the page's script refreshes it after each scan).
+    part: Option<String>,
+}
+
+/// The wall display for a floor or the file room: what is here and on its way, with masked
+/// identifiers, refreshed live. Restricted charts are left off.
+pub async fn wall(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+    Query(q): Query<WallQuery>,
+) -> PageResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let c2 = code.clone();
+    let detail = s
+        .store
+        .audited(caller.access("view-wall", code.clone()), move |c| query::location(c, &c2, 500))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("No location has the code {code}.")))?;
+    let (here, coming): (Vec<_>, Vec<_>) = detail
+        .volumes
+        .iter()
+        .filter(|h| !h.restricted)
+        .partition(|h| h.status != "in_transit");
+    let list = html! {
+        div #wall-list {
+            section { h2 { "Here (" (here.len()) ")" }
+                ul.wall { @for h in &here { li { span.mask { (masked(&h.last_name, &h.first_name, &h.mrn)) } " " small { (h.record_type) " " (h.volume) } } } } }
+            section { h2 { "On the way (" (coming.len()) ")" }
+                ul.wall { @for h in &coming { li { span.mask { (masked(&h.last_name, &h.first_name, &h.mrn)) } " " small { (h.record_type) " " (h.volume) } } } } }
+        }
+    };
+    if q.part.as_deref() == Some("list") {
+        return Ok(list.into_response());
+    }
+    let l = &detail.location;
+    Ok(layout(
+        Some(&caller),
+        &format!("Wall: {}", l.name),
+        html! {
+            section.wallpage data-wall=(format!("/wall/{}?part=list", crate::auth::url_escape(&l.code))) {
+                h1 { (l.name) }
+                (list)
+                (feed_list(&[], "/events"))
+            }
+        },
+    )
+    .into_response())
+}

@@ -1,0 +1,130 @@
+//! Places: every location with what is there now, one location's volumes, the stations with
+//! their scanners' state and recent refusals, and the scanner setup sheets.
+
+use super::{layout, status_words, when, PageResult};
+use crate::api::error::ApiError;
+use crate::api::AppState;
+use crate::auth::Caller;
+use crate::store::query::{self, SearchHit};
+use axum::extract::{Path, State};
+use axum::Extension;
+use maud::{html, Markup};
+
+pub async fn locations(State(s): State<AppState>, Extension(caller): Extension<Caller>) -> PageResult {
+    let locs = s.store.read(query::locations).await?;
+    Ok(layout(
+        Some(&caller),
+        "Locations",
+        html! {
+            h1 { "Locations" }
+            table.list {
+                thead { tr { th { "Code" } th { "Name" } th { "Kind" } th.num { "Here" } th.num { "On the way" } th { "" } } }
+                tbody {
+                    @for l in &locs {
+                        tr {
+                            td { a href={ "/locations/" (crate::auth::url_escape(&l.code)) } { (l.code) } }
+                            td { (l.name) }
+                            td { (l.kind) @if let Some((lo, hi)) = l.terminal { " " small { (format!("{lo:02}–{hi:02}")) } } }
+                            td.num { (l.here) }
+                            td.num { (l.incoming) }
+                            td { a href={ "/wall/" (crate::auth::url_escape(&l.code)) } { "wall display" } }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+pub async fn location(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+) -> PageResult {
+    let c2 = code.clone();
+    let detail = s
+        .store
+        .audited(caller.access("view-location", code.clone()), move |c| query::location(c, &c2, 2000))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("No location has the code {code}.")))?;
+    let sees = caller.role().is_some_and(|r| r.sees_restricted());
+    let shown: Vec<&SearchHit> = detail.volumes.iter().filter(|h| sees || !h.restricted).collect();
+    let withheld = detail.volumes.len() - shown.len();
+    let l = &detail.location;
+    Ok(layout(
+        Some(&caller),
+        &l.name,
+        html! {
+            h1 { (l.name) " " small { (l.code) " · " (l.kind) } }
+            p { (l.here) " here now, " (l.incoming) " on the way. "
+                @if withheld > 0 { (withheld) " restricted chart(s) not listed." } }
+            table.list {
+                thead { tr { th { "Patient" } th { "MRN" } th { "Volume" } th { "Status" } th { "Last scan" } } }
+                tbody {
+                    @for h in &shown {
+                        tr {
+                            td { a href={ "/volumes/" (h.barcode) } { (h.last_name) ", " (h.first_name) } }
+                            td { (h.mrn) }
+                            td { (h.record_type) " " (h.volume) " " small { (h.barcode) } }
+                            td { span class={ "status " (h.status) } { (status_words(&h.status)) } }
+                            td { @if let Some(at) = &h.last_scan_at { (when(at)) } }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+pub async fn stations(State(s): State<AppState>, Extension(caller): Extension<Caller>) -> PageResult {
+    let (stations, refusals) = s
+        .store
+        .read(|c| Ok((query::stations(c)?, query::recent_answers(c, None, true, 30)?)))
+        .await?;
+    let profiles = crate::stations::profiles::built_in().map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(layout(
+        Some(&caller),
+        "Stations",
+        html! {
+            h1 { "Stations" }
+            table.list {
+                thead { tr { th { "Station" } th { "Location" } th { "Mode" } th { "Scanner" } th { "State" } th { "Last scan" } th { "" } } }
+                tbody {
+                    @for st in &stations {
+                        tr {
+                            td { (st.id) }
+                            td { (st.location) }
+                            td { (st.mode) }
+                            td { (st.kind) @if let Some(p) = st.port.as_ref().or(st.usb.as_ref()) { " " small { (p) } } }
+                            td {
+                                @if st.connected { span.link.up { "connected" } }
+                                @else {
+                                    span.link.down { "disconnected" }
+                                    @if let Some(e) = &st.link_error { br; small { (e) } }
+                                    @if let Some(t) = &st.link_changed_at { br; small { "since " (when(t)) } }
+                                }
+                            }
+                            td { @if let Some(t) = &st.last_scan_at { (when(t)) } @else { "—" } }
+                            td { @if st.kind == "http" { a href={ "/scan?station=" (crate::auth::url_escape(&st.id)) } { "scan page" } } }
+                        }
+                    }
+                }
+            }
+            h2 { "Recent refusals" }
+            @if refusals.is_empty() { p.empty { "None." } }
+            ul.refusals { @for a in &refusals { li { (when(&crate::clock::stamp(a.at))) " " strong { (a.station) } " " (a.message) } } }
+            h2 { "Scanner setup sheets" }
+            ul { @for p in &profiles { li { a href={ "/stations/sheet/" (p.id) } { (p.vendor) " " (p.models.join(", ")) } } } }
+        },
+    ))
+}
+
+pub async fn setup_sheet(Extension(caller): Extension<Caller>, Path(profile): Path<String>) -> PageResult {
+    let profiles = crate::stations::profiles::built_in().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let p = profiles
+        .iter()
+        .find(|p| p.id == profile)
+        .ok_or_else(|| ApiError::NotFound(format!("No scanner profile is called {profile}.")))?;
+    let body: Markup = crate::labels::sheet::sheet_body(p).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(layout(Some(&caller), &format!("Setup: {}", p.id), html! { section.sheet-page { (body) } }))
+}

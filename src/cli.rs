@@ -1,4 +1,4 @@
-//! The command line (clap): serve, user, token, import, backup, agent, scanners. Only commands
+//! The command line (clap): serve, user, token, import, audit, backup, agent, scanners. Only commands
 //! that work are listed.
 
 use crate::config::Config;
@@ -53,6 +53,13 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
+    /// The access log: check that its chain is intact.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
     /// Write a consistent copy of the live database to DEST (SQLite online backup).
     Backup {
         dest: PathBuf,
@@ -96,6 +103,12 @@ struct AgentArgs {
     /// Milliseconds the scanner waits for the server's answer before it is told "queued".
     #[arg(long, default_value_t = 1500)]
     answer_wait_ms: u64,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the whole chain: exit 0 when intact, non-zero naming the first bad entry.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -271,6 +284,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+            config,
+        } => {
+            let (_, store) = open(config.as_ref())?;
+            let r = store.read_blocking(crate::store::audit::verify);
+            store.shutdown();
+            match r? {
+                Ok(v) => {
+                    println!("access log intact: {} entries; head {}", v.entries, v.head);
+                    Ok(())
+                }
+                Err(broken) => anyhow::bail!("{broken}"),
+            }
         }
         Command::Backup { dest, config } => {
             let (_, store) = open(config.as_ref())?;

@@ -302,3 +302,108 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A browser-like session: the cookie and the anti-forgery token of a signed-in user.
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    /// A client that does not follow redirects (pages answer 303s that tests look at).
+    pub fn browser_like(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// A user who signs in with [`PASSWORD`].
+    pub async fn person(&self, name: &str, role: Role) {
+        let hash = chartrack::passwords::hash(PASSWORD).unwrap();
+        let (n, now) = (name.to_owned(), self.clock.now());
+        self.store
+            .write(move |c| admin::create_user(c, &n, role, Some(&hash), None, false, now))
+            .await
+            .unwrap();
+    }
+
+    /// POST the sign-in form as a browser on this site would.
+    pub async fn try_sign_in(&self, name: &str, password: &str) -> reqwest::Response {
+        self.browser_like()
+            .post(format!("{}/login", self.base))
+            .header("Origin", &self.base)
+            .form(&[("name", name), ("password", password), ("next", "/")])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sign_in(&self, name: &str) -> Session {
+        let r = self.try_sign_in(name, PASSWORD).await;
+        assert_eq!(r.status().as_u16(), 303, "{name} could not sign in");
+        let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let cookie = set.split(';').next().unwrap().to_owned();
+        let page = self.page(&cookie, "/").await;
+        assert_eq!(page.0, 200, "{}", page.1);
+        let csrf = page
+            .1
+            .split("name=\"csrf-token\" content=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("a signed-in page carries its anti-forgery token")
+            .to_owned();
+        Session { cookie, csrf }
+    }
+
+    /// GET a page with a session cookie: status and HTML.
+    pub async fn page(&self, cookie: &str, path: &str) -> (u16, String) {
+        let r = self
+            .browser_like()
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// POST a form with a session (its anti-forgery token added unless `csrf` is None).
+    pub async fn form(
+        &self,
+        s: &Session,
+        path: &str,
+        fields: &[(&str, &str)],
+        csrf: Option<&str>,
+    ) -> reqwest::Response {
+        let mut fields: Vec<(&str, &str)> = fields.to_vec();
+        if let Some(t) = csrf {
+            fields.push(("csrf", t));
+        }
+        self.browser_like()
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", &s.cookie)
+            .header("Origin", &self.base)
+            .form(&fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Access log rows (actor, action, subject, remote), oldest first.
+    pub async fn access_log(&self) -> Vec<(String, String, String, String)> {
+        self.store
+            .read(|c| {
+                let rows = chartrack::store::audit::recent(c, None, 10_000)?;
+                Ok(rows
+                    .into_iter()
+                    .rev()
+                    .map(|r| (r.actor, r.action, r.subject, r.remote))
+                    .collect())
+            })
+            .await
+            .unwrap()
+    }
+}

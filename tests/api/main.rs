@@ -6,6 +6,7 @@ mod cli;
 mod faults;
 mod helpers;
 mod inputs;
+mod pages;
 mod scans;
 mod serial;
 mod volumes;

@@ -1,0 +1,360 @@
+//! The pages over HTTP: sign-in, sessions, anti-forgery, roles, idle logoff on an injected
+//! clock, the access log per view, and escaping.
+
+use crate::helpers::*;
+use chartrack::auth::{Policy, POLICY};
+use chartrack::domain::Role;
+use serde_json::json;
+
+#[tokio::test]
+async fn sign_in_opens_a_fresh_server_side_session_and_sign_out_ends_it() {
+    let app = TestApp::spawn().await;
+    app.person("ames", Role::Nurse).await;
+
+    let login = app.browser_like().get(format!("{}/login", app.base)).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    let h = login.headers();
+    assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+
+    // Unknown name and wrong password: the same answer, word for word.
+    let unknown = app.try_sign_in("nobody", PASSWORD).await;
+    let wrong = app.try_sign_in("ames", "not the password at all").await;
+    assert_eq!((unknown.status().as_u16(), wrong.status().as_u16()), (401, 401));
+    assert!(unknown.headers().get("set-cookie").is_none());
+    assert_eq!(unknown.text().await.unwrap(), wrong.text().await.unwrap());
+
+    let r = app.try_sign_in("ames", PASSWORD).await;
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain HTTP here: {cookie}");
+    let first = app.sign_in("ames").await;
+    let second = app.sign_in("ames").await;
+    assert_ne!(first.cookie, second.cookie, "every sign-in gets a new session id");
+
+    let (s, html) = app.page(&first.cookie, "/").await;
+    assert_eq!(s, 200);
+    assert!(html.contains("ames"), "the page says who is signed in");
+
+    // Signing out needs the anti-forgery token, then ends the session on the server.
+    let r = app.form(&first, "/logout", &[], None).await;
+    assert_eq!(r.status(), 403);
+    let r = app.form(&first, "/logout", &[], Some(&first.csrf)).await;
+    assert_eq!(r.status(), 303);
+    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    let (s, _) = app.page(&first.cookie, "/").await;
+    assert_eq!(s, 303, "the old cookie opens nothing");
+    let (s, _) = app.page(&second.cookie, "/").await;
+    assert_eq!(s, 200, "other sessions are untouched");
+    let log = app.access_log().await;
+    let actions: Vec<&str> = log.iter().map(|(_, a, _, _)| a.as_str()).collect();
+    assert!(actions.contains(&"sign-in-failed") && actions.contains(&"sign-out"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn an_idle_session_is_ended_after_fifteen_minutes_and_activity_keeps_it_alive() {
+    let app = TestApp::spawn().await;
+    app.person("ames", Role::Nurse).await;
+    let s = app.sign_in("ames").await;
+    for _ in 0..3 {
+        app.clock.advance(chrono::Duration::minutes(10));
+        assert_eq!(app.page(&s.cookie, "/locations").await.0, 200, "used every 10 minutes");
+    }
+    app.clock.advance(chrono::Duration::minutes(15) + chrono::Duration::seconds(1));
+    let (status, _) = app.page(&s.cookie, "/locations").await;
+    assert_eq!(status, 303, "idle for 15 minutes: signed out");
+    let reason: String = app
+        .store
+        .read(|c| Ok(c.query_row("SELECT end_reason FROM session WHERE ended_at IS NOT NULL", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(reason, "idle");
+    // Going back in time does not revive it: it is ended on the server.
+    assert_eq!(app.page(&s.cookie, "/").await.0, 303);
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_limited_per_account_and_per_address_across_a_restart() {
+    let app = TestApp::spawn().await;
+    app.person("ames", Role::Nurse).await;
+    for _ in 0..5 {
+        assert_eq!(app.try_sign_in("ames", "guess-guess-guess").await.status(), 401);
+    }
+    let r = app.try_sign_in("ames", PASSWORD).await;
+    assert_eq!(r.status(), 429, "locked even with the right password");
+    assert!(r.text().await.unwrap().contains("Too many failed sign-ins"));
+    // An unknown name is limited the same way (no telling names apart).
+    for _ in 0..5 {
+        app.try_sign_in("ghost", "guess-guess-guess").await;
+    }
+    assert_eq!(app.try_sign_in("ghost", "x").await.status(), 429);
+
+    let app = app.restart_with_stations(vec![]).await;
+    assert_eq!(app.try_sign_in("ames", PASSWORD).await.status(), 429, "the limit survives a restart");
+    app.clock.advance(chrono::Duration::minutes(16));
+    assert_eq!(app.try_sign_in("ames", PASSWORD).await.status(), 303, "and ends after 15 minutes");
+
+    // Per address: many names from one address.
+    app.person("bede", Role::Nurse).await;
+    for i in 0..30 {
+        app.try_sign_in(&format!("spray{i}"), "guess-guess-guess").await;
+    }
+    assert_eq!(app.try_sign_in("bede", PASSWORD).await.status(), 429);
+}
+
+#[tokio::test]
+async fn state_changing_requests_with_a_cookie_need_the_token_and_our_origin() {
+    let app = TestApp::spawn().await;
+    app.person("root", Role::Admin).await;
+    let s = app.sign_in("root").await;
+    let fields = [("code", "5E"), ("name", "5 East"), ("kind", "unit"), ("barcode", "")];
+    let r = app.form(&s, "/admin/locations", &fields, None).await;
+    assert_eq!(r.status(), 403, "no token");
+    let r = app.form(&s, "/admin/locations", &fields, Some("0123456789abcdef")).await;
+    assert_eq!(r.status(), 403, "a wrong token");
+    let r = app
+        .browser_like()
+        .post(format!("{}/admin/locations", app.base))
+        .header("Cookie", &s.cookie)
+        .header("Origin", "http://evil.example")
+        .form(&[("code", "5E"), ("name", "5 East"), ("kind", "unit"), ("csrf", s.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "another site's page");
+    let (_, body) = app.get("/api/v1/locations/5E", &app.admin).await;
+    assert_eq!(body["error"], "no location with that code", "nothing was created");
+
+    let r = app.form(&s, "/admin/locations", &fields, Some(&s.csrf)).await;
+    assert_eq!(r.status(), 303);
+    let (status, _) = app.get("/api/v1/locations/5E", &app.admin).await;
+    assert_eq!(status, 200);
+
+    // The JSON API with a cookie: the token goes in a header.
+    let post = |token: Option<&str>| {
+        let mut rq = app
+            .browser_like()
+            .post(format!("{}/api/v1/locations", app.base))
+            .header("Cookie", &s.cookie)
+            .json(&json!({"code": "6E", "name": "6 East", "kind": "unit"}));
+        if let Some(t) = token {
+            rq = rq.header("X-CSRF-Token", t);
+        }
+        rq.send()
+    };
+    assert_eq!(post(None).await.unwrap().status(), 403);
+    assert_eq!(post(Some(&s.csrf)).await.unwrap().status(), 201);
+}
+
+#[tokio::test]
+async fn every_route_answers_each_role_as_the_policy_says() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    let roles = [Role::Nurse, Role::Clerk, Role::Supervisor, Role::Admin];
+    let mut sessions = Vec::new();
+    for r in roles {
+        let name = format!("u-{r}");
+        app.person(&name, r).await;
+        sessions.push((r, app.sign_in(&name).await));
+    }
+    let mut checked = 0;
+    for (method, path, policy) in POLICY {
+        let Policy::User(min) = policy else { continue };
+        if *path == "/logout" {
+            continue; // ends the session; tested on its own
+        }
+        let url = path
+            .replace("{barcode}", &h.volumes[0])
+            .replace("{code}", "4W")
+            .replace("{profile}", "generic-rs232")
+            .replace("{file}", "app.css")
+            .replace("{id}", "1");
+        for (role, s) in &sessions {
+            let status = if *method == "GET" {
+                // Only the status: the live feed never ends its body.
+                app.browser_like()
+                    .get(format!("{}{url}", app.base))
+                    .header("Cookie", &s.cookie)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            } else if url.starts_with("/api/") {
+                app.browser_like()
+                    .post(format!("{}{url}", app.base))
+                    .header("Cookie", &s.cookie)
+                    .header("X-CSRF-Token", &s.csrf)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            } else {
+                app.form(s, &url, &[], Some(&s.csrf)).await.status().as_u16()
+            };
+            if role.at_least(*min) {
+                assert!(status != 403 && status < 500, "{role} {method} {url}: {status}");
+            } else {
+                assert_eq!(status, 403, "{role} must not {method} {url}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "the matrix covered {checked} cases");
+}
+
+#[tokio::test]
+async fn every_view_and_search_of_patients_is_in_the_access_log_and_the_chain_verifies() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.person("ames", Role::Nurse).await;
+    let s = app.sign_in("ames").await;
+    let v = &h.volumes[1];
+    assert_eq!(app.page(&s.cookie, &format!("/volumes/{v}")).await.0, 200);
+    assert_eq!(app.page(&s.cookie, "/?q=Quill").await.0, 200);
+    assert_eq!(app.page(&s.cookie, "/locations/FR-40-59").await.0, 200);
+    assert_eq!(app.page(&s.cookie, "/wall/4W").await.0, 200);
+    let (st, _) = app.get(&format!("/api/v1/volumes/{v}/movements"), &app.admin).await;
+    assert_eq!(st, 200);
+    let (st, _) = app.get("/api/v1/search?q=123445", &app.admin).await;
+    assert_eq!(st, 200);
+    let log = app.access_log().await;
+    let have = |actor: &str, action: &str, subject: &str| {
+        log.iter().any(|(a, b, c, remote)| a == actor && b == action && c == subject && remote == "127.0.0.1")
+    };
+    for (actor, action, subject) in [
+        ("ames", "view-volume", v.as_str()),
+        ("ames", "search", "Quill"),
+        ("ames", "view-location", "FR-40-59"),
+        ("ames", "view-wall", "4W"),
+        ("admin", "view-movements", v.as_str()),
+        ("admin", "search", "123445"),
+    ] {
+        assert!(have(actor, action, subject), "no entry for {actor} {action} {subject}: {log:?}");
+    }
+    // Pages that show no patient are not logged as views.
+    let before = app.access_log().await.len();
+    assert_eq!(app.page(&s.cookie, "/locations").await.0, 200);
+    assert_eq!(app.access_log().await.len(), before);
+
+    // The supervisor's page shows the chain intact.
+    app.person("sup", Role::Supervisor).await;
+    let sup = app.sign_in("sup").await;
+    let (st, html) = app.page(&sup.cookie, &format!("/access-log?subject={v}")).await;
+    assert_eq!(st, 200);
+    assert!(html.contains("Chain intact") && html.contains("view-volume"), "{html}");
+}
+
+#[tokio::test]
+async fn names_are_escaped_and_restricted_charts_hide_their_whereabouts() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    let (s, b) = app
+        .post(
+            "/api/v1/volumes",
+            &app.admin,
+            &json!({"mrn": "555501", "last_name": "<script>alert(1)</script>", "first_name": "Eve", "home": "FR-00-19"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = app
+        .post(
+            "/api/v1/volumes",
+            &app.admin,
+            &json!({"mrn": "555502", "last_name": "Vip", "first_name": "Very", "home": "FR-00-19", "restricted": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let vip = b["barcode"].as_str().unwrap().to_owned();
+    app.scan("fr-out", &h.loc["4W"]).await;
+    app.scan("fr-out", &vip).await;
+
+    app.person("ames", Role::Nurse).await;
+    app.person("sup", Role::Supervisor).await;
+    let nurse = app.sign_in("ames").await;
+    let sup = app.sign_in("sup").await;
+
+    let (_, html) = app.page(&nurse.cookie, "/?q=555501").await;
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+    assert!(!html.contains("<script>alert"), "a name must never become markup");
+    let (_, html) = app.page(&nurse.cookie, "/?q=O%27Brien").await;
+    assert!(html.contains("O'Brien") || html.contains("O&#39;Brien") || html.contains("O&apos;Brien"), "{html}");
+    assert!(html.contains("/volumes/"), "O'Brien is found: {html}");
+
+    let (_, html) = app.page(&nurse.cookie, &format!("/volumes/{vip}")).await;
+    assert!(html.contains("location restricted") && !html.contains("4W name"), "{html}");
+    let (_, html) = app.page(&sup.cookie, &format!("/volumes/{vip}")).await;
+    assert!(html.contains("4W name"), "a supervisor may see it: {html}");
+    let nurse_token = app.token_for(chartrack::store::admin::TokenFor::User("ames".into())).await;
+    let (_, v) = app.get(&format!("/api/v1/volumes/{vip}"), &nurse_token).await;
+    assert_eq!(v["location"]["name"], "location restricted", "{v}");
+    let (_, l) = app.get("/api/v1/locations/4W", &nurse_token).await;
+    assert!(l["volumes"].as_array().unwrap().iter().all(|h| h["barcode"] != vip.as_str()), "{l}");
+}
+
+#[tokio::test]
+async fn a_one_time_password_must_be_changed_before_anything_else() {
+    let app = TestApp::spawn().await;
+    let hash = chartrack::passwords::hash(PASSWORD).unwrap();
+    let now = app.clock.now();
+    app.store
+        .write(move |c| chartrack::store::admin::create_user(c, "newbie", Role::Clerk, Some(&hash), None, true, now))
+        .await
+        .unwrap();
+    let r = app.try_sign_in("newbie", PASSWORD).await;
+    assert_eq!(r.headers()["location"], "/account/password");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert_eq!(app.page(&cookie, "/").await.0, 403);
+    let (s, html) = app.page(&cookie, "/account/password").await;
+    assert_eq!(s, 200);
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let session = Session { cookie: cookie.clone(), csrf: csrf.clone() };
+    let r = app.form(&session, "/account/password", &[("current", PASSWORD), ("new", "short")], Some(&csrf)).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("at least 12 characters"));
+    let r = app
+        .form(&session, "/account/password", &[("current", PASSWORD), ("new", "a much longer pass phrase")], Some(&csrf))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.page(&cookie, "/").await.0, 200);
+    assert_eq!(app.try_sign_in("newbie", PASSWORD).await.status(), 401, "the old password is gone");
+}
+
+#[tokio::test]
+async fn the_live_feed_pushes_each_committed_scan() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.person("ames", Role::Nurse).await;
+    let s = app.sign_in("ames").await;
+    let mut feed = app
+        .browser_like()
+        .get(format!("{}/events", app.base))
+        .header("Cookie", &s.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.headers()["content-type"], "text/event-stream");
+    app.scan("w4", &h.volumes[0]).await;
+    let mut got = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !got.contains("event: scan") {
+        let chunk = tokio::time::timeout_at(deadline, feed.chunk()).await.expect("no scan event within 10 s");
+        got += &String::from_utf8_lossy(&chunk.unwrap().expect("the feed ended"));
+    }
+    assert!(got.contains("w4") && got.contains(&h.volumes[0]), "{got}");
+    // An open feed does not hold up a shutdown: the server ends it and drains.
+    tokio::time::timeout(std::time::Duration::from_secs(10), app.stop())
+        .await
+        .expect("the server stopped with a live feed open");
+    loop {
+        match feed.chunk().await {
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => break,
+        }
+    }
+}

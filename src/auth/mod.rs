@@ -211,12 +211,12 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
-/// A cross-site request: its Origin (or Sec-Fetch-Site) says it came from another site.
+/// A cross-site request. Browsers say where a request comes from in `Sec-Fetch-Site`; with our
+/// `Referrer-Policy: no-referrer` a form's `Origin` is `null`, so it counts only when the fetch
+/// metadata is missing (an older browser): then it must name this host.
 pub fn cross_site(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return true;
-        }
+        return !matches!(site, "same-origin" | "none");
     }
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         None => false,
@@ -464,7 +464,10 @@ mod tests {
         assert!(!cross_site(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
         assert!(cross_site(&h));
-        h.remove(header::ORIGIN);
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(cross_site(&h), "an opaque origin with no fetch metadata");
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(!cross_site(&h), "a browser's own form under no-referrer");
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(cross_site(&h));
     }

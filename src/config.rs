@@ -62,7 +62,12 @@ impl LoanDays {
             ("container", self.container),
         ]
         .into_iter()
-        .map(|(k, d)| (k, crate::clock::stamp(now - chrono::Duration::days(d.into()))))
+        .map(|(k, d)| {
+            (
+                k,
+                crate::clock::stamp(now - chrono::Duration::days(d.into())),
+            )
+        })
         .collect()
     }
 }

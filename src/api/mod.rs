@@ -5,11 +5,11 @@
 pub mod error;
 mod openapi;
 
+use crate::auth::Caller;
 use crate::domain::{Barcode, Mrn};
 use crate::engine::UserRef;
 use crate::metrics::Metrics;
 use crate::store::admin::{self, NewLocation, NewStation, NewVolume};
-use crate::auth::Caller;
 use crate::store::query::{self, Principal};
 use crate::store::{ScanInput, Store};
 use axum::extract::{FromRequest, Path, Query, Request, State};

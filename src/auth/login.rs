@@ -32,8 +32,7 @@ pub enum SignIn {
 
 /// The same message for every refusal.
 pub const REFUSED: &str = "The name or password is not right.";
-pub const LIMITED: &str =
-    "Too many failed sign-ins. Wait 15 minutes, or ask a supervisor to help.";
+pub const LIMITED: &str = "Too many failed sign-ins. Wait 15 minutes, or ask a supervisor to help.";
 
 fn dummy_hash() -> &'static str {
     static H: OnceLock<String> = OnceLock::new();
@@ -75,7 +74,10 @@ pub async fn sign_in(
             subject: name.chars().take(64).collect(),
             remote: remote.to_owned(),
         };
-        state.store.write(move |c| audit::append(c, &entry, now)).await?;
+        state
+            .store
+            .write(move |c| audit::append(c, &entry, now))
+            .await?;
         return Ok(SignIn::Limited);
     }
     // Argon2 is CPU work: off the async runtime. Unknown names verify a dummy hash.

@@ -169,7 +169,11 @@ impl Caller {
         }
     }
     /// What the access log records of this caller.
-    pub fn access(&self, action: &'static str, subject: impl Into<String>) -> crate::store::audit::Access {
+    pub fn access(
+        &self,
+        action: &'static str,
+        subject: impl Into<String>,
+    ) -> crate::store::audit::Access {
         crate::store::audit::Access {
             user_id: match &self.principal {
                 Principal::User { id, .. } => Some(*id),
@@ -404,7 +408,11 @@ async fn check(
 /// The anti-forgery token of a request: the `x-csrf-token` header (scripts), else the `csrf`
 /// field of a URL-encoded form (the body is read and put back).
 async fn csrf_token(req: Request) -> Result<(Request, Option<String>), ApiError> {
-    if let Some(t) = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()) {
+    if let Some(t) = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+    {
         let t = t.to_owned();
         return Ok((req, Some(t)));
     }
@@ -421,7 +429,10 @@ async fn csrf_token(req: Request) -> Result<(Request, Option<String>), ApiError>
         .await
         .map_err(|_| ApiError::BadRequest("the form is larger than 1 MB".into()))?;
     let token = form_urlencoded_field(&bytes, "csrf");
-    Ok((Request::from_parts(parts, axum::body::Body::from(bytes)), token))
+    Ok((
+        Request::from_parts(parts, axum::body::Body::from(bytes)),
+        token,
+    ))
 }
 
 fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {
@@ -439,11 +450,19 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+        HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if page && !h.contains_key(header::CACHE_CONTROL) {
         // Pages show patient data: never keep them in a shared or back-button cache.
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -458,11 +477,20 @@ mod tests {
     #[test]
     fn origin_checks() {
         let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_static("chartrack.local:8080"));
+        h.insert(
+            header::HOST,
+            HeaderValue::from_static("chartrack.local:8080"),
+        );
         assert!(!cross_site(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://chartrack.local:8080"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://chartrack.local:8080"),
+        );
         assert!(!cross_site(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
         assert!(cross_site(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(cross_site(&h), "an opaque origin with no fetch metadata");
@@ -475,7 +503,10 @@ mod tests {
     #[test]
     fn cookies_are_found_by_name_only() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; chartrack_session=abc; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; chartrack_session=abc; b=2"),
+        );
         assert_eq!(cookie(&h, "chartrack_session"), Some("abc"));
         assert_eq!(cookie(&h, "session"), None);
     }

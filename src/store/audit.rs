@@ -77,7 +77,12 @@ pub fn append(c: &Connection, a: &Access, now: DateTime<Utc>) -> Result<i64> {
         None => (1, GENESIS.to_owned()),
     };
     let at = stamp(now);
-    let row = canonical(id, &at, a.user_id, [&a.actor, a.action, &a.subject, &a.remote]);
+    let row = canonical(
+        id,
+        &at,
+        a.user_id,
+        [&a.actor, a.action, &a.subject, &a.remote],
+    );
     let hash = chain(&prev, &row);
     c.prepare_cached(
         "INSERT INTO access_log (entry_id, at, user_id, actor, action, subject, remote, prev_hash, row_hash)
@@ -114,9 +119,16 @@ pub fn verify(c: &Connection) -> Result<std::result::Result<Verified, Broken>> {
     let mut count = 0;
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
-        let broken = |reason: String| Ok(Err(Broken { entry_id: id, reason }));
+        let broken = |reason: String| {
+            Ok(Err(Broken {
+                entry_id: id,
+                reason,
+            }))
+        };
         if id != expected_id {
-            return broken(format!("expected entry {expected_id} here: entries are missing"));
+            return broken(format!(
+                "expected entry {expected_id} here: entries are missing"
+            ));
         }
         let (at, user): (String, Option<i64>) = (r.get(1)?, r.get(2)?);
         let fields: [String; 4] = [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?];
@@ -208,7 +220,8 @@ mod tests {
         c.execute("UPDATE access_log SET subject='CH2' WHERE entry_id=3", [])
             .unwrap();
         assert!(verify(&c).unwrap().is_ok());
-        c.execute("DELETE FROM access_log WHERE entry_id=2", []).unwrap();
+        c.execute("DELETE FROM access_log WHERE entry_id=2", [])
+            .unwrap();
         let broken = verify(&c).unwrap().unwrap_err();
         assert_eq!(broken.entry_id, 3);
         assert!(broken.reason.contains("missing"), "{broken}");
@@ -218,7 +231,9 @@ mod tests {
     fn the_log_refuses_updates_and_deletes() {
         let c = db();
         append(&c, &entry("CH1"), chrono::Utc::now()).unwrap();
-        let e = c.execute("UPDATE access_log SET actor='x'", []).unwrap_err();
+        let e = c
+            .execute("UPDATE access_log SET actor='x'", [])
+            .unwrap_err();
         assert!(e.to_string().contains("append-only"));
         let e = c.execute("DELETE FROM access_log", []).unwrap_err();
         assert!(e.to_string().contains("append-only"));

@@ -205,7 +205,8 @@ impl Store {
     {
         let now = self.clock().now();
         self.write(move |c| audit::append(c, &access, now)).await?;
-        self.read(move |c| f(&audit::Audited::after_logging(c))).await
+        self.read(move |c| f(&audit::Audited::after_logging(c)))
+            .await
     }
 
     /// Run a write through the single writer.

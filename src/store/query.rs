@@ -1,8 +1,8 @@
 //! Reads for pages and the API. Every function takes a read-only connection; those that show
 //! patients take an [`Audited`] one (see `store::audit`).
 
-use super::scan::{loc_ref, LocBrief};
 use super::audit::Audited;
+use super::scan::{loc_ref, LocBrief};
 use super::Result;
 use crate::domain::Role;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -387,10 +387,11 @@ pub fn locations(c: &Connection) -> Result<Vec<LocationView>> {
 
 /// One location and its counts, without the patients at it.
 pub fn location_summary(c: &Connection, code: &str) -> Result<Option<LocationView>> {
-    Ok(c
-        .prepare_cached(&format!("{LOCATION_SELECT} WHERE l.code = ?"))?
-        .query_row([code], location_row)
-        .optional()?)
+    Ok(
+        c.prepare_cached(&format!("{LOCATION_SELECT} WHERE l.code = ?"))?
+            .query_row([code], location_row)
+            .optional()?,
+    )
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -573,12 +574,19 @@ pub fn counts(c: &Connection, cutoffs: &[(&str, String)]) -> Result<Counts> {
 }
 
 /// The answers of the most recent scans, newest first (the live feed's first page).
-pub fn recent_answers(c: &Connection, station: Option<&str>, only_refused: bool, limit: u32) -> Result<Vec<super::ScanAnswer>> {
+pub fn recent_answers(
+    c: &Connection,
+    station: Option<&str>,
+    only_refused: bool,
+    limit: u32,
+) -> Result<Vec<super::ScanAnswer>> {
     let mut st = c.prepare_cached(
         "SELECT response FROM scan WHERE (?1 IS NULL OR station_id = ?1) AND (?2 = 0 OR accepted = 0)
          ORDER BY scan_seq DESC LIMIT ?3",
     )?;
-    let rows = st.query_map(params![station, only_refused, limit], |r| r.get::<_, String>(0))?;
+    let rows = st.query_map(params![station, only_refused, limit], |r| {
+        r.get::<_, String>(0)
+    })?;
     let mut out = Vec::new();
     for json in rows {
         out.push(serde_json::from_str(&json?)?);

@@ -27,16 +27,18 @@ pub fn account(c: &Connection, name: &str) -> Result<Option<Account>> {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
         })
         .optional()?;
-    Ok(row.and_then(|(id, name, role, password_hash, active, must_change_password)| {
-        Some(Account {
-            id,
-            name,
-            role: Role::from_str(&role).ok()?,
-            password_hash,
-            active,
-            must_change_password,
-        })
-    }))
+    Ok(row.and_then(
+        |(id, name, role, password_hash, active, must_change_password)| {
+            Some(Account {
+                id,
+                name,
+                role: Role::from_str(&role).ok()?,
+                password_hash,
+                active,
+                must_change_password,
+            })
+        },
+    ))
 }
 
 /// A session freshly opened: the cookie secret (in clear, once) and its anti-forgery token.
@@ -118,7 +120,8 @@ pub fn find_live(
             ))
         })
         .optional()?;
-    let Some((session_id, user_id, name, role, csrf, seen, created, must_change_password)) = row else {
+    let Some((session_id, user_id, name, role, csrf, seen, created, must_change_password)) = row
+    else {
         return Ok(Err(Ended::Unknown));
     };
     let parse = |t: &str| {
@@ -148,8 +151,10 @@ pub fn find_live(
 
 /// The user was active now.
 pub fn touch(c: &Connection, session_id: i64, now: DateTime<Utc>) -> Result<()> {
-    c.prepare_cached("UPDATE session SET last_seen_at = ?2 WHERE session_id = ?1 AND ended_at IS NULL")?
-        .execute(params![session_id, stamp(now)])?;
+    c.prepare_cached(
+        "UPDATE session SET last_seen_at = ?2 WHERE session_id = ?1 AND ended_at IS NULL",
+    )?
+    .execute(params![session_id, stamp(now)])?;
     Ok(())
 }
 
@@ -171,9 +176,10 @@ pub fn record_failure(c: &Connection, keys: &[String], now: DateTime<Utc>) -> Re
 
 /// Failed sign-ins for `key` since `since`.
 pub fn failures_since(c: &Connection, key: &str, since: DateTime<Utc>) -> Result<u32> {
-    Ok(c
-        .prepare_cached("SELECT count(*) FROM login_failure WHERE key = ?1 AND at >= ?2")?
-        .query_row(params![key, stamp(since)], |r| r.get(0))?)
+    Ok(
+        c.prepare_cached("SELECT count(*) FROM login_failure WHERE key = ?1 AND at >= ?2")?
+            .query_row(params![key, stamp(since)], |r| r.get(0))?,
+    )
 }
 
 /// A successful sign-in clears the account's failures (not the address's).
@@ -194,8 +200,9 @@ pub fn end_others(c: &Connection, user_id: i64, keep: i64, now: DateTime<Utc>) -
 
 /// Store a new password hash (made off the writer) and clear the one-time flag.
 pub fn set_password(c: &Connection, user_id: i64, hash: &str) -> Result<()> {
-    c.prepare_cached("UPDATE app_user SET password_hash = ?2, must_change_password = 0 WHERE user_id = ?1")?
-        .execute(params![user_id, hash])?;
+    c.prepare_cached(
+        "UPDATE app_user SET password_hash = ?2, must_change_password = 0 WHERE user_id = ?1",
+    )?
+    .execute(params![user_id, hash])?;
     Ok(())
 }
-

@@ -7,8 +7,8 @@ use crate::api::AppState;
 use crate::auth::Caller;
 use crate::domain::{Barcode, LocationCode, LocationKind, Mode, Role};
 use crate::store::admin::{self, NewLocation, NewStation};
-use crate::store::query::{self, Principal};
 use crate::store::audit;
+use crate::store::query::{self, Principal};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -36,7 +36,10 @@ pub async fn exceptions(
     Query(q): Query<ExceptionsQuery>,
 ) -> PageResult {
     let all = q.all;
-    let list = s.store.read(move |c| query::exceptions(c, !all, 500)).await?;
+    let list = s
+        .store
+        .read(move |c| query::exceptions(c, !all, 500))
+        .await?;
     Ok(layout(
         Some(&caller),
         "Exceptions",
@@ -144,7 +147,14 @@ pub struct AdminQuery {
     done: Option<String>,
 }
 
-fn admin_view(caller: &Caller, users: &[query::UserView], locs: &[query::LocationView], stations: &[query::StationView], q: &AdminQuery, error: Option<&str>) -> Markup {
+fn admin_view(
+    caller: &Caller,
+    users: &[query::UserView],
+    locs: &[query::LocationView],
+    stations: &[query::StationView],
+    q: &AdminQuery,
+    error: Option<&str>,
+) -> Markup {
     let csrf = caller.csrf();
     layout(
         Some(caller),
@@ -222,8 +232,19 @@ fn admin_view(caller: &Caller, users: &[query::UserView], locs: &[query::Locatio
     )
 }
 
-async fn admin_data(s: &AppState) -> Result<(Vec<query::UserView>, Vec<query::LocationView>, Vec<query::StationView>), ApiError> {
-    Ok(s.store.read(|c| Ok((query::users(c)?, query::locations(c)?, query::stations(c)?))).await?)
+async fn admin_data(
+    s: &AppState,
+) -> Result<
+    (
+        Vec<query::UserView>,
+        Vec<query::LocationView>,
+        Vec<query::StationView>,
+    ),
+    ApiError,
+> {
+    Ok(s.store
+        .read(|c| Ok((query::users(c)?, query::locations(c)?, query::stations(c)?)))
+        .await?)
 }
 
 pub async fn admin_page(
@@ -236,12 +257,35 @@ pub async fn admin_page(
 }
 
 /// After a form: back to the admin page saying what was done, or the page again with the error.
-async fn after(s: &AppState, caller: &Caller, result: Result<String, ApiError>) -> PageResult<Response> {
+async fn after(
+    s: &AppState,
+    caller: &Caller,
+    result: Result<String, ApiError>,
+) -> PageResult<Response> {
     match result {
-        Ok(done) => Ok(Redirect::to(&format!("/admin?done={}", crate::auth::url_escape(&done))).into_response()),
-        Err(ApiError::Unprocessable(m) | ApiError::BadRequest(m) | ApiError::Conflict(m) | ApiError::NotFound(m)) => {
+        Ok(done) => Ok(
+            Redirect::to(&format!("/admin?done={}", crate::auth::url_escape(&done)))
+                .into_response(),
+        ),
+        Err(
+            ApiError::Unprocessable(m)
+            | ApiError::BadRequest(m)
+            | ApiError::Conflict(m)
+            | ApiError::NotFound(m),
+        ) => {
             let (users, locs, stations) = admin_data(s).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, admin_view(caller, &users, &locs, &stations, &AdminQuery::default(), Some(&m))).into_response())
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                admin_view(
+                    caller,
+                    &users,
+                    &locs,
+                    &stations,
+                    &AdminQuery::default(),
+                    Some(&m),
+                ),
+            )
+                .into_response())
         }
         Err(e) => Err(PageError::from(e)),
     }
@@ -263,7 +307,8 @@ pub async fn add_user(
 ) -> PageResult<Response> {
     let result = async {
         let role = Role::from_str(&f.role).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        crate::passwords::check_policy(&f.password).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        crate::passwords::check_policy(&f.password)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let badge = match f.badge.trim() {
             "" => None,
             b => Some(Barcode::parse(b).map_err(|e| ApiError::BadRequest(format!("badge: {e}")))?),
@@ -283,7 +328,9 @@ pub async fn add_user(
                 audit::append(c, &entry, now)
             })
             .await?;
-        Ok(format!("User {name} added as {role}; they choose their own password at first sign-in."))
+        Ok(format!(
+            "User {name} added as {role}; they choose their own password at first sign-in."
+        ))
     }
     .await;
     after(&s, &caller, result).await
@@ -305,9 +352,11 @@ pub async fn add_location(
 ) -> PageResult<Response> {
     let result = async {
         let l = NewLocation {
-            code: LocationCode::parse(f.code.trim()).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+            code: LocationCode::parse(f.code.trim())
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
             name: f.name.trim().to_owned(),
-            kind: LocationKind::from_str(&f.kind).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+            kind: LocationKind::from_str(&f.kind)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
             barcode: match f.barcode.trim() {
                 "" => None,
                 b => Some(Barcode::parse(b).map_err(|e| ApiError::BadRequest(e.to_string()))?),
@@ -317,7 +366,10 @@ pub async fn add_location(
         l.validate()?;
         let now = s.store.clock().now();
         let code = l.code.to_string();
-        let barcode = s.store.write(move |c| admin::create_location(c, &l, now)).await?;
+        let barcode = s
+            .store
+            .write(move |c| admin::create_location(c, &l, now))
+            .await?;
         Ok(format!("Location {code} added; its barcode is {barcode}."))
     }
     .await;
@@ -339,14 +391,17 @@ pub async fn add_station(
     let result = async {
         let st = NewStation {
             id: f.id.trim().to_owned(),
-            location: LocationCode::parse(&f.location).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+            location: LocationCode::parse(&f.location)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
             mode: Mode::from_str(&f.mode).map_err(|e| ApiError::BadRequest(e.to_string()))?,
             port: None,
             usb: None,
         };
         let now = s.store.clock().now();
         let id = st.id.clone();
-        s.store.write(move |c| admin::upsert_station(c, &st, now)).await?;
+        s.store
+            .write(move |c| admin::upsert_station(c, &st, now))
+            .await?;
         Ok(format!("Station {id} saved."))
     }
     .await;
@@ -355,7 +410,11 @@ pub async fn add_station(
 
 /// CSV upload (multipart, sent by the page's script with its anti-forgery header). Answers in
 /// plain text: how many were imported, or every wrong line.
-pub async fn import(State(s): State<AppState>, Extension(caller): Extension<Caller>, mut form: Multipart) -> Response {
+pub async fn import(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    mut form: Multipart,
+) -> Response {
     let mut what = None;
     let mut data = None;
     loop {
@@ -363,18 +422,36 @@ pub async fn import(State(s): State<AppState>, Extension(caller): Extension<Call
             Ok(Some(field)) => {
                 let name = field.name().unwrap_or("").to_owned();
                 match field.bytes().await {
-                    Ok(b) if name == "what" => what = Some(String::from_utf8_lossy(&b).into_owned()),
+                    Ok(b) if name == "what" => {
+                        what = Some(String::from_utf8_lossy(&b).into_owned())
+                    }
                     Ok(b) if name == "file" => data = Some(b),
                     Ok(_) => {}
-                    Err(e) => return (StatusCode::BAD_REQUEST, format!("the upload was cut short: {e}")).into_response(),
+                    Err(e) => {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            format!("the upload was cut short: {e}"),
+                        )
+                            .into_response()
+                    }
                 }
             }
             Ok(None) => break,
-            Err(e) => return (StatusCode::BAD_REQUEST, format!("the upload could not be read: {e}")).into_response(),
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("the upload could not be read: {e}"),
+                )
+                    .into_response()
+            }
         }
     }
     let (Some(what), Some(data)) = (what, data) else {
-        return (StatusCode::BAD_REQUEST, "choose what to import and a CSV file").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "choose what to import and a CSV file",
+        )
+            .into_response();
     };
     let store = s.store.clone();
     let now = store.clock().now();

@@ -37,7 +37,12 @@ pub async fn dashboard(
     let cutoffs = s.loans.cutoffs(s.store.clock().now());
     let (counts, feed) = s
         .store
-        .read(move |c| Ok((query::counts(c, &cutoffs)?, query::recent_answers(c, None, false, 15)?)))
+        .read(move |c| {
+            Ok((
+                query::counts(c, &cutoffs)?,
+                query::recent_answers(c, None, false, 15)?,
+            ))
+        })
         .await?;
     let hits = if text.is_empty() {
         None
@@ -45,10 +50,14 @@ pub async fn dashboard(
         let t = text.clone();
         let mut hits = s
             .store
-            .audited(caller.access("search", text.clone()), move |c| query::search(c, &t, 100))
+            .audited(caller.access("search", text.clone()), move |c| {
+                query::search(c, &t, 100)
+            })
             .await?;
         if !may_see_restricted(&caller) {
-            hits.iter_mut().filter(|h| h.restricted).for_each(SearchHit::hide_whereabouts);
+            hits.iter_mut()
+                .filter(|h| h.restricted)
+                .for_each(SearchHit::hide_whereabouts);
         }
         Some(hits)
     };
@@ -160,7 +169,9 @@ pub async fn events(
             match rx.recv().await {
                 Ok(a) => return Some((Some(a), rx)),
                 // A slow reader missed some: say so once, carry on from the newest.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return Some((None, rx)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    return Some((None, rx))
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
         }
@@ -178,7 +189,9 @@ pub async fn events(
                 Some(a) => Event::default()
                     .event("scan")
                     .data(feed_item(&a).into_string()),
-                None => Event::default().event("lagged").data("some scans were skipped"),
+                None => Event::default()
+                    .event("lagged")
+                    .data("some scans were skipped"),
             })
         })
         .take_until(async move {
@@ -289,7 +302,9 @@ pub async fn wall(
     let c2 = code.clone();
     let detail = s
         .store
-        .audited(caller.access("view-wall", code.clone()), move |c| query::location(c, &c2, 500))
+        .audited(caller.access("view-wall", code.clone()), move |c| {
+            query::location(c, &c2, 500)
+        })
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("No location has the code {code}.")))?;
     let (here, coming): (Vec<_>, Vec<_>) = detail

@@ -209,8 +209,20 @@ pub fn status_words(status: &str) -> &'static str {
 /// Initials and the last four digits of the MRN: enough to pick a chart off a cart, not
 /// enough to identify a patient across a room (the wall display, minimum necessary).
 pub fn masked(last: &str, first: &str, mrn: &str) -> String {
-    let initial = |s: &str| s.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_default();
-    let digits: String = mrn.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let initial = |s: &str| {
+        s.chars()
+            .next()
+            .map(|c| c.to_uppercase().to_string())
+            .unwrap_or_default()
+    };
+    let digits: String = mrn
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("{}{} ·{digits}", initial(first), initial(last))
 }
 

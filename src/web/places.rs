@@ -10,7 +10,10 @@ use axum::extract::{Path, State};
 use axum::Extension;
 use maud::{html, Markup};
 
-pub async fn locations(State(s): State<AppState>, Extension(caller): Extension<Caller>) -> PageResult {
+pub async fn locations(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> PageResult {
     let locs = s.store.read(query::locations).await?;
     Ok(layout(
         Some(&caller),
@@ -44,11 +47,17 @@ pub async fn location(
     let c2 = code.clone();
     let detail = s
         .store
-        .audited(caller.access("view-location", code.clone()), move |c| query::location(c, &c2, 2000))
+        .audited(caller.access("view-location", code.clone()), move |c| {
+            query::location(c, &c2, 2000)
+        })
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("No location has the code {code}.")))?;
     let sees = caller.role().is_some_and(|r| r.sees_restricted());
-    let shown: Vec<&SearchHit> = detail.volumes.iter().filter(|h| sees || !h.restricted).collect();
+    let shown: Vec<&SearchHit> = detail
+        .volumes
+        .iter()
+        .filter(|h| sees || !h.restricted)
+        .collect();
     let withheld = detail.volumes.len() - shown.len();
     let l = &detail.location;
     Ok(layout(
@@ -76,12 +85,21 @@ pub async fn location(
     ))
 }
 
-pub async fn stations(State(s): State<AppState>, Extension(caller): Extension<Caller>) -> PageResult {
+pub async fn stations(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> PageResult {
     let (stations, refusals) = s
         .store
-        .read(|c| Ok((query::stations(c)?, query::recent_answers(c, None, true, 30)?)))
+        .read(|c| {
+            Ok((
+                query::stations(c)?,
+                query::recent_answers(c, None, true, 30)?,
+            ))
+        })
         .await?;
-    let profiles = crate::stations::profiles::built_in().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let profiles =
+        crate::stations::profiles::built_in().map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(layout(
         Some(&caller),
         "Stations",
@@ -119,12 +137,21 @@ pub async fn stations(State(s): State<AppState>, Extension(caller): Extension<Ca
     ))
 }
 
-pub async fn setup_sheet(Extension(caller): Extension<Caller>, Path(profile): Path<String>) -> PageResult {
-    let profiles = crate::stations::profiles::built_in().map_err(|e| ApiError::Internal(e.to_string()))?;
+pub async fn setup_sheet(
+    Extension(caller): Extension<Caller>,
+    Path(profile): Path<String>,
+) -> PageResult {
+    let profiles =
+        crate::stations::profiles::built_in().map_err(|e| ApiError::Internal(e.to_string()))?;
     let p = profiles
         .iter()
         .find(|p| p.id == profile)
         .ok_or_else(|| ApiError::NotFound(format!("No scanner profile is called {profile}.")))?;
-    let body: Markup = crate::labels::sheet::sheet_body(p).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(layout(Some(&caller), &format!("Setup: {}", p.id), html! { section.sheet-page { (body) } }))
+    let body: Markup =
+        crate::labels::sheet::sheet_body(p).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(layout(
+        Some(&caller),
+        &format!("Setup: {}", p.id),
+        html! { section.sheet-page { (body) } },
+    ))
 }

@@ -19,7 +19,11 @@ pub struct Next {
 /// Only a path on this site (never `//host` or a URL) may be the place to go after signing in.
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() < 500 => n,
+        Some(n)
+            if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() < 500 =>
+        {
+            n
+        }
         _ => "/",
     }
 }
@@ -73,34 +77,42 @@ pub async fn login(
     }
     let name = form.name.trim();
     if name.is_empty() || name.len() > 64 || form.password.len() > 128 {
-        return Ok((StatusCode::UNAUTHORIZED, login_form(&next, Some(login::REFUSED))).into_response());
+        return Ok((
+            StatusCode::UNAUTHORIZED,
+            login_form(&next, Some(login::REFUSED)),
+        )
+            .into_response());
     }
     let remote = addr.ip().to_string();
-    Ok(match login::sign_in(&state, name, &form.password, &remote).await? {
-        login::SignIn::Opened {
-            secret,
-            must_change_password,
-        } => {
-            let to = if must_change_password {
-                "/account/password"
-            } else {
-                &next
-            };
-            (
-                [(header::SET_COOKIE, state.auth.cookie(Some(&secret)))],
-                Redirect::to(to),
+    Ok(
+        match login::sign_in(&state, name, &form.password, &remote).await? {
+            login::SignIn::Opened {
+                secret,
+                must_change_password,
+            } => {
+                let to = if must_change_password {
+                    "/account/password"
+                } else {
+                    &next
+                };
+                (
+                    [(header::SET_COOKIE, state.auth.cookie(Some(&secret)))],
+                    Redirect::to(to),
+                )
+                    .into_response()
+            }
+            login::SignIn::Refused => (
+                StatusCode::UNAUTHORIZED,
+                login_form(&next, Some(login::REFUSED)),
             )
-                .into_response()
-        }
-        login::SignIn::Refused => {
-            (StatusCode::UNAUTHORIZED, login_form(&next, Some(login::REFUSED))).into_response()
-        }
-        login::SignIn::Limited => (
-            StatusCode::TOO_MANY_REQUESTS,
-            login_form(&next, Some(login::LIMITED)),
-        )
-            .into_response(),
-    })
+                .into_response(),
+            login::SignIn::Limited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                login_form(&next, Some(login::LIMITED)),
+            )
+                .into_response(),
+        },
+    )
 }
 
 pub async fn logout(
@@ -152,9 +164,11 @@ pub async fn change_password(
 ) -> Response {
     match login::change_password(&state, &caller, &form.current, &form.new).await {
         Ok(()) => password_form(&caller, Some(("Your password is changed.", true))).into_response(),
-        Err(crate::api::error::ApiError::BadRequest(m)) => {
-            (StatusCode::BAD_REQUEST, password_form(&caller, Some((&m, false)))).into_response()
-        }
+        Err(crate::api::error::ApiError::BadRequest(m)) => (
+            StatusCode::BAD_REQUEST,
+            password_form(&caller, Some((&m, false))),
+        )
+            .into_response(),
         Err(e) => super::PageError::from(e).into_response(),
     }
 }

@@ -11,17 +11,20 @@ use std::time::Duration;
 
 struct Browser {
     client: Client,
-    driver: Child,
+    _driver: Driver,
     _profile: tempfile::TempDir,
 }
 
-impl Drop for Browser {
+/// chromedriver, which leads its own process group: dropping it ends the browsers it started
+/// too, even when a test fails half-way.
+struct Driver(Child);
+
+impl Drop for Driver {
     fn drop(&mut self) {
-        // chromedriver leads its own process group: end it and the browsers it started.
         let _ = Command::new("kill")
-            .args(["-TERM", "--", &format!("-{}", self.driver.id())])
+            .args(["-TERM", "--", &format!("-{}", self.0.id())])
             .status();
-        let _ = self.driver.wait();
+        let _ = self.0.wait();
     }
 }
 
@@ -40,22 +43,31 @@ fn which(names: &[&str]) -> Option<String> {
 
 /// A fresh browser, or `None` (with a note) where Chromium is not installed outside CI.
 async fn browser() -> Option<Browser> {
-    let (Some(chromium), Some(driver)) = (which(&["chromium", "chromium-browser"]), which(&["chromedriver"])) else {
+    let (Some(chromium), Some(driver)) = (
+        which(&["chromium", "chromium-browser"]),
+        which(&["chromedriver"]),
+    ) else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("Chromium and chromedriver are required in CI: apt-get install -y chromium chromium-driver");
         }
         eprintln!("SKIPPED browser test: chromium/chromedriver not installed (apt-get install chromium chromium-driver)");
         return None;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     use std::os::unix::process::CommandExt;
-    let child = Command::new(driver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("start chromedriver");
+    let child = Driver(
+        Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start chromedriver"),
+    );
     let profile = tempfile::tempdir().unwrap();
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -81,7 +93,7 @@ async fn browser() -> Option<Browser> {
             Ok(client) => {
                 return Some(Browser {
                     client,
-                    driver: child,
+                    _driver: child,
                     _profile: profile,
                 })
             }
@@ -94,9 +106,24 @@ async fn browser() -> Option<Browser> {
 
 async fn sign_in(b: &Client, app: &TestApp, name: &str) {
     b.goto(&format!("{}/login", app.base)).await.unwrap();
-    b.find(Locator::Css("input[name=name]")).await.unwrap().send_keys(name).await.unwrap();
-    b.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    b.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    b.find(Locator::Css("input[name=name]"))
+        .await
+        .unwrap()
+        .send_keys(name)
+        .await
+        .unwrap();
+    b.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    b.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     if b.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css("form.signout"))
@@ -104,7 +131,10 @@ async fn sign_in(b: &Client, app: &TestApp, name: &str) {
         .is_err()
     {
         let url = b.current_url().await.unwrap();
-        panic!("{name} could not sign in: at {url}: {}", b.source().await.unwrap());
+        panic!(
+            "{name} could not sign in: at {url}: {}",
+            b.source().await.unwrap()
+        );
     }
 }
 
@@ -131,7 +161,9 @@ async fn text_until(b: &Client, css: &str, what: &str, ok: impl Fn(&str) -> bool
 
 #[tokio::test]
 async fn a_nurse_signs_in_searches_a_patient_and_opens_the_chart() {
-    let Some(browser) = browser().await else { return };
+    let Some(browser) = browser().await else {
+        return;
+    };
     let b = &browser.client;
     let app = TestApp::spawn().await;
     let h = app.seed().await;
@@ -156,18 +188,27 @@ async fn a_nurse_signs_in_searches_a_patient_and_opens_the_chart() {
     assert_eq!(h1, "O'Brien, Test");
     let dest = text_until(b, ".where .dest", "the destination", |t| !t.is_empty()).await;
     assert!(dest.contains("4W name"), "{dest}");
-    let rows = b.find_all(Locator::Css(".timeline tbody tr")).await.unwrap();
+    let rows = b
+        .find_all(Locator::Css(".timeline tbody tr"))
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1, "one movement: the check-out");
     assert!(rows[0].text().await.unwrap().contains("check-out"));
     let log = app.access_log().await;
-    assert!(log.iter().any(|(who, what, subject, _)| who == "ames" && what == "view-volume" && *subject == h.volumes[1]));
-    assert!(log.iter().any(|(who, what, subject, _)| who == "ames" && what == "search" && subject == "O'Brien"));
+    assert!(log.iter().any(|(who, what, subject, _)| who == "ames"
+        && what == "view-volume"
+        && *subject == h.volumes[1]));
+    assert!(log
+        .iter()
+        .any(|(who, what, subject, _)| who == "ames" && what == "search" && subject == "O'Brien"));
     b.clone().close().await.unwrap();
 }
 
 #[tokio::test]
 async fn the_scan_page_keeps_focus_records_a_scan_and_shows_the_answer() {
-    let Some(browser) = browser().await else { return };
+    let Some(browser) = browser().await else {
+        return;
+    };
     let b = &browser.client;
     let app = TestApp::spawn().await;
     let h = app.seed().await;
@@ -176,44 +217,85 @@ async fn the_scan_page_keeps_focus_records_a_scan_and_shows_the_answer() {
     app.person("clerk", Role::Clerk).await;
     sign_in(b, &app, "clerk").await;
 
-    b.goto(&format!("{}/scan?station=w4", app.base)).await.unwrap();
+    b.goto(&format!("{}/scan?station=w4", app.base))
+        .await
+        .unwrap();
     b.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Id("scan-input"))
         .await
         .unwrap();
     // A click elsewhere does not lose the scanner's keystrokes: focus comes back.
-    b.find(Locator::Css("h1, .station-line")).await.unwrap().click().await.unwrap();
+    b.find(Locator::Css("h1, .station-line"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         let id = b.active_element().await.unwrap().attr("id").await.unwrap();
         if id.as_deref() == Some("scan-input") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "focus did not return to the scan box");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "focus did not return to the scan box"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The scanner types into whatever has focus, then Enter.
-    b.active_element().await.unwrap().send_keys(&format!("{}\n", h.volumes[0])).await.unwrap();
-    let verdict = text_until(b, "#answer .verdict", "the answer", |t| t == "Done" || t == "Refused").await;
+    b.active_element()
+        .await
+        .unwrap()
+        .send_keys(&format!("{}\n", h.volumes[0]))
+        .await
+        .unwrap();
+    let verdict = text_until(b, "#answer .verdict", "the answer", |t| {
+        t == "Done" || t == "Refused"
+    })
+    .await;
     assert_eq!(verdict, "Done");
-    let class = b.find(Locator::Id("answer")).await.unwrap().attr("class").await.unwrap().unwrap();
+    let class = b
+        .find(Locator::Id("answer"))
+        .await
+        .unwrap()
+        .attr("class")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(class.contains("accepted"), "{class}");
     let v = app.volume(&h.volumes[0]).await;
-    assert_eq!((v["status"].as_str(), v["location"]["code"].as_str()), (Some("at_location"), Some("4W")));
-    assert_eq!(v["last_scan"]["user"], "clerk", "the signed-in person is on record");
+    assert_eq!(
+        (v["status"].as_str(), v["location"]["code"].as_str()),
+        (Some("at_location"), Some("4W"))
+    );
+    assert_eq!(
+        v["last_scan"]["user"], "clerk",
+        "the signed-in person is on record"
+    );
 
-    b.active_element().await.unwrap().send_keys("NO-SUCH-CHART\n").await.unwrap();
+    b.active_element()
+        .await
+        .unwrap()
+        .send_keys("NO-SUCH-CHART\n")
+        .await
+        .unwrap();
     let verdict = text_until(b, "#answer .verdict", "the refusal", |t| t == "Refused").await;
     assert_eq!(verdict, "Refused");
     let msg = text_until(b, "#answer .message", "the reason", |t| !t.is_empty()).await;
-    assert!(msg.to_lowercase().contains("unknown") || msg.contains("NO-SUCH-CHART"), "{msg}");
+    assert!(
+        msg.to_lowercase().contains("unknown") || msg.contains("NO-SUCH-CHART"),
+        "{msg}"
+    );
     b.clone().close().await.unwrap();
 }
 
 #[tokio::test]
 async fn the_dashboard_feed_shows_a_scan_that_arrives_by_the_api() {
-    let Some(browser) = browser().await else { return };
+    let Some(browser) = browser().await else {
+        return;
+    };
     let b = &browser.client;
     let app = TestApp::spawn().await;
     let h = app.seed().await;

@@ -383,7 +383,13 @@ async fn a_full_disk_refuses_scans_keeps_serving_reads_and_recovers_when_space_r
     if let Some((_, acked_id)) = last_acked {
         // Newest first: the scan after recovery (unless it fell in the duplicate window), then
         // the last acknowledged one.
-        let newest: Vec<&Value> = moves.as_array().unwrap().iter().take(2).map(|m| &m["scan_id"]).collect();
+        let newest: Vec<&Value> = moves
+            .as_array()
+            .unwrap()
+            .iter()
+            .take(2)
+            .map(|m| &m["scan_id"])
+            .collect();
         assert!(
             newest.contains(&&Value::from(acked_id.as_str())),
             "the last acknowledged scan is its last movement before recovery: {moves}"

@@ -11,29 +11,49 @@ async fn sign_in_opens_a_fresh_server_side_session_and_sign_out_ends_it() {
     let app = TestApp::spawn().await;
     app.person("ames", Role::Nurse).await;
 
-    let login = app.browser_like().get(format!("{}/login", app.base)).send().await.unwrap();
+    let login = app
+        .browser_like()
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(login.status(), 200);
     let h = login.headers();
-    assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
-    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'self'"));
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
 
     // Unknown name and wrong password: the same answer, word for word.
     let unknown = app.try_sign_in("nobody", PASSWORD).await;
     let wrong = app.try_sign_in("ames", "not the password at all").await;
-    assert_eq!((unknown.status().as_u16(), wrong.status().as_u16()), (401, 401));
+    assert_eq!(
+        (unknown.status().as_u16(), wrong.status().as_u16()),
+        (401, 401)
+    );
     assert!(unknown.headers().get("set-cookie").is_none());
     assert_eq!(unknown.text().await.unwrap(), wrong.text().await.unwrap());
 
     let r = app.try_sign_in("ames", PASSWORD).await;
     assert_eq!(r.status(), 303);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     assert!(!cookie.contains("Secure"), "plain HTTP here: {cookie}");
     let first = app.sign_in("ames").await;
     let second = app.sign_in("ames").await;
-    assert_ne!(first.cookie, second.cookie, "every sign-in gets a new session id");
+    assert_ne!(
+        first.cookie, second.cookie,
+        "every sign-in gets a new session id"
+    );
 
     let (s, html) = app.page(&first.cookie, "/").await;
     assert_eq!(s, 200);
@@ -44,14 +64,20 @@ async fn sign_in_opens_a_fresh_server_side_session_and_sign_out_ends_it() {
     assert_eq!(r.status(), 403);
     let r = app.form(&first, "/logout", &[], Some(&first.csrf)).await;
     assert_eq!(r.status(), 303);
-    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert!(r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
     let (s, _) = app.page(&first.cookie, "/").await;
     assert_eq!(s, 303, "the old cookie opens nothing");
     let (s, _) = app.page(&second.cookie, "/").await;
     assert_eq!(s, 200, "other sessions are untouched");
     let log = app.access_log().await;
     let actions: Vec<&str> = log.iter().map(|(_, a, _, _)| a.as_str()).collect();
-    assert!(actions.contains(&"sign-in-failed") && actions.contains(&"sign-out"), "{actions:?}");
+    assert!(
+        actions.contains(&"sign-in-failed") && actions.contains(&"sign-out"),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]
@@ -61,14 +87,25 @@ async fn an_idle_session_is_ended_after_fifteen_minutes_and_activity_keeps_it_al
     let s = app.sign_in("ames").await;
     for _ in 0..3 {
         app.clock.advance(chrono::Duration::minutes(10));
-        assert_eq!(app.page(&s.cookie, "/locations").await.0, 200, "used every 10 minutes");
+        assert_eq!(
+            app.page(&s.cookie, "/locations").await.0,
+            200,
+            "used every 10 minutes"
+        );
     }
-    app.clock.advance(chrono::Duration::minutes(15) + chrono::Duration::seconds(1));
+    app.clock
+        .advance(chrono::Duration::minutes(15) + chrono::Duration::seconds(1));
     let (status, _) = app.page(&s.cookie, "/locations").await;
     assert_eq!(status, 303, "idle for 15 minutes: signed out");
     let reason: String = app
         .store
-        .read(|c| Ok(c.query_row("SELECT end_reason FROM session WHERE ended_at IS NOT NULL", [], |r| r.get(0))?))
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT end_reason FROM session WHERE ended_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?)
+        })
         .await
         .unwrap();
     assert_eq!(reason, "idle");
@@ -81,7 +118,10 @@ async fn failed_sign_ins_are_limited_per_account_and_per_address_across_a_restar
     let app = TestApp::spawn().await;
     app.person("ames", Role::Nurse).await;
     for _ in 0..5 {
-        assert_eq!(app.try_sign_in("ames", "guess-guess-guess").await.status(), 401);
+        assert_eq!(
+            app.try_sign_in("ames", "guess-guess-guess").await.status(),
+            401
+        );
     }
     let r = app.try_sign_in("ames", PASSWORD).await;
     assert_eq!(r.status(), 429, "locked even with the right password");
@@ -93,14 +133,23 @@ async fn failed_sign_ins_are_limited_per_account_and_per_address_across_a_restar
     assert_eq!(app.try_sign_in("ghost", "x").await.status(), 429);
 
     let app = app.restart_with_stations(vec![]).await;
-    assert_eq!(app.try_sign_in("ames", PASSWORD).await.status(), 429, "the limit survives a restart");
+    assert_eq!(
+        app.try_sign_in("ames", PASSWORD).await.status(),
+        429,
+        "the limit survives a restart"
+    );
     app.clock.advance(chrono::Duration::minutes(16));
-    assert_eq!(app.try_sign_in("ames", PASSWORD).await.status(), 303, "and ends after 15 minutes");
+    assert_eq!(
+        app.try_sign_in("ames", PASSWORD).await.status(),
+        303,
+        "and ends after 15 minutes"
+    );
 
     // Per address: many names from one address.
     app.person("bede", Role::Nurse).await;
     for i in 0..30 {
-        app.try_sign_in(&format!("spray{i}"), "guess-guess-guess").await;
+        app.try_sign_in(&format!("spray{i}"), "guess-guess-guess")
+            .await;
     }
     assert_eq!(app.try_sign_in("bede", PASSWORD).await.status(), 429);
 }
@@ -110,25 +159,42 @@ async fn state_changing_requests_with_a_cookie_need_the_token_and_our_origin() {
     let app = TestApp::spawn().await;
     app.person("root", Role::Admin).await;
     let s = app.sign_in("root").await;
-    let fields = [("code", "5E"), ("name", "5 East"), ("kind", "unit"), ("barcode", "")];
+    let fields = [
+        ("code", "5E"),
+        ("name", "5 East"),
+        ("kind", "unit"),
+        ("barcode", ""),
+    ];
     let r = app.form(&s, "/admin/locations", &fields, None).await;
     assert_eq!(r.status(), 403, "no token");
-    let r = app.form(&s, "/admin/locations", &fields, Some("0123456789abcdef")).await;
+    let r = app
+        .form(&s, "/admin/locations", &fields, Some("0123456789abcdef"))
+        .await;
     assert_eq!(r.status(), 403, "a wrong token");
     let r = app
         .browser_like()
         .post(format!("{}/admin/locations", app.base))
         .header("Cookie", &s.cookie)
         .header("Origin", "http://evil.example")
-        .form(&[("code", "5E"), ("name", "5 East"), ("kind", "unit"), ("csrf", s.csrf.as_str())])
+        .form(&[
+            ("code", "5E"),
+            ("name", "5 East"),
+            ("kind", "unit"),
+            ("csrf", s.csrf.as_str()),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "another site's page");
     let (_, body) = app.get("/api/v1/locations/5E", &app.admin).await;
-    assert_eq!(body["error"], "no location with that code", "nothing was created");
+    assert_eq!(
+        body["error"], "no location with that code",
+        "nothing was created"
+    );
 
-    let r = app.form(&s, "/admin/locations", &fields, Some(&s.csrf)).await;
+    let r = app
+        .form(&s, "/admin/locations", &fields, Some(&s.csrf))
+        .await;
     assert_eq!(r.status(), 303);
     let (status, _) = app.get("/api/v1/locations/5E", &app.admin).await;
     assert_eq!(status, 200);
@@ -195,10 +261,16 @@ async fn every_route_answers_each_role_as_the_policy_says() {
                     .status()
                     .as_u16()
             } else {
-                app.form(s, &url, &[], Some(&s.csrf)).await.status().as_u16()
+                app.form(s, &url, &[], Some(&s.csrf))
+                    .await
+                    .status()
+                    .as_u16()
             };
             if role.at_least(*min) {
-                assert!(status != 403 && status < 500, "{role} {method} {url}: {status}");
+                assert!(
+                    status != 403 && status < 500,
+                    "{role} {method} {url}: {status}"
+                );
             } else {
                 assert_eq!(status, 403, "{role} must not {method} {url}");
             }
@@ -219,13 +291,17 @@ async fn every_view_and_search_of_patients_is_in_the_access_log_and_the_chain_ve
     assert_eq!(app.page(&s.cookie, "/?q=Quill").await.0, 200);
     assert_eq!(app.page(&s.cookie, "/locations/FR-40-59").await.0, 200);
     assert_eq!(app.page(&s.cookie, "/wall/4W").await.0, 200);
-    let (st, _) = app.get(&format!("/api/v1/volumes/{v}/movements"), &app.admin).await;
+    let (st, _) = app
+        .get(&format!("/api/v1/volumes/{v}/movements"), &app.admin)
+        .await;
     assert_eq!(st, 200);
     let (st, _) = app.get("/api/v1/search?q=123445", &app.admin).await;
     assert_eq!(st, 200);
     let log = app.access_log().await;
     let have = |actor: &str, action: &str, subject: &str| {
-        log.iter().any(|(a, b, c, remote)| a == actor && b == action && c == subject && remote == "127.0.0.1")
+        log.iter().any(|(a, b, c, remote)| {
+            a == actor && b == action && c == subject && remote == "127.0.0.1"
+        })
     };
     for (actor, action, subject) in [
         ("ames", "view-volume", v.as_str()),
@@ -235,7 +311,10 @@ async fn every_view_and_search_of_patients_is_in_the_access_log_and_the_chain_ve
         ("admin", "view-movements", v.as_str()),
         ("admin", "search", "123445"),
     ] {
-        assert!(have(actor, action, subject), "no entry for {actor} {action} {subject}: {log:?}");
+        assert!(
+            have(actor, action, subject),
+            "no entry for {actor} {action} {subject}: {log:?}"
+        );
     }
     // Pages that show no patient are not logged as views.
     let before = app.access_log().await.len();
@@ -245,9 +324,14 @@ async fn every_view_and_search_of_patients_is_in_the_access_log_and_the_chain_ve
     // The supervisor's page shows the chain intact.
     app.person("sup", Role::Supervisor).await;
     let sup = app.sign_in("sup").await;
-    let (st, html) = app.page(&sup.cookie, &format!("/access-log?subject={v}")).await;
+    let (st, html) = app
+        .page(&sup.cookie, &format!("/access-log?subject={v}"))
+        .await;
     assert_eq!(st, 200);
-    assert!(html.contains("Chain intact") && html.contains("view-volume"), "{html}");
+    assert!(
+        html.contains("Chain intact") && html.contains("view-volume"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -280,21 +364,44 @@ async fn names_are_escaped_and_restricted_charts_hide_their_whereabouts() {
     let sup = app.sign_in("sup").await;
 
     let (_, html) = app.page(&nurse.cookie, "/?q=555501").await;
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
-    assert!(!html.contains("<script>alert"), "a name must never become markup");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script>alert"),
+        "a name must never become markup"
+    );
     let (_, html) = app.page(&nurse.cookie, "/?q=O%27Brien").await;
-    assert!(html.contains("O'Brien") || html.contains("O&#39;Brien") || html.contains("O&apos;Brien"), "{html}");
+    assert!(
+        html.contains("O'Brien") || html.contains("O&#39;Brien") || html.contains("O&apos;Brien"),
+        "{html}"
+    );
     assert!(html.contains("/volumes/"), "O'Brien is found: {html}");
 
     let (_, html) = app.page(&nurse.cookie, &format!("/volumes/{vip}")).await;
-    assert!(html.contains("location restricted") && !html.contains("4W name"), "{html}");
+    assert!(
+        html.contains("location restricted") && !html.contains("4W name"),
+        "{html}"
+    );
     let (_, html) = app.page(&sup.cookie, &format!("/volumes/{vip}")).await;
     assert!(html.contains("4W name"), "a supervisor may see it: {html}");
-    let nurse_token = app.token_for(chartrack::store::admin::TokenFor::User("ames".into())).await;
-    let (_, v) = app.get(&format!("/api/v1/volumes/{vip}"), &nurse_token).await;
+    let nurse_token = app
+        .token_for(chartrack::store::admin::TokenFor::User("ames".into()))
+        .await;
+    let (_, v) = app
+        .get(&format!("/api/v1/volumes/{vip}"), &nurse_token)
+        .await;
     assert_eq!(v["location"]["name"], "location restricted", "{v}");
     let (_, l) = app.get("/api/v1/locations/4W", &nurse_token).await;
-    assert!(l["volumes"].as_array().unwrap().iter().all(|h| h["barcode"] != vip.as_str()), "{l}");
+    assert!(
+        l["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["barcode"] != vip.as_str()),
+        "{l}"
+    );
 }
 
 #[tokio::test]
@@ -303,26 +410,68 @@ async fn a_one_time_password_must_be_changed_before_anything_else() {
     let hash = chartrack::passwords::hash(PASSWORD).unwrap();
     let now = app.clock.now();
     app.store
-        .write(move |c| chartrack::store::admin::create_user(c, "newbie", Role::Clerk, Some(&hash), None, true, now))
+        .write(move |c| {
+            chartrack::store::admin::create_user(
+                c,
+                "newbie",
+                Role::Clerk,
+                Some(&hash),
+                None,
+                true,
+                now,
+            )
+        })
         .await
         .unwrap();
     let r = app.try_sign_in("newbie", PASSWORD).await;
     assert_eq!(r.headers()["location"], "/account/password");
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     assert_eq!(app.page(&cookie, "/").await.0, 403);
     let (s, html) = app.page(&cookie, "/account/password").await;
     assert_eq!(s, 200);
-    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-    let session = Session { cookie: cookie.clone(), csrf: csrf.clone() };
-    let r = app.form(&session, "/account/password", &[("current", PASSWORD), ("new", "short")], Some(&csrf)).await;
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let session = Session {
+        cookie: cookie.clone(),
+        csrf: csrf.clone(),
+    };
+    let r = app
+        .form(
+            &session,
+            "/account/password",
+            &[("current", PASSWORD), ("new", "short")],
+            Some(&csrf),
+        )
+        .await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("at least 12 characters"));
     let r = app
-        .form(&session, "/account/password", &[("current", PASSWORD), ("new", "a much longer pass phrase")], Some(&csrf))
+        .form(
+            &session,
+            "/account/password",
+            &[("current", PASSWORD), ("new", "a much longer pass phrase")],
+            Some(&csrf),
+        )
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(app.page(&cookie, "/").await.0, 200);
-    assert_eq!(app.try_sign_in("newbie", PASSWORD).await.status(), 401, "the old password is gone");
+    assert_eq!(
+        app.try_sign_in("newbie", PASSWORD).await.status(),
+        401,
+        "the old password is gone"
+    );
 }
 
 #[tokio::test]
@@ -343,7 +492,9 @@ async fn the_live_feed_pushes_each_committed_scan() {
     let mut got = String::new();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while !got.contains("event: scan") {
-        let chunk = tokio::time::timeout_at(deadline, feed.chunk()).await.expect("no scan event within 10 s");
+        let chunk = tokio::time::timeout_at(deadline, feed.chunk())
+            .await
+            .expect("no scan event within 10 s");
         got += &String::from_utf8_lossy(&chunk.unwrap().expect("the feed ended"));
     }
     assert!(got.contains("w4") && got.contains(&h.volumes[0]), "{got}");

@@ -404,11 +404,17 @@ async fn every_route_is_classified_and_closed_without_a_token() {
                 assert_eq!(status, 200, "{method} {path}")
             }
             (chartrack::auth::Policy::Public, _) => {
-                assert!((400..500).contains(&status) && status != 401, "{method} {path}: {status}")
+                assert!(
+                    (400..500).contains(&status) && status != 401,
+                    "{method} {path}: {status}"
+                )
             }
             (_, false) => assert_eq!(status, 401, "{method} {path} must need a token"),
             (_, true) => {
-                assert_eq!(status, 303, "{method} {path} must send a stranger to sign in");
+                assert_eq!(
+                    status, 303,
+                    "{method} {path} must send a stranger to sign in"
+                );
                 let to = res.headers()["location"].to_str().unwrap();
                 assert!(to.starts_with("/login?next="), "{method} {path} → {to}");
             }

@@ -165,15 +165,11 @@ pub async fn events(
     let mut shutdown = s.shutdown.clone();
     let station = q.station;
     let answers = stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(a) => return Some((Some(a), rx)),
-                // A slow reader missed some: say so once, carry on from the newest.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    return Some((None, rx))
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
+        match rx.recv().await {
+            Ok(a) => Some((Some(a), rx)),
+            // A slow reader missed some: say so, carry on from the newest.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Some((None, rx)),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
         }
     });
     let stream = answers

@@ -226,15 +226,6 @@ pub fn masked(last: &str, first: &str, mrn: &str) -> String {
     format!("{}{} ·{digits}", initial(first), initial(last))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn masking_keeps_initials_and_four_digits() {
-        assert_eq!(super::masked("O'Brien", "ann", "00123456"), "AO ·3456");
-        assert_eq!(super::masked("", "", "12"), " ·12");
-    }
-}
-
 /// A URL-encoded form whose rejection is an error page that says what was wrong.
 pub struct PageForm<T>(pub T);
 
@@ -248,5 +239,14 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
                 r.body_text()
             )))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn masking_keeps_initials_and_four_digits() {
+        assert_eq!(super::masked("O'Brien", "ann", "00123456"), "AO ·3456");
+        assert_eq!(super::masked("", "", "12"), " ·12");
     }
 }

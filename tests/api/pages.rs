@@ -502,10 +502,5 @@ async fn the_live_feed_pushes_each_committed_scan() {
     tokio::time::timeout(std::time::Duration::from_secs(10), app.stop())
         .await
         .expect("the server stopped with a live feed open");
-    loop {
-        match feed.chunk().await {
-            Ok(Some(_)) => continue,
-            Ok(None) | Err(_) => break,
-        }
-    }
+    while let Ok(Some(_)) = feed.chunk().await {}
 }

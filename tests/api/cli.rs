@@ -269,3 +269,48 @@ fn scanners_sheet_prints_a_setup_sheet_and_refuses_an_unknown_profile() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("no scanner profile 'acme-9000'"));
 }
+
+#[test]
+fn audit_verify_passes_an_intact_log_and_names_the_first_altered_entry() {
+    use chartrack::store::audit::{append, Access};
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        chartrack::store::Store::open(&dir.path().join("t.db"), Default::default()).unwrap();
+    store
+        .write_blocking(|c| {
+            for i in 0..4 {
+                let a = Access {
+                    user_id: None,
+                    actor: "nurse.ames".into(),
+                    action: "view-volume",
+                    subject: format!("V000000{i}"),
+                    remote: "10.1.2.3".into(),
+                };
+                append(c, &a, chrono::Utc::now())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let out = chartrack(dir.path(), &["audit", "verify"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("access log intact: 4 entries"));
+
+    // Someone with the database file edits an entry (the triggers only stop honest mistakes).
+    store
+        .write_blocking(|c| {
+            c.execute_batch(
+                "DROP TRIGGER access_log_append_only_update;
+                 UPDATE access_log SET subject = 'V9999999' WHERE entry_id = 3;",
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    store.shutdown();
+    let out = chartrack(dir.path(), &["audit", "verify"], None);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("entry 3") && err.contains("do not match its hash"),
+        "{err}"
+    );
+}

@@ -504,3 +504,102 @@ async fn the_live_feed_pushes_each_committed_scan() {
         .expect("the server stopped with a live feed open");
     while let Ok(Some(_)) = feed.chunk().await {}
 }
+
+#[tokio::test]
+async fn a_csv_upload_imports_all_or_names_every_wrong_line() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    app.person("root", Role::Admin).await;
+    let s = app.sign_in("root").await;
+    let upload = |csv: &'static str| {
+        let form = reqwest::multipart::Form::new()
+            .text("what", "volumes")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(csv.as_bytes()).file_name("charts.csv"),
+            );
+        app.browser_like()
+            .post(format!("{}/admin/import", app.base))
+            .header("Cookie", &s.cookie)
+            .header("X-CSRF-Token", &s.csrf)
+            .multipart(form)
+            .send()
+    };
+    let bad = "barcode,mrn,last_name,first_name,birth_date,volume,record_type,home\n\
+               ,700001,Good,Row,1970-01-01,1,medical,FR-00-19\n\
+               ,70000X,Bad,Mrn,1970-01-01,1,medical,FR-00-19\n\
+               ,700003,Bad,Date,1970-13-45,1,medical,FR-00-19\n";
+    let r = upload(bad).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("line 3") && text.contains("line 4") && text.contains("nothing was imported"),
+        "{text}"
+    );
+    let (_, hits) = app.get("/api/v1/search?q=700001", &app.admin).await;
+    assert_eq!(hits.as_array().unwrap().len(), 0, "all or nothing");
+
+    let good = "barcode,mrn,last_name,first_name,birth_date,volume,record_type,home\n\
+                ,700001,Good,Row,1970-01-01,1,medical,FR-00-19\n\
+                ,700002,Also,Good,,2,radiology,FR-00-19\n";
+    let r = upload(good).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "Imported 2 rows.");
+    let (_, hits) = app.get("/api/v1/search?q=700002", &app.admin).await;
+    assert_eq!(hits[0]["record_type"], "radiology");
+    // Without the anti-forgery header the upload is refused.
+    let form = reqwest::multipart::Form::new().text("what", "volumes");
+    let r = app
+        .browser_like()
+        .post(format!("{}/admin/import", app.base))
+        .header("Cookie", &s.cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn a_supervisor_sees_an_unknown_barcode_and_resolves_it() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    let a = app.scan("w4", "MYSTERY-123").await;
+    assert_eq!(a["accepted"], false);
+    app.person("sup", Role::Supervisor).await;
+    let s = app.sign_in("sup").await;
+    let (st, html) = app.page(&s.cookie, "/exceptions").await;
+    assert_eq!(st, 200);
+    assert!(
+        html.contains("MYSTERY-123") && html.contains("register it"),
+        "{html}"
+    );
+    let id = html
+        .split("action=\"/exceptions/")
+        .nth(1)
+        .and_then(|t| t.split('/').next())
+        .unwrap()
+        .to_owned();
+    let r = app
+        .form(
+            &s,
+            &format!("/exceptions/{id}/resolve"),
+            &[("resolution", "ignored")],
+            Some(&s.csrf),
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, html) = app.page(&s.cookie, "/exceptions").await;
+    assert!(!html.contains("MYSTERY-123"), "resolved: off the open list");
+    let (_, all) = app.get("/api/v1/exceptions?all=true", &app.admin).await;
+    assert_eq!(all[0]["resolution"], "ignored");
+    let r = app
+        .form(
+            &s,
+            &format!("/exceptions/{id}/resolve"),
+            &[("resolution", "ignored")],
+            Some(&s.csrf),
+        )
+        .await;
+    assert_eq!(r.status(), 404, "twice is refused, plainly");
+}

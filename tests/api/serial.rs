@@ -192,6 +192,19 @@ async fn unplugged_mid_line_the_partial_is_dropped_and_the_station_is_back_withi
         metrics.contains("chartrack_station_connected{station=\"w4s\"} 0"),
         "{metrics}"
     );
+    // And on the stations page, with the reason.
+    app.person("clerk", chartrack::domain::Role::Clerk).await;
+    let clerk = app.sign_in("clerk").await;
+    let (status, html) = app.page(&clerk.cookie, "/stations").await;
+    assert_eq!(status, 200);
+    let row = html
+        .split("<tr>")
+        .find(|r| r.contains("<td>w4s</td>"))
+        .expect("w4s is listed");
+    assert!(
+        row.contains("disconnected") && row.contains("scanner lost"),
+        "{row}"
+    );
     // Away for a while: the station keeps retrying with backoff.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     scanner.replug().unwrap();

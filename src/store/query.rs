@@ -545,7 +545,8 @@ pub struct Counts {
     pub open_exceptions: i64,
 }
 
-/// `cutoffs`: for each location kind, volumes out there since before this time are overdue.
+/// `cutoffs`: for each location kind (a fixed word, never user text), volumes out there since
+/// before this time are overdue.
 pub fn counts(c: &Connection, cutoffs: &[(&str, String)]) -> Result<Counts> {
     let mut out = Counts::default();
     for (status, n) in status_counts(c)? {
@@ -557,14 +558,21 @@ pub fn counts(c: &Connection, cutoffs: &[(&str, String)]) -> Result<Counts> {
             _ => {}
         }
     }
-    let mut st = c.prepare_cached(
+    // One pass over the volumes that are out (the status index), each held to the loan period
+    // of the kind of place it is at or going to.
+    let mut sql = String::from(
         "SELECT count(*) FROM volume_state s
          JOIN location l ON l.location_id = CASE WHEN s.status = 'in_transit' THEN s.destination_id ELSE s.location_id END
-         WHERE s.status IN ('in_transit','at_location') AND l.kind = ?1 AND s.since < ?2",
-    )?;
-    for (kind, cutoff) in cutoffs {
-        out.overdue += st.query_row(params![kind, cutoff], |r| r.get::<_, i64>(0))?;
+         WHERE s.status IN ('in_transit','at_location') AND s.since < CASE l.kind",
+    );
+    for (i, (kind, _)) in cutoffs.iter().enumerate() {
+        sql += &format!(" WHEN '{kind}' THEN ?{}", i + 1);
     }
+    sql += " ELSE '' END";
+    let cut: Vec<&str> = cutoffs.iter().map(|(_, t)| t.as_str()).collect();
+    out.overdue = c
+        .prepare_cached(&sql)?
+        .query_row(rusqlite::params_from_iter(cut), |r| r.get(0))?;
     out.open_exceptions = c.query_row(
         "SELECT count(*) FROM exception WHERE resolved_at IS NULL",
         [],

@@ -195,6 +195,9 @@ CREATE TABLE login_failure (
     at           TEXT NOT NULL
 );
 CREATE INDEX login_failure_key ON login_failure(key, at);
+
+-- The dashboard's counts by status and its overdue count read this index, not every volume.
+CREATE INDEX volume_state_status ON volume_state(status, since);
 "#,
 ];
 

@@ -603,3 +603,38 @@ async fn a_supervisor_sees_an_unknown_barcode_and_resolves_it() {
         .await;
     assert_eq!(r.status(), 404, "twice is refused, plainly");
 }
+
+#[tokio::test]
+async fn the_dashboard_counts_a_chart_out_past_its_loan_period_as_overdue() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    app.scan("fr-out", &h.volumes[0]).await; // in transit to a unit: 3 days
+    app.scan("card", &h.volumes[1]).await; // at a clinic: 1 day
+    app.person("ames", Role::Nurse).await;
+    let tile = |html: &str, label: &str| -> String {
+        let end = html
+            .find(&format!("<span class=\"l\">{label}</span>"))
+            .expect(label);
+        let start = html[..end].rfind("<span class=\"n\">").unwrap() + "<span class=\"n\">".len();
+        html[start..end].trim_end_matches("</span>").to_owned()
+    };
+    let s = app.sign_in("ames").await;
+    let (_, html) = app.page(&s.cookie, "/").await;
+    assert_eq!(
+        (tile(&html, "out"), tile(&html, "overdue")),
+        ("2".into(), "0".into())
+    );
+    app.clock.advance(chrono::Duration::days(2));
+    let s = app.sign_in("ames").await;
+    let (_, html) = app.page(&s.cookie, "/").await;
+    assert_eq!(
+        tile(&html, "overdue"),
+        "1",
+        "the clinic's day is up, the unit's 3 days are not"
+    );
+    app.clock.advance(chrono::Duration::days(2));
+    let s = app.sign_in("ames").await;
+    let (_, html) = app.page(&s.cookie, "/").await;
+    assert_eq!(tile(&html, "overdue"), "2");
+}

@@ -299,6 +299,14 @@ pub fn search(c: &Audited, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
             q.to_owned(),
         )
     };
+    if !q.contains([' ', ',']) {
+        // A scanned or typed barcode: its unique index answers at once (an OR with the name
+        // LIKE would read every patient).
+        let exact = format!("{base} WHERE v.barcode = ?1");
+        if let Some(hit) = c.prepare_cached(&exact)?.query_row([q], hit_row).optional()? {
+            return Ok(vec![hit]);
+        }
+    }
     let mut st = c.prepare_cached(&sql)?;
     let rows = st.query_map(params![a, b, limit], hit_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -148,7 +148,8 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 volume: 1,
                 record_type: "medical".into(),
                 home: code(&format!("FR-{lo:02}-{:02}", lo + 19)),
-                restricted: false,
+                // A few VIP / behavioural-health charts, shown as "location restricted".
+                restricted: i % 50 == 7,
                 mrn,
             };
             match admin::create_volume(c, &v, now) {
@@ -247,6 +248,12 @@ pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedSca
             scanned_at: None,
             user: user.clone(),
         };
+        if rng.below(40) == 0 {
+            // Now and then a label nobody registered: an exception for the supervisor.
+            let value = format!("LEGACY-{:05}", rng.below(100_000));
+            let _ = store.scan(scan("demo-ed".into(), value)).await;
+            continue;
+        }
         let roll = rng.below(10);
         let offset = rng.below(10_000) as i64;
         let result = if roll < 5 {

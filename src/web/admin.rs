@@ -464,7 +464,10 @@ pub async fn import(
     .await;
     match result {
         Ok(Ok(n)) => {
-            let _ = s.store.write(move |c| audit::append(c, &entry, now)).await;
+            // The rows are in; a failed log entry is reported, not hidden.
+            if let Err(e) = s.store.write(move |c| audit::append(c, &entry, now)).await {
+                tracing::warn!(error = %e, "import recorded but its access-log entry was not");
+            }
             (StatusCode::OK, format!("Imported {n} rows.")).into_response()
         }
         Ok(Err(e)) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).into_response(),

@@ -71,6 +71,7 @@ pub const POLICY: &[(&str, &str, Policy)] = &[
     ("GET", "/access-log", User(Supervisor)),
     ("GET", "/admin", User(Admin)),
     ("POST", "/admin/users", User(Admin)),
+    ("POST", "/admin/users/{name}", User(Admin)),
     ("POST", "/admin/locations", User(Admin)),
     ("POST", "/admin/stations", User(Admin)),
     ("POST", "/admin/import", User(Admin)),

@@ -394,3 +394,30 @@ pub fn resolve_exception(
     }
     Ok(())
 }
+
+/// Change a user's role, or deactivate (or reactivate) them. A deactivated user's sessions and
+/// tokens stop working at once (both look the user up as active). The last active admin stays.
+pub fn set_user(c: &Connection, name: &str, role: Role, active: bool) -> Result<()> {
+    let current: Option<(String, bool)> = c
+        .prepare_cached("SELECT role, active FROM app_user WHERE name = ?")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((was_role, was_active)) = current else {
+        return Err(StoreError::NotFound(format!("no user '{name}'")));
+    };
+    if was_role == "admin" && was_active && (role != Role::Admin || !active) {
+        let admins: i64 = c.query_row(
+            "SELECT count(*) FROM app_user WHERE role = 'admin' AND active = 1",
+            [],
+            |r| r.get(0),
+        )?;
+        if admins <= 1 {
+            return Err(StoreError::Invalid(
+                "this is the last active admin; make another admin first".into(),
+            ));
+        }
+    }
+    c.prepare_cached("UPDATE app_user SET role = ?2, active = ?3 WHERE name = ?1")?
+        .execute(params![name, role.as_str(), active])?;
+    Ok(())
+}

@@ -303,7 +303,11 @@ pub fn search(c: &Audited, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
         // A scanned or typed barcode: its unique index answers at once (an OR with the name
         // LIKE would read every patient).
         let exact = format!("{base} WHERE v.barcode = ?1");
-        if let Some(hit) = c.prepare_cached(&exact)?.query_row([q], hit_row).optional()? {
+        if let Some(hit) = c
+            .prepare_cached(&exact)?
+            .query_row([q], hit_row)
+            .optional()?
+        {
             return Ok(vec![hit]);
         }
     }

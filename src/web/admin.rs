@@ -166,8 +166,18 @@ fn admin_view(
             section #users {
                 h2 { "Users and roles" }
                 table.list {
-                    thead { tr { th { "Name" } th { "Role" } th { "Active" } th { "Badge" } th { "Since" } } }
-                    tbody { @for u in users { tr { td { (u.name) } td { (u.role) } td { (if u.active { "yes" } else { "no" }) }
+                    thead { tr { th { "Name" } th { "Role and access" } th { "Badge" } th { "Since" } } }
+                    tbody { @for u in users { tr { td { (u.name) }
+                        td {
+                            form.inline method="post" action={ "/admin/users/" (crate::auth::url_escape(&u.name)) } {
+                                input type="hidden" name="csrf" value=(csrf);
+                                select name="role" aria-label={ "role of " (u.name) } {
+                                    @for r in ["nurse", "clerk", "supervisor", "admin"] { option selected[r == u.role] { (r) } }
+                                }
+                                label.check { input type="checkbox" name="active" value="true" checked[u.active]; "active" }
+                                button type="submit" { "Save" }
+                            }
+                        }
                         td { (if u.has_badge { "yes" } else { "—" }) } td { (when(&u.created_at)) } } } }
                 }
                 form.grid method="post" action="/admin/users" {
@@ -331,6 +341,42 @@ pub async fn add_user(
         Ok(format!(
             "User {name} added as {role}; they choose their own password at first sign-in."
         ))
+    }
+    .await;
+    after(&s, &caller, result).await
+}
+
+#[derive(Deserialize)]
+pub struct ChangeUserForm {
+    role: String,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    active: Option<String>,
+}
+
+pub async fn change_user(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    PageForm(f): PageForm<ChangeUserForm>,
+) -> PageResult<Response> {
+    let result = async {
+        let role = Role::from_str(&f.role).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let active = f.active.is_some();
+        let now = s.store.clock().now();
+        let what = format!(
+            "{name}: {role}, {}",
+            if active { "active" } else { "deactivated" }
+        );
+        let entry = caller.access("user-changed", what.clone());
+        let n = name.clone();
+        s.store
+            .write(move |c| {
+                admin::set_user(c, &n, role, active)?;
+                audit::append(c, &entry, now)
+            })
+            .await?;
+        Ok(format!("User {what}."))
     }
     .await;
     after(&s, &caller, result).await

@@ -57,6 +57,7 @@ fn routes() -> Router<AppState> {
         .route("/access-log", get(admin::access_log))
         .route("/admin", get(admin::admin_page))
         .route("/admin/users", post(admin::add_user))
+        .route("/admin/users/{name}", post(admin::change_user))
         .route("/admin/locations", post(admin::add_location))
         .route("/admin/stations", post(admin::add_station))
         .route(

@@ -237,7 +237,8 @@ async fn every_route_answers_each_role_as_the_policy_says() {
             .replace("{code}", "4W")
             .replace("{profile}", "generic-rs232")
             .replace("{file}", "app.css")
-            .replace("{id}", "1");
+            .replace("{id}", "1")
+            .replace("{name}", "nobody");
         for (role, s) in &sessions {
             let status = if *method == "GET" {
                 // Only the status: the live feed never ends its body.
@@ -637,4 +638,67 @@ async fn the_dashboard_counts_a_chart_out_past_its_loan_period_as_overdue() {
     let s = app.sign_in("ames").await;
     let (_, html) = app.page(&s.cookie, "/").await;
     assert_eq!(tile(&html, "overdue"), "2");
+}
+
+#[tokio::test]
+async fn an_admin_changes_a_role_and_deactivating_a_user_ends_their_access_at_once() {
+    let app = TestApp::spawn().await;
+    app.person("root", Role::Admin).await;
+    app.person("ames", Role::Nurse).await;
+    let root = app.sign_in("root").await;
+    let ames = app.sign_in("ames").await;
+    assert_eq!(app.page(&ames.cookie, "/stations").await.0, 403, "a nurse");
+    let r = app
+        .form(
+            &root,
+            "/admin/users/ames",
+            &[("role", "clerk"), ("active", "true")],
+            Some(&root.csrf),
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        app.page(&ames.cookie, "/stations").await.0,
+        200,
+        "now a clerk, same session"
+    );
+    let r = app
+        .form(
+            &root,
+            "/admin/users/ames",
+            &[("role", "clerk")],
+            Some(&root.csrf),
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        app.page(&ames.cookie, "/").await.0,
+        303,
+        "deactivated: signed out"
+    );
+    assert_eq!(app.try_sign_in("ames", PASSWORD).await.status(), 401);
+    // The last active admin cannot be demoted (here `admin` from the test setup and root are two).
+    let r = app
+        .form(
+            &root,
+            "/admin/users/admin",
+            &[("role", "nurse"), ("active", "true")],
+            Some(&root.csrf),
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let r = app
+        .form(
+            &root,
+            "/admin/users/root",
+            &[("role", "nurse"), ("active", "true")],
+            Some(&root.csrf),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("last active admin"));
+    let log = app.access_log().await;
+    assert!(log.iter().any(|(who, what, subject, _)| who == "root"
+        && what == "user-changed"
+        && subject == "ames: clerk, deactivated"));
 }

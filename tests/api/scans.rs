@@ -392,6 +392,7 @@ async fn every_route_is_classified_and_closed_without_a_token() {
                 .replace("{file}", "app.css")
                 .replace("{profile}", "generic-rs232")
                 .replace("{id}", "1")
+                .replace("{name}", "nobody")
         );
         let req = match *method {
             "GET" => plain.get(&url),

@@ -94,10 +94,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/reports", post(post_report))
 }
 
-fn sees_restricted(caller: &Caller) -> bool {
-    caller.role().is_some_and(|r| r.sees_restricted())
-}
-
 async fn healthz(State(s): State<AppState>) -> ApiResult<&'static str> {
     s.store
         .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
@@ -192,7 +188,7 @@ async fn get_volume(
         .audited(access, move |c| query::volume(c, &barcode))
         .await?
         .ok_or_else(|| ApiError::NotFound("no volume with that barcode".into()))?;
-    if v.restricted && !sees_restricted(&caller) {
+    if v.restricted && !caller.sees_restricted() {
         v.hide_whereabouts();
     }
     Ok(Json(v))
@@ -222,7 +218,7 @@ async fn get_movements(
         })
         .await?
         .ok_or_else(|| ApiError::NotFound("no volume with that barcode".into()))?;
-    if restricted && !sees_restricted(&caller) {
+    if restricted && !caller.sees_restricted() {
         for m in &mut moves {
             m.from = None;
             m.to = None;
@@ -268,7 +264,7 @@ async fn search(
         .store
         .audited(access, move |c| query::search(c, &q.q, limit))
         .await?;
-    if !sees_restricted(&caller) {
+    if !caller.sees_restricted() {
         hits.iter_mut()
             .filter(|h| h.restricted)
             .for_each(query::SearchHit::hide_whereabouts);
@@ -293,7 +289,7 @@ async fn get_location(
         .audited(access, move |c| query::location(c, &code, limit))
         .await?
         .ok_or_else(|| ApiError::NotFound("no location with that code".into()))?;
-    if !sees_restricted(&caller) {
+    if !caller.sees_restricted() {
         // A restricted chart's presence here is itself its whereabouts.
         l.volumes.retain(|h| !h.restricted);
     }

@@ -163,6 +163,10 @@ impl Caller {
             Principal::Station { .. } => None,
         }
     }
+    /// May see where a restricted chart is (stations never need to).
+    pub fn sees_restricted(&self) -> bool {
+        self.role().is_some_and(Role::sees_restricted)
+    }
     pub fn name(&self) -> &str {
         match &self.principal {
             Principal::User { name, .. } => name,

@@ -21,10 +21,6 @@ pub struct SearchQuery {
     q: String,
 }
 
-fn may_see_restricted(caller: &Caller) -> bool {
-    caller.role().is_some_and(|r| r.sees_restricted())
-}
-
 pub async fn dashboard(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -54,7 +50,7 @@ pub async fn dashboard(
                 query::search(c, &t, 100)
             })
             .await?;
-        if !may_see_restricted(&caller) {
+        if !caller.sees_restricted() {
             hits.iter_mut()
                 .filter(|h| h.restricted)
                 .for_each(SearchHit::hide_whereabouts);
@@ -211,7 +207,7 @@ pub async fn volume_page(
     let Some((mut v, mut moves)) = found else {
         return Err(ApiError::NotFound(format!("No volume has the barcode {barcode}.")).into());
     };
-    let hidden = v.restricted && !may_see_restricted(&caller);
+    let hidden = v.restricted && !caller.sees_restricted();
     if hidden {
         v.hide_whereabouts();
         for m in &mut moves {

@@ -52,7 +52,7 @@ pub async fn location(
         })
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("No location has the code {code}.")))?;
-    let sees = caller.role().is_some_and(|r| r.sees_restricted());
+    let sees = caller.sees_restricted();
     let shown: Vec<&SearchHit> = detail
         .volumes
         .iter()

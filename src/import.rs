@@ -179,6 +179,34 @@ pub fn volumes_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
     Ok(n)
 }
 
+/// A location from its four CSV columns (also the admin page's form): the code, name and kind
+/// checked, a shelf's terminal-digit range read from its code, a blank barcode left to be issued.
+pub fn location_from_fields(
+    code: &str,
+    name: &str,
+    kind: &str,
+    barcode: &str,
+) -> Result<NewLocation, String> {
+    let kind = LocationKind::from_str(kind.trim()).map_err(|e| e.to_string())?;
+    let code = LocationCode::parse(code.trim()).map_err(|e| e.to_string())?;
+    let l = NewLocation {
+        terminal: if kind == LocationKind::Shelf {
+            terminal_range(code.as_str())
+        } else {
+            None
+        },
+        code,
+        name: name.trim().to_owned(),
+        kind,
+        barcode: match barcode.trim() {
+            "" => None,
+            b => Some(Barcode::parse(b).map_err(|e| e.to_string())?),
+        },
+    };
+    l.validate().map_err(|e| e.to_string())?;
+    Ok(l)
+}
+
 /// Shelf codes ending in two two-digit numbers (`FR-00-19`) carry their terminal range.
 fn terminal_range(code: &str) -> Option<(u8, u8)> {
     let mut parts = code.rsplit('-');
@@ -197,27 +225,7 @@ pub fn locations_from(store: &Store, input: impl Read) -> anyhow::Result<usize> 
     let mut errors = Vec::new();
     let mut parsed = Vec::new();
     for (line, r) in &rows {
-        let l = (|| -> Result<NewLocation, String> {
-            let kind = LocationKind::from_str(&r[2]).map_err(|e| e.to_string())?;
-            let code = LocationCode::parse(&r[0]).map_err(|e| e.to_string())?;
-            let l = NewLocation {
-                terminal: if kind == LocationKind::Shelf {
-                    terminal_range(code.as_str())
-                } else {
-                    None
-                },
-                code,
-                name: r[1].to_owned(),
-                kind,
-                barcode: if r[3].is_empty() {
-                    None
-                } else {
-                    Some(Barcode::parse(&r[3]).map_err(|e| e.to_string())?)
-                },
-            };
-            l.validate().map_err(|e| e.to_string())?;
-            Ok(l)
-        })();
+        let l = location_from_fields(&r[0], &r[1], &r[2], &r[3]);
         match l {
             Ok(l) => parsed.push((*line, l)),
             Err(e) => errors.push((*line, e)),

@@ -53,6 +53,7 @@ pub async fn sign_in(
     remote: &str,
 ) -> Result<SignIn, ApiError> {
     let now = state.store.clock().now();
+    let typed: String = name.chars().take(64).collect();
     let [user_key, addr_key] = keys(name, remote);
     let since = now - window();
     let (n, uk, ak) = (name.to_owned(), user_key.clone(), addr_key.clone());
@@ -69,9 +70,9 @@ pub async fn sign_in(
     if user_failures >= ACCOUNT_LIMIT || addr_failures >= ADDRESS_LIMIT {
         let entry = audit::Access {
             user_id: None,
-            actor: name.chars().take(64).collect(),
+            actor: typed.clone(),
             action: "sign-in-limited",
-            subject: name.chars().take(64).collect(),
+            subject: typed,
             remote: remote.to_owned(),
         };
         state
@@ -93,7 +94,6 @@ pub async fn sign_in(
     .await
     .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?;
     let remote = remote.to_owned();
-    let typed: String = name.chars().take(64).collect();
     match account.filter(|_| good) {
         None => {
             state

@@ -13,7 +13,7 @@ use crate::store::admin::token_digest;
 use crate::store::query::{self, Principal};
 use crate::store::sessions;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use std::net::SocketAddr;
@@ -259,9 +259,8 @@ impl IntoResponse for Refusal {
                 let next = url_escape(&self.path);
                 Redirect::to(&format!("/login?next={next}")).into_response()
             }
-            ApiError::Forbidden(m) => crate::web::error_page(StatusCode::FORBIDDEN, &m),
-            ApiError::BadRequest(m) => crate::web::error_page(StatusCode::BAD_REQUEST, &m),
-            other => other.into_response(),
+            // Every other refusal as the pages show their own errors (503 included).
+            other => crate::web::PageError::from(other).into_response(),
         }
     }
 }

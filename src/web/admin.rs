@@ -5,8 +5,8 @@ use super::{layout, when, PageError, PageForm, PageResult};
 use crate::api::error::ApiError;
 use crate::api::AppState;
 use crate::auth::Caller;
-use crate::domain::{Barcode, LocationCode, LocationKind, Mode, Role};
-use crate::store::admin::{self, NewLocation, NewStation};
+use crate::domain::{Barcode, LocationCode, Mode, Role};
+use crate::store::admin::{self, NewStation};
 use crate::store::audit;
 use crate::store::query::{self, Principal};
 use axum::extract::{Multipart, Path, Query, State};
@@ -397,19 +397,9 @@ pub async fn add_location(
     PageForm(f): PageForm<LocationForm>,
 ) -> PageResult<Response> {
     let result = async {
-        let l = NewLocation {
-            code: LocationCode::parse(f.code.trim())
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
-            name: f.name.trim().to_owned(),
-            kind: LocationKind::from_str(&f.kind)
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
-            barcode: match f.barcode.trim() {
-                "" => None,
-                b => Some(Barcode::parse(b).map_err(|e| ApiError::BadRequest(e.to_string()))?),
-            },
-            terminal: None,
-        };
-        l.validate()?;
+        // The same checks as a CSV row; a shelf's terminal digits come from its code.
+        let l = crate::import::location_from_fields(&f.code, &f.name, &f.kind, &f.barcode)
+            .map_err(ApiError::BadRequest)?;
         let now = s.store.clock().now();
         let code = l.code.to_string();
         let barcode = s

@@ -344,8 +344,7 @@ impl TestApp {
     pub async fn sign_in(&self, name: &str) -> Session {
         let r = self.try_sign_in(name, PASSWORD).await;
         assert_eq!(r.status().as_u16(), 303, "{name} could not sign in");
-        let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-        let cookie = set.split(';').next().unwrap().to_owned();
+        let cookie = session_cookie(&r);
         let page = self.page(&cookie, "/").await;
         assert_eq!(page.0, 200, "{}", page.1);
         let csrf = page
@@ -406,4 +405,21 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// The `name=value` of the session cookie a sign-in answer sets.
+pub fn session_cookie(r: &reqwest::Response) -> String {
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// A route from `auth::POLICY` with its parameters filled in (a volume barcode, a unit, a
+/// scanner profile, a static file, an id, a user name).
+pub fn fill_route(path: &str, barcode: &str) -> String {
+    path.replace("{barcode}", barcode)
+        .replace("{code}", "4W")
+        .replace("{profile}", "generic-rs232")
+        .replace("{file}", "app.css")
+        .replace("{id}", "1")
+        .replace("{name}", "nobody")
 }

@@ -198,6 +198,19 @@ async fn state_changing_requests_with_a_cookie_need_the_token_and_our_origin() {
     assert_eq!(r.status(), 303);
     let (status, _) = app.get("/api/v1/locations/5E", &app.admin).await;
     assert_eq!(status, 200);
+    // A shelf added on the page files its terminal digits, as an imported one does.
+    let shelf = [
+        ("code", "FR-20-39"),
+        ("name", "Shelf 20-39"),
+        ("kind", "shelf"),
+        ("barcode", ""),
+    ];
+    let r = app
+        .form(&s, "/admin/locations", &shelf, Some(&s.csrf))
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, l) = app.get("/api/v1/locations/FR-20-39", &app.admin).await;
+    assert_eq!(l["terminal"], json!([20, 39]), "{l}");
 
     // The JSON API with a cookie: the token goes in a header.
     let post = |token: Option<&str>| {
@@ -232,13 +245,7 @@ async fn every_route_answers_each_role_as_the_policy_says() {
         if *path == "/logout" {
             continue; // ends the session; tested on its own
         }
-        let url = path
-            .replace("{barcode}", &h.volumes[0])
-            .replace("{code}", "4W")
-            .replace("{profile}", "generic-rs232")
-            .replace("{file}", "app.css")
-            .replace("{id}", "1")
-            .replace("{name}", "nobody");
+        let url = fill_route(path, &h.volumes[0]);
         for (role, s) in &sessions {
             let status = if *method == "GET" {
                 // Only the status: the live feed never ends its body.
@@ -426,13 +433,7 @@ async fn a_one_time_password_must_be_changed_before_anything_else() {
         .unwrap();
     let r = app.try_sign_in("newbie", PASSWORD).await;
     assert_eq!(r.headers()["location"], "/account/password");
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&r);
     assert_eq!(app.page(&cookie, "/").await.0, 403);
     let (s, html) = app.page(&cookie, "/account/password").await;
     assert_eq!(s, 200);

@@ -1,6 +1,6 @@
 //! Scans through `POST /api/v1/scans`: every workflow of the ledger and every refusal.
 
-use crate::helpers::TestApp;
+use crate::helpers::{fill_route, TestApp};
 use chartrack::domain::Role;
 use chartrack::store::admin::TokenFor;
 use serde_json::json;
@@ -384,16 +384,7 @@ async fn every_route_is_classified_and_closed_without_a_token() {
         .build()
         .unwrap();
     for (method, path, policy) in chartrack::auth::POLICY {
-        let url = format!(
-            "{}{}",
-            app.base,
-            path.replace("{barcode}", "V1")
-                .replace("{code}", "X")
-                .replace("{file}", "app.css")
-                .replace("{profile}", "generic-rs232")
-                .replace("{id}", "1")
-                .replace("{name}", "nobody")
-        );
+        let url = format!("{}{}", app.base, fill_route(path, "V1"));
         let req = match *method {
             "GET" => plain.get(&url),
             _ => plain.post(&url).json(&json!({})),

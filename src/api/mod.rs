@@ -213,7 +213,7 @@ async fn get_movements(
     let (restricted, mut moves) = s
         .store
         .audited(access, move |c| {
-            let restricted = query::volume(c, &barcode)?.map(|v| v.restricted);
+            let restricted = query::is_restricted(c, &barcode)?;
             Ok(restricted.zip(query::movements(c, &barcode, limit)?))
         })
         .await?

@@ -135,6 +135,16 @@ pub fn volume(c: &Audited, barcode: &str) -> Result<Option<VolumeView>> {
     }))
 }
 
+/// Whether a volume's patient is restricted; `None` when the volume is unknown.
+pub fn is_restricted(c: &Audited, barcode: &str) -> Result<Option<bool>> {
+    Ok(c
+        .prepare_cached(
+            "SELECT p.restricted FROM volume v JOIN patient p ON p.patient_id = v.patient_id WHERE v.barcode = ?",
+        )?
+        .query_row([barcode], |r| r.get(0))
+        .optional()?)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct MovementView {
     pub scan_id: String,

@@ -401,6 +401,18 @@ async fn names_are_escaped_and_restricted_charts_hide_their_whereabouts() {
         .get(&format!("/api/v1/volumes/{vip}"), &nurse_token)
         .await;
     assert_eq!(v["location"]["name"], "location restricted", "{v}");
+    let (_, moves) = app
+        .get(&format!("/api/v1/volumes/{vip}/movements"), &nurse_token)
+        .await;
+    assert_eq!(moves[0]["action"], "check-out", "{moves}");
+    assert!(
+        moves[0]["to"].is_null() && moves[0]["from"].is_null(),
+        "{moves}"
+    );
+    let (_, moves) = app
+        .get(&format!("/api/v1/volumes/{vip}/movements"), &app.admin)
+        .await;
+    assert_eq!(moves[0]["to"], "4W", "an admin sees where it went: {moves}");
     let (_, l) = app.get("/api/v1/locations/4W", &nurse_token).await;
     assert!(
         l["volumes"]

@@ -59,7 +59,7 @@ wire_enum!(
 );
 wire_enum!(
     /// What a movement did to a volume.
-    MoveAction { CheckOut = "check-out", CheckIn = "check-in", Receive = "receive", Transfer = "transfer", Pack = "pack", Inventory = "inventory" }
+    MoveAction { CheckOut = "check-out", CheckIn = "check-in", Receive = "receive", Transfer = "transfer", Pack = "pack", Inventory = "inventory", Found = "found" }
 );
 wire_enum!(
     /// Reserved command barcodes.
@@ -68,6 +68,81 @@ wire_enum!(
         Inventory = "CMD-INVENTORY", Done = "CMD-DONE", NotFound = "CMD-NOTFOUND", Cancel = "CMD-CANCEL",
     }
 );
+
+wire_enum!(
+    /// How urgently a requested volume is needed.
+    Priority { Stat = "stat", Routine = "routine" }
+);
+wire_enum!(
+    /// Where a request stands: open → pulled (in transit) → delivered; or cancelled, or not found.
+    RequestStatus { Open = "open", Pulled = "pulled", Delivered = "delivered", Cancelled = "cancelled", NotFound = "not_found" }
+);
+wire_enum!(
+    /// Why a request ended without delivery (cancelled or not found).
+    EndReason {
+        EntryMistake = "entry_mistake", ClinicCancelled = "clinic_cancelled", PatientDischarged = "patient_discharged",
+        NoLongerNeeded = "no_longer_needed", NotOnShelf = "not_on_shelf", NotAtHolder = "not_at_holder", Other = "other",
+    }
+);
+wire_enum!(
+    /// Why a supervisor marked a volume missing.
+    MissingReason {
+        NotOnShelf = "not_on_shelf", NotReturned = "not_returned", NotAtLocation = "not_at_location",
+        NotSeenInStocktake = "not_seen_in_stocktake", RequestNotFound = "request_not_found", Other = "other",
+    }
+);
+
+impl Priority {
+    pub fn label(self) -> &'static str {
+        match self {
+            Priority::Stat => "STAT",
+            Priority::Routine => "routine",
+        }
+    }
+}
+
+impl RequestStatus {
+    /// Still to be delivered: the volume is being looked for or is on its way.
+    pub fn is_active(self) -> bool {
+        matches!(self, RequestStatus::Open | RequestStatus::Pulled)
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            RequestStatus::Open => "requested",
+            RequestStatus::Pulled => "pulled, in transit",
+            RequestStatus::Delivered => "delivered",
+            RequestStatus::Cancelled => "cancelled",
+            RequestStatus::NotFound => "not found",
+        }
+    }
+}
+
+impl EndReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            EndReason::EntryMistake => "entry mistake",
+            EndReason::ClinicCancelled => "clinic cancelled",
+            EndReason::PatientDischarged => "patient discharged",
+            EndReason::NoLongerNeeded => "no longer needed",
+            EndReason::NotOnShelf => "not found on shelf",
+            EndReason::NotAtHolder => "not found where it was recorded",
+            EndReason::Other => "other (see note)",
+        }
+    }
+}
+
+impl MissingReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            MissingReason::NotOnShelf => "not found on shelf",
+            MissingReason::NotReturned => "not returned by borrower",
+            MissingReason::NotAtLocation => "not found where it was recorded",
+            MissingReason::NotSeenInStocktake => "not seen in stocktake",
+            MissingReason::RequestNotFound => "requested and not found",
+            MissingReason::Other => "other (see note)",
+        }
+    }
+}
 
 impl Role {
     /// May see where a restricted chart (VIP, behavioural health) is: HIM supervisors and admins.

@@ -33,6 +33,7 @@ fn vol(mrn: &str, home: LocRef) -> VolumeFacts {
         destination: None,
         container: None,
         waiting_reports: 0,
+        requests: vec![],
     }
 }
 fn station(mode: Mode, at: LocRef) -> StationFacts {
@@ -41,6 +42,7 @@ fn station(mode: Mode, at: LocRef) -> StationFacts {
         location: at,
         mode,
         memory: Memory::default(),
+        stocktake: None,
     }
 }
 fn t(s: i64) -> DateTime<Utc> {
@@ -65,7 +67,7 @@ fn checkout_needs_destination_then_goes_in_transit() {
     let v = vol("123405", shelf_00_19());
     let d = run(&mut st, Scanned::Volume(v.clone()), t(0));
     assert!(!d.accepted);
-    assert_eq!(d.message, "scan a destination first");
+    assert_eq!(d.message, "scan a destination or a request slip first");
     assert!(d.effects.is_empty());
 
     assert!(run(&mut st, Scanned::Location(unit_4w()), t(1)).accepted);
@@ -143,6 +145,8 @@ fn file_refuses_other_patients_volume() {
         barcode: "R0000005Q".into(),
         patient_id: 8,
         filed: false,
+        received: false,
+        volumes: vec![],
     };
     assert!(run(&mut st, Scanned::Report(report.clone()), t(0)).accepted);
     let d = run(&mut st, Scanned::Volume(vol("123405", shelf_00_19())), t(1));
@@ -263,4 +267,223 @@ fn commands_switch_mode_and_clear_memory() {
     );
     run(&mut st, Scanned::Command(Command::Done), t(3));
     assert_eq!(st.memory, Memory::default());
+}
+
+fn request(id: i64, to: LocRef, priority: Priority) -> RequestRef {
+    RequestRef {
+        id,
+        barcode: format!("Q000000{id}X"),
+        volume_id: 100,
+        volume_barcode: "V0000100X".into(),
+        location: to,
+        priority,
+        status: RequestStatus::Open,
+    }
+}
+
+fn request_effects(d: &Decision) -> Vec<(i64, RequestStatus)> {
+    d.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Request { request, status } => Some((request.id, *status)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_slip_then_its_volume_pulls_the_request_and_another_volume_is_refused() {
+    let mut st = station(Mode::CheckOut, shelf_00_19());
+    let r = request(1, unit_4w(), Priority::Stat);
+    assert!(run(&mut st, Scanned::Request(r.clone()), t(0)).accepted);
+    let other = VolumeFacts {
+        id: 101,
+        barcode: "V0000101X".into(),
+        ..vol("123405", shelf_00_19())
+    };
+    let d = run(&mut st, Scanned::Volume(other), t(1));
+    assert!(!d.accepted);
+    assert!(d.message.starts_with("WRONG VOLUME"), "{}", d.message);
+    assert!(d.effects.is_empty());
+
+    let mut v = vol("123405", shelf_00_19());
+    v.requests = vec![r];
+    let d = run(&mut st, Scanned::Volume(v), t(2));
+    assert!(d.accepted, "{}", d.message);
+    assert_eq!(request_effects(&d), vec![(1, RequestStatus::Pulled)]);
+    let m = d
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Move(m) => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!((m.destination, m.request), (Some(10), Some(1)));
+}
+
+#[test]
+fn checkout_to_the_requesting_place_pulls_without_the_slip() {
+    let mut st = station(Mode::CheckOut, shelf_00_19());
+    run(&mut st, Scanned::Location(unit_4w()), t(0));
+    let mut v = vol("123405", shelf_00_19());
+    v.requests = vec![request(3, unit_4w(), Priority::Routine)];
+    let d = run(&mut st, Scanned::Volume(v), t(1));
+    assert_eq!(request_effects(&d), vec![(3, RequestStatus::Pulled)]);
+}
+
+#[test]
+fn check_in_of_a_requested_volume_says_do_not_shelve_stat_first() {
+    let mut st = station(Mode::CheckIn, shelf_00_19());
+    let mut v = vol("123405", shelf_00_19());
+    v.requests = vec![
+        request(
+            1,
+            loc(11, "CARD", LocationKind::Clinic, None),
+            Priority::Routine,
+        ),
+        request(2, unit_4w(), Priority::Stat),
+    ];
+    let d = run(&mut st, Scanned::Volume(v), t(0));
+    assert!(d.accepted);
+    assert!(d.message.contains("DO NOT SHELVE"), "{}", d.message);
+    assert_eq!(
+        d.warnings[0],
+        "DO NOT SHELVE: requested by 4W (STAT), request Q0000002X"
+    );
+    assert!(d.warnings[1].contains("(routine)"));
+}
+
+#[test]
+fn receive_at_the_requesting_place_delivers_and_elsewhere_does_not() {
+    let mut v = vol("123405", shelf_00_19());
+    v.status = Status::InTransit;
+    v.destination = Some(unit_4w());
+    v.requests = vec![RequestRef {
+        status: RequestStatus::Pulled,
+        ..request(1, unit_4w(), Priority::Stat)
+    }];
+    let mut st = station(Mode::Receive, loc(11, "CARD", LocationKind::Clinic, None));
+    let d = run(&mut st, Scanned::Volume(v.clone()), t(0));
+    assert!(request_effects(&d).is_empty());
+    let mut st = station(Mode::Receive, unit_4w());
+    let d = run(&mut st, Scanned::Volume(v), t(0));
+    assert_eq!(request_effects(&d), vec![(1, RequestStatus::Delivered)]);
+}
+
+#[test]
+fn not_found_needs_a_slip_and_ends_its_request() {
+    let mut st = station(Mode::CheckOut, shelf_00_19());
+    assert!(!run(&mut st, Scanned::Command(Command::NotFound), t(0)).accepted);
+    run(
+        &mut st,
+        Scanned::Request(request(4, unit_4w(), Priority::Stat)),
+        t(1),
+    );
+    let d = run(&mut st, Scanned::Command(Command::NotFound), t(2));
+    assert!(d.accepted);
+    assert_eq!(request_effects(&d), vec![(4, RequestStatus::NotFound)]);
+    assert!(d.memory.request.is_none());
+}
+
+#[test]
+fn any_scan_of_a_missing_volume_clears_it_even_a_refused_one() {
+    let mut st = station(Mode::CheckOut, shelf_00_19());
+    let mut v = vol("123405", shelf_00_19());
+    v.status = Status::Missing;
+    let d = run(&mut st, Scanned::Volume(v), t(0));
+    assert!(!d.accepted, "no destination yet");
+    assert!(d.warnings[0].contains("was MISSING"), "{:?}", d.warnings);
+    assert!(d.effects.contains(&Effect::Found { volume_id: 100 }));
+    let m = only_move_of(&d);
+    assert_eq!((m.action, m.status), (MoveAction::Found, Status::OnShelf));
+}
+
+fn only_move_of(d: &Decision) -> &Move {
+    let moves: Vec<&Move> = d
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Move(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moves.len(), 1, "{:?}", d.effects);
+    moves[0]
+}
+
+fn counted(id: i64, mrn: &str) -> Counted {
+    Counted {
+        volume_id: id,
+        barcode: format!("V{id}"),
+        key: TerminalDigit::of(&Mrn::parse(mrn).unwrap()),
+    }
+}
+
+fn take(previous: Vec<Counted>) -> StocktakeFacts {
+    StocktakeFacts {
+        id: 9,
+        scope: Scope::Location(shelf_00_19()),
+        previous,
+        this_expected: true,
+        this_counted: false,
+        expected: 10,
+        expected_seen: 2,
+        corrected: 0,
+    }
+}
+
+fn misfiles(d: &Decision) -> Vec<(i64, &'static str)> {
+    d.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Misfile {
+                volume_id, kind, ..
+            } => Some((*volume_id, *kind)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn out_of_order_blames_the_one_that_breaks_the_run() {
+    // Counted 01-00-05 then 99-00-05 (too far along); now 02-00-05 fits after the first:
+    // the one before it is the misfile.
+    let mut st = station(Mode::Inventory, shelf_00_19());
+    st.stocktake = Some(take(vec![counted(1, "10005"), counted(2, "990005")]));
+    let d = run(&mut st, Scanned::Volume(vol("20005", shelf_00_19())), t(0));
+    assert_eq!(misfiles(&d), vec![(2, "out_of_order")]);
+    assert!(
+        d.warnings.iter().any(|w| w.starts_with("OUT OF ORDER: V2")),
+        "{:?}",
+        d.warnings
+    );
+
+    // Counted 03-00-05 then 04-00-05; now 01-00-05 comes after both: this one is the misfile.
+    let mut st = station(Mode::Inventory, shelf_00_19());
+    st.stocktake = Some(take(vec![counted(1, "30005"), counted(2, "40005")]));
+    let d = run(&mut st, Scanned::Volume(vol("10005", shelf_00_19())), t(0));
+    assert_eq!(misfiles(&d), vec![(100, "out_of_order")]);
+
+    // In order: nothing flagged.
+    let mut st = station(Mode::Inventory, shelf_00_19());
+    st.stocktake = Some(take(vec![counted(1, "10005"), counted(2, "20005")]));
+    let d = run(&mut st, Scanned::Volume(vol("30005", shelf_00_19())), t(0));
+    assert!(misfiles(&d).is_empty(), "{:?}", d.warnings);
+}
+
+#[test]
+fn first_inventory_scan_opens_a_stocktake_and_done_closes_it() {
+    let mut st = station(Mode::Inventory, shelf_00_19());
+    let d = run(&mut st, Scanned::Volume(vol("123405", shelf_00_19())), t(0));
+    assert_eq!(d.effects[0], Effect::OpenStocktake { location_id: 1 });
+    assert!(d.effects.contains(&Effect::Count {
+        volume_id: 100,
+        expected: true,
+        result: "confirmed"
+    }));
+    st.stocktake = Some(take(vec![]));
+    let d = run(&mut st, Scanned::Command(Command::Done), t(1));
+    assert_eq!(d.effects, vec![Effect::CloseStocktake { stocktake_id: 9 }]);
+    assert!(d.message.contains("8 not seen"), "{}", d.message);
 }

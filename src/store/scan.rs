@@ -4,10 +4,13 @@
 
 use super::{Result, StoreError};
 use crate::clock::stamp;
-use crate::domain::{normalise_line, verify_check_char, Command, LocationKind, Mode, Mrn, Status};
+use crate::domain::{
+    normalise_line, verify_check_char, Command, LocationKind, Mode, Mrn, Priority, RequestStatus,
+    Status, TerminalDigit,
+};
 use crate::engine::{
-    self, ContainerChange, Effect, LocRef, Memory, ReportRef, Scanned, StationFacts, UserRef,
-    VolumeFacts,
+    self, ContainerChange, Counted, Effect, LocRef, Memory, ReportRef, RequestRef, Scanned, Scope,
+    StationFacts, StocktakeFacts, UserRef, VolumeFacts, VolumeWhere,
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -57,6 +60,19 @@ pub struct ScanAnswer {
     pub moved: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volume: Option<VolumeBrief>,
+    /// Requests this scan pulled, delivered or found missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<RequestNote>,
+}
+
+/// A request's new state, as told in a scan's answer and to the live feeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestNote {
+    pub id: i64,
+    pub barcode: String,
+    pub status: RequestStatus,
+    /// The requesting location's code.
+    pub location: String,
 }
 
 pub(crate) fn loc_ref(c: &Connection, id: i64) -> Result<LocRef> {
@@ -118,6 +134,7 @@ fn volume_facts_where(
             format!(
                 "SELECT v.volume_id, v.barcode, v.patient_id, p.mrn, s.status, s.container_id,
                 (SELECT count(*) FROM loose_report r WHERE r.patient_id = v.patient_id AND r.filed_at IS NULL),
+                EXISTS (SELECT 1 FROM request q WHERE q.volume_id = v.volume_id AND q.status IN ('open','pulled')),
                 {}, {}, {}
          FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
          JOIN location h ON h.location_id = v.home_id JOIN location l ON l.location_id = s.location_id
@@ -147,15 +164,16 @@ fn volume_facts_where(
                 r.get::<_, String>(4)?,
                 r.get::<_, Option<i64>>(5)?,
                 r.get::<_, u32>(6)?,
+                r.get::<_, bool>(7)?,
             ),
-            (loc_at(r, 7)?, loc_at(r, 13)?, loc_at(r, 19)?),
+            (loc_at(r, 8)?, loc_at(r, 14)?, loc_at(r, 20)?),
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
         let (
             (id, barcode, patient_id, mrn),
-            (status, container, waiting),
+            (status, container, waiting, requested),
             (home, location, destination),
         ) = row?;
         let missing = || StoreError::Internal("volume without its home or location".into());
@@ -171,6 +189,82 @@ fn volume_facts_where(
             destination,
             container,
             waiting_reports: waiting,
+            requests: Vec::new(),
+        });
+        if requested {
+            let v = out.last_mut().expect("just pushed");
+            v.requests = active_requests(c, v.id)?;
+        }
+    }
+    Ok(out)
+}
+
+const REQUEST_SELECT: &str = "SELECT q.request_id, q.barcode, q.volume_id, v.barcode, q.priority, q.status,
+        l.location_id, l.code, l.name, l.kind, l.terminal_lo, l.terminal_hi
+     FROM request q JOIN volume v ON v.volume_id = q.volume_id JOIN location l ON l.location_id = q.location_id";
+
+fn request_row(r: &rusqlite::Row) -> rusqlite::Result<RequestRef> {
+    let word = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+    let bad = |i: usize, e: crate::domain::ParseError| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    };
+    Ok(RequestRef {
+        id: r.get(0)?,
+        barcode: r.get(1)?,
+        volume_id: r.get(2)?,
+        volume_barcode: r.get(3)?,
+        priority: Priority::from_str(&word(4)?).map_err(|e| bad(4, e))?,
+        status: RequestStatus::from_str(&word(5)?).map_err(|e| bad(5, e))?,
+        location: loc_row_at(r, 6)?,
+    })
+}
+
+fn loc_row_at(r: &rusqlite::Row, at: usize) -> rusqlite::Result<LocRef> {
+    loc_at(r, at)?.ok_or(rusqlite::Error::InvalidColumnType(
+        at,
+        "location_id".into(),
+        rusqlite::types::Type::Null,
+    ))
+}
+
+/// A volume's requests still open or pulled, oldest first.
+fn active_requests(c: &Connection, volume_id: i64) -> Result<Vec<RequestRef>> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!("{REQUEST_SELECT} WHERE q.volume_id = ?1 AND q.status IN ('open','pulled') ORDER BY q.request_id")
+    });
+    let mut st = c.prepare_cached(sql)?;
+    let rows = st.query_map([volume_id], request_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Where each of a patient's volumes is (for routing a loose report).
+fn patient_volumes(c: &Connection, patient_id: i64) -> Result<Vec<VolumeWhere>> {
+    let mut st = c.prepare_cached(
+        "SELECT v.barcode, s.status,
+                l.location_id, l.code, l.name, l.kind, l.terminal_lo, l.terminal_hi,
+                d.location_id, d.code, d.name, d.kind, d.terminal_lo, d.terminal_hi
+         FROM volume v JOIN volume_state s ON s.volume_id = v.volume_id
+         JOIN location l ON l.location_id = s.location_id
+         LEFT JOIN location d ON d.location_id = s.destination_id
+         WHERE v.patient_id = ? ORDER BY v.volume_no, v.volume_id",
+    )?;
+    let rows = st.query_map([patient_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            loc_row_at(r, 2)?,
+            loc_at(r, 8)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (barcode, status, location, destination) = row?;
+        out.push(VolumeWhere {
+            barcode,
+            status: Status::from_str(&status).map_err(|e| StoreError::Internal(e.to_string()))?,
+            location,
+            destination,
         });
     }
     Ok(out)
@@ -196,11 +290,30 @@ pub(crate) fn classify(c: &Connection, value: &str) -> Result<Scanned> {
         return Ok(Scanned::Volume(v));
     }
     let report = c
-        .prepare_cached("SELECT report_id, barcode, patient_id, filed_at IS NOT NULL FROM loose_report WHERE barcode=?")?
-        .query_row([value], |r| Ok(ReportRef { id: r.get(0)?, barcode: r.get(1)?, patient_id: r.get(2)?, filed: r.get(3)? }))
+        .prepare_cached("SELECT report_id, barcode, patient_id, filed_at IS NOT NULL, received_at IS NOT NULL FROM loose_report WHERE barcode=?")?
+        .query_row([value], |r| {
+            Ok(ReportRef {
+                id: r.get(0)?,
+                barcode: r.get(1)?,
+                patient_id: r.get(2)?,
+                filed: r.get(3)?,
+                received: r.get(4)?,
+                volumes: Vec::new(),
+            })
+        })
         .optional()?;
-    if let Some(r) = report {
+    if let Some(mut r) = report {
+        r.volumes = patient_volumes(c, r.patient_id)?;
         return Ok(Scanned::Report(r));
+    }
+    static SLIP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let slip = SLIP.get_or_init(|| format!("{REQUEST_SELECT} WHERE q.barcode = ?1"));
+    if let Some(r) = c
+        .prepare_cached(slip)?
+        .query_row([value], request_row)
+        .optional()?
+    {
+        return Ok(Scanned::Request(r));
     }
     let loc = c
         .prepare_cached("SELECT location_id, code, name, kind, terminal_lo, terminal_hi FROM location WHERE barcode=?")?
@@ -254,6 +367,120 @@ fn station_facts(c: &Connection, id: &str) -> Result<StationFacts> {
         mode: Mode::from_str(&mode).map_err(|e| StoreError::Internal(e.to_string()))?,
         // A memory that cannot be read is forgotten rather than blocking the station.
         memory: serde_json::from_str::<Memory>(&memory).unwrap_or_default(),
+        stocktake: None,
+    })
+}
+
+/// Does deciding this scan need the station's open stocktake?
+fn needs_stocktake(mode: Mode, scanned: &Scanned) -> bool {
+    match scanned {
+        Scanned::Command(Command::Done | Command::Inventory) => true,
+        Scanned::Volume(_) | Scanned::Location(_) => mode == Mode::Inventory,
+        _ => false,
+    }
+}
+
+/// The station's open stocktake, with what it knows of `volume` (if one was scanned).
+fn stocktake_facts(
+    c: &Connection,
+    station: &str,
+    volume: Option<i64>,
+) -> Result<Option<StocktakeFacts>> {
+    let open = c
+        .prepare_cached(
+            "SELECT stocktake_id, location_id, terminal_lo, terminal_hi FROM stocktake
+             WHERE station_id = ? AND closed_at IS NULL",
+        )?
+        .query_row([station], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, Option<u8>>(2)?,
+                r.get::<_, Option<u8>>(3)?,
+            ))
+        })
+        .optional()?;
+    let Some((id, location, lo, hi)) = open else {
+        return Ok(None);
+    };
+    let scope = match (location, lo, hi) {
+        (Some(l), _, _) => Scope::Location(loc_ref(c, l)?),
+        (None, Some(lo), Some(hi)) => Scope::Terminal(lo, hi),
+        _ => return Err(StoreError::Internal("stocktake without a scope".into())),
+    };
+    let mut previous = Vec::new();
+    {
+        let mut st = c.prepare_cached(
+            "SELECT i.volume_id, v.barcode, p.mrn FROM stocktake_item i
+             JOIN volume v ON v.volume_id = i.volume_id JOIN patient p ON p.patient_id = v.patient_id
+             WHERE i.stocktake_id = ? AND i.seen_seq IS NOT NULL ORDER BY i.seen_seq DESC LIMIT 2",
+        )?;
+        let rows = st.query_map([id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (volume_id, barcode, mrn) = row?;
+            let mrn = Mrn::parse(&mrn)
+                .map_err(|e| StoreError::Internal(format!("stored MRN invalid: {e}")))?;
+            previous.push(Counted {
+                volume_id,
+                barcode,
+                key: TerminalDigit::of(&mrn),
+            });
+        }
+    }
+    previous.reverse();
+    let (this_expected, this_counted) = match volume {
+        None => (false, false),
+        Some(v) => c
+            .prepare_cached(
+                "SELECT expected, seen_seq IS NOT NULL FROM stocktake_item WHERE stocktake_id = ? AND volume_id = ?",
+            )?
+            .query_row([id, v], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((false, false)),
+    };
+    let (expected, expected_seen, corrected) = c
+        .prepare_cached(
+            "SELECT coalesce(sum(expected), 0), coalesce(sum(expected AND seen_seq IS NOT NULL), 0),
+                    coalesce(sum(result = 'corrected'), 0)
+             FROM stocktake_item WHERE stocktake_id = ?",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(Some(StocktakeFacts {
+        id,
+        scope,
+        previous,
+        this_expected,
+        this_counted,
+        expected,
+        expected_seen,
+        corrected,
+    }))
+}
+
+/// Freeze a new stocktake's expected list: what is recorded in its scope (on the shelf, or at
+/// the location), nothing known to be out or on its way (`engine::inventory` says the same). Returns how many volumes are expected.
+pub(crate) fn freeze_expected(c: &Connection, stocktake_id: i64, scope: &Scope) -> Result<usize> {
+    Ok(match scope {
+        Scope::Location(l) => c
+            .prepare_cached(
+                "INSERT INTO stocktake_item (stocktake_id, volume_id, expected)
+                 SELECT ?1, volume_id, 1 FROM volume_state WHERE location_id = ?2 AND status IN ('on_shelf','at_location')",
+            )?
+            .execute(params![stocktake_id, l.id])?,
+        Scope::Terminal(lo, hi) => c
+            .prepare_cached(
+                "INSERT INTO stocktake_item (stocktake_id, volume_id, expected)
+                 SELECT ?1, s.volume_id, 1 FROM volume_state s
+                 JOIN volume v ON v.volume_id = s.volume_id JOIN patient p ON p.patient_id = v.patient_id
+                 WHERE s.status = 'on_shelf' AND CAST(substr('00' || p.mrn, -2) AS INTEGER) BETWEEN ?2 AND ?3",
+            )?
+            .execute(params![stocktake_id, lo, hi])?,
     })
 }
 
@@ -333,7 +560,7 @@ pub fn apply(
         return Ok(serde_json::from_str(&response)?);
     }
 
-    let station = station_facts(c, &input.station)?;
+    let mut station = station_facts(c, &input.station)?;
     let (value, scanned, decision) = match normalise_line(&input.line) {
         Err(refusal) => {
             let d = engine::Decision {
@@ -349,6 +576,13 @@ pub fn apply(
         }
         Ok(value) => {
             let scanned = classify(c, &value)?;
+            if needs_stocktake(station.mode, &scanned) {
+                let volume = match &scanned {
+                    Scanned::Volume(v) => Some(v.id),
+                    _ => None,
+                };
+                station.stocktake = stocktake_facts(c, &station.id, volume)?;
+            }
             let d = engine::decide(&station, &scanned, input.user.as_ref(), now, settings);
             (value, Some(scanned), d)
         }
@@ -369,7 +603,21 @@ pub fn apply(
         Some(Scanned::Volume(v)) => Some(volume_brief(c, v, &decision, &station)?),
         _ => None,
     };
+    let requests = decision
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Request { request, status } => Some(RequestNote {
+                id: request.id,
+                barcode: request.barcode.clone(),
+                status: *status,
+                location: request.location.code.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
     let answer = ScanAnswer {
+        requests,
         scan_id: scan_id.clone(),
         accepted: decision.accepted,
         action: decision.action.to_owned(),
@@ -401,14 +649,16 @@ pub fn apply(
     let seq = c.last_insert_rowid();
     let at = stamp(input.scanned_at.unwrap_or(now));
 
+    // A stocktake opened by this scan, for the counts that follow it.
+    let mut opened: Option<i64> = None;
     for effect in &decision.effects {
         match effect {
             Effect::Move(m) => {
                 c.prepare_cached(
-                    "INSERT INTO movement (scan_seq, volume_id, action, from_id, to_id, at, station_id, user_id, receiver_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "INSERT INTO movement (scan_seq, volume_id, action, from_id, to_id, at, station_id, user_id, receiver_id, request_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )?
-                .execute(params![seq, m.volume_id, m.action.as_str(), m.from, m.to, at, station.id, m.user, m.receiver])?;
+                .execute(params![seq, m.volume_id, m.action.as_str(), m.from, m.to, at, station.id, m.user, m.receiver, m.request])?;
                 let movement_id = c.last_insert_rowid();
                 let (set_container, container) = match m.container {
                     ContainerChange::Keep => (false, None),
@@ -457,6 +707,84 @@ pub fn apply(
             Effect::Exception { kind, value } => {
                 c.prepare_cached("INSERT INTO exception (scan_seq, kind, value, station_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
                     .execute(params![seq, kind, value, station.id, stamp(now)])?;
+            }
+            Effect::Request { request, status } => {
+                let sql = match status {
+                    RequestStatus::Pulled => "UPDATE request SET status = 'pulled', pulled_at = ?2, pulled_by = ?3, pulled_station = ?4
+                         WHERE request_id = ?1 AND status = 'open'",
+                    RequestStatus::Delivered => "UPDATE request SET status = 'delivered', delivered_at = ?2, delivered_by = ?3, delivered_station = ?4
+                         WHERE request_id = ?1 AND status IN ('open','pulled')",
+                    RequestStatus::NotFound => "UPDATE request SET status = 'not_found', ended_at = ?2, ended_by = ?3,
+                         end_reason = CASE WHEN ?5 = 'shelf' THEN 'not_on_shelf' ELSE 'not_at_holder' END,
+                         end_note = 'scanned not found at ' || ?4
+                         WHERE request_id = ?1 AND status IN ('open','pulled')",
+                    other => return Err(StoreError::Internal(format!("a scan cannot make a request {other}"))),
+                };
+                c.prepare_cached(sql)?.execute(params![
+                    request.id,
+                    at,
+                    user_id,
+                    station.id,
+                    station.location.kind.as_str()
+                ])?;
+            }
+            Effect::Found { volume_id } => {
+                c.prepare_cached(
+                    "UPDATE missing_mark SET found_at = ?2, found_scan_seq = ?3, found_location_id = ?4, found_station = ?5, found_by = ?6
+                     WHERE volume_id = ?1 AND found_at IS NULL",
+                )?
+                .execute(params![volume_id, at, seq, station.location.id, station.id, user_id])?;
+            }
+            Effect::ReceiveReport {
+                report_id,
+                routed_to,
+            } => {
+                c.prepare_cached(
+                    "UPDATE loose_report SET received_at = coalesce(received_at, ?2),
+                        received_station = coalesce(received_station, ?3), routed_to = ?4
+                     WHERE report_id = ?1",
+                )?
+                .execute(params![report_id, at, station.id, routed_to])?;
+            }
+            Effect::OpenStocktake { location_id } => {
+                c.prepare_cached(
+                    "INSERT INTO stocktake (station_id, location_id, opened_at, opened_by) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![station.id, location_id, at, user_id])?;
+                let id = c.last_insert_rowid();
+                freeze_expected(c, id, &Scope::Location(loc_ref(c, *location_id)?))?;
+                opened = Some(id);
+            }
+            Effect::Count {
+                volume_id,
+                expected,
+                result,
+            } => {
+                let take = opened
+                    .or(station.stocktake.as_ref().map(|t| t.id))
+                    .ok_or_else(|| StoreError::Internal("a count without a stocktake".into()))?;
+                c.prepare_cached(
+                    "INSERT INTO stocktake_item (stocktake_id, volume_id, expected, seen_seq, result) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (stocktake_id, volume_id) DO UPDATE SET seen_seq = excluded.seen_seq, result = excluded.result",
+                )?
+                .execute(params![take, volume_id, expected, seq, result])?;
+            }
+            Effect::Misfile {
+                volume_id,
+                location_id,
+                kind,
+            } => {
+                let take = opened.or(station.stocktake.as_ref().map(|t| t.id));
+                c.prepare_cached(
+                    "INSERT INTO misfile (scan_seq, volume_id, location_id, kind, stocktake_id, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![seq, volume_id, location_id, kind, take, at])?;
+            }
+            Effect::CloseStocktake { stocktake_id } => {
+                c.prepare_cached(
+                    "UPDATE stocktake SET closed_at = ?2, closed_by = ?3 WHERE stocktake_id = ?1 AND closed_at IS NULL",
+                )?
+                .execute(params![stocktake_id, at, user_id])?;
             }
         }
     }

@@ -199,6 +199,101 @@ CREATE INDEX login_failure_key ON login_failure(key, at);
 -- The dashboard's counts by status and its overdue count read this index, not every volume.
 CREATE INDEX volume_state_status ON volume_state(status, since);
 "#,
+    r#"
+-- v4: the workflows: requests, loose-report receipt and routing, missing marks, stocktakes, misfiles.
+-- A request for a volume to be delivered to a location. Its slip carries its own barcode.
+CREATE TABLE request (
+    request_id   INTEGER PRIMARY KEY,
+    barcode      TEXT NOT NULL UNIQUE,          -- the slip's barcode (Q + 7 digits + check character)
+    volume_id    INTEGER NOT NULL REFERENCES volume(volume_id),
+    location_id  INTEGER NOT NULL REFERENCES location(location_id),  -- deliver to
+    priority     TEXT NOT NULL CHECK (priority IN ('stat','routine')),
+    needed_by    TEXT,
+    reason       TEXT,
+    status       TEXT NOT NULL CHECK (status IN ('open','pulled','delivered','cancelled','not_found')),
+    holder_id    INTEGER REFERENCES location(location_id),  -- set when asked of whoever held it (a transfer request)
+    requested_by INTEGER REFERENCES app_user(user_id),
+    created_at   TEXT NOT NULL,
+    pulled_at    TEXT,
+    pulled_by    INTEGER REFERENCES app_user(user_id),
+    pulled_station TEXT,
+    delivered_at TEXT,
+    delivered_by INTEGER REFERENCES app_user(user_id),
+    delivered_station TEXT,
+    ended_at     TEXT,                          -- cancelled or not found
+    ended_by     INTEGER REFERENCES app_user(user_id),
+    end_reason   TEXT,                          -- a coded reason (domain::EndReason)
+    end_note     TEXT
+);
+CREATE INDEX request_active ON request(volume_id) WHERE status IN ('open','pulled');
+CREATE INDEX request_status ON request(status, request_id);
+CREATE INDEX request_location ON request(location_id, request_id);
+CREATE INDEX request_delivered ON request(delivered_at) WHERE delivered_at IS NOT NULL;
+ALTER TABLE movement ADD COLUMN request_id INTEGER REFERENCES request(request_id);
+
+-- Loose reports: the clock starts at the first receive scan; routed to the volume's floor.
+ALTER TABLE loose_report ADD COLUMN received_at TEXT;
+ALTER TABLE loose_report ADD COLUMN received_station TEXT;
+ALTER TABLE loose_report ADD COLUMN routed_to INTEGER REFERENCES location(location_id);
+ALTER TABLE loose_report ADD COLUMN registered_by INTEGER REFERENCES app_user(user_id);
+CREATE INDEX loose_report_unfiled ON loose_report(created_at) WHERE filed_at IS NULL;
+
+-- A volume marked missing by a supervisor, and where it turned up.
+CREATE TABLE missing_mark (
+    mark_id      INTEGER PRIMARY KEY,
+    volume_id    INTEGER NOT NULL REFERENCES volume(volume_id),
+    reason       TEXT NOT NULL,                 -- a coded reason (domain::MissingReason)
+    note         TEXT,
+    marked_at    TEXT NOT NULL,
+    marked_by    INTEGER REFERENCES app_user(user_id),
+    found_at     TEXT,
+    found_scan_seq INTEGER REFERENCES scan(scan_seq),
+    found_location_id INTEGER REFERENCES location(location_id),
+    found_station TEXT,
+    found_by     INTEGER REFERENCES app_user(user_id),
+    acknowledged_at TEXT,                       -- the supervisor has seen that it was found
+    acknowledged_by INTEGER REFERENCES app_user(user_id)
+);
+CREATE UNIQUE INDEX missing_mark_open ON missing_mark(volume_id) WHERE found_at IS NULL;
+CREATE INDEX missing_mark_found ON missing_mark(found_at) WHERE found_at IS NOT NULL AND acknowledged_at IS NULL;
+
+-- A stocktake: one station's session over a shelf location or a terminal-digit range.
+CREATE TABLE stocktake (
+    stocktake_id INTEGER PRIMARY KEY,
+    station_id   TEXT NOT NULL REFERENCES station(station_id),
+    location_id  INTEGER REFERENCES location(location_id),  -- scope: one shelf location ...
+    terminal_lo  INTEGER CHECK (terminal_lo BETWEEN 0 AND 99),  -- ... or a terminal-digit range
+    terminal_hi  INTEGER CHECK (terminal_hi BETWEEN 0 AND 99),
+    opened_at    TEXT NOT NULL,
+    opened_by    INTEGER REFERENCES app_user(user_id),
+    closed_at    TEXT,
+    closed_by    INTEGER REFERENCES app_user(user_id),
+    CHECK ((location_id IS NULL) <> (terminal_lo IS NULL))
+);
+CREATE UNIQUE INDEX stocktake_open ON stocktake(station_id) WHERE closed_at IS NULL;
+-- The frozen expected list (expected = 1) and every volume seen during the session.
+CREATE TABLE stocktake_item (
+    stocktake_id INTEGER NOT NULL REFERENCES stocktake(stocktake_id),
+    volume_id    INTEGER NOT NULL REFERENCES volume(volume_id),
+    expected     INTEGER NOT NULL,
+    seen_seq     INTEGER REFERENCES scan(scan_seq),
+    result       TEXT,                          -- confirmed | corrected (recorded elsewhere) | unexpected
+    PRIMARY KEY (stocktake_id, volume_id)
+) WITHOUT ROWID;
+
+-- Misfiles found on the shelves: wrong section, or out of terminal-digit order.
+CREATE TABLE misfile (
+    misfile_id   INTEGER PRIMARY KEY,
+    scan_seq     INTEGER NOT NULL REFERENCES scan(scan_seq),
+    volume_id    INTEGER NOT NULL REFERENCES volume(volume_id),
+    location_id  INTEGER NOT NULL REFERENCES location(location_id),  -- the shelf section it was found in
+    kind         TEXT NOT NULL CHECK (kind IN ('wrong_section','out_of_order')),
+    stocktake_id INTEGER REFERENCES stocktake(stocktake_id),
+    at           TEXT NOT NULL
+);
+CREATE INDEX misfile_location ON misfile(location_id, at);
+CREATE INDEX scan_received ON scan(received_at);
+"#,
 ];
 
 /// The schema version this build writes.
@@ -287,7 +382,7 @@ mod tests {
              INSERT INTO volume VALUES (1,'V1',1,1,'medical',1,'t');
              INSERT INTO station (station_id, location_id, mode, created_at) VALUES ('s',1,'receive','t');
              INSERT INTO scan VALUES (1,'id','s',NULL,'V1','t',NULL,1,'receive','{}');
-             INSERT INTO movement VALUES (1,1,1,'receive',1,1,'t','s',NULL,NULL);",
+             INSERT INTO movement VALUES (1,1,1,'receive',1,1,'t','s',NULL,NULL,NULL);",
         )
         .unwrap();
         let e = conn

@@ -16,7 +16,10 @@ async fn check_out_needs_a_destination_then_receive_then_check_in() {
     let a = app.scan("fr-out", v).await;
     assert_eq!(
         (a["accepted"].as_bool(), a["message"].as_str()),
-        (Some(false), Some("scan a destination first"))
+        (
+            Some(false),
+            Some("scan a destination or a request slip first")
+        )
     );
     assert_eq!(app.volume(v).await["status"], "on_shelf");
     app.assert_answer_shows_stored(&a).await;

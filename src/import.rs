@@ -1,4 +1,4 @@
-//! CSV import of existing charts and locations. A file is checked whole: if any row is bad,
+//! CSV import of existing charts, locations and loose reports. A file is checked whole: if any row is bad,
 //! nothing is imported and every bad row is named by line number and reason.
 
 use crate::domain::{Barcode, LocationCode, LocationKind, Mrn};
@@ -21,6 +21,7 @@ pub const VOLUME_COLUMNS: [&str; 8] = [
     "home",
 ];
 pub const LOCATION_COLUMNS: [&str; 4] = ["code", "name", "kind", "barcode"];
+pub const REPORT_COLUMNS: [&str; 3] = ["barcode", "mrn", "description"];
 
 /// A refused import: every problem found, by line.
 #[derive(Debug)]
@@ -242,6 +243,51 @@ pub fn locations_from(store: &Store, input: impl Read) -> anyhow::Result<usize> 
                 .iter()
                 .filter_map(|(line, l)| {
                     admin::create_location(c, l, now)
+                        .err()
+                        .map(|e| (*line, e.to_string()))
+                })
+                .collect();
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(StoreError::Invalid(ImportErrors(errors).to_string()))
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(n)
+}
+
+pub fn reports(store: &Store, path: &Path) -> anyhow::Result<usize> {
+    reports_from(store, open(path)?)
+}
+
+/// Register loose reports from CSV text (`barcode,mrn,description`; a blank barcode is issued).
+/// Call off the async runtime.
+pub fn reports_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
+    let rows = read_rows(input, &REPORT_COLUMNS)?;
+    let mut errors = Vec::new();
+    let mut parsed = Vec::new();
+    for (line, r) in &rows {
+        let barcode = match &r[0] {
+            "" => Ok(None),
+            b => Barcode::parse(b).map(Some).map_err(|e| e.to_string()),
+        };
+        match (barcode, Mrn::parse(&r[1]).map_err(|e| e.to_string())) {
+            (Ok(b), Ok(mrn)) => parsed.push((*line, b, mrn, r[2].to_owned())),
+            (Err(e), _) | (_, Err(e)) => errors.push((*line, e)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ImportErrors(errors).into());
+    }
+    let n = parsed.len();
+    let now = store.clock().now();
+    store
+        .write_blocking(move |c| {
+            let errors: Vec<_> = parsed
+                .iter()
+                .filter_map(|(line, b, mrn, description)| {
+                    admin::create_report(c, b.as_ref(), mrn, description, None, now)
                         .err()
                         .map(|e| (*line, e.to_string()))
                 })

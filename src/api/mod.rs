@@ -357,12 +357,14 @@ struct ReportBody {
 
 async fn post_report(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(r): ApiJson<ReportBody>,
 ) -> ApiResult<impl IntoResponse> {
     let now = s.store.clock().now();
+    let user = caller.user_id();
     let barcode = s
         .store
-        .write(move |c| admin::create_report(c, r.barcode.as_ref(), &r.mrn, &r.description, now))
+        .write(move |c| admin::create_report(c, r.barcode.as_ref(), &r.mrn, &r.description, user, now))
         .await?;
     Ok((
         StatusCode::CREATED,

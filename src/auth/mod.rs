@@ -167,6 +167,13 @@ impl Caller {
     pub fn sees_restricted(&self) -> bool {
         self.role().is_some_and(Role::sees_restricted)
     }
+    /// The signed-in user's id (none for a station).
+    pub fn user_id(&self) -> Option<i64> {
+        match &self.principal {
+            Principal::User { id, .. } => Some(*id),
+            Principal::Station { .. } => None,
+        }
+    }
     pub fn name(&self) -> &str {
         match &self.principal {
             Principal::User { name, .. } => name,
@@ -180,10 +187,7 @@ impl Caller {
         subject: impl Into<String>,
     ) -> crate::store::audit::Access {
         crate::store::audit::Access {
-            user_id: match &self.principal {
-                Principal::User { id, .. } => Some(*id),
-                Principal::Station { .. } => None,
-            },
+            user_id: self.user_id(),
             actor: match &self.principal {
                 Principal::User { name, .. } => name.clone(),
                 Principal::Station { id } => format!("station:{id}"),

@@ -202,11 +202,15 @@ pub fn create_report(
     barcode: Option<&Barcode>,
     mrn: &Mrn,
     description: &str,
+    user_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<String> {
-    if description.trim().is_empty() || description.len() > 200 {
+    if description.trim().is_empty()
+        || description.len() > 200
+        || description.chars().any(char::is_control)
+    {
         return Err(StoreError::Invalid(
-            "description must be 1 to 200 characters".into(),
+            "description must be 1 to 200 characters, on one line".into(),
         ));
     }
     let patient: i64 = c
@@ -218,8 +222,8 @@ pub fn create_report(
         Some(b) => b.to_string(),
         None => issue_barcode('R', next_id(c, "loose_report", "report_id")? as u64),
     };
-    c.prepare_cached("INSERT INTO loose_report (barcode, patient_id, description, created_at) VALUES (?1,?2,?3,?4)")?
-        .execute(params![barcode, patient, description.trim(), stamp(now)])
+    c.prepare_cached("INSERT INTO loose_report (barcode, patient_id, description, created_at, registered_by) VALUES (?1,?2,?3,?4,?5)")?
+        .execute(params![barcode, patient, description.trim(), stamp(now), user_id])
         .map_err(|e| constraint(e, &format!("report barcode {barcode}")))?;
     Ok(barcode)
 }

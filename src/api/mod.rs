@@ -4,6 +4,7 @@
 
 pub mod error;
 mod openapi;
+pub mod workflows;
 
 use crate::auth::Caller;
 use crate::domain::{Barcode, Mrn};
@@ -92,6 +93,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/stations", get(get_stations).post(post_station))
         .route("/api/v1/exceptions", get(get_exceptions))
         .route("/api/v1/reports", post(post_report))
+        .merge(workflows::routes())
 }
 
 async fn healthz(State(s): State<AppState>) -> ApiResult<&'static str> {
@@ -364,7 +366,9 @@ async fn post_report(
     let user = caller.user_id();
     let barcode = s
         .store
-        .write(move |c| admin::create_report(c, r.barcode.as_ref(), &r.mrn, &r.description, user, now))
+        .write(move |c| {
+            admin::create_report(c, r.barcode.as_ref(), &r.mrn, &r.description, user, now)
+        })
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -75,7 +75,30 @@ pub fn spec() -> Value {
                 "Station": {"type": "object", "properties": {"id": {"type": "string"}, "location": {"type": "string"}, "mode": {"type": "string"},
                     "connected": {"type": "boolean"}, "last_scan_at": {"type": "string"}}},
                 "NewReport": {"type": "object", "required": ["mrn", "description"], "properties": {
-                    "barcode": {"type": "string"}, "mrn": {"type": "string"}, "description": {"type": "string"}}}
+                    "barcode": {"type": "string"}, "mrn": {"type": "string"}, "description": {"type": "string"}}},
+                "NewRequest": {"type": "object", "required": ["barcode", "location", "priority"], "properties": {
+                    "barcode": {"type": "string", "description": "the volume's barcode"},
+                    "location": {"type": "string", "description": "deliver to (a unit, clinic, office or person)"},
+                    "priority": {"type": "string", "enum": ["stat", "routine"]},
+                    "needed_by": {"type": "string", "format": "date-time"}, "reason": {"type": "string"}}},
+                "Request": {"type": "object", "required": ["id", "status"], "properties": {
+                    "id": {"type": "integer"}, "barcode": {"type": "string", "description": "the slip's barcode"},
+                    "status": {"type": "string", "enum": ["open", "pulled", "delivered", "cancelled", "not_found"]},
+                    "priority": {"type": "string", "enum": ["stat", "routine"]}, "volume": {"type": "string"},
+                    "location": loc, "needed_by": {"type": "string"}, "reason": {"type": "string"},
+                    "transfer": {"type": "boolean", "description": "asked of whoever holds the volume, not the file room"},
+                    "holder": loc, "requested": {"type": "object"}, "pulled": {"type": "object"}, "delivered": {"type": "object"},
+                    "ended": {"type": "object"}, "end_reason": {"type": "string"}, "end_note": {"type": "string"},
+                    "turnaround_minutes": {"type": "integer"}}},
+                "Cancel": {"type": "object", "required": ["reason"], "properties": {
+                    "reason": {"type": "string", "enum": ["entry_mistake", "clinic_cancelled", "patient_discharged", "no_longer_needed", "not_on_shelf", "not_at_holder", "other"]},
+                    "note": {"type": "string"}}},
+                "MarkMissing": {"type": "object", "required": ["reason"], "properties": {
+                    "reason": {"type": "string", "enum": ["not_on_shelf", "not_returned", "not_at_location", "not_seen_in_stocktake", "request_not_found", "other"]},
+                    "note": {"type": "string", "description": "required when the reason is other"}}},
+                "NewStocktake": {"type": "object", "required": ["station"], "properties": {
+                    "station": {"type": "string"}, "location": {"type": "string", "description": "a location code; or"},
+                    "terminal": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2, "description": "a terminal-digit range [from, to]"}}}
             }
         },
         "security": [{"bearer": []}],
@@ -96,7 +119,23 @@ pub fn spec() -> Value {
                 "get": op("stations and their state", json!([]), None, ok(json!({"type": "array", "items": {"$ref": "#/components/schemas/Station"}}))),
                 "post": op("create or update a station", json!([]), Some(json!({"$ref": "#/components/schemas/NewStation"})), ok(json!({"type": "object"})))},
             "/api/v1/exceptions": {"get": op("unknown barcodes and misreads to resolve", json!([query_param("all", "boolean", false), query_param("limit", "integer", false)]), None, ok(json!({"type": "array"})))},
-            "/api/v1/reports": {"post": op("register a loose report", json!([]), Some(json!({"$ref": "#/components/schemas/NewReport"})), ok(json!({"type": "object"})))}
+            "/api/v1/reports": {
+                "post": op("register a loose report", json!([]), Some(json!({"$ref": "#/components/schemas/NewReport"})), ok(json!({"type": "object"}))),
+                "get": op("loose reports waiting to be filed, oldest first", json!([]), None, ok(json!({"type": "array"})))},
+            "/api/v1/requests": {
+                "post": op("request a volume for a location (201 new; 200 the one already open)", json!([]), Some(json!({"$ref": "#/components/schemas/NewRequest"})), ok(json!({"$ref": "#/components/schemas/Request"}))),
+                "get": op("requests, newest first", json!([query_param("location", "string", false), query_param("active", "boolean", false), query_param("since", "string", false), query_param("limit", "integer", false)]), None, ok(json!({"type": "array", "items": {"$ref": "#/components/schemas/Request"}})))},
+            "/api/v1/requests/{id}": {"get": op("one request and where it stands", json!([path_param("id")]), None, ok(json!({"$ref": "#/components/schemas/Request"})))},
+            "/api/v1/requests/{id}/cancel": {"post": op("cancel an open or pulled request with a coded reason", json!([path_param("id")]), Some(json!({"$ref": "#/components/schemas/Cancel"})), ok(json!({"$ref": "#/components/schemas/Request"})))},
+            "/api/v1/pull-list": {"get": op("the file room's pull list (STAT, needed-by, terminal-digit order) and transfer requests", json!([]), None, ok(json!({"type": "object"})))},
+            "/api/v1/volumes/{barcode}/missing": {"post": op("mark a volume missing (supervisor)", json!([path_param("barcode")]), Some(json!({"$ref": "#/components/schemas/MarkMissing"})), ok(json!({"type": "object"})))},
+            "/api/v1/missing": {"get": op("missing volumes with where to look, found ones to acknowledge, candidates", json!([]), None, ok(json!({"type": "object"})))},
+            "/api/v1/missing/{id}/acknowledge": {"post": op("acknowledge a found volume", json!([path_param("id")]), None, ok(json!({"type": "object"})))},
+            "/api/v1/stocktakes": {
+                "post": op("open a stocktake at a station over a location or a terminal-digit range", json!([]), Some(json!({"$ref": "#/components/schemas/NewStocktake"})), ok(json!({"type": "object"}))),
+                "get": op("stocktakes, newest first", json!([]), None, ok(json!({"type": "array"})))},
+            "/api/v1/stocktakes/{id}": {"get": op("a stocktake's results: corrected, not seen, misfiles", json!([path_param("id")]), None, ok(json!({"type": "object"})))},
+            "/api/v1/stocktakes/{id}/close": {"post": op("close a stocktake", json!([path_param("id")]), None, ok(json!({"type": "object"})))}
         }
     })
 }

@@ -45,8 +45,10 @@ pub fn mark(
             "{barcode} is already marked missing"
         )));
     }
-    c.prepare_cached("UPDATE volume_state SET status = 'missing', since = ?2 WHERE volume_id = ?1")?
-        .execute(params![volume_id, stamp(now)])?;
+    c.prepare_cached(
+        "UPDATE volume_state SET status = 'missing', since = ?2 WHERE volume_id = ?1",
+    )?
+    .execute(params![volume_id, stamp(now)])?;
     c.prepare_cached(
         "INSERT INTO missing_mark (volume_id, reason, note, marked_at, marked_by) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
@@ -227,12 +229,12 @@ fn where_to_look(
         view.last_holder_at = Some(at);
         view.last_holder_person = person;
     }
-    if let Some(movement) = last_movement {
-        // What moved with it: the same scan (a container), or the same station and destination
-        // within ten minutes (one batch at the desk).
+    if last_movement.is_some() {
+        // What moved with it in its last few moves: the same scan (a container), or the same
+        // station and destination within ten minutes (one batch at the desk).
         let mut st = c.prepare_cached(
-            "SELECT DISTINCT v.barcode, s.status, l.code, l.name,
-                    CASE WHEN o.scan_seq = m.scan_seq THEN 'container' ELSE 'batch' END
+            "SELECT v.barcode, s.status, l.code, l.name,
+                    min(CASE WHEN o.scan_seq = m.scan_seq THEN 'container' ELSE 'batch' END)
              FROM movement m JOIN movement o ON o.volume_id <> m.volume_id
                 AND (o.scan_seq = m.scan_seq
                      OR (o.station_id = m.station_id AND o.to_id = m.to_id
@@ -240,15 +242,20 @@ fn where_to_look(
                                       AND strftime('%Y-%m-%dT%H:%M:%fZ', m.at, '+10 minutes')))
              JOIN volume v ON v.volume_id = o.volume_id JOIN volume_state s ON s.volume_id = o.volume_id
              JOIN location l ON l.location_id = s.location_id
-             WHERE m.movement_id = ? LIMIT 50",
+             WHERE m.movement_id IN (SELECT movement_id FROM movement WHERE volume_id = ?1 ORDER BY movement_id DESC LIMIT 5)
+             GROUP BY o.volume_id ORDER BY max(o.movement_id) DESC LIMIT 50",
         )?;
-        let rows = st.query_map([movement], |r| {
+        let rows = st.query_map([volume_id], |r| {
             let how: String = r.get(4)?;
             Ok(Companion {
                 barcode: r.get(0)?,
                 status: r.get(1)?,
                 location: brief(r.get(2)?, r.get(3)?),
-                how: if how == "container" { "container" } else { "batch" },
+                how: if how == "container" {
+                    "container"
+                } else {
+                    "batch"
+                },
             })
         })?;
         view.moved_with = rows.collect::<rusqlite::Result<_>>()?;

@@ -5,16 +5,16 @@
 pub mod admin;
 pub mod audit;
 mod checkpoint;
+pub mod loose;
+pub mod missing;
 pub mod outbox;
 pub mod query;
 pub mod reports;
 pub mod requests;
-pub mod loose;
-pub mod missing;
-pub mod stocktake;
 pub mod scan;
 pub mod schema;
 pub mod sessions;
+pub mod stocktake;
 pub mod writer;
 
 use crate::clock::Clock;
@@ -80,6 +80,8 @@ struct Inner {
     checkpointer: checkpoint::Checkpointer,
     readers: Mutex<Vec<Connection>>,
     events: broadcast::Sender<ScanAnswer>,
+    /// Requests whose state changed (by a scan or a page), for the floor pages.
+    requests: broadcast::Sender<scan::RequestNote>,
     options: Options,
 }
 
@@ -162,6 +164,7 @@ impl Store {
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         let checkpointer = checkpoint::Checkpointer::start(open_conn(path, false)?);
         let (events, _) = broadcast::channel(1024);
+        let (requests, _) = broadcast::channel(256);
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
@@ -169,6 +172,7 @@ impl Store {
                 checkpointer,
                 readers: Mutex::new(Vec::new()),
                 events,
+                requests,
                 options,
             }),
         })
@@ -198,7 +202,20 @@ impl Store {
             .exec(move |c| scan::apply(c, &input, now, &settings))
             .await?;
         let _ = self.inner.events.send(answer.clone());
+        for r in &answer.requests {
+            let _ = self.inner.requests.send(r.clone());
+        }
         Ok(answer)
+    }
+
+    /// Requests whose state changed, after their commit.
+    pub fn subscribe_requests(&self) -> broadcast::Receiver<scan::RequestNote> {
+        self.inner.requests.subscribe()
+    }
+
+    /// Tell the floor pages that a request changed outside a scan (created or cancelled).
+    pub fn request_changed(&self, note: scan::RequestNote) {
+        let _ = self.inner.requests.send(note);
     }
 
     /// Read patient data: the access entry is committed by the writer first (fail closed: no

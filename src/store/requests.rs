@@ -351,7 +351,9 @@ fn view_row(r: &rusqlite::Row) -> rusqlite::Result<RequestView> {
 pub fn view(c: &Audited, id: i64) -> Result<Option<RequestView>> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| format!("{VIEW_SELECT} WHERE q.request_id = ?1"));
-    Ok(c.prepare_cached(sql)?.query_row([id], view_row).optional()?)
+    Ok(c.prepare_cached(sql)?
+        .query_row([id], view_row)
+        .optional()?)
 }
 
 /// Which requests to list.

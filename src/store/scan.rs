@@ -711,15 +711,16 @@ pub fn apply(
             Effect::Request { request, status } => {
                 let sql = match status {
                     RequestStatus::Pulled => "UPDATE request SET status = 'pulled', pulled_at = ?2, pulled_by = ?3, pulled_station = ?4
-                         WHERE request_id = ?1 AND status = 'open'",
+                         WHERE request_id = ?1 AND status = 'open' AND ?5 IS NOT NULL",
                     RequestStatus::Delivered => "UPDATE request SET status = 'delivered', delivered_at = ?2, delivered_by = ?3, delivered_station = ?4
-                         WHERE request_id = ?1 AND status IN ('open','pulled')",
+                         WHERE request_id = ?1 AND status IN ('open','pulled') AND ?5 IS NOT NULL",
                     RequestStatus::NotFound => "UPDATE request SET status = 'not_found', ended_at = ?2, ended_by = ?3,
                          end_reason = CASE WHEN ?5 = 'shelf' THEN 'not_on_shelf' ELSE 'not_at_holder' END,
                          end_note = 'scanned not found at ' || ?4
                          WHERE request_id = ?1 AND status IN ('open','pulled')",
                     other => return Err(StoreError::Internal(format!("a scan cannot make a request {other}"))),
                 };
+                // Every statement names all five parameters (`?5` only matters for not-found).
                 c.prepare_cached(sql)?.execute(params![
                     request.id,
                     at,

@@ -33,7 +33,9 @@ pub fn open(
     let scope = match (&s.location, s.terminal) {
         (Some(code), None) => {
             let id: i64 = c
-                .prepare_cached("SELECT location_id FROM location WHERE code = ? AND kind <> 'container'")?
+                .prepare_cached(
+                    "SELECT location_id FROM location WHERE code = ? AND kind <> 'container'",
+                )?
                 .query_row([code], |r| r.get(0))
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound(format!("no location has the code {code}")))?;
@@ -58,7 +60,9 @@ pub fn open(
         return Err(StoreError::NotFound(format!("no station '{}'", s.station)));
     }
     let open: Option<i64> = c
-        .prepare_cached("SELECT stocktake_id FROM stocktake WHERE station_id = ? AND closed_at IS NULL")?
+        .prepare_cached(
+            "SELECT stocktake_id FROM stocktake WHERE station_id = ? AND closed_at IS NULL",
+        )?
         .query_row([&s.station], |r| r.get(0))
         .optional()?;
     if let Some(id) = open {
@@ -91,9 +95,7 @@ pub fn close(c: &Connection, id: i64, user_id: Option<i64>, now: DateTime<Utc>) 
         )?
         .execute(params![id, stamp(now), user_id])?;
     if n == 0 {
-        return Err(StoreError::Conflict(format!(
-            "stocktake {id} is not open"
-        )));
+        return Err(StoreError::Conflict(format!("stocktake {id} is not open")));
     }
     Ok(())
 }
@@ -184,7 +186,11 @@ pub struct StocktakeResults {
 pub fn results(c: &Audited, id: i64) -> Result<Option<StocktakeResults>> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| format!("{SUMMARY_SELECT} WHERE t.stocktake_id = ?1"));
-    let Some(summary) = c.prepare_cached(sql)?.query_row([id], summary_row).optional()? else {
+    let Some(summary) = c
+        .prepare_cached(sql)?
+        .query_row([id], summary_row)
+        .optional()?
+    else {
         return Ok(None);
     };
     let line = |r: &rusqlite::Row| -> rusqlite::Result<ResultLine> {

@@ -355,8 +355,22 @@ async fn a_full_disk_refuses_scans_keeps_serving_reads_and_recovers_when_space_r
     let (s, body) = get(format!("{base}/api/v1/locations")).await;
     assert_eq!(s, 200, "reads go on while the disk is full: {body}");
     let movements = format!("{base}/api/v1/volumes/{barcode}/movements?limit=10000");
-    let (s, body) = get(movements.clone()).await;
+    // A small access-log row may still fit in a page the failed scan could not use; each view
+    // shown was logged first, so the log fills too and the views are then refused.
+    let mut refused = None;
+    for _ in 0..5_000 {
+        let (s, body) = get(movements.clone()).await;
+        if s != 200 {
+            refused = Some((s, body));
+            break;
+        }
+    }
+    let (s, body) = refused.expect("chart views went on being shown on a full disk");
     assert_eq!(s, 503, "an unaudited view of a chart: {body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("disk is full"),
+        "{body}"
+    );
     // Space returns: writes resume without a restart.
     signal(&child, "-USR1");
     let mut resumed = false;

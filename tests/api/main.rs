@@ -11,3 +11,4 @@ mod pages;
 mod scans;
 mod serial;
 mod volumes;
+mod workflows;

@@ -565,6 +565,13 @@ pub struct Counts {
     /// Out longer than the loan period of where it is (or is going).
     pub overdue: i64,
     pub open_exceptions: i64,
+    /// Requests open or pulled, and of those STAT.
+    pub open_requests: i64,
+    pub stat_requests: i64,
+    /// Missing volumes that turned up, waiting for the supervisor to see.
+    pub found: i64,
+    /// Loose reports not yet filed.
+    pub loose_waiting: i64,
 }
 
 /// `cutoffs`: for each location kind (a fixed word, never user text), volumes out there since
@@ -597,6 +604,17 @@ pub fn counts(c: &Connection, cutoffs: &[(&str, String)]) -> Result<Counts> {
         .query_row(rusqlite::params_from_iter(cut), |r| r.get(0))?;
     out.open_exceptions = c.query_row(
         "SELECT count(*) FROM exception WHERE resolved_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    (out.open_requests, out.stat_requests) = c.query_row(
+        "SELECT count(*), coalesce(sum(priority = 'stat'), 0) FROM request WHERE status IN ('open','pulled')",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    out.found = super::missing::found_count(c)?;
+    out.loose_waiting = c.query_row(
+        "SELECT count(*) FROM loose_report WHERE filed_at IS NULL",
         [],
         |r| r.get(0),
     )?;

@@ -57,6 +57,9 @@ pub async fn dashboard(
         }
         Some(hits)
     };
+    let role = caller.role();
+    let supervisor = role.is_some_and(|r| r.at_least(crate::domain::Role::Supervisor));
+    let clerk = role.is_some_and(|r| r.at_least(crate::domain::Role::Clerk));
     let tile = |n: i64, label: &str, href: &str| {
         html! { a.tile href=(href) { span.n { (n) } span.l { (label) } } }
     };
@@ -76,10 +79,13 @@ pub async fn dashboard(
                 (results(&text, hits))
             }
             section.tiles aria-label="Counts" {
-                (tile(counts.at_location + counts.in_transit, "out", "/locations"))
+                (tile(counts.at_location + counts.in_transit, "out", if supervisor { "/reports/charged-out" } else { "/locations" }))
                 (tile(counts.in_transit, "in transit", "/locations"))
-                (tile(counts.overdue, "overdue", "/locations"))
-                (tile(counts.missing, "missing", "/locations"))
+                (tile(counts.overdue, "overdue", if supervisor { "/reports/overdue" } else { "/locations" }))
+                (tile(counts.missing, "missing", if supervisor { "/missing" } else { "/locations" }))
+                @if counts.found > 0 { (tile(counts.found, "found: tell the supervisor", "/missing")) }
+                (tile(counts.open_requests, &format!("requests open ({} STAT)", counts.stat_requests), if clerk { "/pull-list" } else { "/requests" }))
+                (tile(counts.loose_waiting, "loose reports to file", if clerk { "/loose-reports" } else { "/" }))
                 (tile(counts.open_exceptions, "exceptions", "/exceptions"))
             }
             (feed_list(&feed, "/events"))

@@ -6,6 +6,8 @@
 mod admin;
 mod charts;
 mod places;
+mod records;
+mod requests;
 mod scan;
 mod signin;
 
@@ -52,6 +54,31 @@ fn routes() -> Router<AppState> {
         .route("/stations", get(places::stations))
         .route("/stations/sheet/{profile}", get(places::setup_sheet))
         .route("/scan", get(scan::scan_page))
+        .route(
+            "/requests",
+            get(requests::requests_page).post(requests::create),
+        )
+        .route("/requests/{id}", get(requests::request_page))
+        .route("/requests/{id}/cancel", post(requests::cancel))
+        .route("/events/requests", get(requests::events))
+        .route("/pull-list", get(requests::pull_list))
+        .route(
+            "/missing",
+            get(records::missing_page).post(records::mark_missing),
+        )
+        .route("/missing/{id}/acknowledge", post(records::acknowledge))
+        .route(
+            "/loose-reports",
+            get(records::loose_reports).post(records::register_report),
+        )
+        .route(
+            "/stocktakes",
+            get(records::stocktakes).post(records::open_stocktake),
+        )
+        .route("/stocktakes/{id}", get(records::stocktake_page))
+        .route("/stocktakes/{id}/close", post(records::close_stocktake))
+        .route("/reports", get(records::reports_index))
+        .route("/reports/{name}", get(records::report))
         .route("/exceptions", get(admin::exceptions))
         .route("/exceptions/{id}/resolve", post(admin::resolve_exception))
         .route("/access-log", get(admin::access_log))
@@ -117,9 +144,17 @@ pub fn layout(caller: Option<&Caller>, title: &str, body: Markup) -> Markup {
                         nav {
                             a href="/" { "Find a chart" }
                             a href="/scan" { "Scan" }
+                            a href="/requests" { "Requests" }
                             a href="/locations" { "Locations" }
-                            @if may(Role::Clerk) { a href="/stations" { "Stations" } }
+                            @if may(Role::Clerk) {
+                                a href="/pull-list" { "Pull list" }
+                                a href="/loose-reports" { "Loose reports" }
+                                a href="/stocktakes" { "Stocktakes" }
+                                a href="/stations" { "Stations" }
+                            }
                             @if may(Role::Supervisor) {
+                                a href="/missing" { "Missing" }
+                                a href="/reports" { "Reports" }
                                 a href="/exceptions" { "Exceptions" }
                                 a href="/access-log" { "Access log" }
                             }

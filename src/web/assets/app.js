@@ -154,4 +154,27 @@ function uploads() {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => { liveFeed(); scanPage(); jsonForms(); uploads(); });
+// A floor's requests: refetch the list whenever one of them changes (pulled, delivered, ...).
+function requestsFloor() {
+  const floor = document.querySelector("[data-requests]");
+  if (!floor || !window.EventSource) return;
+  const state = floor.querySelector(".live");
+  let refresh = null;
+  const es = new EventSource(floor.dataset.requests);
+  es.onopen = () => { if (state) { state.dataset.state = "live"; state.textContent = "live"; } };
+  es.onerror = () => { if (state) { state.dataset.state = "down"; state.textContent = "reconnecting"; } };
+  es.addEventListener("request", () => {
+    if (refresh) return;
+    refresh = setTimeout(async () => {
+      refresh = null;
+      const r = await fetch(floor.dataset.list, { credentials: "same-origin" });
+      if (r.ok) document.getElementById("request-list").outerHTML = await r.text();
+    }, 250);
+  });
+}
+
+function printButtons() {
+  document.querySelectorAll("[data-print]").forEach((b) => b.addEventListener("click", () => window.print()));
+}
+
+document.addEventListener("DOMContentLoaded", () => { liveFeed(); scanPage(); jsonForms(); uploads(); requestsFloor(); printButtons(); });

@@ -1,0 +1,541 @@
+//! Requests on the pages: a nurse asks for a patient's chart and watches it come (the floor
+//! page, live over Server-Sent Events); the file room works the printable pull list with a
+//! slip per request whose barcode is scanned as the destination.
+
+use super::{layout, status_words, when, PageForm, PageResult};
+use crate::api::error::ApiError;
+use crate::api::workflows::{self as flows, CancelBody};
+use crate::api::AppState;
+use crate::auth::{url_escape, Caller};
+use crate::domain::{EndReason, Mrn, Priority, RequestStatus};
+use crate::labels::{code128_modules, svg_bars};
+use crate::store::query::{self, SearchHit};
+use crate::store::requests::{self, Filter, NewRequest, RequestView};
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use futures_util::stream::{self, Stream, StreamExt};
+use maud::{html, Markup, PreEscaped};
+use serde::Deserialize;
+use std::convert::Infallible;
+
+#[derive(Deserialize, Default)]
+pub struct RequestsQuery {
+    /// The floor page: requests for delivery here.
+    location: Option<String>,
+    /// Patient search for a new request.
+    #[serde(default)]
+    q: String,
+    /// `list`: only the live list (the floor page's refresh).
+    part: Option<String>,
+    done: Option<String>,
+}
+
+fn priority_badge(p: Priority) -> Markup {
+    html! { @if p == Priority::Stat { span.badge { "STAT" } } @else { span.routine { "routine" } } }
+}
+
+/// Where a request stands, in the words a nurse uses: requested → pulled → in transit → delivered.
+fn stage(r: &RequestView) -> Markup {
+    let words = match r.status {
+        RequestStatus::Open if r.transfer => "asked of the holder",
+        RequestStatus::Open => "requested",
+        RequestStatus::Pulled if r.volume_status == "in_transit" => "pulled · in transit",
+        RequestStatus::Pulled => "pulled",
+        RequestStatus::Delivered => "delivered",
+        RequestStatus::Cancelled => "cancelled",
+        RequestStatus::NotFound => "NOT FOUND",
+    };
+    html! { span.stage data-status=(r.status.as_str()) { (words) } }
+}
+
+fn request_rows(caller: &Caller, rows: &[RequestView], cancel: bool) -> Markup {
+    html! {
+        @if rows.is_empty() { p.empty { "No requests." } }
+        @else {
+            table {
+                thead { tr { th { "Priority" } th { "Patient" } th { "Volume" } th { "For" } th { "Needed by" } th { "Where it stands" } th { "Requested" } @if cancel { th { "" } } } }
+                tbody {
+                    @for r in rows {
+                        tr.request data-status=(r.status.as_str()) {
+                            td { (priority_badge(r.priority)) }
+                            td { (r.last_name) ", " (r.first_name) br; small { "MRN " (r.mrn) } }
+                            td { a href={ "/volumes/" (url_escape(&r.volume)) } { (r.volume) } br; small { (r.record_type) " vol. " (r.volume_no) } }
+                            td { (r.location.name) br; small { (r.location.code) } }
+                            td { @if let Some(n) = &r.needed_by { (when(n)) } @else { "—" } }
+                            td {
+                                a href={ "/requests/" (r.id) } { (stage(r)) }
+                                @if let Some(h) = &r.holder { br; small { "held by " (h.name) } }
+                                @if let Some(reason) = r.end_reason { br; small { (reason.label()) } }
+                            }
+                            td { (when(&r.requested.at)) @if let Some(by) = &r.requested.by { br; small { (by) } } }
+                            @if cancel {
+                                td {
+                                    @if r.status.is_active() {
+                                        form.inline method="post" action={ "/requests/" (r.id) "/cancel" } {
+                                            input type="hidden" name="csrf" value=(caller.csrf());
+                                            select name="reason" aria-label="Why" {
+                                                @for reason in [EndReason::NoLongerNeeded, EndReason::EntryMistake, EndReason::ClinicCancelled, EndReason::PatientDischarged] {
+                                                    option value=(reason.as_str()) { (reason.label()) }
+                                                }
+                                            }
+                                            button type="submit" { "Cancel" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The floor's live list: what it asked for, and what others ask of it.
+fn floor_list(
+    caller: &Caller,
+    code: &str,
+    mine: &[RequestView],
+    asked_of_us: &[RequestView],
+) -> Markup {
+    html! {
+        div #request-list {
+            h2 { "Requested for " (code) }
+            (request_rows(caller, mine, true))
+            @if !asked_of_us.is_empty() {
+                h2 { "Asked of " (code) " (you hold these; hand them over)" }
+                (request_rows(caller, asked_of_us, false))
+            }
+        }
+    }
+}
+
+async fn floor_data(
+    s: &AppState,
+    caller: &Caller,
+    code: &str,
+) -> PageResult<(Vec<RequestView>, Vec<RequestView>)> {
+    let since = crate::clock::stamp(s.store.clock().now() - chrono::Duration::hours(24));
+    let mine = flows::list(
+        s,
+        caller,
+        Filter {
+            location: Some(code.to_owned()),
+            since: Some(since),
+            ..Filter::default()
+        },
+    )
+    .await?;
+    let active = flows::list(
+        s,
+        caller,
+        Filter {
+            active: true,
+            ..Filter::default()
+        },
+    )
+    .await?;
+    let asked_of_us = active
+        .into_iter()
+        .filter(|r| {
+            r.status == RequestStatus::Open && r.holder.as_ref().is_some_and(|h| h.code == code)
+        })
+        .collect();
+    Ok((mine, asked_of_us))
+}
+
+pub async fn requests_page(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<RequestsQuery>,
+) -> PageResult<Response> {
+    let floor = q.location.clone().filter(|l| !l.trim().is_empty());
+    if let (Some(code), Some("list")) = (&floor, q.part.as_deref()) {
+        let (mine, theirs) = floor_data(&s, &caller, code).await?;
+        return Ok(floor_list(&caller, code, &mine, &theirs).into_response());
+    }
+    let text = q.q.trim().to_owned();
+    if text.chars().count() > 100 {
+        return Err(ApiError::BadRequest("Search for at most 100 characters.".into()).into());
+    }
+    let places = s.store.read(query::locations).await?;
+    let places: Vec<_> = places
+        .into_iter()
+        .filter(|l| !matches!(l.kind.as_str(), "shelf" | "container"))
+        .collect();
+    let hits: Vec<SearchHit> = if text.is_empty() {
+        Vec::new()
+    } else {
+        let t = text.clone();
+        let mut hits = s
+            .store
+            .audited(caller.access("search", text.clone()), move |c| {
+                query::search(c, &t, 50)
+            })
+            .await?;
+        if !caller.sees_restricted() {
+            hits.iter_mut()
+                .filter(|h| h.restricted)
+                .for_each(SearchHit::hide_whereabouts);
+        }
+        hits
+    };
+    let floor_part = match &floor {
+        Some(code) => Some((code.clone(), floor_data(&s, &caller, code).await?)),
+        None => None,
+    };
+    let all = if floor.is_none() {
+        flows::list(
+            &s,
+            &caller,
+            Filter {
+                active: true,
+                ..Filter::default()
+            },
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    // One patient's volumes can all be asked for at once.
+    let mut patients: Vec<(&str, &str, &str)> = hits
+        .iter()
+        .map(|h| (h.mrn.as_str(), h.last_name.as_str(), h.first_name.as_str()))
+        .collect();
+    patients.dedup();
+    let title = match &floor {
+        Some(code) => format!("Requests for {code}"),
+        None => "Requests".into(),
+    };
+    let body = html! {
+        h1 { (title) }
+        @if let Some(done) = &q.done { p.ok role="status" { (done) } }
+        section {
+            h2 { "Ask for a chart" }
+            form.search method="get" action="/requests" {
+                @if let Some(code) = &floor { input type="hidden" name="location" value=(code); }
+                div.row {
+                    input name="q" value=(text) placeholder="Patient name or MRN" aria-label="Patient name or MRN";
+                    button type="submit" { "Find the patient" }
+                }
+            }
+            @if !text.is_empty() && hits.is_empty() { p.empty { "No patient matches " (text) "." } }
+            @if !hits.is_empty() {
+                form.request method="post" action="/requests" {
+                    input type="hidden" name="csrf" value=(caller.csrf());
+                    fieldset {
+                        legend { "Which volume" }
+                        @for (mrn, last, first) in &patients {
+                            label.check { input type="radio" name="volume" value={ "mrn:" (mrn) } required; " All volumes of " (last) ", " (first) " (MRN " (mrn) ")" }
+                        }
+                        @for h in &hits {
+                            label.check {
+                                input type="radio" name="volume" value=(h.barcode) required;
+                                " " (h.barcode) " — " (h.last_name) ", " (h.first_name) ", " (h.record_type) " vol. " (h.volume) " · "
+                                span class={ "status " (h.status) } { (status_words(&h.status)) } " " (h.location.name)
+                            }
+                        }
+                    }
+                    div.grid {
+                        label { "Deliver to"
+                            select name="location" required {
+                                @for l in &places {
+                                    option value=(l.code) selected[floor.as_deref() == Some(l.code.as_str())] { (l.name) " (" (l.code) ")" }
+                                }
+                            }
+                        }
+                        label { "Priority"
+                            select name="priority" {
+                                option value="routine" { "routine" }
+                                option value="stat" { "STAT" }
+                            }
+                        }
+                        label { "Needed by (UTC, optional)" input type="datetime-local" name="needed_by"; }
+                        label { "Reason (optional)" input name="reason" maxlength="200"; }
+                    }
+                    button type="submit" { "Request" }
+                }
+            }
+        }
+        @if let Some((code, (mine, theirs))) = &floor_part {
+            section.floor data-requests=(format!("/events/requests?location={}", url_escape(code)))
+                data-list=(format!("/requests?location={}&part=list", url_escape(code))) {
+                p { span.live data-state="connecting" { "connecting" } " — this list updates by itself." }
+                (floor_list(&caller, code, mine, theirs))
+            }
+        } @else {
+            h2 { "Open requests" }
+            p { "Your floor's page: " @for l in &places { a href={ "/requests?location=" (url_escape(&l.code)) } { (l.code) } " " } }
+            (request_rows(&caller, &all, true))
+        }
+    };
+    Ok(layout(Some(&caller), &title, body).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RequestForm {
+    /// A volume barcode, or `mrn:NNN` for all of a patient's volumes.
+    volume: String,
+    location: String,
+    priority: Priority,
+    #[serde(default)]
+    needed_by: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PageForm(f): PageForm<RequestForm>,
+) -> PageResult<Response> {
+    let needed_by = match f.needed_by.trim() {
+        "" => None,
+        t => Some(
+            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M")
+                .map_err(|_| {
+                    ApiError::BadRequest(format!("Needed by '{t}' is not a date and time."))
+                })?
+                .and_utc(),
+        ),
+    };
+    let template = NewRequest {
+        barcode: f.volume.clone(),
+        location: f.location.clone(),
+        priority: f.priority,
+        needed_by,
+        reason: Some(f.reason.clone()).filter(|r| !r.trim().is_empty()),
+    };
+    let slips: Vec<String> = match f.volume.strip_prefix("mrn:") {
+        Some(mrn) => {
+            let mrn = Mrn::parse(mrn).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let (now, user) = (s.store.clock().now(), caller.user_id());
+            let created = s
+                .store
+                .write(move |c| requests::create_for_patient(c, &mrn, None, &template, user, now))
+                .await?;
+            let mut slips = Vec::new();
+            for c in created {
+                let view = flows::read_request(&s, &caller, c.id()).await?;
+                if let requests::Created::New(_) = c {
+                    s.store.request_changed(flows::note(&view));
+                }
+                slips.push(view.barcode);
+            }
+            slips
+        }
+        None => vec![
+            flows::create_request(&s, &caller, template)
+                .await?
+                .1
+                .barcode,
+        ],
+    };
+    let done = format!("Requested: {} (slip {}).", f.location, slips.join(", "));
+    Ok(Redirect::to(&format!(
+        "/requests?location={}&done={}",
+        url_escape(&f.location),
+        url_escape(&done)
+    ))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CancelForm {
+    reason: EndReason,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+pub async fn cancel(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    PageForm(f): PageForm<CancelForm>,
+) -> PageResult<Response> {
+    let r = flows::cancel(
+        &s,
+        &caller,
+        id,
+        CancelBody {
+            reason: f.reason,
+            note: f.note,
+        },
+    )
+    .await?;
+    Ok(Redirect::to(&format!(
+        "/requests?location={}&done={}",
+        url_escape(&r.location.code),
+        url_escape(&format!("Request {} cancelled.", r.barcode))
+    ))
+    .into_response())
+}
+
+pub async fn request_page(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let r = flows::read_request(&s, &caller, id).await?;
+    let step = |label: &str, st: Option<&requests::Step>| {
+        html! {
+            dt { (label) }
+            dd { @match st { Some(st) => { (when(&st.at)) @if let Some(by) = &st.by { " · " (by) } } None => "—" } }
+        }
+    };
+    Ok(layout(
+        Some(&caller),
+        &format!("Request {}", r.barcode),
+        html! {
+            h1 { "Request " (r.barcode) " " (priority_badge(r.priority)) }
+            p.where { (stage(&r)) }
+            dl {
+                dt { "Patient" } dd { (r.last_name) ", " (r.first_name) " · MRN " (r.mrn) }
+                dt { "Volume" } dd { a href={ "/volumes/" (url_escape(&r.volume)) } { (r.volume) } " (" (r.record_type) " vol. " (r.volume_no) ")" }
+                dt { "Deliver to" } dd { (r.location.name) " (" (r.location.code) ")" }
+                dt { "Needed by" } dd { @if let Some(n) = &r.needed_by { (when(n)) } @else { "—" } }
+                dt { "Reason" } dd { (r.reason.as_deref().unwrap_or("—")) }
+                @if let Some(h) = &r.holder { dt { "Held by" } dd { (h.name) " (" (h.code) "): a transfer request" } }
+                (step("Requested", Some(&r.requested)))
+                (step("Pulled", r.pulled.as_ref()))
+                (step("Delivered", r.delivered.as_ref()))
+                @if r.ended.is_some() {
+                    (step(if r.status == RequestStatus::NotFound { "Not found" } else { "Cancelled" }, r.ended.as_ref()))
+                    dt { "Why" } dd { (r.end_reason.map(EndReason::label).unwrap_or("—")) @if let Some(n) = &r.end_note { " · " (n) } }
+                }
+                @if let Some(m) = r.turnaround_minutes { dt { "Turnaround" } dd { (m) " minutes" } }
+            }
+        },
+    ))
+}
+
+/// A request slip's barcode as an inline SVG (Code 128; the value carries its check character).
+fn slip_barcode(value: &str) -> Markup {
+    match code128_modules(value) {
+        Ok(m) => PreEscaped(svg_bars(&m, 2, 56)),
+        Err(_) => html! { code { (value) } },
+    }
+}
+
+pub async fn pull_list(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> PageResult {
+    let (pull, transfer) = s
+        .store
+        .audited(caller.access("pull-list", "file room"), requests::pull_list)
+        .await?;
+    let pull: Vec<_> = pull.into_iter().map(|r| flows::shown(&caller, r)).collect();
+    let transfer: Vec<_> = transfer
+        .into_iter()
+        .map(|r| flows::shown(&caller, r))
+        .collect();
+    let now = when(&crate::clock::stamp(s.store.clock().now()));
+    Ok(layout(
+        Some(&caller),
+        "Pull list",
+        html! {
+            h1 { "Pull list " small { (now) } }
+            p.noprint { button type="button" data-print { "Print the list and slips" } }
+            p { "STAT first, then by needed-by time, then in terminal-digit order: one walk along the shelves. "
+                "Scan a slip, then its volume, at a check-out station; CMD-NOTFOUND after the slip if the volume is not there." }
+            @if pull.is_empty() { p.empty { "Nothing to pull." } }
+            @else {
+                table.pull {
+                    thead { tr { th { "#" } th { "Priority" } th { "Shelf" } th { "Volume" } th { "Patient" } th { "Deliver to" } th { "Needed by" } th { "Slip" } } }
+                    tbody {
+                        @for (i, r) in pull.iter().enumerate() {
+                            tr {
+                                td.num { (i + 1) }
+                                td { (priority_badge(r.priority)) }
+                                td { (r.home.code) }
+                                td { (r.volume) br; small { (r.record_type) " vol. " (r.volume_no) } }
+                                td { (r.last_name) ", " (r.first_name) br; small { "MRN " (r.mrn) } }
+                                td { (r.location.name) }
+                                td { @if let Some(n) = &r.needed_by { (when(n)) } @else { "—" } }
+                                td { code { (r.barcode) } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !transfer.is_empty() {
+                h2 { "Transfer requests (the volume is out: the holder hands it over)" }
+                table {
+                    thead { tr { th { "Priority" } th { "Volume" } th { "Held by" } th { "Deliver to" } th { "Slip" } } }
+                    tbody {
+                        @for r in &transfer {
+                            tr {
+                                td { (priority_badge(r.priority)) }
+                                td { (r.volume) }
+                                td { @if let Some(h) = &r.holder { (h.name) } }
+                                td { (r.location.name) }
+                                td { code { (r.barcode) } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !pull.is_empty() {
+                section.slips {
+                    h2 { "Slips" }
+                    @for r in &pull {
+                        article.slip {
+                            div.slip-head { (priority_badge(r.priority)) " " strong { (r.location.name) } " (" (r.location.code) ")" }
+                            div.slip-code { (slip_barcode(&r.barcode)) div { code { (r.barcode) } } }
+                            div { (r.last_name) ", " (r.first_name) " · MRN " (r.mrn) }
+                            div { "Volume " (r.volume) " · " (r.record_type) " vol. " (r.volume_no) " · shelf " (r.home.code) }
+                            @if let Some(n) = &r.needed_by { div { "Needed by " (when(n)) } }
+                            @if let Some(reason) = &r.reason { div { small { (reason) } } }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Deserialize, Default)]
+pub struct RequestEventsQuery {
+    location: Option<String>,
+}
+
+/// Request changes as SSE `request` events (data: the request's id and new status), for one
+/// location or all. Ends when the server shuts down.
+pub async fn events(
+    State(s): State<AppState>,
+    Query(q): Query<RequestEventsQuery>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = s.store.subscribe_requests();
+    let mut shutdown = s.shutdown.clone();
+    let location = q.location;
+    let notes = stream::unfold(rx, |mut rx| async move {
+        match rx.recv().await {
+            Ok(n) => Some((Some(n), rx)),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Some((None, rx)),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+        }
+    });
+    let stream = notes
+        .filter(move |n| {
+            // A lagged reader refreshes anyway; otherwise only this floor's requests.
+            let keep = match (n, &location) {
+                (Some(n), Some(l)) => n.location == *l,
+                _ => true,
+            };
+            async move { keep }
+        })
+        .map(|n| {
+            let data = match n {
+                Some(n) => format!("{} {}", n.id, n.status),
+                None => "lagged".into(),
+            };
+            Ok(Event::default().event("request").data(data))
+        })
+        .take_until(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

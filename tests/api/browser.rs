@@ -307,3 +307,65 @@ async fn the_dashboard_feed_shows_a_scan_that_arrives_by_the_api() {
     assert!(line.contains(&h.volumes[2]), "{line}");
     b.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_nurse_requests_a_chart_and_watches_it_pulled_and_delivered_without_reloading() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.person("ames", Role::Nurse).await;
+    sign_in(b, &app, "ames").await;
+
+    // Find the patient on the floor page and ask for the chart, STAT.
+    b.goto(&format!("{}/requests?location=4W&q=Quill", app.base))
+        .await
+        .unwrap();
+    b.find(Locator::Css(&format!(
+        "input[name=volume][value='{}']",
+        h.volumes[2]
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    b.find(Locator::Css("select[name=priority] option[value=stat]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.find(Locator::Css("form.request button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_until(b, "p.ok", "the request is confirmed", |t| {
+        t.starts_with("Requested: 4W")
+    })
+    .await;
+    text_until(b, ".floor .live", "the floor page connecting", |t| {
+        t == "live"
+    })
+    .await;
+    let stage = "#request-list tr.request .stage";
+    text_until(b, stage, "requested", |t| t == "requested").await;
+
+    // The file room pulls it (the slip, then the volume): the page changes by itself.
+    let (_, list) = app.get("/api/v1/pull-list", &app.admin).await;
+    let slip = list["pull"][0]["barcode"].as_str().unwrap().to_owned();
+    app.scan("fr-out", &slip).await;
+    app.scan("fr-out", &h.volumes[2]).await;
+    text_until(b, stage, "pulled and in transit", |t| {
+        t == "pulled · in transit"
+    })
+    .await;
+    // Received on 4W: delivered.
+    app.scan("w4", &h.volumes[2]).await;
+    text_until(b, stage, "delivered", |t| t == "delivered").await;
+    b.clone().close().await.unwrap();
+}

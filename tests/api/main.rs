@@ -11,4 +11,5 @@ mod pages;
 mod scans;
 mod serial;
 mod volumes;
+mod workflow_pages;
 mod workflows;

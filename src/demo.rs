@@ -2,9 +2,11 @@
 //! users, thousands of volumes with made-up names) and simulated stations whose scans take the
 //! same path as a real scanner's. All names and MRNs are synthetic.
 
-use crate::domain::{LocationCode, LocationKind, Mode, Mrn, Role};
+use crate::domain::{LocationCode, LocationKind, MissingReason, Mode, Mrn, Priority, Role};
 use crate::stations::simulator::SimulatedScanner;
 use crate::store::admin::{self, NewLocation, NewStation, NewVolume};
+use crate::store::missing;
+use crate::store::requests::{self, NewRequest};
 use crate::store::{query, ScanInput, Store};
 use std::time::Duration;
 
@@ -120,13 +122,24 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 now,
             )?;
         }
+        let mut users = Vec::new();
         for (name, role) in [
             ("clerk1", Role::Clerk),
             ("nurse1", Role::Nurse),
             ("supervisor1", Role::Supervisor),
         ] {
-            admin::create_user(c, name, role, Some(&hash), None, false, now)?;
+            users.push(admin::create_user(
+                c,
+                name,
+                role,
+                Some(&hash),
+                None,
+                false,
+                now,
+            )?);
         }
+        let (nurse, supervisor) = (Some(users[1]), Some(users[2]));
+        let mut made = Vec::new();
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for i in 0..volumes {
             let mrn = format!(
@@ -152,8 +165,9 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 restricted: i % 50 == 7,
                 mrn,
             };
+            let mrn = v.mrn.clone();
             match admin::create_volume(c, &v, now) {
-                Ok(_) => {}
+                Ok(barcode) => made.push((barcode, mrn)),
                 // A repeated synthetic MRN drew another name: skip it.
                 Err(crate::store::StoreError::Conflict(_)) => {}
                 Err(e) => return Err(e),
@@ -191,8 +205,51 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 usb: None,
             });
         }
+        stations.push(NewStation {
+            id: "demo-fileroom-file".into(),
+            location: code("FR-00-19"),
+            mode: Mode::File,
+            port: None,
+            usb: None,
+        });
         for s in &stations {
             admin::upsert_station(c, s, now)?;
+        }
+        // The day's work already waiting: requests (one STAT), loose reports, two missing charts.
+        for (i, (barcode, mrn)) in made.iter().take(60).enumerate() {
+            match i {
+                0 | 1 | 2 => {
+                    let r = NewRequest {
+                        barcode: barcode.clone(),
+                        location: UNITS[i].0.into(),
+                        priority: if i == 0 {
+                            Priority::Stat
+                        } else {
+                            Priority::Routine
+                        },
+                        needed_by: None,
+                        reason: Some("demo: clinic visit".into()),
+                    };
+                    requests::create(c, &r, nurse, now)?;
+                }
+                5 => {
+                    missing::mark(c, barcode, MissingReason::NotOnShelf, None, supervisor, now)?;
+                }
+                11 => {
+                    missing::mark(
+                        c,
+                        barcode,
+                        MissingReason::NotReturned,
+                        Some("demo: 5E says it was sent back"),
+                        supervisor,
+                        now,
+                    )?;
+                }
+                i if i % 5 == 3 => {
+                    admin::create_report(c, None, mrn, "Lab result (demo)", nurse, now)?;
+                }
+                _ => {}
+            }
         }
         Ok(())
     })?;
@@ -254,8 +311,14 @@ pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedSca
             let _ = store.scan(scan("demo-ed".into(), value)).await;
             continue;
         }
-        let roll = rng.below(10);
         let offset = rng.below(10_000) as i64;
+        if rng.below(4) == 0 {
+            if let Err(e) = workflow(&store, &mut rng, offset, &scan).await {
+                tracing::warn!(error = %e, "demo workflow step not recorded");
+            }
+            continue;
+        }
+        let roll = rng.below(10);
         let result = if roll < 5 {
             let Ok(mut v) = store
                 .read(move |c| query::sample_volumes(c, "on_shelf", offset, 1))
@@ -316,4 +379,95 @@ pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedSca
             tracing::warn!(error = %e, "demo scan not recorded");
         }
     }
+}
+
+/// The records department's other work, now and then: a nurse requests a chart, the file room
+/// works the pull list (slip, then volume), loose reports are registered, received and filed.
+async fn workflow(
+    store: &Store,
+    rng: &mut Rng,
+    offset: i64,
+    scan: &(dyn Fn(String, String) -> ScanInput + Sync),
+) -> crate::store::Result<()> {
+    let out = || "demo-fileroom-out".to_string();
+    match rng.below(5) {
+        0 => {
+            let Some((barcode, _)) = store
+                .read(move |c| query::sample_volumes(c, "on_shelf", offset, 1))
+                .await?
+                .pop()
+            else {
+                return Ok(());
+            };
+            let (unit, _, _) = UNITS[rng.below(UNITS.len() as u64) as usize];
+            let r = NewRequest {
+                barcode,
+                location: unit.into(),
+                priority: if rng.below(4) == 0 {
+                    Priority::Stat
+                } else {
+                    Priority::Routine
+                },
+                needed_by: None,
+                reason: None,
+            };
+            let (now, nurse) = (
+                store.clock().now(),
+                store.read(|c| query::user_by_name(c, "nurse1")).await?,
+            );
+            let created = store
+                .write(move |c| requests::create(c, &r, nurse.map(|u| u.id), now))
+                .await?;
+            if let requests::Created::New(id) = created {
+                store.request_changed(crate::store::scan::RequestNote {
+                    id,
+                    barcode: String::new(), // the floor pages need only the place and the state
+                    status: crate::domain::RequestStatus::Open,
+                    location: unit.into(),
+                });
+            }
+        }
+        1 | 2 => {
+            if let Some((slip, volume)) = store.read(query::next_to_pull).await? {
+                store.scan(scan(out(), slip)).await?;
+                store.scan(scan(out(), volume)).await?;
+            }
+        }
+        3 => {
+            let Some((barcode, _)) = store
+                .read(move |c| query::sample_volumes(c, "on_shelf", offset, 1))
+                .await?
+                .pop()
+            else {
+                return Ok(());
+            };
+            let Some(mrn) = store.read(move |c| query::mrn_of(c, &barcode)).await? else {
+                return Ok(());
+            };
+            let mrn =
+                Mrn::parse(&mrn).map_err(|e| crate::store::StoreError::Internal(e.to_string()))?;
+            let now = store.clock().now();
+            store
+                .write(move |c| {
+                    admin::create_report(c, None, &mrn, "Transcribed report (demo)", None, now)
+                })
+                .await?;
+        }
+        _ => {
+            // Receive the oldest report not yet received; or file one whose volume is on a shelf.
+            if let Some((report, _)) = store.read(|c| query::next_report(c, false)).await? {
+                store.scan(scan("demo-fileroom-in".into(), report)).await?;
+            } else if let Some((report, Some(volume))) =
+                store.read(|c| query::next_report(c, true)).await?
+            {
+                store
+                    .scan(scan("demo-fileroom-file".into(), report))
+                    .await?;
+                store
+                    .scan(scan("demo-fileroom-file".into(), volume))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
 }

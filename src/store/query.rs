@@ -537,6 +537,41 @@ pub fn sample_volumes(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The demo's file room: the most urgent open request whose volume is on its shelf
+/// (slip barcode, volume barcode).
+pub fn next_to_pull(c: &Connection) -> Result<Option<(String, String)>> {
+    Ok(c.prepare_cached(
+        "SELECT q.barcode, v.barcode FROM request q JOIN volume v ON v.volume_id = q.volume_id
+         JOIN volume_state s ON s.volume_id = q.volume_id
+         WHERE q.status = 'open' AND s.status = 'on_shelf'
+         ORDER BY q.priority = 'stat' DESC, q.request_id LIMIT 1",
+    )?
+    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+    .optional()?)
+}
+
+/// The demo's clerk: an unfiled loose report (received or not yet) and, when one of its
+/// patient's volumes is on its shelf, that volume's barcode.
+pub fn next_report(c: &Connection, received: bool) -> Result<Option<(String, Option<String>)>> {
+    Ok(c.prepare_cached(
+        "SELECT r.barcode, (SELECT v.barcode FROM volume v JOIN volume_state s ON s.volume_id = v.volume_id
+                            WHERE v.patient_id = r.patient_id AND s.status = 'on_shelf' LIMIT 1)
+         FROM loose_report r WHERE r.filed_at IS NULL AND (r.received_at IS NOT NULL) = ?1
+         ORDER BY r.report_id LIMIT 1",
+    )?
+    .query_row([received], |r| Ok((r.get(0)?, r.get(1)?)))
+    .optional()?)
+}
+
+/// A volume's patient's MRN (the demo registers loose reports for it).
+pub fn mrn_of(c: &Connection, barcode: &str) -> Result<Option<String>> {
+    Ok(c.prepare_cached(
+        "SELECT p.mrn FROM volume v JOIN patient p ON p.patient_id = v.patient_id WHERE v.barcode = ?",
+    )?
+    .query_row([barcode], |r| r.get(0))
+    .optional()?)
+}
+
 pub fn location_count(c: &Connection) -> Result<i64> {
     Ok(c.query_row("SELECT count(*) FROM location", [], |r| r.get(0))?)
 }

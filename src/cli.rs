@@ -46,7 +46,7 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
-    /// Import existing charts or locations from CSV (all or nothing).
+    /// Import existing charts, locations or loose reports from CSV (all or nothing).
     Import {
         #[command(subcommand)]
         what: ImportCommand,
@@ -165,6 +165,8 @@ enum ImportCommand {
     Volumes { file: PathBuf },
     /// Columns: code,name,kind,barcode
     Locations { file: PathBuf },
+    /// Loose reports to file. Columns: barcode,mrn,description (a blank barcode is issued)
+    Reports { file: PathBuf },
 }
 
 pub fn main() -> ExitCode {
@@ -247,6 +249,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 ImportCommand::Locations { file } => crate::import::locations(&store, file)
                     .map(|n| format!("{n} location(s) imported")),
+                ImportCommand::Reports { file } => crate::import::reports(&store, file)
+                    .map(|n| format!("{n} loose report(s) registered")),
             };
             store.shutdown();
             eprintln!("{}", result?);

@@ -229,9 +229,10 @@ fn admin_view(
             section #import {
                 h2 { "Import from CSV" }
                 p { "All or nothing: if any line is wrong, nothing is imported and every wrong line is listed. "
-                    "Volumes: " code { (crate::import::VOLUME_COLUMNS.join(",")) } ". Locations: " code { (crate::import::LOCATION_COLUMNS.join(",")) } "." }
+                    "Volumes: " code { (crate::import::VOLUME_COLUMNS.join(",")) } ". Locations: " code { (crate::import::LOCATION_COLUMNS.join(",")) } ". "
+                    "Loose reports: " code { (crate::import::REPORT_COLUMNS.join(",")) } "." }
                 form.grid #import-form data-upload="/admin/import" {
-                    label { "What" select name="what" { option value="volumes" { "volumes" } option value="locations" { "locations" } } }
+                    label { "What" select name="what" { option value="volumes" { "volumes" } option value="locations" { "locations" } option value="reports" { "loose reports" } } }
                     label { "CSV file" input name="file" type="file" accept=".csv,text/csv" required; }
                     button type="submit" { "Import" }
                     progress #import-progress max="100" value="0" hidden {}
@@ -495,7 +496,8 @@ pub async fn import(
     let result = tokio::task::spawn_blocking(move || match what.as_str() {
         "volumes" => crate::import::volumes_from(&store, &data[..]),
         "locations" => crate::import::locations_from(&store, &data[..]),
-        _ => Err(anyhow::anyhow!("import volumes or locations")),
+        "reports" => crate::import::reports_from(&store, &data[..]),
+        _ => Err(anyhow::anyhow!("import volumes, locations or reports")),
     })
     .await;
     match result {

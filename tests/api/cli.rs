@@ -95,6 +95,43 @@ fn import_refuses_a_bad_file_whole_and_names_every_bad_line() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
 
+    // Loose reports: one unknown patient refuses the whole file; then they register.
+    let reports = dir.path().join("reports.csv");
+    std::fs::write(
+        &reports,
+        "barcode,mrn,description
+,123405,CBC result
+RPT-2,999999,Lost patient
+",
+    )
+    .unwrap();
+    let out = chartrack(
+        dir.path(),
+        &["import", "reports", reports.to_str().unwrap()],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("line 3: no patient with MRN 999999"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(
+        &reports,
+        "barcode,mrn,description
+,123405,CBC result
+RPT-2,123405,X-ray report
+",
+    )
+    .unwrap();
+    let out = chartrack(
+        dir.path(),
+        &["import", "reports", reports.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("2 loose report(s) registered"));
+
     let bad_header = dir.path().join("h.csv");
     std::fs::write(&bad_header, "barcode,mrn\nX,1\n").unwrap();
     let out = chartrack(

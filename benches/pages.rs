@@ -142,6 +142,46 @@ async fn main() {
     report("dashboard with a barcode search (audited)", &t);
     let t = measure(&http, &format!("{base}/volumes/{barcode}"), &cookie, n).await;
     report("volume page, 40 movements (audited)", &t);
+
+    // A busy morning: 300 open requests across the floors (one in five STAT).
+    let hits: serde_json::Value = http
+        .get(format!("{base}/api/v1/search?q=Brightwater&limit=300"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let floors = ["4W", "5E", "ICU", "ED", "CARD", "ORTHO", "ONC"];
+    for (i, h) in hits.as_array().unwrap().iter().enumerate() {
+        let body = serde_json::json!({
+            "barcode": h["barcode"], "location": floors[i % floors.len()],
+            "priority": if i % 5 == 0 { "stat" } else { "routine" },
+        });
+        let r = http
+            .post(format!("{base}/api/v1/requests"))
+            .header("Cookie", &cookie)
+            .header("X-CSRF-Token", &csrf)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "request {i}: {}", r.status());
+    }
+    println!("with {} open requests:", hits.as_array().unwrap().len());
+    let t = measure(&http, &format!("{base}/pull-list"), &cookie, n).await;
+    report("pull list with slips (audited)", &t);
+    let t = measure(
+        &http,
+        &format!("{base}/requests?location=4W&part=list"),
+        &cookie,
+        n,
+    )
+    .await;
+    report("floor page's live list (audited)", &t);
+    let t = measure(&http, &format!("{base}/reports/overdue"), &cookie, n / 10).await;
+    report("overdue by holder report (audited)", &t);
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }

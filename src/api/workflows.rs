@@ -203,13 +203,7 @@ async fn get_missing(
 ) -> ApiResult<impl IntoResponse> {
     let (missing, found, candidates) = s
         .store
-        .audited(caller.access("missing-list", "all"), |c| {
-            Ok((
-                missing::missing(c)?,
-                missing::found(c)?,
-                missing::candidates(c)?,
-            ))
-        })
+        .audited(caller.access("missing-list", "all"), missing::overview)
         .await?;
     Ok(Json(serde_json::json!({
         "missing": missing, "found": found, "candidates": candidates
@@ -241,15 +235,10 @@ async fn waiting_reports(
         })
         .await?;
     if !caller.sees_restricted() {
-        for w in waiting.iter_mut().filter(|w| w.restricted) {
-            w.routed_to = w
-                .routed_to
-                .as_ref()
-                .map(|_| crate::store::query::restricted_place());
-            for v in &mut w.volumes {
-                v.location = crate::store::query::restricted_place();
-            }
-        }
+        waiting
+            .iter_mut()
+            .filter(|w| w.restricted)
+            .for_each(loose::WaitingReport::hide_whereabouts);
     }
     Ok(Json(waiting))
 }

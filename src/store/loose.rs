@@ -33,6 +33,19 @@ pub struct WaitingReport {
     pub restricted: bool,
 }
 
+impl WaitingReport {
+    /// For someone who may not see a restricted chart's whereabouts.
+    pub fn hide_whereabouts(&mut self) {
+        self.routed_to = self
+            .routed_to
+            .as_ref()
+            .map(|_| super::query::restricted_place());
+        for v in &mut self.volumes {
+            v.location = super::query::restricted_place();
+        }
+    }
+}
+
 /// Loose reports not yet filed, oldest first.
 pub fn waiting(c: &Audited, now: DateTime<Utc>, limit: u32) -> Result<Vec<WaitingReport>> {
     let mut st = c.prepare_cached(

@@ -155,6 +155,11 @@ fn brief(code: String, name: String) -> LocBrief {
     LocBrief { code, name }
 }
 
+/// The supervisor's whole list: missing with where to look, found to acknowledge, candidates.
+pub fn overview(c: &Audited) -> Result<(Vec<MissingView>, Vec<FoundView>, Vec<Candidate>)> {
+    Ok((missing(c)?, found(c)?, candidates(c)?))
+}
+
 pub fn missing(c: &Audited) -> Result<Vec<MissingView>> {
     let mut st = c.prepare_cached(
         "SELECT m.mark_id, v.volume_id, v.barcode, p.mrn, p.last_name, p.first_name, v.volume_no, v.record_type,

@@ -42,13 +42,7 @@ pub async fn missing_page(
 ) -> PageResult {
     let (missing, found, candidates) = s
         .store
-        .audited(caller.access("missing-list", "all"), |c| {
-            Ok((
-                missing::missing(c)?,
-                missing::found(c)?,
-                missing::candidates(c)?,
-            ))
-        })
+        .audited(caller.access("missing-list", "all"), missing::overview)
         .await?;
     let csrf = caller.csrf().to_owned();
     Ok(layout(
@@ -202,12 +196,10 @@ pub async fn loose_reports(
         })
         .await?;
     if !caller.sees_restricted() {
-        for w in waiting.iter_mut().filter(|w| w.restricted) {
-            w.routed_to = w.routed_to.as_ref().map(|_| query::restricted_place());
-            for v in &mut w.volumes {
-                v.location = query::restricted_place();
-            }
-        }
+        waiting
+            .iter_mut()
+            .filter(|w| w.restricted)
+            .for_each(loose::WaitingReport::hide_whereabouts);
     }
     Ok(layout(
         Some(&caller),

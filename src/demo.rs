@@ -415,16 +415,14 @@ async fn workflow(
                 store.clock().now(),
                 store.read(|c| query::user_by_name(c, "nurse1")).await?,
             );
-            let created = store
-                .write(move |c| requests::create(c, &r, nurse.map(|u| u.id), now))
+            let (created, note) = store
+                .write(move |c| {
+                    let created = requests::create(c, &r, nurse.map(|u| u.id), now)?;
+                    Ok((created, requests::note(c, created.id())?))
+                })
                 .await?;
-            if let requests::Created::New(id) = created {
-                store.request_changed(crate::store::scan::RequestNote {
-                    id,
-                    barcode: String::new(), // the floor pages need only the place and the state
-                    status: crate::domain::RequestStatus::Open,
-                    location: unit.into(),
-                });
+            if let requests::Created::New(_) = created {
+                store.request_changed(note);
             }
         }
         1 | 2 => {

@@ -133,6 +133,26 @@ pub fn create(
     Ok(Created::New(id))
 }
 
+/// A request's slip, state and place, as the floor pages are told of it.
+pub fn note(c: &Connection, id: i64) -> Result<super::scan::RequestNote> {
+    c.prepare_cached(
+        "SELECT q.barcode, q.status, l.code FROM request q JOIN location l ON l.location_id = q.location_id
+         WHERE q.request_id = ?",
+    )?
+    .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)))
+    .optional()?
+    .map(|(barcode, status, location)| {
+        Ok(super::scan::RequestNote {
+            id,
+            barcode,
+            status: RequestStatus::from_str(&status)
+                .map_err(|e| StoreError::Internal(e.to_string()))?,
+            location,
+        })
+    })
+    .unwrap_or_else(|| Err(StoreError::NotFound(format!("no request {id}"))))
+}
+
 /// Request every volume of a patient (or one record type) for a location.
 pub fn create_for_patient(
     c: &Connection,

@@ -5,8 +5,8 @@
 use super::{Result, StoreError};
 use crate::clock::stamp;
 use crate::domain::{
-    normalise_line, verify_check_char, Command, LocationKind, Mode, Mrn, Priority, RequestStatus,
-    Status, TerminalDigit,
+    normalise_line, verify_check_char, Command, EndReason, LocationKind, Mode, Mrn, Priority,
+    RequestStatus, Status, TerminalDigit,
 };
 use crate::engine::{
     self, ContainerChange, Counted, Effect, LocRef, Memory, ReportRef, RequestRef, Scanned, Scope,
@@ -711,25 +711,40 @@ pub fn apply(
                     .execute(params![seq, kind, value, station.id, stamp(now)])?;
             }
             Effect::Request { request, status } => {
-                let sql = match status {
-                    RequestStatus::Pulled => "UPDATE request SET status = 'pulled', pulled_at = ?2, pulled_by = ?3, pulled_station = ?4
-                         WHERE request_id = ?1 AND status = 'open' AND ?5 IS NOT NULL",
-                    RequestStatus::Delivered => "UPDATE request SET status = 'delivered', delivered_at = ?2, delivered_by = ?3, delivered_station = ?4
-                         WHERE request_id = ?1 AND status IN ('open','pulled') AND ?5 IS NOT NULL",
-                    RequestStatus::NotFound => "UPDATE request SET status = 'not_found', ended_at = ?2, ended_by = ?3,
-                         end_reason = CASE WHEN ?5 = 'shelf' THEN 'not_on_shelf' ELSE 'not_at_holder' END,
-                         end_note = 'scanned not found at ' || ?4
-                         WHERE request_id = ?1 AND status IN ('open','pulled')",
-                    other => return Err(StoreError::Internal(format!("a scan cannot make a request {other}"))),
+                let n = match status {
+                    RequestStatus::Pulled => c
+                        .prepare_cached(
+                            "UPDATE request SET status = 'pulled', pulled_at = ?2, pulled_by = ?3, pulled_station = ?4
+                             WHERE request_id = ?1 AND status = 'open'",
+                        )?
+                        .execute(params![request.id, at, user_id, station.id])?,
+                    RequestStatus::Delivered => c
+                        .prepare_cached(
+                            "UPDATE request SET status = 'delivered', delivered_at = ?2, delivered_by = ?3, delivered_station = ?4
+                             WHERE request_id = ?1 AND status IN ('open','pulled')",
+                        )?
+                        .execute(params![request.id, at, user_id, station.id])?,
+                    RequestStatus::NotFound => {
+                        // Looked for on a shelf, or where the holder said it was.
+                        let reason = if station.location.kind == LocationKind::Shelf {
+                            EndReason::NotOnShelf
+                        } else {
+                            EndReason::NotAtHolder
+                        };
+                        c.prepare_cached(
+                            "UPDATE request SET status = 'not_found', ended_at = ?2, ended_by = ?3, end_reason = ?4,
+                                end_note = 'scanned not found at ' || ?5
+                             WHERE request_id = ?1 AND status IN ('open','pulled')",
+                        )?
+                        .execute(params![request.id, at, user_id, reason.as_str(), station.id])?
+                    }
+                    other => {
+                        return Err(StoreError::Internal(format!(
+                            "a scan cannot make a request {other}"
+                        )))
+                    }
                 };
-                // Every statement names all five parameters (`?5` only matters for not-found).
-                c.prepare_cached(sql)?.execute(params![
-                    request.id,
-                    at,
-                    user_id,
-                    station.id,
-                    station.location.kind.as_str()
-                ])?;
+                debug_assert!(n <= 1);
             }
             Effect::Found { volume_id } => {
                 c.prepare_cached(

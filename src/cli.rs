@@ -193,13 +193,7 @@ fn init_tracing() {
 
 fn open(config: Option<&PathBuf>) -> anyhow::Result<(Config, Store)> {
     let config = Config::load(config.map(|p| p.as_path()))?;
-    let store = Store::open(
-        &config.database,
-        store::Options {
-            engine: config.engine_settings(),
-            ..Default::default()
-        },
-    )?;
+    let store = Store::open(&config.database, store::Options::from_config(&config))?;
     Ok((config, store))
 }
 
@@ -274,7 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             "no scanner profile '{profile}' (chartrack scanners profiles lists them)"
                         )
                     })?;
-                    let html = crate::labels::sheet::setup_sheet(p)?;
+                    let html = crate::stations::sheet::setup_sheet(p)?;
                     match out {
                         Some(f) => {
                             std::fs::write(&f, html)?;
@@ -404,10 +398,7 @@ fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let options = store::Options {
-            engine: config.engine_settings(),
-            ..Default::default()
-        };
+        let options = store::Options::from_config(&config);
         let mut app = Application::build(&config, options).await?;
         let store = app.store().clone();
         let s = store.clone();

@@ -25,6 +25,27 @@ pub struct Config {
     pub stations: Vec<StationConfig>,
 }
 
+/// Session settings (`session_idle_minutes`, `secure_cookies`).
+#[derive(Debug, Clone, Copy)]
+pub struct Sessions {
+    /// A session unused this long is ended on the server (HIPAA automatic logoff).
+    pub idle: chrono::Duration,
+    /// No session outlives this, however busy.
+    pub lifetime: chrono::Duration,
+    /// Served over TLS (directly or behind a proxy): cookies are `Secure` and `__Host-`.
+    pub secure_cookies: bool,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            idle: chrono::Duration::minutes(15),
+            lifetime: chrono::Duration::hours(12),
+            secure_cookies: false,
+        }
+    }
+}
+
 /// Loan periods in days by location kind (`[loan_days]` in `chartrack.toml`).
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -88,9 +109,27 @@ pub struct StationConfig {
     /// Serial settings over the profile's (default 9600 8N1, no flow control).
     pub baud: Option<u32>,
     pub data_bits: Option<u8>,
-    pub parity: Option<crate::stations::Parity>,
+    pub parity: Option<Parity>,
     pub stop_bits: Option<u8>,
-    pub flow_control: Option<crate::stations::FlowControl>,
+    pub flow_control: Option<FlowControl>,
+}
+
+/// A serial line's parity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Parity {
+    None,
+    Odd,
+    Even,
+}
+
+/// A serial line's flow control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowControl {
+    None,
+    Software,
+    Hardware,
 }
 
 fn default_mode() -> Mode {
@@ -134,27 +173,15 @@ impl Config {
             if !seen.insert(&s.id) {
                 anyhow::bail!("station id '{}' appears twice in the configuration", s.id);
             }
-            // Port, USB ids, profile and serial settings are checked together.
-            crate::stations::SerialStation::from_config(
-                s,
-                &crate::stations::profiles::built_in()?,
-            )?;
         }
         Ok(())
     }
 
-    pub fn auth_settings(&self) -> crate::auth::Settings {
-        crate::auth::Settings {
+    pub fn sessions(&self) -> Sessions {
+        Sessions {
             idle: chrono::Duration::minutes(self.session_idle_minutes.max(1).into()),
             secure_cookies: self.secure_cookies,
             ..Default::default()
-        }
-    }
-
-    pub fn engine_settings(&self) -> crate::engine::Settings {
-        crate::engine::Settings {
-            memory: chrono::Duration::seconds(self.station_memory_seconds.into()),
-            duplicate_window: chrono::Duration::seconds(self.duplicate_seconds.into()),
         }
     }
 }

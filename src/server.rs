@@ -1,11 +1,18 @@
 //! Start-up and shut-down: open the store, apply the configured stations, bind the listener
 //! (port 0 gives a free port: tests use that), serve until told to stop, then drain the writer.
+//! The composition root: [`app`] puts the API and the pages behind one gate (`auth::check`),
+//! answering refusals in each one's language.
 
-use crate::api::AppState;
+use crate::auth::{self, PolicyTable, Routes};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::service::scans::ScanSink;
+use crate::service::{AppError, AppState};
 use crate::stations::Stations;
 use crate::store::{self, admin, Store};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,18 +49,18 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let metrics = Arc::new(Metrics::default());
-        let stations =
-            Stations::start(config, &store, &metrics, tokio::runtime::Handle::current())?;
         let (stopping, shutdown) = tokio::sync::watch::channel(false);
+        let state = AppState {
+            store,
+            metrics,
+            sessions: config.sessions(),
+            loans: config.loan_days,
+            shutdown,
+        };
+        let stations = Stations::start(config, || ScanSink::new(&state))?;
         Ok(Application {
             listener,
-            state: AppState {
-                store,
-                metrics,
-                auth: config.auth_settings(),
-                loans: config.loan_days,
-                shutdown,
-            },
+            state,
             stations,
             stopping,
         })
@@ -68,12 +75,7 @@ impl Application {
 
     /// Read one more serial station besides the configured ones.
     pub fn add_serial_station(&mut self, station: crate::stations::SerialStation) {
-        self.stations.add(
-            station,
-            &self.state.store,
-            &self.state.metrics,
-            tokio::runtime::Handle::current(),
-        );
+        self.stations.add(station, ScanSink::new(&self.state));
     }
 
     /// Serve until `shutdown` resolves; in-flight requests finish (their scans commit or are
@@ -83,7 +85,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
-        let app = crate::web::app(self.state);
+        let app = app(self.state);
         let stopping = self.stopping;
         axum::serve(
             self.listener,
@@ -103,6 +105,64 @@ impl Application {
         })
         .await?;
         Ok(())
+    }
+}
+
+/// Every route the server has: the API's and the pages', each with its policy.
+pub fn routes() -> Routes {
+    crate::api::routes().merge(crate::web::routes())
+}
+
+/// The whole application: the API and the pages behind one gate.
+pub fn app(state: AppState) -> Router {
+    let (router, table) = routes().into_parts();
+    let gate = Gate {
+        state: state.clone(),
+        table,
+    };
+    router
+        .route_layer(axum::middleware::from_fn_with_state(gate, authorize))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .layer(axum::middleware::from_fn(auth::security_headers))
+        .with_state(state)
+}
+
+#[derive(Clone)]
+struct Gate {
+    state: AppState,
+    table: PolicyTable,
+}
+
+/// `auth::check` on every matched route; a refusal in the caller's language (a page for the
+/// pages, JSON for the API).
+async fn authorize(
+    State(gate): State<Gate>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let page = path.as_deref().is_some_and(auth::is_page);
+    let full_path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    match auth::check(&gate.state, &gate.table, path.as_deref(), req).await {
+        Ok(req) => next.run(req).await,
+        Err(e) if page => crate::web::refusal(e, &full_path),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if auth::is_page(uri.path()) {
+        crate::web::error_page(axum::http::StatusCode::NOT_FOUND, "There is no such page.")
+    } else {
+        AppError::NotFound("no such route".into()).into_response()
     }
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod faults;
 mod helpers;
 mod inputs;
+mod layers;
 mod pages;
 mod scans;
 mod serial;

@@ -120,12 +120,73 @@ pub fn app(state: AppState) -> Router {
         state: state.clone(),
         table,
     };
-    router
+    let router = router
         .route_layer(axum::middleware::from_fn_with_state(gate, authorize))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn(auth::security_headers))
-        .with_state(state)
+        .with_state(state);
+    with_conventions(router)
+}
+
+/// How long a request may take to be answered (a live feed's stream, once started, is not
+/// limited; a CSV import of a whole hospital belongs on the command line).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What every HTTP service is expected to have, outermost first: a request id (the caller's
+/// `X-Request-Id`, or a new UUID) echoed in the answer and named in every log line of the
+/// request's span; a span per request naming the route pattern (never the URL: paths and query
+/// strings carry barcodes and names); a panicking handler answered with a 500 and a log line,
+/// not a dropped connection; and a timeout.
+pub fn with_conventions(router: Router) -> Router {
+    use axum::http::StatusCode;
+    use tower_http::catch_panic::CatchPanicLayer;
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::timeout::TimeoutLayer;
+    use tower_http::trace::TraceLayer;
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|m| m.as_str())
+                .unwrap_or("(no route)");
+            tracing::info_span!("request", id = %id, method = %req.method(), route = %route)
+        })
+        .on_request(())
+        .on_response(
+            |res: &Response, latency: std::time::Duration, _: &tracing::Span| {
+                let status = res.status().as_u16();
+                let ms = latency.as_millis() as u64;
+                if status >= 500 {
+                    tracing::warn!(status, ms, "answered");
+                } else {
+                    tracing::debug!(status, ms, "answered");
+                }
+            },
+        )
+        .on_failure(());
+    router
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(CatchPanicLayer::custom(answer_panic))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// A handler panicked: a 500 in JSON (the panic's own message went to standard error with its
+/// place in the code; it is not repeated here, where it could carry a scanned value).
+fn answer_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a handler panicked; answered 500");
+    AppError::Internal("a handler panicked".into()).into_response()
 }
 
 #[derive(Clone)]

@@ -4,6 +4,7 @@
 mod agent;
 mod browser;
 mod cli;
+mod conventions;
 mod faults;
 mod helpers;
 mod inputs;

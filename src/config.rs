@@ -11,6 +11,11 @@ pub struct Config {
     pub listen: String,
     /// The embedded SQLite database file.
     pub database: PathBuf,
+    /// The IANA zone every time is shown and entered in (`timezone = "America/Chicago"`); times
+    /// are stored in UTC whatever it is. Default UTC: the machine's own zone is not guessed (a
+    /// server or container is often on UTC whatever the hospital's clocks say).
+    #[serde(deserialize_with = "zone")]
+    pub timezone: chrono_tz::Tz,
     /// Seconds a station remembers a badge, destination or pending report.
     pub station_memory_seconds: u32,
     /// Seconds within which the same volume scanned again at one station is one movement.
@@ -132,6 +137,17 @@ pub enum FlowControl {
     Hardware,
 }
 
+/// `timezone`: an IANA zone name, refused with the key named when unknown.
+fn zone<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Error> {
+    let name = String::deserialize(d)?;
+    name.trim().parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "timezone = \"{name}\" is not an IANA time zone name \
+             (for example \"America/Chicago\", \"Europe/London\" or \"UTC\")"
+        ))
+    })
+}
+
 fn default_mode() -> Mode {
     Mode::Receive
 }
@@ -141,6 +157,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             database: PathBuf::from("chartrack.db"),
+            timezone: chrono_tz::UTC,
             station_memory_seconds: 300,
             duplicate_seconds: 5,
             session_idle_minutes: 15,
@@ -196,6 +213,7 @@ mod tests {
             r#"
 listen = "127.0.0.1:8080"
 database = "chartrack.db"
+timezone = "America/Chicago"
 hl7_listen = "127.0.0.1:2575"
 [[stations]]
 id = "fileroom-1"
@@ -208,7 +226,21 @@ baud = 9600
         .unwrap();
         assert_eq!(c.stations[0].mode, Mode::CheckOut);
         assert_eq!(c.duplicate_seconds, 5);
+        assert_eq!(c.timezone, chrono_tz::America::Chicago);
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn timezone_is_an_iana_name_and_defaults_to_utc() {
+        assert_eq!(Config::default().timezone, chrono_tz::UTC);
+        let c: Config = toml::from_str("timezone = \"America/Chicago\"").unwrap();
+        assert_eq!(c.timezone, chrono_tz::America::Chicago);
+        let e = toml::from_str::<Config>("timezone = \"America/Chicgo\"").unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("timezone = \"America/Chicgo\" is not an IANA time zone"),
+            "{e}"
+        );
     }
 
     #[test]

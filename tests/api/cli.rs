@@ -351,3 +351,44 @@ fn audit_verify_passes_an_intact_log_and_names_the_first_altered_entry() {
         "{err}"
     );
 }
+
+#[test]
+fn serve_refuses_an_unknown_timezone_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("chartrack.toml"),
+        format!(
+            "listen = \"127.0.0.1:0\"\ndatabase = {:?}\ntimezone = \"America/Chicgo\"\n",
+            dir.path().join("t.db")
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chartrack"))
+        .args(["serve", "--config"])
+        .arg(dir.path().join("chartrack.toml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that started anyway would run until stopped: give it a while, then fail.
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            child.kill().unwrap();
+            panic!("chartrack serve started with an unknown timezone");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("timezone = \"America/Chicgo\" is not an IANA time zone name"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("t.db").exists(),
+        "refused before opening the database"
+    );
+}

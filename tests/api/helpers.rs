@@ -53,10 +53,16 @@ impl TestApp {
     ) -> TestApp {
         let config = Config {
             listen: listen.into(),
-            database: db.clone(),
+            database: db,
             stations,
             ..Config::default()
         };
+        Self::spawn_with(dir, clock, config).await
+    }
+
+    /// A server on `config` (its database in `dir`) with a manual clock and an admin token.
+    pub async fn spawn_with(dir: tempfile::TempDir, clock: Clock, config: Config) -> TestApp {
+        let db = config.database.clone();
         config.validate().unwrap();
         let app = Application::build(
             &config,

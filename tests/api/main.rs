@@ -9,6 +9,7 @@ mod faults;
 mod helpers;
 mod inputs;
 mod layers;
+mod local_time;
 mod pages;
 mod scans;
 mod serial;

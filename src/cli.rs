@@ -426,9 +426,10 @@ fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
             ));
         }
         println!(
-            "chartrack listening on http://{} (database {})",
+            "chartrack listening on http://{} (database {}; times in {})",
             app.local_addr(),
-            config.database.display()
+            config.database.display(),
+            config.timezone.name()
         );
         app.run_until(server::shutdown_signal()).await
     })

@@ -55,6 +55,7 @@ impl Application {
             metrics,
             sessions: config.sessions(),
             loans: config.loan_days,
+            tz: config.timezone,
             shutdown,
         };
         let stations = Stations::start(config, || ScanSink::new(&state))?;

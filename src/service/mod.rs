@@ -23,6 +23,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub sessions: Sessions,
     pub loans: LoanDays,
+    /// The zone times are shown and entered in on the pages (`timezone`; stored in UTC).
+    pub tz: chrono_tz::Tz,
     /// Becomes true when the server begins to shut down (ends the live feeds).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

@@ -3,8 +3,9 @@
 
 use super::audit::Audited;
 use super::{loose, Result};
-use crate::clock::{parse_stamp, stamp};
+use crate::clock::{local_rfc3339, parse_stamp, stamp};
 use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 use serde::Serialize;
@@ -84,15 +85,38 @@ pub struct Table {
     pub title: &'static str,
     pub columns: Vec<&'static str>,
     pub rows: Vec<Vec<String>>,
+    /// For each column: does it hold times (stored UTC stamps)? Those are shown and exported
+    /// in the configured zone.
+    pub times: Vec<bool>,
 }
 
+/// The columns, in any report, that hold a time.
+const TIME_COLUMNS: &[&str] = &[
+    "since",
+    "marked at",
+    "last scan",
+    "needed by",
+    "requested at",
+    "registered",
+    "received",
+    "last found",
+];
+
 impl Table {
-    /// The table as CSV text (the header, then the rows).
-    pub fn to_csv(&self) -> Result<String> {
+    /// The table as CSV text (the header, then the rows). Times are RFC 3339 in `tz` with their
+    /// offset (`2026-03-02T14:30:00-06:00`): the file says which zone each is in, and the
+    /// repeated hour of a fall-back night stays unambiguous.
+    pub fn to_csv(&self, tz: Tz) -> Result<String> {
         let mut w = csv::Writer::from_writer(Vec::new());
         let fail = |e: csv::Error| super::StoreError::Internal(format!("CSV: {e}"));
         w.write_record(&self.columns).map_err(fail)?;
         for row in &self.rows {
+            let row = row.iter().zip(&self.times).map(|(cell, &time)| {
+                match parse_stamp(cell).filter(|_| time) {
+                    Some(t) => local_rfc3339(t, tz),
+                    None => cell.clone(),
+                }
+            });
             w.write_record(row).map_err(fail)?;
         }
         let bytes = w
@@ -250,6 +274,7 @@ pub fn run(c: &Audited, report: Report, p: &Params) -> Result<Table> {
     };
     Ok(Table {
         title: report.title(),
+        times: columns.iter().map(|c| TIME_COLUMNS.contains(c)).collect(),
         columns,
         rows,
     })

@@ -13,6 +13,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
+use chrono_tz::Tz;
 use maud::{html, Markup};
 use serde::Deserialize;
 use std::str::FromStr;
@@ -35,6 +36,7 @@ pub async fn exceptions(
     Extension(caller): Extension<Caller>,
     Query(q): Query<ExceptionsQuery>,
 ) -> PageResult {
+    let tz = s.tz;
     let all = q.all;
     let list = s
         .store
@@ -55,12 +57,12 @@ pub async fn exceptions(
                     tbody {
                         @for e in &list {
                             tr {
-                                td { (when(&e.created_at)) }
+                                td { (when(tz, &e.created_at)) }
                                 td { (e.station) }
                                 td { (e.kind) }
                                 td { code { (e.value) } }
                                 td {
-                                    @if let Some(r) = &e.resolution { (r) " " small { (when(e.resolved_at.as_deref().unwrap_or(""))) } }
+                                    @if let Some(r) = &e.resolution { (r) " " small { (when(tz, e.resolved_at.as_deref().unwrap_or(""))) } }
                                     @else {
                                         form.inline method="post" action={ "/exceptions/" (e.id) "/resolve" } {
                                             input type="hidden" name="csrf" value=(caller.csrf());
@@ -108,6 +110,7 @@ pub async fn access_log(
     Extension(caller): Extension<Caller>,
     Query(q): Query<LogQuery>,
 ) -> PageResult {
+    let tz = s.tz;
     let subject = q.subject.filter(|t| !t.trim().is_empty());
     let sub = subject.clone();
     let (rows, verified) = s
@@ -133,7 +136,7 @@ pub async fn access_log(
                 thead { tr { th { "#" } th { "When" } th { "Who" } th { "Did" } th { "What" } th { "From" } } }
                 tbody {
                     @for r in &rows {
-                        tr { td { (r.entry_id) } td { (when(&r.at)) } td { (r.actor) } td { (r.action) } td { (r.subject) } td { (r.remote) } }
+                        tr { td { (r.entry_id) } td { (when(tz, &r.at)) } td { (r.actor) } td { (r.action) } td { (r.subject) } td { (r.remote) } }
                     }
                 }
             }
@@ -148,6 +151,7 @@ pub struct AdminQuery {
 }
 
 fn admin_view(
+    tz: Tz,
     caller: &Caller,
     users: &[query::UserView],
     locs: &[query::LocationView],
@@ -178,7 +182,7 @@ fn admin_view(
                                 button type="submit" { "Save" }
                             }
                         }
-                        td { (if u.has_badge { "yes" } else { "—" }) } td { (when(&u.created_at)) } } } }
+                        td { (if u.has_badge { "yes" } else { "—" }) } td { (when(tz, &u.created_at)) } } } }
                 }
                 form.grid method="post" action="/admin/users" {
                     input type="hidden" name="csrf" value=(csrf);
@@ -264,7 +268,9 @@ pub async fn admin_page(
     Query(q): Query<AdminQuery>,
 ) -> PageResult {
     let (users, locs, stations) = admin_data(&s).await?;
-    Ok(admin_view(&caller, &users, &locs, &stations, &q, None))
+    Ok(admin_view(
+        s.tz, &caller, &users, &locs, &stations, &q, None,
+    ))
 }
 
 /// After a form: back to the admin page saying what was done, or the page again with the error.
@@ -287,6 +293,7 @@ async fn after(
             Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
                 admin_view(
+                    s.tz,
                     caller,
                     &users,
                     &locs,

@@ -10,6 +10,7 @@ use crate::store::ScanAnswer;
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Extension;
+use chrono_tz::Tz;
 use futures_util::stream::{self, Stream, StreamExt};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -30,6 +31,7 @@ pub async fn dashboard(
     if text.chars().count() > 100 {
         return Err(AppError::BadRequest("Search for at most 100 characters.".into()).into());
     }
+    let tz = s.tz;
     let cutoffs = s.loans.cutoffs(s.store.clock().now());
     let (counts, feed) = s
         .store
@@ -76,7 +78,7 @@ pub async fn dashboard(
                 }
             }
             @if let Some(hits) = &hits {
-                (results(&text, hits))
+                (results(tz, &text, hits))
             }
             section.tiles aria-label="Counts" {
                 (tile(counts.at_location + counts.in_transit, "out", if supervisor { "/reports/charged-out" } else { "/locations" }))
@@ -88,12 +90,12 @@ pub async fn dashboard(
                 (tile(counts.loose_waiting, "loose reports to file", if clerk { "/loose-reports" } else { "/" }))
                 (tile(counts.open_exceptions, "exceptions", "/exceptions"))
             }
-            (feed_list(&feed, "/events"))
+            (feed_list(tz, &feed, "/events"))
         },
     ))
 }
 
-fn results(text: &str, hits: &[SearchHit]) -> Markup {
+fn results(tz: Tz, text: &str, hits: &[SearchHit]) -> Markup {
     html! {
         section.results {
             @if hits.is_empty() {
@@ -114,7 +116,7 @@ fn results(text: &str, hits: &[SearchHit]) -> Markup {
                                 }
                                 td {
                                     @if let Some(at) = &h.last_scan_at {
-                                        (when(at))
+                                        (when(tz, at))
                                         br;
                                         small {
                                             @if let Some(st) = &h.last_station { "at " (st) }
@@ -132,21 +134,21 @@ fn results(text: &str, hits: &[SearchHit]) -> Markup {
 }
 
 /// One line of the live feed (no patient names: barcodes, places and what happened).
-fn feed_item(a: &ScanAnswer) -> Markup {
+fn feed_item(tz: Tz, a: &ScanAnswer) -> Markup {
     html! {
         li class=(if a.accepted { "ok" } else { "refused" }) {
-            time datetime=(a.at.to_rfc3339()) { (a.at.format("%H:%M:%S")) }
+            time datetime=(a.at.to_rfc3339()) { (a.at.with_timezone(&tz).format("%H:%M:%S %Z")) }
             " " strong { (a.station) } " " (a.message)
         }
     }
 }
 
-fn feed_list(feed: &[ScanAnswer], source: &str) -> Markup {
+fn feed_list(tz: Tz, feed: &[ScanAnswer], source: &str) -> Markup {
     html! {
         section.feed {
             h2 { "Live scans" span.live data-state="connecting" { "connecting" } }
             ul #feed data-feed=(source) {
-                @for a in feed { (feed_item(a)) }
+                @for a in feed { (feed_item(tz, a)) }
             }
         }
     }
@@ -163,7 +165,7 @@ pub async fn events(
     State(s): State<AppState>,
     Query(q): Query<FeedQuery>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let rx = s.store.subscribe();
+    let (rx, tz) = (s.store.subscribe(), s.tz);
     let mut shutdown = s.shutdown.clone();
     let station = q.station;
     let answers = stream::unfold(rx, |mut rx| async move {
@@ -182,11 +184,11 @@ pub async fn events(
             };
             async move { keep.then_some(a) }
         })
-        .map(|a| {
+        .map(move |a| {
             Ok(match a {
                 Some(a) => Event::default()
                     .event("scan")
-                    .data(feed_item(&a).into_string()),
+                    .data(feed_item(tz, &a).into_string()),
                 None => Event::default()
                     .event("lagged")
                     .data("some scans were skipped"),
@@ -203,7 +205,7 @@ pub async fn volume_page(
     Extension(caller): Extension<Caller>,
     Path(barcode): Path<String>,
 ) -> PageResult {
-    let b = barcode.clone();
+    let (b, tz) = (barcode.clone(), s.tz);
     let found = s
         .store
         .audited(caller.access("view-volume", barcode.clone()), move |c| {
@@ -240,7 +242,7 @@ pub async fn volume_page(
                     dd {
                         @match &v.last_scan {
                             Some(l) => {
-                                (when(&l.at))
+                                (when(tz, &l.at))
                                 @if let Some(loc) = &l.location { " at " (loc.name) }
                                 @if let Some(st) = &l.station { " (station " (st) ")" }
                                 @if let Some(u) = &l.user { " by " (u) }
@@ -248,7 +250,7 @@ pub async fn volume_page(
                             None => { "never scanned" }
                         }
                     }
-                    dt { "Since" } dd { (when(&v.since)) }
+                    dt { "Since" } dd { (when(tz, &v.since)) }
                     dt { "Home" } dd { (v.home.name) " (" (v.home.code) ")" }
                     @if let Some(cn) = &v.container { dt { "In container" } dd { (cn.name) } }
                     dt { "Loose reports waiting" } dd { (v.waiting_reports) }
@@ -263,7 +265,7 @@ pub async fn volume_page(
                         tbody {
                             @for m in &moves {
                                 tr {
-                                    td { (when(&m.at)) }
+                                    td { (when(tz, &m.at)) }
                                     td { (m.action) }
                                     td { (m.from.as_deref().unwrap_or("—")) }
                                     td { (m.to.as_deref().unwrap_or("—")) }
@@ -329,7 +331,7 @@ pub async fn wall(
             section.wallpage data-wall=(format!("/wall/{}?part=list", super::url_escape(&l.code))) {
                 h1 { (l.name) }
                 (list)
-                (feed_list(&[], "/events"))
+                (feed_list(s.tz, &[], "/events"))
             }
         },
     )

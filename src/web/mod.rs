@@ -17,6 +17,7 @@ use crate::service::{AppError, Caller};
 use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono_tz::Tz;
 use maud::{html, Markup, DOCTYPE};
 
 /// The pages, each with who may see it (`auth::Policy`).
@@ -232,11 +233,13 @@ impl IntoResponse for PageError {
 
 pub type PageResult<T = Markup> = Result<T, PageError>;
 
-/// `2026-03-02T08:00:00.000Z` → `2026-03-02 08:00 UTC` (what a person reads).
-pub fn when(stamp: &str) -> String {
-    match chrono::DateTime::parse_from_rfc3339(stamp) {
-        Ok(t) => t.format("%Y-%m-%d %H:%M UTC").to_string(),
-        Err(_) => stamp.to_owned(),
+/// A stored time as a person reads it, in the configured zone and naming it:
+/// `2026-03-02T08:00:00.000Z` → `2026-03-02 02:00 CST` in America/Chicago, `2026-03-02 08:00 UTC`
+/// in UTC (`clock::show`). Every time on the pages goes through here.
+pub fn when(tz: Tz, stamp: &str) -> String {
+    match crate::clock::parse_stamp(stamp) {
+        Some(t) => crate::clock::show(t, tz),
+        None => stamp.to_owned(),
     }
 }
 

@@ -44,6 +44,7 @@ pub async fn location(
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
 ) -> PageResult {
+    let tz = s.tz;
     let c2 = code.clone();
     let detail = s
         .store
@@ -76,7 +77,7 @@ pub async fn location(
                             td { (h.mrn) }
                             td { (h.record_type) " " (h.volume) " " small { (h.barcode) } }
                             td { span class={ "status " (h.status) } { (status_words(&h.status)) } }
-                            td { @if let Some(at) = &h.last_scan_at { (when(at)) } }
+                            td { @if let Some(at) = &h.last_scan_at { (when(tz, at)) } }
                         }
                     }
                 }
@@ -89,6 +90,7 @@ pub async fn stations(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> PageResult {
+    let tz = s.tz;
     let (stations, refusals) = s
         .store
         .read(|c| {
@@ -119,10 +121,10 @@ pub async fn stations(
                                 @else {
                                     span.link.down { "disconnected" }
                                     @if let Some(e) = &st.link_error { br; small { (e) } }
-                                    @if let Some(t) = &st.link_changed_at { br; small { "since " (when(t)) } }
+                                    @if let Some(t) = &st.link_changed_at { br; small { "since " (when(tz, t)) } }
                                 }
                             }
-                            td { @if let Some(t) = &st.last_scan_at { (when(t)) } @else { "—" } }
+                            td { @if let Some(t) = &st.last_scan_at { (when(tz, t)) } @else { "—" } }
                             td { @if st.kind == "http" { a href={ "/scan?station=" (super::url_escape(&st.id)) } { "scan page" } } }
                         }
                     }
@@ -130,7 +132,7 @@ pub async fn stations(
             }
             h2 { "Recent refusals" }
             @if refusals.is_empty() { p.empty { "None." } }
-            ul.refusals { @for a in &refusals { li { (when(&crate::clock::stamp(a.at))) " " strong { (a.station) } " " (a.message) } } }
+            ul.refusals { @for a in &refusals { li { (crate::clock::show(a.at, tz)) " " strong { (a.station) } " " (a.message) } } }
             h2 { "Scanner setup sheets" }
             ul { @for p in &profiles { li { a href={ "/stations/sheet/" (p.id) } { (p.vendor) " " (p.models.join(", ")) } } } }
         },

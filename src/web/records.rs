@@ -41,6 +41,7 @@ pub async fn missing_page(
     Extension(caller): Extension<Caller>,
     Query(q): Query<Done>,
 ) -> PageResult {
+    let tz = s.tz;
     let (missing, found, candidates) = s
         .store
         .audited(caller.access("missing-list", "all"), missing::overview)
@@ -62,8 +63,8 @@ pub async fn missing_page(
                                 tr {
                                     td { a href={ "/volumes/" (url_escape(&f.barcode)) } { (f.barcode) } }
                                     td { (f.last_name) ", " (f.first_name) }
-                                    td { (when(&f.marked_at)) br; small { (f.reason.label()) } }
-                                    td { (when(&f.found_at)) @if let Some(by) = &f.found_by { br; small { (by) } } }
+                                    td { (when(tz, &f.marked_at)) br; small { (f.reason.label()) } }
+                                    td { (when(tz, &f.found_at)) @if let Some(by) = &f.found_by { br; small { (by) } } }
                                     td { (f.found_location.name) @if let Some(st) = &f.found_station { br; small { "station " (st) } } }
                                     td {
                                         form.inline method="post" action={ "/missing/" (f.mark_id) "/acknowledge" } {
@@ -83,15 +84,15 @@ pub async fn missing_page(
                 article.missing {
                     h3 { a href={ "/volumes/" (url_escape(&m.barcode)) } { (m.barcode) } " · " (m.last_name) ", " (m.first_name) " " small { "MRN " (m.mrn) " · " (m.record_type) " vol. " (m.volume_no) } }
                     dl {
-                        dt { "Marked" } dd { (when(&m.marked_at)) @if let Some(by) = &m.marked_by { " by " (by) } " · " (m.reason.label()) @if let Some(n) = &m.note { " · " (n) } }
+                        dt { "Marked" } dd { (when(tz, &m.marked_at)) @if let Some(by) = &m.marked_by { " by " (by) } " · " (m.reason.label()) @if let Some(n) = &m.note { " · " (n) } }
                         dt { "Last recorded at" } dd { (m.last_location.name) " (" (m.last_location.code) ") · home " (m.home.code) }
                         dt { "Last scan" } dd {
-                            @if let Some(at) = &m.last_scan_at { (when(at)) } @else { "never scanned" }
+                            @if let Some(at) = &m.last_scan_at { (when(tz, at)) } @else { "never scanned" }
                             @if let Some(st) = &m.last_station { " · station " (st) }
                             @if let Some(u) = &m.last_user { " · " (u) }
                         }
                         dt { "Last holder" } dd {
-                            @if let Some(h) = &m.last_holder { (h.name) " (" (h.code) ")" @if let Some(at) = &m.last_holder_at { " since " (when(at)) } @if let Some(p) = &m.last_holder_person { " · " (p) } }
+                            @if let Some(h) = &m.last_holder { (h.name) " (" (h.code) ")" @if let Some(at) = &m.last_holder_at { " since " (when(tz, at)) } @if let Some(p) = &m.last_holder_person { " · " (p) } }
                             @else { "never left the file room" }
                         }
                         dt { "Moved with it" } dd {
@@ -119,7 +120,7 @@ pub async fn missing_page(
                                 td { a href={ "/volumes/" (url_escape(&c.barcode)) } { (c.barcode) } }
                                 td { (c.last_name) ", " (c.first_name) }
                                 td { (c.why) br; small { (c.source) } }
-                                td { (when(&c.at)) }
+                                td { (when(tz, &c.at)) }
                                 td { (c.location.code) }
                                 td {
                                     form.inline method="post" action="/missing" {
@@ -283,6 +284,7 @@ pub async fn stocktakes(
     Extension(caller): Extension<Caller>,
     Query(q): Query<Done>,
 ) -> PageResult {
+    let tz = s.tz;
     let (takes, stations, places) = s
         .store
         .read(|c| {
@@ -333,8 +335,8 @@ pub async fn stocktakes(
                                 td { a href={ "/stocktakes/" (t.id) } { (t.id) } }
                                 td { (t.scope) }
                                 td { (t.station) }
-                                td { (when(&t.opened_at)) @if let Some(by) = &t.opened_by { br; small { (by) } } }
-                                td { @if let Some(c) = &t.closed_at { (when(c)) } @else { strong { "open" } } }
+                                td { (when(tz, &t.opened_at)) @if let Some(by) = &t.opened_by { br; small { (by) } } }
+                                td { @if let Some(c) = &t.closed_at { (when(tz, c)) } @else { strong { "open" } } }
                                 td.num { (t.expected) }
                                 td.num { (t.expected_seen) }
                                 td.num { (t.corrected) }
@@ -404,6 +406,7 @@ pub async fn stocktake_page(
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> PageResult {
+    let tz = s.tz;
     let r = s
         .store
         .audited(caller.access("view-stocktake", id.to_string()), move |c| {
@@ -418,8 +421,8 @@ pub async fn stocktake_page(
         html! {
             h1 { "Stocktake " (id) " " small { (t.scope) " · station " (t.station) } }
             p {
-                "Opened " (when(&t.opened_at)) @if let Some(by) = &t.opened_by { " by " (by) } ". "
-                @if let Some(c) = &t.closed_at { "Closed " (when(c)) "." }
+                "Opened " (when(tz, &t.opened_at)) @if let Some(by) = &t.opened_by { " by " (by) } ". "
+                @if let Some(c) = &t.closed_at { "Closed " (when(tz, c)) "." }
                 @else {
                     strong { "Open" } ": scan at station " (t.station) " in inventory mode; CMD-DONE ends it. "
                     form.inline method="post" action={ "/stocktakes/" (id) "/close" } {
@@ -443,7 +446,7 @@ pub async fn stocktake_page(
                         td { a href={ "/volumes/" (url_escape(&l.barcode)) } { (l.barcode) } }
                         td { (l.last_name) ", " (l.first_name) }
                         td { @if let Some(p) = &l.recorded { (p.code) } }
-                        td { @if let Some(at) = &l.at { (when(at)) } }
+                        td { @if let Some(at) = &l.at { (when(tz, at)) } }
                     } } }
                 }
             }
@@ -456,7 +459,7 @@ pub async fn stocktake_page(
                         td { a href={ "/volumes/" (url_escape(&l.barcode)) } { (l.barcode) } }
                         td { (l.last_name) ", " (l.first_name) " " small { "MRN " (l.mrn) } }
                         td { span class={ "status " (l.status) } { (status_words(&l.status)) } @if let Some(p) = &l.recorded { " " (p.code) } }
-                        td { @if let Some(at) = &l.at { (when(at)) } @else { "never" } }
+                        td { @if let Some(at) = &l.at { (when(tz, at)) } @else { "never" } }
                     } } }
                 }
             }
@@ -469,7 +472,7 @@ pub async fn stocktake_page(
                         td { a href={ "/volumes/" (url_escape(&m.barcode)) } { (m.barcode) } }
                         td { @if m.kind == "out_of_order" { "out of terminal-digit order" } @else { "wrong section" } }
                         td { (m.section.code) }
-                        td { (when(&m.at)) }
+                        td { (when(tz, &m.at)) }
                     } } }
                 }
             }
@@ -538,11 +541,11 @@ pub async fn report(
         })
         .await?;
     if q.format.as_deref() == Some("csv") {
-        let csv = table.to_csv()?;
+        let csv = table.to_csv(s.tz)?;
         let file = format!(
             "attachment; filename=\"chartrack-{}-{}.csv\"",
             report.slug(),
-            now.format("%Y%m%d")
+            now.with_timezone(&s.tz).format("%Y%m%d")
         );
         return Ok((
             [
@@ -573,7 +576,7 @@ pub async fn report(
             @else {
                 table.report {
                     thead { tr { @for c in &table.columns { th { (c) } } } }
-                    tbody { @for row in &table.rows { tr { @for cell in row { td { (cell) } } } } }
+                    tbody { @for row in &table.rows { tr { @for (cell, &time) in row.iter().zip(&table.times) { td { @if time { (when(s.tz, cell)) } @else { (cell) } } } } } }
                 }
                 p { small { (table.rows.len()) " rows." } }
             }

@@ -16,6 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
+use chrono_tz::Tz;
 use futures_util::stream::{self, Stream, StreamExt};
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
@@ -51,7 +52,7 @@ fn stage(r: &RequestView) -> Markup {
     html! { span.stage data-status=(r.status.as_str()) { (words) } }
 }
 
-fn request_rows(caller: &Caller, rows: &[RequestView], cancel: bool) -> Markup {
+fn request_rows(tz: Tz, caller: &Caller, rows: &[RequestView], cancel: bool) -> Markup {
     html! {
         @if rows.is_empty() { p.empty { "No requests." } }
         @else {
@@ -64,13 +65,13 @@ fn request_rows(caller: &Caller, rows: &[RequestView], cancel: bool) -> Markup {
                             td { (r.last_name) ", " (r.first_name) br; small { "MRN " (r.mrn) } }
                             td { a href={ "/volumes/" (url_escape(&r.volume)) } { (r.volume) } br; small { (r.record_type) " vol. " (r.volume_no) } }
                             td { (r.location.name) br; small { (r.location.code) } }
-                            td { @if let Some(n) = &r.needed_by { (when(n)) } @else { "—" } }
+                            td { @if let Some(n) = &r.needed_by { (when(tz, n)) } @else { "—" } }
                             td {
                                 a href={ "/requests/" (r.id) } { (stage(r)) }
                                 @if let Some(h) = &r.holder { br; small { "held by " (h.name) } }
                                 @if let Some(reason) = r.end_reason { br; small { (reason.label()) } }
                             }
-                            td { (when(&r.requested.at)) @if let Some(by) = &r.requested.by { br; small { (by) } } }
+                            td { (when(tz, &r.requested.at)) @if let Some(by) = &r.requested.by { br; small { (by) } } }
                             @if cancel {
                                 td {
                                     @if r.status.is_active() {
@@ -96,6 +97,7 @@ fn request_rows(caller: &Caller, rows: &[RequestView], cancel: bool) -> Markup {
 
 /// The floor's live list: what it asked for, and what others ask of it.
 fn floor_list(
+    tz: Tz,
     caller: &Caller,
     code: &str,
     mine: &[RequestView],
@@ -104,10 +106,10 @@ fn floor_list(
     html! {
         div #request-list {
             h2 { "Requested for " (code) }
-            (request_rows(caller, mine, true))
+            (request_rows(tz, caller, mine, true))
             @if !asked_of_us.is_empty() {
                 h2 { "Asked of " (code) " (you hold these; hand them over)" }
-                (request_rows(caller, asked_of_us, false))
+                (request_rows(tz, caller, asked_of_us, false))
             }
         }
     }
@@ -155,7 +157,7 @@ pub async fn requests_page(
     let floor = q.location.clone().filter(|l| !l.trim().is_empty());
     if let (Some(code), Some("list")) = (&floor, q.part.as_deref()) {
         let (mine, theirs) = floor_data(&s, &caller, code).await?;
-        return Ok(floor_list(&caller, code, &mine, &theirs).into_response());
+        return Ok(floor_list(s.tz, &caller, code, &mine, &theirs).into_response());
     }
     let text = q.q.trim().to_owned();
     if text.chars().count() > 100 {
@@ -253,7 +255,7 @@ pub async fn requests_page(
                                 option value="stat" { "STAT" }
                             }
                         }
-                        label { "Needed by (UTC, optional)" input type="datetime-local" name="needed_by"; }
+                        label { "Needed by (" (s.tz.name()) " time, optional)" input type="datetime-local" name="needed_by"; }
                         label { "Reason (optional)" input name="reason" maxlength="200"; }
                     }
                     button type="submit" { "Request" }
@@ -264,12 +266,12 @@ pub async fn requests_page(
             section.floor data-requests=(format!("/events/requests?location={}", url_escape(code)))
                 data-list=(format!("/requests?location={}&part=list", url_escape(code))) {
                 p { span.live data-state="connecting" { "connecting" } " — this list updates by itself." }
-                (floor_list(&caller, code, mine, theirs))
+                (floor_list(s.tz, &caller, code, mine, theirs))
             }
         } @else {
             h2 { "Open requests" }
             p { "Your floor's page: " @for l in &places { a href={ "/requests?location=" (url_escape(&l.code)) } { (l.code) } " " } }
-            (request_rows(&caller, &all, true))
+            (request_rows(s.tz, &caller, &all, true))
         }
     };
     Ok(layout(Some(&caller), &title, body).into_response())
@@ -292,15 +294,20 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     PageForm(f): PageForm<RequestForm>,
 ) -> PageResult<Response> {
-    let needed_by = match f.needed_by.trim() {
-        "" => None,
-        t => Some(
-            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M")
+    // The browser's `datetime-local` field sends a wall-clock time with no zone: it is read in
+    // the configured zone. A time the clocks skip or repeat is taken as `clock::from_local`
+    // says, and the nurse is told.
+    let (needed_by, adjusted) = match f.needed_by.trim() {
+        "" => (None, None),
+        t => {
+            let local = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M")
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S"))
                 .map_err(|_| {
                     AppError::BadRequest(format!("Needed by '{t}' is not a date and time."))
-                })?
-                .and_utc(),
-        ),
+                })?;
+            let reading = crate::clock::from_local(local, s.tz);
+            (Some(reading.at), reading.explain(local, s.tz))
+        }
     };
     let template = NewRequest {
         barcode: f.volume.clone(),
@@ -329,7 +336,10 @@ pub async fn create(
         }
         None => vec![flows::create(&s, &caller, template).await?.1.barcode],
     };
-    let done = format!("Requested: {} (slip {}).", f.location, slips.join(", "));
+    let mut done = format!("Requested: {} (slip {}).", f.location, slips.join(", "));
+    if let Some(note) = adjusted {
+        done = format!("{done} Needed by: {note}");
+    }
     Ok(Redirect::to(&format!(
         "/requests?location={}&done={}",
         url_escape(&f.location),
@@ -374,11 +384,12 @@ pub async fn request_page(
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> PageResult {
+    let tz = s.tz;
     let r = flows::read(&s, &caller, id).await?;
     let step = |label: &str, st: Option<&requests::Step>| {
         html! {
             dt { (label) }
-            dd { @match st { Some(st) => { (when(&st.at)) @if let Some(by) = &st.by { " · " (by) } } None => "—" } }
+            dd { @match st { Some(st) => { (when(tz, &st.at)) @if let Some(by) = &st.by { " · " (by) } } None => "—" } }
         }
     };
     Ok(layout(
@@ -391,7 +402,7 @@ pub async fn request_page(
                 dt { "Patient" } dd { (r.last_name) ", " (r.first_name) " · MRN " (r.mrn) }
                 dt { "Volume" } dd { a href={ "/volumes/" (url_escape(&r.volume)) } { (r.volume) } " (" (r.record_type) " vol. " (r.volume_no) ")" }
                 dt { "Deliver to" } dd { (r.location.name) " (" (r.location.code) ")" }
-                dt { "Needed by" } dd { @if let Some(n) = &r.needed_by { (when(n)) } @else { "—" } }
+                dt { "Needed by" } dd { @if let Some(n) = &r.needed_by { (when(tz, n)) } @else { "—" } }
                 dt { "Reason" } dd { (r.reason.as_deref().unwrap_or("—")) }
                 @if let Some(h) = &r.holder { dt { "Held by" } dd { (h.name) " (" (h.code) "): a transfer request" } }
                 (step("Requested", Some(&r.requested)))
@@ -419,6 +430,7 @@ pub async fn pull_list(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> PageResult {
+    let tz = s.tz;
     let (pull, transfer) = s
         .store
         .audited(caller.access("pull-list", "file room"), requests::pull_list)
@@ -428,7 +440,7 @@ pub async fn pull_list(
         .into_iter()
         .map(|r| flows::shown(&caller, r))
         .collect();
-    let now = when(&crate::clock::stamp(s.store.clock().now()));
+    let now = crate::clock::show(s.store.clock().now(), tz);
     Ok(layout(
         Some(&caller),
         "Pull list",
@@ -450,7 +462,7 @@ pub async fn pull_list(
                                 td { (r.volume) br; small { (r.record_type) " vol. " (r.volume_no) } }
                                 td { (r.last_name) ", " (r.first_name) br; small { "MRN " (r.mrn) } }
                                 td { (r.location.name) }
-                                td { @if let Some(n) = &r.needed_by { (when(n)) } @else { "—" } }
+                                td { @if let Some(n) = &r.needed_by { (when(tz, n)) } @else { "—" } }
                                 td { code { (r.barcode) } }
                             }
                         }
@@ -483,7 +495,7 @@ pub async fn pull_list(
                             div.slip-code { (slip_barcode(&r.barcode)) div { code { (r.barcode) } } }
                             div { (r.last_name) ", " (r.first_name) " · MRN " (r.mrn) }
                             div { "Volume " (r.volume) " · " (r.record_type) " vol. " (r.volume_no) " · shelf " (r.home.code) }
-                            @if let Some(n) = &r.needed_by { div { "Needed by " (when(n)) } }
+                            @if let Some(n) = &r.needed_by { div { "Needed by " (when(tz, n)) } }
                             @if let Some(reason) = &r.reason { div { small { (reason) } } }
                         }
                     }

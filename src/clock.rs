@@ -1,6 +1,6 @@
 //! Time, injectable: production reads the system clock; tests hold a manual clock and move it.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use std::sync::{Arc, Mutex};
 
@@ -77,10 +77,10 @@ pub enum Adjusted {
     Repeated { later: DateTime<Utc> },
 }
 
-/// Read a wall-clock time in `tz`. A time that happened twice is the earlier of the two; a time
-/// that never happened is moved forward to the first instant after the clocks' jump. Both are
-/// the earliest real moment at or after what the wall clock would have shown, so a needed-by
-/// time is never made later than the person could have meant by more than the jump itself.
+/// Read a wall-clock time in `tz`. A time that happens twice is the earlier of the two; a time
+/// that never happens is moved forward to the moment the clocks jump to. One rule covers both:
+/// the instant taken is the first at which the wall clock reads the time entered or later, so a
+/// needed-by deadline is never quietly moved later.
 pub fn from_local(local: NaiveDateTime, tz: Tz) -> Reading {
     match tz.from_local_datetime(&local) {
         LocalResult::Single(t) => Reading {
@@ -97,7 +97,11 @@ pub fn from_local(local: NaiveDateTime, tz: Tz) -> Reading {
             // Walk forward a minute at a time to the first wall-clock time that exists: the
             // moment the clocks jumped to (zones change on whole minutes). Gaps are an hour or
             // so; the longest in the database is a day (Samoa, 2011).
-            let mut t = local;
+            let mut t = local
+                .with_second(0)
+                .unwrap_or(local)
+                .with_nanosecond(0)
+                .unwrap_or(local);
             for _ in 0..(49 * 60) {
                 t += Duration::minutes(1);
                 if let Some(first) = tz.from_local_datetime(&t).earliest() {
@@ -181,6 +185,12 @@ mod tests {
             "{told}"
         );
         assert!(told.contains("2026-03-08 03:00 CDT"), "{told}");
+        // Seconds (a browser may send them) do not move the jump.
+        let r = from_local(
+            NaiveDateTime::parse_from_str("2026-03-08T02:59:30", "%Y-%m-%dT%H:%M:%S").unwrap(),
+            Chicago,
+        );
+        assert_eq!(r.at, utc("2026-03-08T08:00:00Z"));
         // Either side of the gap is taken as entered.
         assert_eq!(
             from_local(local("2026-03-08T01:59"), Chicago).at,

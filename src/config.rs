@@ -20,9 +20,42 @@ pub struct Config {
     /// Set when chartrack is reached over HTTPS (directly or through a proxy): cookies get
     /// `Secure` and the `__Host-` prefix.
     pub secure_cookies: bool,
+    /// Reverse proxies (addresses or networks, e.g. `["127.0.0.1", "10.1.0.0/16"]`) whose
+    /// `X-Forwarded-For` names the client. From anyone else the header is ignored, so a client
+    /// cannot choose the address its sign-in failures are counted against.
+    pub trusted_proxies: Vec<TrustedProxy>,
     /// Days a volume may stay out, by the kind of place it is at (or going to), before it is overdue.
     pub loan_days: LoanDays,
     pub stations: Vec<StationConfig>,
+}
+
+/// An address or a network of `trusted_proxies`: `10.0.0.5` or `10.0.0.0/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TrustedProxy(pub ipnet::IpNet);
+
+impl TryFrom<String> for TrustedProxy {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if let Ok(net) = s.parse::<ipnet::IpNet>() {
+            return Ok(TrustedProxy(net.trunc()));
+        }
+        s.parse::<std::net::IpAddr>()
+            .map(|a| TrustedProxy(ipnet::IpNet::from(a)))
+            .map_err(|_| format!("'{s}' is not an address or a network like 10.0.0.0/8"))
+    }
+}
+
+impl From<TrustedProxy> for String {
+    fn from(p: TrustedProxy) -> String {
+        p.0.to_string()
+    }
+}
+
+impl TrustedProxy {
+    pub fn contains(&self, a: &std::net::IpAddr) -> bool {
+        self.0.contains(a)
+    }
 }
 
 /// Session settings (`session_idle_minutes`, `secure_cookies`).
@@ -144,6 +177,7 @@ impl Default for Config {
             duplicate_seconds: 5,
             session_idle_minutes: 15,
             secure_cookies: false,
+            trusted_proxies: Vec::new(),
             loan_days: LoanDays::default(),
             stations: Vec::new(),
         }

@@ -55,6 +55,7 @@ impl Application {
             metrics,
             sessions: config.sessions(),
             loans: config.loan_days,
+            trusted_proxies: config.trusted_proxies.clone().into(),
             shutdown,
         };
         let stations = Stations::start(config, || ScanSink::new(&state))?;

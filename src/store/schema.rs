@@ -294,6 +294,19 @@ CREATE TABLE misfile (
 CREATE INDEX misfile_location ON misfile(location_id, at);
 CREATE INDEX scan_received ON scan(received_at);
 "#,
+    r#"
+-- v5: a configured station whose location does not exist yet waits here, and is applied in the
+-- transaction that creates its location (CSV import, admin page, API), whichever process does it.
+CREATE TABLE station_waiting (
+    station_id    TEXT PRIMARY KEY,
+    location_code TEXT NOT NULL,
+    mode          TEXT NOT NULL,
+    port          TEXT,
+    usb           TEXT,
+    since         TEXT NOT NULL
+);
+CREATE INDEX station_waiting_location ON station_waiting(location_code);
+"#,
 ];
 
 /// The schema version this build writes.

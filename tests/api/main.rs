@@ -4,6 +4,7 @@
 mod agent;
 mod browser;
 mod cli;
+mod configured;
 mod conventions;
 mod faults;
 mod helpers;

@@ -8,6 +8,7 @@ mod faults;
 mod helpers;
 mod inputs;
 mod pages;
+mod robust;
 mod scans;
 mod serial;
 mod volumes;

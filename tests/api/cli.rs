@@ -351,3 +351,25 @@ fn audit_verify_passes_an_intact_log_and_names_the_first_altered_entry() {
         "{err}"
     );
 }
+
+#[test]
+fn a_database_with_a_negative_schema_version_is_refused_with_a_clear_error() {
+    // Arrange: a real database, then its user_version damaged.
+    let dir = tempfile::tempdir().unwrap();
+    let out = chartrack(dir.path(), &["audit", "verify"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let db = dir.path().join("t.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", -1)
+        .unwrap();
+
+    // Act
+    let out = chartrack(dir.path(), &["audit", "verify"], None);
+
+    // Assert
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("schema version is -1"), "{err}");
+    assert!(err.contains("refusing to start"), "{err}");
+}

@@ -1,7 +1,8 @@
-//! Issue 13: a panicking write, a stopped writer or checkpoint thread, through the real server.
+//! Issue 13: a panicking write, a stopped writer or checkpoint thread, and formula cells in
+//! CSV exports, through the real server.
 
 use crate::helpers::TestApp;
-use chartrack::domain::{LocationCode, LocationKind};
+use chartrack::domain::{LocationCode, LocationKind, Role};
 use chartrack::store::admin::{create_location, NewLocation};
 use chartrack::store::StoreError;
 use serde_json::{json, Value};
@@ -121,4 +122,63 @@ async fn healthz_is_503_naming_the_writer_and_checkpoint_threads_when_they_are_n
         )
         .await;
     assert_eq!(s, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas() {
+    // Arrange: a patient whose name is a formula, checked out to 4W; a loose report whose
+    // description is one.
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    let formula = "=HYPERLINK(\"http://example.invalid/x\",\"open\")";
+    let (s, b) = app
+        .post(
+            "/api/v1/volumes",
+            &app.admin,
+            &json!({"mrn": "123499", "last_name": formula, "first_name": "Test", "home": "FR-00-19"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let volume = b["barcode"].as_str().unwrap().to_owned();
+    let (s, b) = app
+        .post(
+            "/api/v1/reports",
+            &app.admin,
+            &json!({"mrn": "123499", "description": "@SUM(1+1)"}),
+        )
+        .await;
+    assert!(s == 200 || s == 201, "{s} {b}");
+    app.scan("fr-out", &h.loc["4W"]).await;
+    app.scan("fr-out", &volume).await;
+    app.person("him1", Role::Supervisor).await;
+    let him = app.sign_in("him1").await;
+
+    // Act
+    let (s, charged) = app
+        .page(&him.cookie, "/reports/charged-out?format=csv")
+        .await;
+    assert_eq!(s, 200);
+    let (s, loose) = app
+        .page(&him.cookie, "/reports/loose-reports?format=csv")
+        .await;
+    assert_eq!(s, 200);
+
+    // Assert: the cells read as text, the value kept after a leading quote.
+    let cells = |csv: &str, key: &str, column: &str| -> String {
+        let mut r = csv::Reader::from_reader(csv.as_bytes());
+        let at = r.headers().unwrap().iter().position(|h| h == column).unwrap();
+        r.records()
+            .map(Result::unwrap)
+            .find(|row| row.iter().any(|c| c == key))
+            .unwrap_or_else(|| panic!("no row for {key} in {csv}"))[at]
+            .to_owned()
+    };
+    assert_eq!(
+        cells(&charged, &volume, "patient"),
+        format!("'{formula}, Test"),
+        "{charged}"
+    );
+    assert_eq!(cells(&loose, "123499", "description"), "'@SUM(1+1)", "{loose}");
+    // Numbers stay numbers.
+    assert_eq!(cells(&charged, &volume, "days out"), "0", "{charged}");
 }

@@ -432,3 +432,22 @@ pub fn reports_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Lines;
+
+    #[test]
+    fn lines_end_at_lf_crlf_or_a_lone_cr() {
+        for text in ["a\nb\n\nc\nd", "a\r\nb\r\n\r\nc\r\nd", "a\rb\r\rc\rd"] {
+            let bytes = text.as_bytes();
+            let mut lines = Lines::new(bytes);
+            let at = |ch: u8| bytes.iter().position(|&b| b == ch).unwrap() as u64;
+            // A position at the ending before a record counts as the record's own line.
+            assert_eq!(lines.of(at(b'a')), 1, "{text:?}");
+            assert_eq!(lines.of(at(b'b') - 1), 2, "{text:?}");
+            assert_eq!(lines.of(at(b'c')), 4, "{text:?}");
+            assert_eq!(lines.of(at(b'd')), 5, "{text:?}");
+        }
+    }
+}

@@ -88,6 +88,11 @@ async fn a_write_that_panics_fails_alone_and_the_writer_goes_on() {
     let (s, body) = healthz(&app).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["status"], "ok", "{body}");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("chartrack_writer_panicked_jobs_total 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

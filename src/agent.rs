@@ -142,7 +142,11 @@ impl QueueTrouble {
     fn ok(&mut self) {
         self.failures = 0;
     }
-    fn failed(&mut self, queue: &std::path::Path, e: &dyn std::fmt::Display) -> anyhow::Result<Duration> {
+    fn failed(
+        &mut self,
+        queue: &std::path::Path,
+        e: &dyn std::fmt::Display,
+    ) -> anyhow::Result<Duration> {
         self.failures += 1;
         tracing::error!(error = %e, attempt = self.failures, of = QUEUE_FAILURES, "agent queue: {} failed", self.what);
         if self.failures >= QUEUE_FAILURES {
@@ -314,7 +318,9 @@ pub async fn run(
     if !deliverer_done {
         match delivering.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "the deliverer failed while stopping"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %format!("{e:#}"), "the deliverer failed while stopping")
+            }
             Err(e) => tracing::error!(error = %e, "the deliverer failed while stopping"),
         }
     }

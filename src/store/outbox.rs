@@ -115,7 +115,11 @@ impl Outbox {
                 (Err(_), _) => "damaged in the agent queue: its scan id is not a UUID",
                 (_, Err(_)) => "damaged in the agent queue: its scan time is not a time",
             };
-            tracing::error!(seq, reason, "a queued scan cannot be read back; it is set aside in the queue's rejected table");
+            tracing::error!(
+                seq,
+                reason,
+                "a queued scan cannot be read back; it is set aside in the queue's rejected table"
+            );
             c.execute_batch("BEGIN IMMEDIATE")?;
             let moved = (|| {
                 c.execute(

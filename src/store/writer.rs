@@ -274,7 +274,9 @@ fn commit_batch(
                     stats
                         .panicked_jobs
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::error!("a write panicked (a bug); its changes are rolled back, the writer goes on");
+                    tracing::error!(
+                        "a write panicked (a bug); its changes are rolled back, the writer goes on"
+                    );
                     job.fail(StoreError::Internal(
                         "the write failed unexpectedly; nothing of it was recorded".into(),
                     ));

@@ -171,7 +171,12 @@ async fn report_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas() {
     // Assert: the cells read as text, the value kept after a leading quote.
     let cells = |csv: &str, key: &str, column: &str| -> String {
         let mut r = csv::Reader::from_reader(csv.as_bytes());
-        let at = r.headers().unwrap().iter().position(|h| h == column).unwrap();
+        let at = r
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == column)
+            .unwrap();
         r.records()
             .map(Result::unwrap)
             .find(|row| row.iter().any(|c| c == key))
@@ -183,7 +188,11 @@ async fn report_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas() {
         format!("'{formula}, Test"),
         "{charged}"
     );
-    assert_eq!(cells(&loose, "123499", "description"), "'@SUM(1+1)", "{loose}");
+    assert_eq!(
+        cells(&loose, "123499", "description"),
+        "'@SUM(1+1)",
+        "{loose}"
+    );
     // Numbers stay numbers.
     assert_eq!(cells(&charged, &volume, "days out"), "0", "{charged}");
 }

@@ -95,6 +95,12 @@ impl Metrics {
             "chartrack_writer_failed_commits_total {}",
             w.failed_commits.load(Relaxed)
         );
+        let _ = writeln!(o, "# HELP chartrack_writer_panicked_jobs_total Writes that panicked (a bug); each was rolled back and its caller told.\n# TYPE chartrack_writer_panicked_jobs_total counter");
+        let _ = writeln!(
+            o,
+            "chartrack_writer_panicked_jobs_total {}",
+            w.panicked_jobs.load(Relaxed)
+        );
         let _ = writeln!(
             o,
             "# HELP chartrack_volumes Volumes by status.\n# TYPE chartrack_volumes gauge"

@@ -187,32 +187,55 @@ fn medical() -> String {
 
 impl NewVolume {
     pub fn validate(&self) -> Result<()> {
-        for (what, v) in [
-            ("last name", &self.last_name),
-            ("first name", &self.first_name),
-        ] {
-            if v.trim().is_empty() || v.len() > 80 || v.chars().any(char::is_control) {
-                return Err(StoreError::Invalid(format!(
-                    "{what} must be 1 to 80 printable characters"
-                )));
-            }
-        }
-        if self.volume == 0 || self.volume > 999 {
-            return Err(StoreError::Invalid("volume number must be 1 to 999".into()));
-        }
-        let rt = &self.record_type;
-        if rt.is_empty()
-            || rt.len() > 32
-            || !rt
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
+        match volume_problems(
+            &self.last_name,
+            &self.first_name,
+            self.volume,
+            &self.record_type,
+        )
+        .into_iter()
+        .next()
         {
-            return Err(StoreError::Invalid(
-                "record type must be 1 to 32 lower-case letters, '-' or '_'".into(),
-            ));
+            Some(p) => Err(StoreError::Invalid(p)),
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// Every problem with a volume's own fields (names, volume number, record type), in column
+/// order; empty when they are fine. The CSV import names them all at once.
+pub fn volume_problems(
+    last_name: &str,
+    first_name: &str,
+    volume: u32,
+    record_type: &str,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (what, v) in [("last name", last_name), ("first name", first_name)] {
+        if v.trim().is_empty() || v.len() > 80 || v.chars().any(char::is_control) {
+            problems.push(format!("{what} must be 1 to 80 printable characters"));
+        }
+    }
+    if volume == 0 || volume > 999 {
+        problems.push("volume number must be 1 to 999".into());
+    }
+    let rt = record_type;
+    if rt.is_empty()
+        || rt.len() > 32
+        || !rt
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
+    {
+        problems.push("record type must be 1 to 32 lower-case letters, '-' or '_'".into());
+    }
+    problems
+}
+
+/// Every location's kind by code (the CSV import checks homes before it writes anything).
+pub fn location_kinds(c: &Connection) -> Result<std::collections::HashMap<String, String>> {
+    let mut st = c.prepare_cached("SELECT code, kind FROM location")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Register a volume (and its patient); returns the barcode.

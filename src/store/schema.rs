@@ -318,6 +318,8 @@ pub fn latest() -> i64 {
 pub enum MigrationError {
     #[error("the database is schema version {found}, newer than this chartrack understands ({latest}); use a newer chartrack")]
     TooNew { found: i64, latest: i64 },
+    #[error("the database's schema version is {found}, which no chartrack ever writes: the file is damaged or was changed by hand; restore it from a backup")]
+    Damaged { found: i64 },
     #[error("migration to version {version} failed: {source}")]
     Failed {
         version: i64,
@@ -336,7 +338,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), MigrationError> {
             latest: latest(),
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    // A negative version would wrap in the cast below and skip every migration.
+    let done = usize::try_from(found).map_err(|_| MigrationError::Damaged { found })?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let version = i as i64 + 1;
         let tx = conn.transaction()?;
         tx.execute_batch(sql)
@@ -383,6 +387,14 @@ mod tests {
             err.to_string().contains("newer than this chartrack"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_negative_schema_version_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", -1).unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(err.to_string().contains("schema version is -1"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod helpers;
 mod inputs;
 mod layers;
 mod pages;
+mod robust;
 mod scans;
 mod serial;
 mod volumes;

@@ -124,7 +124,7 @@ async fn metrics(State(s): State<AppState>) -> AppResult<impl IntoResponse> {
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         text,
     ))

@@ -6,8 +6,10 @@
 use crate::helpers::*;
 use chartrack::domain::Role;
 use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::Value;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Browser {
     client: Client,
@@ -105,7 +107,12 @@ async fn browser() -> Option<Browser> {
 }
 
 async fn sign_in(b: &Client, app: &TestApp, name: &str) {
-    b.goto(&format!("{}/login", app.base)).await.unwrap();
+    sign_in_at(b, &app.base, name).await
+}
+
+/// Sign in at `base` (the server, or a proxy in front of it).
+async fn sign_in_at(b: &Client, base: &str, name: &str) {
+    b.goto(&format!("{base}/login")).await.unwrap();
     b.find(Locator::Css("input[name=name]"))
         .await
         .unwrap()
@@ -367,5 +374,268 @@ async fn a_nurse_requests_a_chart_and_watches_it_pulled_and_delivered_without_re
     // Received on 4W: delivered.
     app.scan("w4", &h.volumes[2]).await;
     text_until(b, stage, "delivered", |t| t == "delivered").await;
+    b.clone().close().await.unwrap();
+}
+
+/// A TCP proxy in front of the server that holds back everything the server sends by `delay`
+/// (latency, not bandwidth: each chunk leaves `delay` after it arrived): a slow network.
+struct SlowProxy {
+    base: String,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SlowProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn slow_proxy(upstream: &str, delay: Duration) -> SlowProxy {
+    let target = upstream.trim_start_matches("http://").to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let accept = tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                let up = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+                    let _ = to_server.shutdown().await;
+                });
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let down = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = from_server.read(&mut buf).await {
+                        let due = tokio::time::Instant::now() + delay;
+                        if tx.send((due, buf[..n].to_vec())).is_err() {
+                            break;
+                        }
+                    }
+                });
+                while let Some((due, bytes)) = rx.recv().await {
+                    tokio::time::sleep_until(due).await;
+                    if to_client.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = to_client.shutdown().await;
+                up.abort();
+                down.abort();
+            });
+        }
+    });
+    SlowProxy { base, accept }
+}
+
+/// The scan page of `station` at `base`, ready for the scanner's keystrokes.
+async fn open_scan_page(b: &Client, base: &str, station: &str) {
+    b.goto(&format!("{base}/scan?station={station}"))
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("scan-input"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.active_element().await.unwrap().attr("id").await.unwrap() != Some("scan-input".into())
+    {
+        assert!(Instant::now() < deadline, "the scan box never had focus");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What a keyboard-wedge scanner does: type the value and Enter into whatever has focus,
+/// without waiting for anything.
+async fn wedge(b: &Client, keys: &str) {
+    b.active_element()
+        .await
+        .unwrap()
+        .send_keys(keys)
+        .await
+        .unwrap();
+}
+
+/// The volume's newest movement, once it is a receive by `station` (polled, with a deadline).
+async fn received_by(app: &TestApp, barcode: &str, station: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let moves = app.movements(barcode).await;
+        let last = moves.first().cloned().unwrap_or(Value::Null);
+        if last["action"] == "receive" && last["station"] == station {
+            return last;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{barcode} was never received by {station}: last movement {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The page's list of recent answers, newest first: (class, text).
+async fn history(b: &Client) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for li in b.find_all(Locator::Css("#history li")).await.unwrap() {
+        let class = li.attr("class").await.unwrap().unwrap_or_default();
+        out.push((class, li.text().await.unwrap()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_burst_of_barcodes_typed_at_scanner_speed_is_all_recorded_in_order() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    for v in &h.volumes {
+        app.scan("fr-out", v).await;
+    }
+    app.person("clerk", Role::Clerk).await;
+    sign_in(b, &app, "clerk").await;
+    open_scan_page(b, &app.base, "w4").await;
+
+    // Four labels read in one sweep, an unreadable one among them: the keystrokes arrive a few
+    // milliseconds apart, long before the first answer.
+    let burst = format!(
+        "{}\nNO-SUCH-CHART\n{}\n{}\n",
+        h.volumes[0], h.volumes[1], h.volumes[2]
+    );
+    wedge(b, &burst).await;
+
+    let mut seqs = Vec::new();
+    for v in &h.volumes {
+        let m = received_by(&app, v, "w4").await;
+        seqs.push(m["seq"].as_i64().expect("a movement's seq"));
+    }
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "recorded in the order scanned: {seqs:?}"
+    );
+    let (_, exceptions) = app.get("/api/v1/exceptions", &app.admin).await;
+    assert_eq!(
+        exceptions.as_array().map(Vec::len),
+        Some(1),
+        "the unknown value is an exception: {exceptions}"
+    );
+
+    // The page answered each one: the latest big, and every answer in the list, the refused
+    // one included.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut list = history(b).await;
+    while list.len() < 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        list = history(b).await;
+    }
+    assert_eq!(list.len(), 4, "{list:?}");
+    assert!(list[0].1.contains(&h.volumes[2]), "newest first: {list:?}");
+    assert!(list[3].1.contains(&h.volumes[0]), "{list:?}");
+    assert!(
+        list[2].0.contains("refused") && list[2].1.contains("NO-SUCH-CHART"),
+        "the refused one is not hidden: {list:?}"
+    );
+    assert_eq!(
+        list.iter().filter(|(c, _)| c.contains("refused")).count(),
+        1,
+        "{list:?}"
+    );
+    let verdict = text_until(b, "#answer .verdict", "the latest answer", |t| t == "Done").await;
+    assert_eq!(verdict, "Done");
+    text_until(b, "#waiting", "nothing left waiting", |t| t.is_empty()).await;
+    b.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn on_a_slow_network_a_chart_scanned_right_after_another_is_recorded_and_shown_waiting() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    app.scan("fr-out", &h.volumes[0]).await;
+    app.scan("fr-out", &h.volumes[1]).await;
+    app.person("clerk", Role::Clerk).await;
+    // Every answer from the server takes 300 ms more to arrive.
+    let proxy = slow_proxy(&app.base, Duration::from_millis(300)).await;
+    sign_in_at(b, &proxy.base, "clerk").await;
+    open_scan_page(b, &proxy.base, "w4").await;
+
+    wedge(b, &format!("{}\n", h.volumes[0])).await;
+    // The clerk's next chart, 150 ms later: the first answer has not arrived yet.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    wedge(b, &format!("{}\n", h.volumes[1])).await;
+    // While the answers are on their way, the page says how many scans wait.
+    let mut shown = None;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while shown.is_none() && Instant::now() < deadline {
+        if let Ok(e) = b.find(Locator::Id("waiting")).await {
+            let t = e.text().await.unwrap_or_default();
+            if t.contains("waiting") {
+                shown = Some(t);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let first = received_by(&app, &h.volumes[0], "w4").await;
+    let second = received_by(&app, &h.volumes[1], "w4").await;
+    assert!(first["seq"].as_i64() < second["seq"].as_i64());
+    let shown = shown.expect("the page showed the scans waiting while the network was slow");
+    assert!(
+        shown == "1 waiting" || shown == "2 waiting",
+        "{shown:?}"
+    );
+    text_until(b, "#waiting", "nothing left waiting", |t| t.is_empty()).await;
+    let list = history(b).await;
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list[0].1.contains(&h.volumes[1]), "{list:?}");
+    assert!(list.iter().all(|(c, _)| c.contains("ok")), "{list:?}");
+    b.clone().close().await.unwrap();
+    drop(proxy);
+}
+
+#[tokio::test]
+async fn a_barcode_typed_in_lower_case_with_caps_lock_on_is_recorded() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    app.scan("fr-out", &h.volumes[0]).await;
+    app.person("clerk", Role::Clerk).await;
+    sign_in(b, &app, "clerk").await;
+    open_scan_page(b, &app.base, "w4").await;
+
+    let lower = h.volumes[0].to_ascii_lowercase();
+    assert_ne!(lower, h.volumes[0]);
+    wedge(b, &format!("{lower}\n")).await;
+    let verdict = text_until(b, "#answer .verdict", "the answer", |t| {
+        t == "Done" || t == "Refused"
+    })
+    .await;
+    let message = b
+        .find(Locator::Css("#answer .message"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(verdict, "Done", "{message}");
+    received_by(&app, &h.volumes[0], "w4").await;
+    let (_, exceptions) = app.get("/api/v1/exceptions", &app.admin).await;
+    assert_eq!(exceptions, serde_json::json!([]), "not an exception");
     b.clone().close().await.unwrap();
 }

@@ -70,7 +70,10 @@ async fn lower_case_scans_get_the_same_answers_as_upper_case() {
     // A missing mark names the volume in any case too.
     let (s, b) = app
         .post(
-            &format!("/api/v1/volumes/{}/missing", h.volumes[2].to_ascii_lowercase()),
+            &format!(
+                "/api/v1/volumes/{}/missing",
+                h.volumes[2].to_ascii_lowercase()
+            ),
             &app.admin,
             &json!({"reason": "not_on_shelf"}),
         )

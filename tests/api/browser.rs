@@ -443,8 +443,7 @@ async fn open_scan_page(b: &Client, base: &str, station: &str) {
         .await
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while b.active_element().await.unwrap().attr("id").await.unwrap() != Some("scan-input".into())
-    {
+    while b.active_element().await.unwrap().attr("id").await.unwrap() != Some("scan-input".into()) {
         assert!(Instant::now() < deadline, "the scan box never had focus");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -592,10 +591,7 @@ async fn on_a_slow_network_a_chart_scanned_right_after_another_is_recorded_and_s
     let second = received_by(&app, &h.volumes[1], "w4").await;
     assert!(first["seq"].as_i64() < second["seq"].as_i64());
     let shown = shown.expect("the page showed the scans waiting while the network was slow");
-    assert!(
-        shown == "1 waiting" || shown == "2 waiting",
-        "{shown:?}"
-    );
+    assert!(shown == "1 waiting" || shown == "2 waiting", "{shown:?}");
     text_until(b, "#waiting", "nothing left waiting", |t| t.is_empty()).await;
     let list = history(b).await;
     assert_eq!(list.len(), 2, "{list:?}");

@@ -378,9 +378,12 @@ async fn a_nurse_requests_a_chart_and_watches_it_pulled_and_delivered_without_re
 }
 
 /// A TCP proxy in front of the server that holds back everything the server sends by `delay`
-/// (latency, not bandwidth: each chunk leaves `delay` after it arrived): a slow network.
+/// (latency, not bandwidth: each chunk leaves `delay` after it arrived): a slow network. While
+/// `lose_answers` is set, the server's answers are lost on the way: the connection is cut
+/// instead (the request itself reached the server).
 struct SlowProxy {
     base: String,
+    lose_answers: std::sync::Arc<std::sync::atomic::AtomicBool>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -390,13 +393,23 @@ impl Drop for SlowProxy {
     }
 }
 
+impl SlowProxy {
+    fn lose_answers(&self, on: bool) {
+        self.lose_answers
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 async fn slow_proxy(upstream: &str, delay: Duration) -> SlowProxy {
     let target = upstream.trim_start_matches("http://").to_owned();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let lose_answers = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lose = lose_answers.clone();
     let accept = tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let target = target.clone();
+            let lose = lose.clone();
             tokio::spawn(async move {
                 let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
                     return;
@@ -419,7 +432,9 @@ async fn slow_proxy(upstream: &str, delay: Duration) -> SlowProxy {
                 });
                 while let Some((due, bytes)) = rx.recv().await {
                     tokio::time::sleep_until(due).await;
-                    if to_client.write_all(&bytes).await.is_err() {
+                    if lose.load(std::sync::atomic::Ordering::SeqCst)
+                        || to_client.write_all(&bytes).await.is_err()
+                    {
                         break;
                     }
                 }
@@ -429,7 +444,11 @@ async fn slow_proxy(upstream: &str, delay: Duration) -> SlowProxy {
             });
         }
     });
-    SlowProxy { base, accept }
+    SlowProxy {
+        base,
+        lose_answers,
+        accept,
+    }
 }
 
 /// The scan page of `station` at `base`, ready for the scanner's keystrokes.
@@ -570,33 +589,53 @@ async fn on_a_slow_network_a_chart_scanned_right_after_another_is_recorded_and_s
     sign_in_at(b, &proxy.base, "clerk").await;
     open_scan_page(b, &proxy.base, "w4").await;
 
+    // Every text the waiting count shows, as it changes (polling could miss a short one).
+    b.execute(
+        "window.waitingSeen = [];
+         const box = document.querySelector('.scanner');
+         new MutationObserver(() => {
+             const w = document.getElementById('waiting');
+             window.waitingSeen.push(w ? w.textContent : null);
+         }).observe(box, { subtree: true, childList: true, characterData: true, attributes: true });",
+        vec![],
+    )
+    .await
+    .unwrap();
+
     wedge(b, &format!("{}\n", h.volumes[0])).await;
     // The clerk's next chart, 150 ms later: the first answer has not arrived yet.
     tokio::time::sleep(Duration::from_millis(150)).await;
     wedge(b, &format!("{}\n", h.volumes[1])).await;
-    // While the answers are on their way, the page says how many scans wait.
-    let mut shown = None;
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while shown.is_none() && Instant::now() < deadline {
-        if let Ok(e) = b.find(Locator::Id("waiting")).await {
-            let t = e.text().await.unwrap_or_default();
-            if t.contains("waiting") {
-                shown = Some(t);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 
     let first = received_by(&app, &h.volumes[0], "w4").await;
     let second = received_by(&app, &h.volumes[1], "w4").await;
     assert!(first["seq"].as_i64() < second["seq"].as_i64());
-    let shown = shown.expect("the page showed the scans waiting while the network was slow");
-    assert!(shown == "1 waiting" || shown == "2 waiting", "{shown:?}");
-    text_until(b, "#waiting", "nothing left waiting", |t| t.is_empty()).await;
-    let list = history(b).await;
+    // Both answers reach the page, newest first.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut list = history(b).await;
+    while list.len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        list = history(b).await;
+    }
     assert_eq!(list.len(), 2, "{list:?}");
     assert!(list[0].1.contains(&h.volumes[1]), "{list:?}");
+    assert!(list[1].1.contains(&h.volumes[0]), "{list:?}");
     assert!(list.iter().all(|(c, _)| c.contains("ok")), "{list:?}");
+    // While the first was on its way, the page said the second was waiting; now nothing is.
+    let seen = b
+        .execute("return window.waitingSeen;", vec![])
+        .await
+        .unwrap();
+    assert!(
+        seen.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t.as_str() == Some("1 waiting")),
+        "the waiting count while the network was slow: {seen}"
+    );
+    text_until(b, "#waiting", "nothing left waiting", |t| t.is_empty()).await;
+    let verdict = text_until(b, "#answer .verdict", "the latest answer", |t| t == "Done").await;
+    assert_eq!(verdict, "Done");
     b.clone().close().await.unwrap();
     drop(proxy);
 }
@@ -634,4 +673,76 @@ async fn a_barcode_typed_in_lower_case_with_caps_lock_on_is_recorded() {
     let (_, exceptions) = app.get("/api/v1/exceptions", &app.admin).await;
     assert_eq!(exceptions, serde_json::json!([]), "not an exception");
     b.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn scans_whose_answers_are_lost_are_kept_retried_and_recorded_once() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    app.scan("fr-out", &h.volumes[0]).await;
+    app.scan("fr-out", &h.volumes[1]).await;
+    app.person("clerk", Role::Clerk).await;
+    let proxy = slow_proxy(&app.base, Duration::ZERO).await;
+    sign_in_at(b, &proxy.base, "clerk").await;
+    open_scan_page(b, &proxy.base, "w4").await;
+
+    // The network drops the answers: the first scan reaches the server, the page never hears.
+    proxy.lose_answers(true);
+    wedge(b, &format!("{}\n", h.volumes[0])).await;
+    received_by(&app, &h.volumes[0], "w4").await;
+    wedge(b, &format!("{}\n", h.volumes[1])).await;
+    // The page says plainly that they are not sent yet, and keeps both.
+    let verdict = text_until(b, "#answer .verdict", "not sent yet", |t| {
+        t == "Not sent yet"
+    })
+    .await;
+    assert_eq!(verdict, "Not sent yet");
+    let message = text_until(b, "#answer .message", "why", |t| !t.is_empty()).await;
+    assert!(message.contains("kept"), "{message}");
+    text_until(b, "#waiting", "both waiting", |t| t == "2 waiting").await;
+    assert_eq!(
+        app.movements(&h.volumes[1]).await.len(),
+        1,
+        "the second waits behind the first: still only its check-out"
+    );
+
+    // The network comes back: the page sends them again, in order, with the same ids.
+    proxy.lose_answers(false);
+    received_by(&app, &h.volumes[1], "w4").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut list = history(b).await;
+    while list.len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        list = history(b).await;
+    }
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list.iter().all(|(c, _)| c.contains("ok")), "{list:?}");
+    text_until(b, "#waiting", "nothing left waiting", |t| t.is_empty()).await;
+    for v in &h.volumes[..2] {
+        let moves = app.movements(v).await;
+        assert_eq!(
+            moves
+                .iter()
+                .map(|m| m["action"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["receive", "check-out"],
+            "{v}: recorded once, though sent more than once"
+        );
+    }
+    // Each line was sent with one scan id however often it went: two scans on record.
+    let scans = app
+        .store
+        .read(|c| chartrack::store::query::recent_answers(c, Some("w4"), false, 100))
+        .await
+        .unwrap();
+    assert_eq!(scans.len(), 2, "{scans:?}");
+    let (_, exceptions) = app.get("/api/v1/exceptions", &app.admin).await;
+    assert_eq!(exceptions, serde_json::json!([]));
+    b.clone().close().await.unwrap();
+    drop(proxy);
 }

@@ -124,3 +124,48 @@ async fn barcodes_given_in_lower_case_are_stored_in_upper_case() {
     assert_eq!(a["volume"]["destination"]["code"], "ONC", "{a}");
     let _ = h;
 }
+
+#[tokio::test]
+async fn a_csv_import_with_lower_case_barcodes_stores_them_in_upper_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let config = dir.path().join("chartrack.toml");
+    std::fs::write(&config, format!("database = {db:?}\n")).unwrap();
+    let import = |what: &str, csv: &str| {
+        let file = dir.path().join(format!("{what}.csv"));
+        std::fs::write(&file, csv).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_chartrack"))
+            .args(["import", what, file.to_str().unwrap(), "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = import(
+        "locations",
+        "code,name,kind,barcode\nFR-00-19,Section 00-19,shelf,loc-fr0019\n",
+    );
+    assert!(ok, "{err}");
+    let header = "barcode,mrn,last_name,first_name,birth_date,volume,record_type,home\n";
+    // The same label in two cases is one barcode: the file is refused.
+    let (ok, err) = import(
+        "volumes",
+        &format!("{header}ch001,123405,Ashdown,Ada,,1,medical,FR-00-19\nCH001,123406,Byre,Bo,,1,medical,FR-00-19\n"),
+    );
+    assert!(!ok);
+    assert!(err.contains("line 3: barcode CH001 appears twice"), "{err}");
+    let (ok, err) = import(
+        "volumes",
+        &format!("{header}ch001,123405,Ashdown,Ada,,1,medical,FR-00-19\n"),
+    );
+    assert!(ok, "{err}");
+
+    let app = TestApp::spawn_on(dir, db, chartrack::clock::Clock::manual(start_time())).await;
+    let v = app.volume("CH001").await;
+    assert_eq!(v["barcode"], "CH001");
+    let (_, locations) = app.get("/api/v1/locations", &app.admin).await;
+    assert_eq!(locations[0]["barcode"], "LOC-FR0019", "{locations}");
+}

@@ -70,7 +70,7 @@ function scanPage() {
   let sending = false;     // a line is on its way
   let retry = null;        // the timer of the next attempt after a failure
   let backoff = 0;         // ms before the next attempt; 0 while all is well
-  let signedOut = false;
+  let stopped = false;     // signed out, or refused for a reason of the page's (kept; reload)
   let leaving = false;
   let refusedInBurst = 0;  // refusals since the queue was last empty
 
@@ -87,7 +87,7 @@ function scanPage() {
   };
   // How many scans wait behind the one on its way (all of them while sending is failing).
   const showWaiting = () => {
-    const n = queue.length - (sending ? 1 : 0);
+    const n = queue.length - (sending && !backoff ? 1 : 0);
     waiting.textContent = n > 0 ? n + " waiting" : "";
     waiting.hidden = n <= 0;
     waiting.className = "waiting" + (backoff ? " stuck" : "");
@@ -136,24 +136,30 @@ function scanPage() {
   };
 
   async function pump() {
-    if (sending || retry || signedOut || !queue.length) { showWaiting(); return; }
+    if (sending || retry || stopped || !queue.length) { showWaiting(); return; }
     const item = queue[0];
     sending = true;
     showWaiting();
     if (!backoff) show("waiting", "…", item.barcode);
     let r = null;
     let body = {};
+    const ctl = window.AbortController ? new AbortController() : null;
+    const timer = ctl ? setTimeout(() => ctl.abort(), 15000) : null;
     try {
       r = await fetch("/api/v1/scans", {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
         body: JSON.stringify({ station, barcode: item.barcode, id: item.id, scanned_at: item.at }),
+        signal: ctl ? ctl.signal : undefined,
       });
       body = await r.json().catch(() => ({}));
     } catch (_) {
-      r = null; // unreachable, or the answer was lost on the way: the same id is sent again
+      // Unreachable, no answer within 15 s, or the answer was lost on the way: the same id is
+      // sent again, so a scan that did arrive is still recorded once.
+      r = null;
     }
+    if (timer) clearTimeout(timer);
     sending = false;
     if (r && r.ok) {
       backoff = 0;
@@ -161,7 +167,7 @@ function scanPage() {
       save();
       answered(item, body);
     } else if (r && r.status === 401) {
-      signedOut = true;
+      stopped = true;
       show("refused", "Signed out",
         "Your session ended. " + kept() + ": sign in again and they will be sent.");
       speak("Signed out. Sign in again.");
@@ -171,6 +177,13 @@ function scanPage() {
       }, 2500);
     } else if (!r || r.status >= 500 || r.status === 408 || r.status === 429) {
       failed(r ? "The server answered " + r.status + "." : "The server cannot be reached.");
+    } else if (r.status === 403 || r.status === 404) {
+      // Refused for the page's sake, not the line's (a stale page, a role, a station removed):
+      // sending again will not help, dropping the line would lose it. Keep them; a reload sends.
+      stopped = true;
+      const why = body.error || ("The server answered " + r.status + ".");
+      show("refused", "Not sent", why + " " + kept() + ": reload the page to send them.");
+      speak("Not sent. " + why);
     } else {
       // The server refused the request itself (not the scan): sending it again would not help.
       backoff = 0;

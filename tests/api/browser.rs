@@ -113,6 +113,11 @@ async fn sign_in(b: &Client, app: &TestApp, name: &str) {
 /// Sign in at `base` (the server, or a proxy in front of it).
 async fn sign_in_at(b: &Client, base: &str, name: &str) {
     b.goto(&format!("{base}/login")).await.unwrap();
+    fill_sign_in(b, name).await
+}
+
+/// Fill in and send the sign-in form on the page shown, then wait to be signed in.
+async fn fill_sign_in(b: &Client, name: &str) {
     b.find(Locator::Css("input[name=name]"))
         .await
         .unwrap()
@@ -745,4 +750,47 @@ async fn scans_whose_answers_are_lost_are_kept_retried_and_recorded_once() {
     assert_eq!(exceptions, serde_json::json!([]));
     b.clone().close().await.unwrap();
     drop(proxy);
+}
+
+#[tokio::test]
+async fn scans_typed_as_the_session_ends_are_kept_through_signing_in_again() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    app.scan("fr-out", &h.volumes[0]).await;
+    app.scan("fr-out", &h.volumes[1]).await;
+    app.person("clerk", Role::Clerk).await;
+    sign_in(b, &app, "clerk").await;
+    open_scan_page(b, &app.base, "w4").await;
+
+    // The clerk went for coffee: the session ended while idle.
+    app.clock.advance(chrono::Duration::minutes(16));
+    wedge(b, &format!("{}\n{}\n", h.volumes[0], h.volumes[1])).await;
+    text_until(b, "#answer .verdict", "signed out", |t| t == "Signed out").await;
+    let message = text_until(b, "#answer .message", "why", |t| !t.is_empty()).await;
+    assert!(message.contains("2 scans are kept"), "{message}");
+    assert_eq!(
+        app.movements(&h.volumes[0]).await.len(),
+        1,
+        "nothing recorded yet"
+    );
+
+    // The page sends the clerk to sign in, and back; then the kept scans go, in order.
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("input[name=password]"))
+        .await
+        .expect("the sign-in page");
+    fill_sign_in(b, "clerk").await;
+    let first = received_by(&app, &h.volumes[0], "w4").await;
+    let second = received_by(&app, &h.volumes[1], "w4").await;
+    assert!(first["seq"].as_i64() < second["seq"].as_i64());
+    assert_eq!(first["user"], "clerk");
+    let url = b.current_url().await.unwrap();
+    assert!(url.as_str().ends_with("/scan?station=w4"), "{url}");
+    b.clone().close().await.unwrap();
 }

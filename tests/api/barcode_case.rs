@@ -61,12 +61,30 @@ async fn lower_case_scans_get_the_same_answers_as_upper_case() {
     let moves = app.movements(&lower).await;
     assert_eq!(moves.len(), 2, "check-out and check-in: {moves:?}");
     assert_eq!(moves.len(), upper.movements(&h.volumes[0]).await.len());
+    let log = app.access_log().await;
+    assert!(
+        log.iter()
+            .any(|(_, what, subject, _)| what == "view-volume" && *subject == h.volumes[0]),
+        "the access log names the volume canonically: {log:?}"
+    );
+    assert!(
+        !log.iter().any(|(_, _, subject, _)| *subject == lower),
+        "{log:?}"
+    );
     let (s, hits) = app
         .get(&format!("/api/v1/search?q={lower}"), &app.admin)
         .await;
     assert_eq!(s, 200, "{hits}");
     assert_eq!(hits.as_array().map(Vec::len), Some(1), "{hits}");
     assert_eq!(hits[0]["barcode"], h.volumes[0]);
+    // So does the volume's page.
+    app.person("sue", Role::Supervisor).await;
+    let session = app.sign_in("sue").await;
+    let (s, page) = app
+        .page(&session.cookie, &format!("/volumes/{lower}"))
+        .await;
+    assert_eq!(s, 200);
+    assert!(page.contains(&h.volumes[0]));
     // A missing mark names the volume in any case too.
     let (s, b) = app
         .post(

@@ -117,6 +117,8 @@ function scanPage() {
     retry = setTimeout(() => { retry = null; pump(); }, backoff);
   };
 
+  // The answer to a line: listed always; shown big and spoken when it is the latest (a refusal
+  // is spoken even in a burst, and the latest answer says if any earlier one was refused).
   const answered = (item, body) => {
     const warn = (body.warnings || []).join(" ");
     const message = [body.message, warn].filter(Boolean).join(" ");
@@ -124,6 +126,7 @@ function scanPage() {
     if (!body.accepted) refusedInBurst += 1;
     if (body.mode) document.getElementById("mode").textContent = body.mode;
     const latest = queue.length === 0;
+    if (latest && !body.accepted) refusedInBurst = 0;
     let shown = message;
     if (latest && body.accepted && refusedInBurst > 0) {
       shown += " (" + refusedInBurst + " earlier scan" + (refusedInBurst > 1 ? "s" : "") + " refused: see the list below)";
@@ -190,6 +193,7 @@ function scanPage() {
       queue.shift();
       save();
       const why = body.error || ("The server answered " + r.status);
+      refusedInBurst += 1;
       note("refused", item.barcode, "not recorded: " + why);
       show("refused", "Not recorded", item.barcode + ": " + why);
       speak("Not recorded. " + why, false);

@@ -385,10 +385,12 @@ async fn a_nurse_requests_a_chart_and_watches_it_pulled_and_delivered_without_re
 /// A TCP proxy in front of the server that holds back everything the server sends by `delay`
 /// (latency, not bandwidth: each chunk leaves `delay` after it arrived): a slow network. While
 /// `lose_answers` is set, the server's answers are lost on the way: the connection is cut
-/// instead (the request itself reached the server).
+/// instead (the request itself reached the server). While `unavailable` is set, the proxy
+/// answers every request itself with a 503, as a server that cannot write would.
 struct SlowProxy {
     base: String,
     lose_answers: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    unavailable: std::sync::Arc<std::sync::atomic::AtomicBool>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -403,6 +405,10 @@ impl SlowProxy {
         self.lose_answers
             .store(on, std::sync::atomic::Ordering::SeqCst);
     }
+    fn unavailable(&self, on: bool) {
+        self.unavailable
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 async fn slow_proxy(upstream: &str, delay: Duration) -> SlowProxy {
@@ -410,22 +416,41 @@ async fn slow_proxy(upstream: &str, delay: Duration) -> SlowProxy {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let lose_answers = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let unavailable = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let lose = lose_answers.clone();
+    let down_for_now = unavailable.clone();
     let accept = tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let target = target.clone();
             let lose = lose.clone();
+            let down_for_now = down_for_now.clone();
             tokio::spawn(async move {
                 let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
                     return;
                 };
                 let (mut from_client, mut to_client) = client.into_split();
                 let (mut from_server, mut to_server) = server.into_split();
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let canned = tx.clone();
                 let up = tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                        if down_for_now.load(std::sync::atomic::Ordering::SeqCst) {
+                            let body = r#"{"error":"storage unavailable"}"#;
+                            let reply = format!(
+                                "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+                                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                            let _ = canned.send((tokio::time::Instant::now(), reply.into_bytes()));
+                            break;
+                        }
+                        if to_server.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
                     let _ = to_server.shutdown().await;
                 });
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
                 let down = tokio::spawn(async move {
                     let mut buf = vec![0u8; 16 * 1024];
                     while let Ok(n @ 1..) = from_server.read(&mut buf).await {
@@ -452,6 +477,7 @@ async fn slow_proxy(upstream: &str, delay: Duration) -> SlowProxy {
     SlowProxy {
         base,
         lose_answers,
+        unavailable,
         accept,
     }
 }
@@ -681,7 +707,7 @@ async fn a_barcode_typed_in_lower_case_with_caps_lock_on_is_recorded() {
 }
 
 #[tokio::test]
-async fn scans_whose_answers_are_lost_are_kept_retried_and_recorded_once() {
+async fn scans_refused_with_503_or_whose_answers_are_lost_are_kept_retried_and_recorded_once() {
     let Some(browser) = browser().await else {
         return;
     };
@@ -696,9 +722,24 @@ async fn scans_whose_answers_are_lost_are_kept_retried_and_recorded_once() {
     sign_in_at(b, &proxy.base, "clerk").await;
     open_scan_page(b, &proxy.base, "w4").await;
 
-    // The network drops the answers: the first scan reaches the server, the page never hears.
-    proxy.lose_answers(true);
+    // The server cannot write for a while (503): the page keeps the scan and says so.
+    proxy.unavailable(true);
     wedge(b, &format!("{}\n", h.volumes[0])).await;
+    let message = text_until(b, "#answer .message", "the 503", |t| t.contains("503")).await;
+    assert!(message.contains("1 scan is kept"), "{message}");
+    let verdict = text_until(b, "#answer .verdict", "not sent yet", |t| !t.is_empty()).await;
+    assert_eq!(verdict, "Not sent yet");
+    text_until(b, "#waiting", "one waiting", |t| t == "1 waiting").await;
+    assert_eq!(
+        app.movements(&h.volumes[0]).await.len(),
+        1,
+        "not recorded yet"
+    );
+
+    // Then the network drops the answers: the retried scan reaches the server, the page never
+    // hears.
+    proxy.lose_answers(true);
+    proxy.unavailable(false);
     received_by(&app, &h.volumes[0], "w4").await;
     wedge(b, &format!("{}\n", h.volumes[1])).await;
     // The page says plainly that they are not sent yet, and keeps both.

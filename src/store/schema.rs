@@ -401,10 +401,18 @@ mod tests {
         );
     }
 
-    /// A database of version 4 with these statements applied.
-    fn v4_with(sql: &str) -> Connection {
+    /// The migration that upper-cases barcodes (found by its text, not its number).
+    fn case_migration() -> usize {
+        MIGRATIONS
+            .iter()
+            .position(|m| m.contains("barcodes are case-insensitive (a keyboard-wedge"))
+            .unwrap()
+    }
+
+    /// A database of the version before the barcode migration, with these statements applied.
+    fn before_case_migration(sql: &str) -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
-        for (i, step) in MIGRATIONS[..4].iter().enumerate() {
+        for (i, step) in MIGRATIONS[..case_migration()].iter().enumerate() {
             let tx = conn.transaction().unwrap();
             tx.execute_batch(step).unwrap();
             tx.pragma_update(None, "user_version", i as i64 + 1)
@@ -426,7 +434,7 @@ mod tests {
 
     #[test]
     fn barcodes_stored_in_lower_case_are_upper_cased() {
-        let mut conn = v4_with(LOWER_CASE_LABELS);
+        let mut conn = before_case_migration(LOWER_CASE_LABELS);
         migrate(&mut conn).unwrap();
         let all = |sql: &str| -> Vec<Option<String>> {
             let mut st = conn.prepare(sql).unwrap();
@@ -458,11 +466,11 @@ mod tests {
             ("INSERT INTO volume VALUES (3,'V0000998X',1,3,'medical',1,'t')", "volume"),
             ("INSERT INTO app_user (user_id, name, role, badge, created_at) VALUES (3,'cy','clerk','BADGE-ANN','t')", "badge"),
         ] {
-            let mut conn = v4_with(&format!("{LOWER_CASE_LABELS}; {clash};"));
+            let mut conn = before_case_migration(&format!("{LOWER_CASE_LABELS}; {clash};"));
             let err = migrate(&mut conn).unwrap_err().to_string();
             assert!(err.contains(&format!("two {kind} barcodes differ only in letter case")), "{err}");
             let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-            assert_eq!(v, 4);
+            assert_eq!(v, case_migration() as i64);
             let lower: i64 = conn
                 .query_row("SELECT count(*) FROM volume WHERE barcode = 'v0000998x'", [], |r| r.get(0))
                 .unwrap();

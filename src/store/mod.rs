@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod audit;
 mod checkpoint;
+pub mod demo;
 pub mod loose;
 pub mod missing;
 pub mod outbox;
@@ -72,6 +73,19 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Options {
     pub clock: Clock,
     pub engine: engine::Settings,
+}
+
+impl Options {
+    /// The system clock and the station memory and duplicate window from the configuration.
+    pub fn from_config(config: &crate::config::Config) -> Options {
+        Options {
+            engine: engine::Settings {
+                memory: chrono::Duration::seconds(config.station_memory_seconds.into()),
+                duplicate_window: chrono::Duration::seconds(config.duplicate_seconds.into()),
+            },
+            ..Default::default()
+        }
+    }
 }
 
 struct Inner {

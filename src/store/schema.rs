@@ -295,28 +295,41 @@ CREATE INDEX misfile_location ON misfile(location_id, at);
 CREATE INDEX scan_received ON scan(received_at);
 "#,
     r#"
--- v5: barcodes are case-insensitive (a keyboard-wedge scanner types lower case when Caps Lock
+-- v5: a configured station whose location does not exist yet waits here, and is applied in the
+-- transaction that creates its location (CSV import, admin page, API), whichever process does it.
+CREATE TABLE station_waiting (
+    station_id    TEXT PRIMARY KEY,
+    location_code TEXT NOT NULL,
+    mode          TEXT NOT NULL,
+    port          TEXT,
+    usb           TEXT,
+    since         TEXT NOT NULL
+);
+CREATE INDEX station_waiting_location ON station_waiting(location_code);
+"#,
+    r#"
+-- v6: barcodes are case-insensitive (a keyboard-wedge scanner types lower case when Caps Lock
 -- is on) and stored in upper case, the form every lookup uses (domain::Barcode::canonical).
 -- Barcodes imported or entered in lower case before are upper-cased. If two barcodes of one kind
 -- differ only in case, upper-casing would merge two labels: the migration is refused, naming
 -- the kind, and nothing changes.
-CREATE TEMP TABLE v5_clash (kind TEXT NOT NULL);
-CREATE TEMP TRIGGER v5_clash_volume BEFORE INSERT ON v5_clash WHEN NEW.kind = 'volume'
+CREATE TEMP TABLE case_clash (kind TEXT NOT NULL);
+CREATE TEMP TRIGGER case_clash_volume BEFORE INSERT ON case_clash WHEN NEW.kind = 'volume'
 BEGIN SELECT RAISE(ABORT, 'barcodes are case-insensitive from this version, but two volume barcodes differ only in letter case; nothing was changed. Find them with: SELECT barcode FROM volume GROUP BY upper(barcode) HAVING count(*) > 1; change one of each pair, then start chartrack again'); END;
-CREATE TEMP TRIGGER v5_clash_location BEFORE INSERT ON v5_clash WHEN NEW.kind = 'location'
+CREATE TEMP TRIGGER case_clash_location BEFORE INSERT ON case_clash WHEN NEW.kind = 'location'
 BEGIN SELECT RAISE(ABORT, 'barcodes are case-insensitive from this version, but two location barcodes differ only in letter case; nothing was changed. Find them with: SELECT barcode FROM location GROUP BY upper(barcode) HAVING count(*) > 1; change one of each pair, then start chartrack again'); END;
-CREATE TEMP TRIGGER v5_clash_report BEFORE INSERT ON v5_clash WHEN NEW.kind = 'report'
+CREATE TEMP TRIGGER case_clash_report BEFORE INSERT ON case_clash WHEN NEW.kind = 'report'
 BEGIN SELECT RAISE(ABORT, 'barcodes are case-insensitive from this version, but two loose report barcodes differ only in letter case; nothing was changed. Find them with: SELECT barcode FROM loose_report GROUP BY upper(barcode) HAVING count(*) > 1; change one of each pair, then start chartrack again'); END;
-CREATE TEMP TRIGGER v5_clash_request BEFORE INSERT ON v5_clash WHEN NEW.kind = 'request'
+CREATE TEMP TRIGGER case_clash_request BEFORE INSERT ON case_clash WHEN NEW.kind = 'request'
 BEGIN SELECT RAISE(ABORT, 'barcodes are case-insensitive from this version, but two request slip barcodes differ only in letter case; nothing was changed. Find them with: SELECT barcode FROM request GROUP BY upper(barcode) HAVING count(*) > 1; change one of each pair, then start chartrack again'); END;
-CREATE TEMP TRIGGER v5_clash_badge BEFORE INSERT ON v5_clash WHEN NEW.kind = 'badge'
+CREATE TEMP TRIGGER case_clash_badge BEFORE INSERT ON case_clash WHEN NEW.kind = 'badge'
 BEGIN SELECT RAISE(ABORT, 'barcodes are case-insensitive from this version, but two badge barcodes differ only in letter case; nothing was changed. Find them with: SELECT badge FROM app_user GROUP BY upper(badge) HAVING count(*) > 1; change one of each pair, then start chartrack again'); END;
-INSERT INTO v5_clash SELECT 'volume' FROM volume WHERE barcode IS NOT NULL GROUP BY upper(barcode) HAVING count(*) > 1;
-INSERT INTO v5_clash SELECT 'location' FROM location WHERE barcode IS NOT NULL GROUP BY upper(barcode) HAVING count(*) > 1;
-INSERT INTO v5_clash SELECT 'report' FROM loose_report WHERE barcode IS NOT NULL GROUP BY upper(barcode) HAVING count(*) > 1;
-INSERT INTO v5_clash SELECT 'request' FROM request WHERE barcode IS NOT NULL GROUP BY upper(barcode) HAVING count(*) > 1;
-INSERT INTO v5_clash SELECT 'badge' FROM app_user WHERE badge IS NOT NULL GROUP BY upper(badge) HAVING count(*) > 1;
-DROP TABLE v5_clash;
+INSERT INTO case_clash SELECT 'volume' FROM volume WHERE barcode IS NOT NULL GROUP BY upper(barcode) HAVING count(*) > 1;
+INSERT INTO case_clash SELECT 'location' FROM location WHERE barcode IS NOT NULL GROUP BY upper(barcode) HAVING count(*) > 1;
+INSERT INTO case_clash SELECT 'report' FROM loose_report WHERE barcode IS NOT NULL GROUP BY upper(barcode) HAVING count(*) > 1;
+INSERT INTO case_clash SELECT 'request' FROM request WHERE barcode IS NOT NULL GROUP BY upper(barcode) HAVING count(*) > 1;
+INSERT INTO case_clash SELECT 'badge' FROM app_user WHERE badge IS NOT NULL GROUP BY upper(badge) HAVING count(*) > 1;
+DROP TABLE case_clash;
 UPDATE volume SET barcode = upper(barcode) WHERE barcode <> upper(barcode);
 UPDATE location SET barcode = upper(barcode) WHERE barcode <> upper(barcode);
 UPDATE loose_report SET barcode = upper(barcode) WHERE barcode <> upper(barcode);

@@ -6,8 +6,8 @@
 //! and speaks them. The script is `assets/app.js`.
 
 use super::{layout, PageResult};
-use crate::api::AppState;
-use crate::auth::Caller;
+use crate::service::AppState;
+use crate::service::Caller;
 use crate::store::query;
 use axum::extract::{Query, State};
 use axum::Extension;

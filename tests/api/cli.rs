@@ -351,3 +351,29 @@ fn audit_verify_passes_an_intact_log_and_names_the_first_altered_entry() {
         "{err}"
     );
 }
+
+#[test]
+fn serve_refuses_an_unknown_configuration_key_naming_it_its_line_and_the_nearest_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("chartrack.toml"),
+        format!(
+            "database = {:?}\nlisten = \"127.0.0.1:0\"\nsecure_cookie = true\n",
+            dir.path().join("t.db")
+        ),
+    )
+    .unwrap();
+    let out = chartrack(dir.path(), &["serve"], None);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a misspelt key must not start the server"
+    );
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("secure_cookie"), "{err}");
+    assert!(err.contains("did you mean `secure_cookies`?"), "{err}");
+    assert!(
+        !dir.path().join("t.db").exists(),
+        "nothing is created when the configuration is refused"
+    );
+}

@@ -195,7 +195,7 @@ async fn get_volume(
     Extension(caller): Extension<Caller>,
     ApiPath(barcode): ApiPath<String>,
 ) -> AppResult<impl IntoResponse> {
-    let access = caller.access("view-volume", barcode.clone());
+    let access = caller.access("view-volume", crate::domain::Barcode::canonical(&barcode));
     let mut v = s
         .store
         .audited(access, move |c| query::volume(c, &barcode))
@@ -222,7 +222,10 @@ async fn get_movements(
     if !(1..=10_000).contains(&limit) {
         return Err(AppError::BadRequest("limit must be 1 to 10000".into()));
     }
-    let access = caller.access("view-movements", barcode.clone());
+    let access = caller.access(
+        "view-movements",
+        crate::domain::Barcode::canonical(&barcode),
+    );
     let (restricted, mut moves) = s
         .store
         .audited(access, move |c| {

@@ -228,11 +228,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, Some(u)) => admin::TokenFor::User(u),
                 (None, None) => anyhow::bail!("give --station ID or --user NAME"),
             };
-            let (_, store) = open(config.as_ref())?;
+            let (config, store) = open(config.as_ref())?;
             let now = store.clock().now();
-            let token = store.write_blocking(move |c| admin::create_token(c, &who, now))?;
+            // The configuration's stations are applied first (as `serve` does at start), so a
+            // station just added to chartrack.toml has its token without a restart.
+            let configured: Vec<admin::NewStation> =
+                config.stations.iter().map(Into::into).collect();
+            let token = store.write_blocking(move |c| {
+                admin::apply_configured_stations(c, &configured, now)?;
+                admin::create_token(c, &who, now)
+            });
             store.shutdown();
-            println!("{token}");
+            println!("{}", token?);
             Ok(())
         }
         Command::Import { what, config } => {

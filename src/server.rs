@@ -30,20 +30,16 @@ impl Application {
         let path = config.database.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&path, options)).await??;
         let now = store.clock().now();
-        for s in &config.stations {
-            let st = admin::NewStation {
-                id: s.id.clone(),
-                location: s.location.clone(),
-                mode: s.mode,
-                port: s.port.clone(),
-                usb: s.usb.clone(),
-            };
-            if let Err(e) = store
-                .write(move |c| admin::upsert_station(c, &st, now))
-                .await
-            {
-                tracing::warn!(station = %s.id, error = %e, "station from the configuration not applied");
-            }
+        let configured: Vec<admin::NewStation> = config.stations.iter().map(Into::into).collect();
+        let waiting = store
+            .write(move |c| admin::apply_configured_stations(c, &configured, now))
+            .await?;
+        for (station, location) in &waiting {
+            tracing::warn!(
+                station = %station,
+                location = %location,
+                "configured station waits for its location, which does not exist yet; it is applied when the location is created (chartrack import locations, or the admin page)"
+            );
         }
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
@@ -55,6 +51,7 @@ impl Application {
             metrics,
             sessions: config.sessions(),
             loans: config.loan_days,
+            trusted_proxies: config.trusted_proxies.clone().into(),
             tz: config.timezone,
             shutdown,
         };

@@ -90,11 +90,33 @@ pub fn routes() -> Routes {
         .merge(workflows::routes())
 }
 
-async fn healthz(State(s): State<AppState>) -> AppResult<&'static str> {
-    s.store
+/// 200 `{"status": "ok", ...}` when the database answers and the writer and checkpoint
+/// threads run; 503 with `"down"` naming what does not, so a monitor sees a stopped writer.
+async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
+    let health = s.store.health();
+    let database = s
+        .store
         .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await?;
-    Ok("ok")
+        .await
+        .is_ok();
+    let mut down = health.down();
+    if !database {
+        down.push("database");
+    }
+    let state = |up: bool| if up { "running" } else { "stopped" };
+    let body = serde_json::json!({
+        "status": if down.is_empty() { "ok" } else { "unavailable" },
+        "writer": state(health.writer),
+        "checkpoint": state(health.checkpoint),
+        "database": if database { "ok" } else { "unreadable" },
+        "down": down,
+    });
+    let status = if down.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
 }
 
 async fn metrics(State(s): State<AppState>) -> AppResult<impl IntoResponse> {
@@ -102,7 +124,7 @@ async fn metrics(State(s): State<AppState>) -> AppResult<impl IntoResponse> {
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         text,
     ))
@@ -173,7 +195,7 @@ async fn get_volume(
     Extension(caller): Extension<Caller>,
     ApiPath(barcode): ApiPath<String>,
 ) -> AppResult<impl IntoResponse> {
-    let access = caller.access("view-volume", barcode.clone());
+    let access = caller.access("view-volume", crate::domain::Barcode::canonical(&barcode));
     let mut v = s
         .store
         .audited(access, move |c| query::volume(c, &barcode))
@@ -200,7 +222,10 @@ async fn get_movements(
     if !(1..=10_000).contains(&limit) {
         return Err(AppError::BadRequest("limit must be 1 to 10000".into()));
     }
-    let access = caller.access("view-movements", barcode.clone());
+    let access = caller.access(
+        "view-movements",
+        crate::domain::Barcode::canonical(&barcode),
+    );
     let (restricted, mut moves) = s
         .store
         .audited(access, move |c| {

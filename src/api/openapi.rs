@@ -103,7 +103,7 @@ pub fn spec() -> Value {
         },
         "security": [{"bearer": []}],
         "paths": {
-            "/healthz": {"get": {"summary": "liveness (no auth)", "security": [], "responses": {"200": {"description": "ok"}}}},
+            "/healthz": {"get": {"summary": "health (no auth): the database, the writer and checkpoint threads", "security": [], "responses": {"200": {"description": "{\"status\": \"ok\", \"writer\": \"running\", \"checkpoint\": \"running\", \"database\": \"ok\", \"down\": []}"}, "503": {"description": "something is down: \"down\" names it (writer, checkpoint, database)"}}}},
             "/metrics": {"get": {"summary": "Prometheus text metrics", "responses": {"200": {"description": "text/plain"}}}},
             "/api/v1/openapi.json": {"get": {"summary": "this document", "security": [], "responses": {"200": {"description": "ok"}}}},
             "/api/v1/scans": {"post": op("record a scan from a station", json!([]), Some(json!({"$ref": "#/components/schemas/ScanRequest"})), ok(json!({"$ref": "#/components/schemas/ScanAnswer"})))},

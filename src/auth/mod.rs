@@ -21,7 +21,7 @@ use axum::response::Response;
 use axum::routing::MethodRouter;
 use axum::Router;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,11 +231,39 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
     }
 }
 
-fn remote_of(req: &Request) -> String {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "local".into())
+/// The client's address: the peer's, unless the peer is a trusted proxy; then the nearest
+/// address in `X-Forwarded-For` (read from the right) that is not itself a trusted proxy. A
+/// header from anyone else is ignored: a client cannot pick the address it is counted as.
+pub fn client_address(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[crate::config::TrustedProxy],
+) -> IpAddr {
+    let is_trusted = |a: &IpAddr| trusted.iter().any(|t| t.contains(a));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map_while(|a| a.trim().parse::<IpAddr>().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|a| !is_trusted(a))
+        .or(forwarded.first())
+        .copied()
+        .unwrap_or(peer)
+}
+
+fn remote_of(state: &AppState, req: &Request) -> String {
+    match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(c) => client_address(c.0.ip(), req.headers(), &state.trusted_proxies).to_string(),
+        None => "local".into(),
+    }
 }
 
 /// The whole decision; on success the request carries its [`Caller`] and [`Principal`].
@@ -251,7 +279,7 @@ pub async fn check(
     if policy == Public {
         return Ok(req);
     }
-    let remote = remote_of(&req);
+    let remote = remote_of(state, &req);
     let settings = state.sessions;
     let now = state.store.clock().now();
     let (principal, session) = if let Some(token) = bearer(req.headers()) {
@@ -446,6 +474,43 @@ mod tests {
         );
         assert_eq!(cookie(&h, "chartrack_session"), Some("abc"));
         assert_eq!(cookie(&h, "session"), None);
+    }
+
+    #[test]
+    fn x_forwarded_for_is_believed_only_from_trusted_proxies() {
+        use crate::config::TrustedProxy;
+        let trusted: Vec<TrustedProxy> = ["127.0.0.1", "10.1.0.0/16"]
+            .into_iter()
+            .map(|s| TrustedProxy::try_from(s.to_owned()).unwrap())
+            .collect();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("198.51.100.9, 203.0.113.5, 10.1.2.3"),
+        );
+        // From a stranger, the header is ignored.
+        assert_eq!(
+            client_address(ip("192.0.2.1"), &h, &trusted),
+            ip("192.0.2.1")
+        );
+        // From the proxy: the nearest address that is not a proxy (the client could have
+        // written 198.51.100.9 itself).
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &h, &trusted),
+            ip("203.0.113.5")
+        );
+        // No trusted proxies configured: the peer, whatever the header says.
+        assert_eq!(client_address(ip("127.0.0.1"), &h, &[]), ip("127.0.0.1"));
+        // A garbled header from the proxy: the proxy itself.
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("not-an-address"),
+        );
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &h, &trusted),
+            ip("127.0.0.1")
+        );
     }
 
     #[test]

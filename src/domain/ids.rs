@@ -52,13 +52,20 @@ macro_rules! string_newtype {
 }
 
 /// A barcode value as printed on a volume, report, location, badge or container label:
-/// 1 to 48 characters of ASCII letters, digits and `- . _ / +`. Case is kept as printed.
+/// 1 to 48 characters of ASCII letters, digits and `- . _ / +`. Barcodes are case-insensitive
+/// (a keyboard-wedge scanner types lower case when Caps Lock is on): the value is kept in its
+/// canonical form, upper case, and every lookup uses [`Barcode::canonical`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Barcode(String);
 string_newtype!(Barcode);
 
 impl Barcode {
     pub const MAX_LEN: usize = 48;
+    /// The canonical form of a barcode-like value, for storing and looking up: ASCII letters
+    /// in upper case, everything else unchanged.
+    pub fn canonical(s: &str) -> String {
+        s.to_ascii_uppercase()
+    }
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         if s.is_empty() {
             return Err(ParseError::new("barcode is empty"));
@@ -77,7 +84,7 @@ impl Barcode {
                 "barcode has a character that is not allowed: {c:?}"
             )));
         }
-        Ok(Barcode(s.to_owned()))
+        Ok(Barcode(Self::canonical(s)))
     }
 }
 
@@ -150,6 +157,11 @@ mod tests {
         assert!(Barcode::parse("V0012345K").is_ok());
         assert!(Barcode::parse("").is_err());
         assert!(Barcode::parse("A B").is_err());
+        assert_eq!(Barcode::parse("v0000998x").unwrap().as_str(), "V0000998X");
+        assert_eq!(
+            Barcode::parse("cmd-checkin").unwrap().as_str(),
+            "CMD-CHECKIN"
+        );
         assert!(Mrn::parse("000123").is_ok());
         assert_eq!(Mrn::parse("000123").unwrap().last_digits(2), "23");
         assert!(Mrn::parse("12a").is_err());
@@ -163,7 +175,8 @@ mod tests {
         fn barcode_roundtrip(s in "[A-Za-z0-9._/+-]{1,48}") {
             let b = Barcode::parse(&s).unwrap();
             prop_assert_eq!(Barcode::parse(b.as_str()).unwrap(), b.clone());
-            prop_assert_eq!(b.to_string(), s);
+            prop_assert_eq!(b.to_string(), s.to_ascii_uppercase());
+            prop_assert_eq!(Barcode::parse(&s.to_ascii_lowercase()).unwrap(), b);
         }
         #[test]
         fn mrn_roundtrip(s in "[0-9]{1,12}") {

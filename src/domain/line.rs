@@ -1,6 +1,8 @@
 //! Scan-line normalisation: one line of bytes from any scanner becomes a clean value or a
 //! refusal with its reason. Terminators CR, LF and CRLF are removed; an AIM symbology
-//! identifier (`]` + two characters, e.g. `]C0`) is stripped; white space is trimmed.
+//! identifier (`]` + two characters, e.g. `]C0`) is stripped; white space is trimmed; ASCII
+//! letters are upper-cased, since barcodes are case-insensitive (a keyboard-wedge scanner types
+//! lower case when Caps Lock is on) and stored in upper case (`Barcode::canonical`).
 
 /// The longest line accepted, in bytes, terminator excluded.
 pub const MAX_LINE_BYTES: usize = 128;
@@ -53,7 +55,7 @@ pub fn normalise_line(raw: &[u8]) -> Result<String, LineRefusal> {
     if text.is_empty() {
         return Err(LineRefusal::Empty);
     }
-    Ok(text.to_owned())
+    Ok(super::Barcode::canonical(text))
 }
 
 fn strip_aim(text: &str) -> &str {
@@ -83,6 +85,9 @@ mod tests {
             assert_eq!(normalise_line(raw).unwrap(), "V0012345K", "{raw:?}");
         }
         assert_eq!(normalise_line(b"]d1ABC").unwrap(), "ABC");
+        // Caps Lock: the AIM prefix is stripped before the value is upper-cased.
+        assert_eq!(normalise_line(b"]C0v0012345k\r").unwrap(), "V0012345K");
+        assert_eq!(normalise_line(b"cmd-checkin\n").unwrap(), "CMD-CHECKIN");
     }
 
     #[test]
@@ -116,7 +121,7 @@ mod tests {
         fn clean_values_survive_any_framing(v in "[A-Za-z0-9-]{1,100}", aim in proptest::option::of("[A-Za-z][0-9]"), term in prop_oneof![Just(""), Just("\r"), Just("\n"), Just("\r\n")]) {
             let line = format!("{}{v}{term}", aim.map(|a| format!("]{a}")).unwrap_or_default());
             prop_assume!(!v.starts_with(']'));
-            prop_assert_eq!(normalise_line(line.as_bytes()).unwrap(), v);
+            prop_assert_eq!(normalise_line(line.as_bytes()).unwrap(), v.to_ascii_uppercase());
         }
     }
 }

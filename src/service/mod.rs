@@ -11,7 +11,7 @@ pub mod scans;
 pub use caller::{Caller, SessionRef};
 pub use error::{AppError, AppResult};
 
-use crate::config::{LoanDays, Sessions};
+use crate::config::{LoanDays, Sessions, TrustedProxy};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use std::sync::Arc;
@@ -23,6 +23,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub sessions: Sessions,
     pub loans: LoanDays,
+    /// Proxies whose `X-Forwarded-For` is believed (`auth::client_address`).
+    pub trusted_proxies: Arc<[TrustedProxy]>,
     /// The zone times are shown and entered in on the pages (`timezone`; stored in UTC).
     pub tz: chrono_tz::Tz,
     /// Becomes true when the server begins to shut down (ends the live feeds).

@@ -37,7 +37,7 @@ pub fn mark(
         .prepare_cached(
             "SELECT v.volume_id, s.status FROM volume v JOIN volume_state s ON s.volume_id = v.volume_id WHERE v.barcode = ?",
         )?
-        .query_row([barcode], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([crate::domain::Barcode::canonical(barcode)], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("no volume has the barcode {barcode}")))?;
     if status == "missing" {

@@ -102,19 +102,42 @@ const TIME_COLUMNS: &[&str] = &[
     "last found",
 ];
 
+/// A cell as a spreadsheet will read it as text. A cell beginning with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return would be run as a formula when the file is opened (OWASP "CSV
+/// injection"): it gets a leading `'`, as OWASP advises. A plain number (`-3`, `+1.5`) is left
+/// as it is: a spreadsheet reads it as that number and never as a formula.
+pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && !is_plain_number(cell) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// An optional sign, digits, and at most one decimal point with digits after it.
+fn is_plain_number(cell: &str) -> bool {
+    let body = cell.strip_prefix(['-', '+']).unwrap_or(cell);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && (!body.contains('.') || (!frac.is_empty() && frac.bytes().all(|b| b.is_ascii_digit())))
+}
+
 impl Table {
-    /// The table as CSV text (the header, then the rows). Times are RFC 3339 in `tz` with their
-    /// offset (`2026-03-02T14:30:00-06:00`): the file says which zone each is in, and the
-    /// repeated hour of a fall-back night stays unambiguous.
+    /// The table as CSV text (the header, then the rows), every cell through [`csv_cell`].
+    /// Times are RFC 3339 in `tz` with their offset (`2026-03-02T14:30:00-06:00`): the file says
+    /// which zone each is in, and the repeated hour of a fall-back night stays unambiguous.
     pub fn to_csv(&self, tz: Tz) -> Result<String> {
         let mut w = csv::Writer::from_writer(Vec::new());
         let fail = |e: csv::Error| super::StoreError::Internal(format!("CSV: {e}"));
-        w.write_record(&self.columns).map_err(fail)?;
+        w.write_record(self.columns.iter().map(|c| csv_cell(c).into_owned()))
+            .map_err(fail)?;
         for row in &self.rows {
             let row = row.iter().zip(&self.times).map(|(cell, &time)| {
                 match parse_stamp(cell).filter(|_| time) {
                     Some(t) => local_rfc3339(t, tz),
-                    None => cell.clone(),
+                    None => csv_cell(cell).into_owned(),
                 }
             });
             w.write_record(row).map_err(fail)?;
@@ -326,4 +349,41 @@ fn turnaround(c: &Audited, since: &str) -> Result<Vec<Vec<String>>> {
             ]
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised_and_numbers_and_dates_are_not() {
+        for (cell, shown) in [
+            ("=1+1", "'=1+1"),
+            ("+SUM(A1)", "'+SUM(A1)"),
+            ("-2+3", "'-2+3"),
+            ("@cmd", "'@cmd"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("-", "'-"),
+            ("-.5", "'-.5"),
+            ("-3", "-3"),
+            ("+12.5", "+12.5"),
+            ("0", "0"),
+            ("2026-03-02T08:00:00Z", "2026-03-02T08:00:00Z"),
+            ("Ashdown, Test", "Ashdown, Test"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_cell(cell), shown, "{cell:?}");
+        }
+        let t = Table {
+            title: "t",
+            columns: vec!["a", "b"],
+            rows: vec![vec!["=HYPERLINK(\"x\")".into(), "-1".into()]],
+            times: vec![false, false],
+        };
+        assert_eq!(
+            t.to_csv(chrono_tz::UTC).unwrap(),
+            "a,b\n\"'=HYPERLINK(\"\"x\"\")\",-1\n"
+        );
+    }
 }

@@ -70,7 +70,7 @@ pub fn create(
             "SELECT v.volume_id, s.status, s.location_id, s.destination_id
              FROM volume v JOIN volume_state s ON s.volume_id = v.volume_id WHERE v.barcode = ?",
         )?
-        .query_row([&r.barcode], |row| {
+        .query_row([crate::domain::Barcode::canonical(&r.barcode)], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,

@@ -294,6 +294,48 @@ CREATE TABLE misfile (
 CREATE INDEX misfile_location ON misfile(location_id, at);
 CREATE INDEX scan_received ON scan(received_at);
 "#,
+    r#"
+-- v5: a configured station whose location does not exist yet waits here, and is applied in the
+-- transaction that creates its location (CSV import, admin page, API), whichever process does it.
+CREATE TABLE station_waiting (
+    station_id    TEXT PRIMARY KEY,
+    location_code TEXT NOT NULL,
+    mode          TEXT NOT NULL,
+    port          TEXT,
+    usb           TEXT,
+    since         TEXT NOT NULL
+);
+CREATE INDEX station_waiting_location ON station_waiting(location_code);
+"#,
+    r#"
+-- v6: barcodes are case-insensitive (a keyboard-wedge scanner types lower case when Caps Lock
+-- is on) and stored in upper case, the form every lookup uses (domain::Barcode::canonical).
+-- Barcodes imported or entered in lower case before are upper-cased. If two barcodes of one kind
+-- differ only in case, upper-casing would merge two labels: the migration is refused, naming
+-- the kind, and nothing changes.
+CREATE TEMP TABLE case_clash (kind TEXT NOT NULL);
+CREATE TEMP TRIGGER case_clash_volume BEFORE INSERT ON case_clash WHEN NEW.kind = 'volume'
+BEGIN SELECT RAISE(ABORT, 'barcodes are case-insensitive from this version, but two volume barcodes differ only in letter case; nothing was changed. Find them with: SELECT barcode FROM volume GROUP BY upper(barcode) HAVING count(*) > 1; change one of each pair, then start chartrack again'); END;
+CREATE TEMP TRIGGER case_clash_location BEFORE INSERT ON case_clash WHEN NEW.kind = 'location'
+BEGIN SELECT RAISE(ABORT, 'barcodes are case-insensitive from this version, but two location barcodes differ only in letter case; nothing was changed. Find them with: SELECT barcode FROM location GROUP BY upper(barcode) HAVING count(*) > 1; change one of each pair, then start chartrack again'); END;
+CREATE TEMP TRIGGER case_clash_report BEFORE INSERT ON case_clash WHEN NEW.kind = 'report'
+BEGIN SELECT RAISE(ABORT, 'barcodes are case-insensitive from this version, but two loose report barcodes differ only in letter case; nothing was changed. Find them with: SELECT barcode FROM loose_report GROUP BY upper(barcode) HAVING count(*) > 1; change one of each pair, then start chartrack again'); END;
+CREATE TEMP TRIGGER case_clash_request BEFORE INSERT ON case_clash WHEN NEW.kind = 'request'
+BEGIN SELECT RAISE(ABORT, 'barcodes are case-insensitive from this version, but two request slip barcodes differ only in letter case; nothing was changed. Find them with: SELECT barcode FROM request GROUP BY upper(barcode) HAVING count(*) > 1; change one of each pair, then start chartrack again'); END;
+CREATE TEMP TRIGGER case_clash_badge BEFORE INSERT ON case_clash WHEN NEW.kind = 'badge'
+BEGIN SELECT RAISE(ABORT, 'barcodes are case-insensitive from this version, but two badge barcodes differ only in letter case; nothing was changed. Find them with: SELECT badge FROM app_user GROUP BY upper(badge) HAVING count(*) > 1; change one of each pair, then start chartrack again'); END;
+INSERT INTO case_clash SELECT 'volume' FROM volume WHERE barcode IS NOT NULL GROUP BY upper(barcode) HAVING count(*) > 1;
+INSERT INTO case_clash SELECT 'location' FROM location WHERE barcode IS NOT NULL GROUP BY upper(barcode) HAVING count(*) > 1;
+INSERT INTO case_clash SELECT 'report' FROM loose_report WHERE barcode IS NOT NULL GROUP BY upper(barcode) HAVING count(*) > 1;
+INSERT INTO case_clash SELECT 'request' FROM request WHERE barcode IS NOT NULL GROUP BY upper(barcode) HAVING count(*) > 1;
+INSERT INTO case_clash SELECT 'badge' FROM app_user WHERE badge IS NOT NULL GROUP BY upper(badge) HAVING count(*) > 1;
+DROP TABLE case_clash;
+UPDATE volume SET barcode = upper(barcode) WHERE barcode <> upper(barcode);
+UPDATE location SET barcode = upper(barcode) WHERE barcode <> upper(barcode);
+UPDATE loose_report SET barcode = upper(barcode) WHERE barcode <> upper(barcode);
+UPDATE request SET barcode = upper(barcode) WHERE barcode <> upper(barcode);
+UPDATE app_user SET badge = upper(badge) WHERE badge <> upper(badge);
+"#,
 ];
 
 /// The schema version this build writes.
@@ -305,6 +347,8 @@ pub fn latest() -> i64 {
 pub enum MigrationError {
     #[error("the database is schema version {found}, newer than this chartrack understands ({latest}); use a newer chartrack")]
     TooNew { found: i64, latest: i64 },
+    #[error("the database's schema version is {found}, which no chartrack ever writes: the file is damaged or was changed by hand; restore it from a backup")]
+    Damaged { found: i64 },
     #[error("migration to version {version} failed: {source}")]
     Failed {
         version: i64,
@@ -323,7 +367,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), MigrationError> {
             latest: latest(),
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    // A negative version would wrap in the cast below and skip every migration.
+    let done = usize::try_from(found).map_err(|_| MigrationError::Damaged { found })?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let version = i as i64 + 1;
         let tx = conn.transaction()?;
         tx.execute_batch(sql)
@@ -370,6 +416,91 @@ mod tests {
             err.to_string().contains("newer than this chartrack"),
             "{err}"
         );
+    }
+
+    /// The migration that upper-cases barcodes (found by its text, not its number).
+    fn case_migration() -> usize {
+        MIGRATIONS
+            .iter()
+            .position(|m| m.contains("barcodes are case-insensitive (a keyboard-wedge"))
+            .unwrap()
+    }
+
+    /// A database of the version before the barcode migration, with these statements applied.
+    fn before_case_migration(sql: &str) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (i, step) in MIGRATIONS[..case_migration()].iter().enumerate() {
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(step).unwrap();
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        conn.execute_batch(sql).unwrap();
+        conn
+    }
+
+    const LOWER_CASE_LABELS: &str =
+        "INSERT INTO location VALUES (1,'A','A','shelf','loc-a',NULL,NULL,'t');
+         INSERT INTO patient VALUES (1,'1','X','Y',NULL,0,'t');
+         INSERT INTO volume VALUES (1,'v0000998x',1,1,'medical',1,'t');
+         INSERT INTO volume VALUES (2,'V0000999Y',1,2,'medical',1,'t');
+         INSERT INTO loose_report (report_id, barcode, patient_id, description, created_at) VALUES (1,'lab-1',1,'lab','t');
+         INSERT INTO app_user (user_id, name, role, badge, created_at) VALUES (1,'ann','clerk','badge-ann','t');
+         INSERT INTO app_user (user_id, name, role, created_at) VALUES (2,'bob','clerk','t');";
+
+    #[test]
+    fn barcodes_stored_in_lower_case_are_upper_cased() {
+        let mut conn = before_case_migration(LOWER_CASE_LABELS);
+        migrate(&mut conn).unwrap();
+        let all = |sql: &str| -> Vec<Option<String>> {
+            let mut st = conn.prepare(sql).unwrap();
+            let rows = st.query_map([], |r| r.get(0)).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(all("SELECT barcode FROM location"), [Some("LOC-A".into())]);
+        assert_eq!(
+            all("SELECT barcode FROM volume ORDER BY volume_id"),
+            [Some("V0000998X".into()), Some("V0000999Y".into())]
+        );
+        assert_eq!(
+            all("SELECT barcode FROM loose_report"),
+            [Some("LAB-1".into())]
+        );
+        assert_eq!(
+            all("SELECT badge FROM app_user ORDER BY user_id"),
+            [Some("BADGE-ANN".into()), None]
+        );
+        let temp: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_temp_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(temp, 0, "the migration's helpers are gone");
+    }
+
+    #[test]
+    fn barcodes_that_differ_only_in_case_refuse_the_migration_and_change_nothing() {
+        for (clash, kind) in [
+            ("INSERT INTO volume VALUES (3,'V0000998X',1,3,'medical',1,'t')", "volume"),
+            ("INSERT INTO app_user (user_id, name, role, badge, created_at) VALUES (3,'cy','clerk','BADGE-ANN','t')", "badge"),
+        ] {
+            let mut conn = before_case_migration(&format!("{LOWER_CASE_LABELS}; {clash};"));
+            let err = migrate(&mut conn).unwrap_err().to_string();
+            assert!(err.contains(&format!("two {kind} barcodes differ only in letter case")), "{err}");
+            let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+            assert_eq!(v, case_migration() as i64);
+            let lower: i64 = conn
+                .query_row("SELECT count(*) FROM volume WHERE barcode = 'v0000998x'", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(lower, 1, "nothing changed");
+        }
+    }
+
+    #[test]
+    fn a_negative_schema_version_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", -1).unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(err.to_string().contains("schema version is -1"), "{err}");
     }
 
     #[test]

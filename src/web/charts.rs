@@ -208,9 +208,10 @@ pub async fn volume_page(
     let (b, tz) = (barcode.clone(), s.tz);
     let found = s
         .store
-        .audited(caller.access("view-volume", barcode.clone()), move |c| {
-            Ok(query::volume(c, &b)?.zip(query::movements(c, &b, 1000)?))
-        })
+        .audited(
+            caller.access("view-volume", crate::domain::Barcode::canonical(&barcode)),
+            move |c| Ok(query::volume(c, &b)?.zip(query::movements(c, &b, 1000)?)),
+        )
         .await?;
     let Some((mut v, mut moves)) = found else {
         return Err(AppError::NotFound(format!("No volume has the barcode {barcode}.")).into());

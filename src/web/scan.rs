@@ -1,6 +1,9 @@
-//! The browser scan page for keyboard-wedge scanners: one input that keeps focus; a scan ends
-//! on Enter; the page posts it to `POST /api/v1/scans` (the same path as every scan) and shows
-//! the answer huge, coloured and in words, and speaks it. The script is `assets/app.js`.
+//! The browser scan page for keyboard-wedge scanners: one input that keeps focus and never stops
+//! taking keys; a scan ends on Enter. The page queues each line with its own scan id, posts them
+//! in order to `POST /api/v1/scans` (the same path as every scan), retries one the server could
+//! not take (the id makes a retry idempotent), shows how many wait, shows the latest answer
+//! huge, coloured and in words, lists the recent answers (a refusal in a burst stays visible),
+//! and speaks them. The script is `assets/app.js`.
 
 use super::{layout, PageResult};
 use crate::service::AppState;
@@ -59,7 +62,8 @@ pub async fn scan_page(
                             div.verdict { "Ready" }
                             div.message { "Scan a badge, a location, a command or a chart." }
                         }
-                        ol #history.history aria-label="This station's scans" {}
+                        p #waiting.waiting role="status" aria-live="polite" hidden {}
+                        ol #history.history aria-label="This station's recent answers, newest first" {}
                     }
                 }
             }

@@ -84,7 +84,7 @@ pub async fn login(
         )
             .into_response());
     }
-    let remote = addr.ip().to_string();
+    let remote = auth::client_address(addr.ip(), &headers, &state.trusted_proxies).to_string();
     Ok(
         match login::sign_in(&state, name, &form.password, &remote).await? {
             login::SignIn::Opened {

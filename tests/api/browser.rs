@@ -6,8 +6,10 @@
 use crate::helpers::*;
 use chartrack::domain::Role;
 use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::Value;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Browser {
     client: Client,
@@ -105,7 +107,17 @@ async fn browser() -> Option<Browser> {
 }
 
 async fn sign_in(b: &Client, app: &TestApp, name: &str) {
-    b.goto(&format!("{}/login", app.base)).await.unwrap();
+    sign_in_at(b, &app.base, name).await
+}
+
+/// Sign in at `base` (the server, or a proxy in front of it).
+async fn sign_in_at(b: &Client, base: &str, name: &str) {
+    b.goto(&format!("{base}/login")).await.unwrap();
+    fill_sign_in(b, name).await
+}
+
+/// Fill in and send the sign-in form on the page shown, then wait to be signed in.
+async fn fill_sign_in(b: &Client, name: &str) {
     b.find(Locator::Css("input[name=name]"))
         .await
         .unwrap()
@@ -367,5 +379,458 @@ async fn a_nurse_requests_a_chart_and_watches_it_pulled_and_delivered_without_re
     // Received on 4W: delivered.
     app.scan("w4", &h.volumes[2]).await;
     text_until(b, stage, "delivered", |t| t == "delivered").await;
+    b.clone().close().await.unwrap();
+}
+
+/// A TCP proxy in front of the server that holds back everything the server sends by `delay`
+/// (latency, not bandwidth: each chunk leaves `delay` after it arrived): a slow network. While
+/// `lose_answers` is set, the server's answers are lost on the way: the connection is cut
+/// instead (the request itself reached the server). While `unavailable` is set, the proxy
+/// answers every request itself with a 503, as a server that cannot write would. While `hold`
+/// is set, the server's answers wait in the proxy until it is cleared (a network as slow as the
+/// test needs it to be, whatever the machine's load).
+struct SlowProxy {
+    base: String,
+    hold: tokio::sync::watch::Sender<bool>,
+    lose_answers: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    unavailable: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SlowProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+impl SlowProxy {
+    fn lose_answers(&self, on: bool) {
+        self.lose_answers
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn hold(&self, on: bool) {
+        self.hold.send_replace(on);
+    }
+    fn unavailable(&self, on: bool) {
+        self.unavailable
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn slow_proxy(upstream: &str, delay: Duration) -> SlowProxy {
+    let target = upstream.trim_start_matches("http://").to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let lose_answers = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let unavailable = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lose = lose_answers.clone();
+    let down_for_now = unavailable.clone();
+    let (hold, held) = tokio::sync::watch::channel(false);
+    let accept = tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let mut held = held.clone();
+            let target = target.clone();
+            let lose = lose.clone();
+            let down_for_now = down_for_now.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let canned = tx.clone();
+                let up = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                        if down_for_now.load(std::sync::atomic::Ordering::SeqCst) {
+                            let body = r#"{"error":"storage unavailable"}"#;
+                            let reply = format!(
+                                "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+                                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                            let _ = canned.send((tokio::time::Instant::now(), reply.into_bytes()));
+                            break;
+                        }
+                        if to_server.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown().await;
+                });
+                let down = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = from_server.read(&mut buf).await {
+                        let due = tokio::time::Instant::now() + delay;
+                        if tx.send((due, buf[..n].to_vec())).is_err() {
+                            break;
+                        }
+                    }
+                });
+                while let Some((due, bytes)) = rx.recv().await {
+                    tokio::time::sleep_until(due).await;
+                    if held.wait_for(|h| !*h).await.is_err() {
+                        break;
+                    }
+                    if lose.load(std::sync::atomic::Ordering::SeqCst)
+                        || to_client.write_all(&bytes).await.is_err()
+                    {
+                        break;
+                    }
+                }
+                let _ = to_client.shutdown().await;
+                up.abort();
+                down.abort();
+            });
+        }
+    });
+    SlowProxy {
+        base,
+        hold,
+        lose_answers,
+        unavailable,
+        accept,
+    }
+}
+
+/// The scan page of `station` at `base`, ready for the scanner's keystrokes.
+async fn open_scan_page(b: &Client, base: &str, station: &str) {
+    b.goto(&format!("{base}/scan?station={station}"))
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("scan-input"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.active_element().await.unwrap().attr("id").await.unwrap() != Some("scan-input".into()) {
+        assert!(Instant::now() < deadline, "the scan box never had focus");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What a keyboard-wedge scanner does: type the value and Enter into whatever has focus,
+/// without waiting for anything.
+async fn wedge(b: &Client, keys: &str) {
+    b.active_element()
+        .await
+        .unwrap()
+        .send_keys(keys)
+        .await
+        .unwrap();
+}
+
+/// The volume's newest movement, once it is a receive by `station` (polled, with a deadline).
+async fn received_by(app: &TestApp, barcode: &str, station: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let moves = app.movements(barcode).await;
+        let last = moves.first().cloned().unwrap_or(Value::Null);
+        if last["action"] == "receive" && last["station"] == station {
+            return last;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{barcode} was never received by {station}: last movement {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The page's list of recent answers, newest first: (class, text).
+async fn history(b: &Client) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for li in b.find_all(Locator::Css("#history li")).await.unwrap() {
+        let class = li.attr("class").await.unwrap().unwrap_or_default();
+        out.push((class, li.text().await.unwrap()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_burst_of_barcodes_typed_at_scanner_speed_is_all_recorded_in_order() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    for v in &h.volumes {
+        app.scan("fr-out", v).await;
+    }
+    app.person("clerk", Role::Clerk).await;
+    sign_in(b, &app, "clerk").await;
+    open_scan_page(b, &app.base, "w4").await;
+
+    // Four labels read in one sweep, an unreadable one among them: the keystrokes arrive a few
+    // milliseconds apart, long before the first answer.
+    let burst = format!(
+        "{}\nNO-SUCH-CHART\n{}\n{}\n",
+        h.volumes[0], h.volumes[1], h.volumes[2]
+    );
+    wedge(b, &burst).await;
+
+    let mut seqs = Vec::new();
+    for v in &h.volumes {
+        let m = received_by(&app, v, "w4").await;
+        seqs.push(m["seq"].as_i64().expect("a movement's seq"));
+    }
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "recorded in the order scanned: {seqs:?}"
+    );
+    let (_, exceptions) = app.get("/api/v1/exceptions", &app.admin).await;
+    assert_eq!(
+        exceptions.as_array().map(Vec::len),
+        Some(1),
+        "the unknown value is an exception: {exceptions}"
+    );
+
+    // The page answered each one: the latest big, and every answer in the list, the refused
+    // one included.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut list = history(b).await;
+    while list.len() < 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        list = history(b).await;
+    }
+    assert_eq!(list.len(), 4, "{list:?}");
+    assert!(list[0].1.contains(&h.volumes[2]), "newest first: {list:?}");
+    assert!(list[3].1.contains(&h.volumes[0]), "{list:?}");
+    assert!(
+        list[2].0.contains("refused") && list[2].1.contains("NO-SUCH-CHART"),
+        "the refused one is not hidden: {list:?}"
+    );
+    assert_eq!(
+        list.iter().filter(|(c, _)| c.contains("refused")).count(),
+        1,
+        "{list:?}"
+    );
+    let verdict = text_until(b, "#answer .verdict", "the latest answer", |t| t == "Done").await;
+    assert_eq!(verdict, "Done");
+    text_until(b, "#waiting", "nothing left waiting", |t| t.is_empty()).await;
+    b.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn on_a_slow_network_a_chart_scanned_right_after_another_is_recorded_and_shown_waiting() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    app.scan("fr-out", &h.volumes[0]).await;
+    app.scan("fr-out", &h.volumes[1]).await;
+    app.person("clerk", Role::Clerk).await;
+    // Every answer from the server takes 300 ms more to arrive.
+    let proxy = slow_proxy(&app.base, Duration::from_millis(300)).await;
+    sign_in_at(b, &proxy.base, "clerk").await;
+    open_scan_page(b, &proxy.base, "w4").await;
+
+    // The first answer is slower still: it stays on the way until the test lets it through,
+    // so that the second chart is surely scanned while the first is in flight.
+    proxy.hold(true);
+    wedge(b, &format!("{}\n", h.volumes[0])).await;
+    // The clerk's next chart, 150 ms later.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    wedge(b, &format!("{}\n", h.volumes[1])).await;
+    // The page says the second waits; the server has the first, and the second waits its turn.
+    text_until(b, "#waiting", "the second waiting", |t| t == "1 waiting").await;
+    received_by(&app, &h.volumes[0], "w4").await;
+    assert_eq!(
+        app.movements(&h.volumes[1]).await.len(),
+        1,
+        "sent in order: the second only after the first's answer"
+    );
+    proxy.hold(false);
+
+    let first = received_by(&app, &h.volumes[0], "w4").await;
+    let second = received_by(&app, &h.volumes[1], "w4").await;
+    assert!(first["seq"].as_i64() < second["seq"].as_i64());
+    // Both answers reach the page, newest first.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut list = history(b).await;
+    while list.len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        list = history(b).await;
+    }
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list[0].1.contains(&h.volumes[1]), "{list:?}");
+    assert!(list[1].1.contains(&h.volumes[0]), "{list:?}");
+    assert!(list.iter().all(|(c, _)| c.contains("ok")), "{list:?}");
+    text_until(b, "#waiting", "nothing left waiting", |t| t.is_empty()).await;
+    let verdict = text_until(b, "#answer .verdict", "the latest answer", |t| t == "Done").await;
+    assert_eq!(verdict, "Done");
+    b.clone().close().await.unwrap();
+    drop(proxy);
+}
+
+#[tokio::test]
+async fn a_barcode_typed_in_lower_case_with_caps_lock_on_is_recorded() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    app.scan("fr-out", &h.volumes[0]).await;
+    app.person("clerk", Role::Clerk).await;
+    sign_in(b, &app, "clerk").await;
+    open_scan_page(b, &app.base, "w4").await;
+
+    let lower = h.volumes[0].to_ascii_lowercase();
+    assert_ne!(lower, h.volumes[0]);
+    wedge(b, &format!("{lower}\n")).await;
+    let verdict = text_until(b, "#answer .verdict", "the answer", |t| {
+        t == "Done" || t == "Refused"
+    })
+    .await;
+    let message = b
+        .find(Locator::Css("#answer .message"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(verdict, "Done", "{message}");
+    received_by(&app, &h.volumes[0], "w4").await;
+    let (_, exceptions) = app.get("/api/v1/exceptions", &app.admin).await;
+    assert_eq!(exceptions, serde_json::json!([]), "not an exception");
+    b.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn scans_refused_with_503_or_whose_answers_are_lost_are_kept_retried_and_recorded_once() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    app.scan("fr-out", &h.volumes[0]).await;
+    app.scan("fr-out", &h.volumes[1]).await;
+    app.person("clerk", Role::Clerk).await;
+    let proxy = slow_proxy(&app.base, Duration::ZERO).await;
+    sign_in_at(b, &proxy.base, "clerk").await;
+    open_scan_page(b, &proxy.base, "w4").await;
+
+    // The server cannot write for a while (503): the page keeps the scan and says so.
+    proxy.unavailable(true);
+    wedge(b, &format!("{}\n", h.volumes[0])).await;
+    let message = text_until(b, "#answer .message", "the 503", |t| t.contains("503")).await;
+    assert!(message.contains("1 scan is kept"), "{message}");
+    let verdict = text_until(b, "#answer .verdict", "not sent yet", |t| !t.is_empty()).await;
+    assert_eq!(verdict, "Not sent yet");
+    text_until(b, "#waiting", "one waiting", |t| t == "1 waiting").await;
+    assert_eq!(
+        app.movements(&h.volumes[0]).await.len(),
+        1,
+        "not recorded yet"
+    );
+
+    // Then the network drops the answers: the retried scan reaches the server, the page never
+    // hears.
+    proxy.lose_answers(true);
+    proxy.unavailable(false);
+    received_by(&app, &h.volumes[0], "w4").await;
+    wedge(b, &format!("{}\n", h.volumes[1])).await;
+    // The page says plainly that they are not sent yet, and keeps both.
+    let verdict = text_until(b, "#answer .verdict", "not sent yet", |t| {
+        t == "Not sent yet"
+    })
+    .await;
+    assert_eq!(verdict, "Not sent yet");
+    let message = text_until(b, "#answer .message", "why", |t| !t.is_empty()).await;
+    assert!(message.contains("kept"), "{message}");
+    text_until(b, "#waiting", "both waiting", |t| t == "2 waiting").await;
+    assert_eq!(
+        app.movements(&h.volumes[1]).await.len(),
+        1,
+        "the second waits behind the first: still only its check-out"
+    );
+
+    // The network comes back: the page sends them again, in order, with the same ids.
+    proxy.lose_answers(false);
+    received_by(&app, &h.volumes[1], "w4").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut list = history(b).await;
+    while list.len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        list = history(b).await;
+    }
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list.iter().all(|(c, _)| c.contains("ok")), "{list:?}");
+    text_until(b, "#waiting", "nothing left waiting", |t| t.is_empty()).await;
+    for v in &h.volumes[..2] {
+        let moves = app.movements(v).await;
+        assert_eq!(
+            moves
+                .iter()
+                .map(|m| m["action"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["receive", "check-out"],
+            "{v}: recorded once, though sent more than once"
+        );
+    }
+    // Each line was sent with one scan id however often it went: two scans on record.
+    let scans = app
+        .store
+        .read(|c| chartrack::store::query::recent_answers(c, Some("w4"), false, 100))
+        .await
+        .unwrap();
+    assert_eq!(scans.len(), 2, "{scans:?}");
+    let (_, exceptions) = app.get("/api/v1/exceptions", &app.admin).await;
+    assert_eq!(exceptions, serde_json::json!([]));
+    b.clone().close().await.unwrap();
+    drop(proxy);
+}
+
+#[tokio::test]
+async fn scans_typed_as_the_session_ends_are_kept_through_signing_in_again() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    app.scan("fr-out", &h.volumes[0]).await;
+    app.scan("fr-out", &h.volumes[1]).await;
+    app.person("clerk", Role::Clerk).await;
+    sign_in(b, &app, "clerk").await;
+    open_scan_page(b, &app.base, "w4").await;
+
+    // The clerk went for coffee: the session ended while idle.
+    app.clock.advance(chrono::Duration::minutes(16));
+    wedge(b, &format!("{}\n{}\n", h.volumes[0], h.volumes[1])).await;
+    text_until(b, "#answer .verdict", "signed out", |t| t == "Signed out").await;
+    let message = text_until(b, "#answer .message", "why", |t| !t.is_empty()).await;
+    assert!(message.contains("2 scans are kept"), "{message}");
+    assert_eq!(
+        app.movements(&h.volumes[0]).await.len(),
+        1,
+        "nothing recorded yet"
+    );
+
+    // The page sends the clerk to sign in, and back; then the kept scans go, in order.
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("input[name=password]"))
+        .await
+        .expect("the sign-in page");
+    fill_sign_in(b, "clerk").await;
+    let first = received_by(&app, &h.volumes[0], "w4").await;
+    let second = received_by(&app, &h.volumes[1], "w4").await;
+    assert!(first["seq"].as_i64() < second["seq"].as_i64());
+    assert_eq!(first["user"], "clerk");
+    let url = b.current_url().await.unwrap();
+    assert!(url.as_str().ends_with("/scan?station=w4"), "{url}");
     b.clone().close().await.unwrap();
 }

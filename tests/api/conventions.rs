@@ -30,8 +30,9 @@ impl Captured {
     }
 }
 
-// One thread: the server's tasks run where this test's log subscriber is installed.
-#[tokio::test(flavor = "current_thread")]
+// The subscriber is the process's global one: a thread-local one would miss spans whose interest
+// another test's thread cached first. Only this test installs one; the lines are found by id.
+#[tokio::test]
 async fn a_panicking_handler_is_a_500_and_a_log_line_with_its_request_id() {
     let logs = Captured::default();
     let sink = logs.clone();
@@ -40,7 +41,7 @@ async fn a_panicking_handler_is_a_500_and_a_log_line_with_its_request_id() {
         .with_ansi(false)
         .with_writer(move || sink.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).expect("only this test installs one");
 
     let router = Router::new()
         .route(

@@ -57,11 +57,15 @@ impl TestApp {
             stations,
             ..Config::default()
         };
-        Self::spawn_with(dir, clock, config).await
+        Self::spawn_with_config(dir, clock, config).await
     }
 
-    /// A server on `config` (its database in `dir`) with a manual clock and an admin token.
-    pub async fn spawn_with(dir: tempfile::TempDir, clock: Clock, config: Config) -> TestApp {
+    /// A server with this configuration (its database and listen address included).
+    pub async fn spawn_with_config(
+        dir: tempfile::TempDir,
+        clock: Clock,
+        config: Config,
+    ) -> TestApp {
         let db = config.database.clone();
         config.validate().unwrap();
         let app = Application::build(

@@ -12,12 +12,12 @@ use serde_json::Value;
 /// 02:00 CST in Chicago).
 async fn spawn_in(zone: &str) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let config: Config = toml::from_str(&format!(
+    let config = Config::parse(&format!(
         "listen = \"127.0.0.1:0\"\ndatabase = {:?}\ntimezone = {zone:?}\n",
         dir.path().join("chartrack.db")
     ))
     .unwrap();
-    TestApp::spawn_with(dir, Clock::manual(start_time()), config).await
+    TestApp::spawn_with_config(dir, Clock::manual(start_time()), config).await
 }
 
 fn location_of(r: &reqwest::Response) -> String {

@@ -2,8 +2,10 @@
 //! the real binary for the command line. One test binary (modules below).
 
 mod agent;
+mod barcode_case;
 mod browser;
 mod cli;
+mod configured;
 mod conventions;
 mod faults;
 mod helpers;
@@ -11,6 +13,7 @@ mod inputs;
 mod layers;
 mod local_time;
 mod pages;
+mod robust;
 mod scans;
 mod serial;
 mod volumes;

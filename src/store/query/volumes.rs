@@ -86,7 +86,7 @@ pub fn volume(c: &Audited, barcode: &str) -> Result<Option<VolumeView>> {
              FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
              WHERE v.barcode = ?",
         )?
-        .query_row([barcode], |r| {
+        .query_row([crate::domain::Barcode::canonical(barcode)], |r| {
             Ok((
                 (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?),
                 (r.get::<_, u32>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, String>(7)?),
@@ -140,7 +140,7 @@ pub fn is_restricted(c: &Audited, barcode: &str) -> Result<Option<bool>> {
         .prepare_cached(
             "SELECT p.restricted FROM volume v JOIN patient p ON p.patient_id = v.patient_id WHERE v.barcode = ?",
         )?
-        .query_row([barcode], |r| r.get(0))
+        .query_row([crate::domain::Barcode::canonical(barcode)], |r| r.get(0))
         .optional()?)
 }
 
@@ -161,7 +161,7 @@ pub struct MovementView {
 pub fn movements(c: &Audited, barcode: &str, limit: u32) -> Result<Option<Vec<MovementView>>> {
     let id: Option<i64> = c
         .prepare_cached("SELECT volume_id FROM volume WHERE barcode=?")?
-        .query_row([barcode], |r| r.get(0))
+        .query_row([crate::domain::Barcode::canonical(barcode)], |r| r.get(0))
         .optional()?;
     let Some(id) = id else { return Ok(None) };
     let mut st = c.prepare_cached(
@@ -227,6 +227,7 @@ pub fn search(c: &Audited, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
     if q.is_empty() {
         return Ok(vec![]);
     }
+    let code = crate::domain::Barcode::canonical(q);
     let base = format!("SELECT {HIT_COLS}
         FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
         JOIN location l ON l.location_id = s.location_id {HIT_JOINS}");
@@ -253,7 +254,7 @@ pub fn search(c: &Audited, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
         (
             format!("{base} WHERE v.barcode = ?2 OR p.last_name LIKE ?1 ESCAPE '\\' {order}"),
             like_prefix(q),
-            q.to_owned(),
+            code.clone(),
         )
     };
     if !q.contains([' ', ',']) {
@@ -262,7 +263,7 @@ pub fn search(c: &Audited, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
         let exact = format!("{base} WHERE v.barcode = ?1");
         if let Some(hit) = c
             .prepare_cached(&exact)?
-            .query_row([q], hit_row)
+            .query_row([&code], hit_row)
             .optional()?
         {
             return Ok(vec![hit]);

@@ -39,77 +39,191 @@ function liveFeed() {
   });
 }
 
-function speak(text) {
+// Say it aloud. `interrupt` cuts off what is being said; a refusal is queued behind it instead,
+// so that a burst's refused scan is heard even when more answers follow.
+function speak(text, interrupt = true) {
   if (!window.speechSynthesis) return;
   try {
-    speechSynthesis.cancel();
+    if (interrupt) speechSynthesis.cancel();
     speechSynthesis.speak(new SpeechSynthesisUtterance(text));
   } catch (_) { /* no voice: the screen still says it */ }
 }
 
+// The browser scan page. A keyboard-wedge scanner types a barcode and Enter in a few
+// milliseconds, and has already beeped: the page must keep every line. Each line goes into a
+// queue with its own scan id (made once, so a retry is recorded once) and the time it was
+// scanned; the queue is sent one line at a time, in order. The input never stops taking keys.
+// A line the server cannot take now (unreachable, 5xx) stays at the head and is retried; the
+// queue is kept in sessionStorage, so a reload or a sign-in on this tab does not lose it.
 function scanPage() {
   const box = document.querySelector(".scanner");
   if (!box) return;
   const input = document.getElementById("scan-input");
   const answer = document.getElementById("answer");
   const history = document.getElementById("history");
+  const waiting = document.getElementById("waiting");
   const station = box.dataset.station;
-  let busy = false;
+  const key = "chartrack.scan-queue." + station;
+  let queue = [];
+  try { queue = JSON.parse(sessionStorage.getItem(key) || "[]"); } catch (_) { queue = []; }
+  if (!Array.isArray(queue)) queue = [];
+  let sending = false;     // a line is on its way
+  let retry = null;        // the timer of the next attempt after a failure
+  let backoff = 0;         // ms before the next attempt; 0 while all is well
+  let stopped = false;     // signed out, or refused for a reason of the page's (kept; reload)
+  let leaving = false;
+  let refusedInBurst = 0;  // refusals since the queue was last empty
+
+  const save = () => {
+    try {
+      if (queue.length) sessionStorage.setItem(key, JSON.stringify(queue));
+      else sessionStorage.removeItem(key);
+    } catch (_) { /* storage full or off: the queue still lives in this page */ }
+  };
   const show = (kind, verdict, message) => {
     answer.className = "answer " + kind;
     answer.querySelector(".verdict").textContent = verdict;
     answer.querySelector(".message").textContent = message;
   };
+  // How many scans wait behind the one on its way (all of them while sending is failing).
+  const showWaiting = () => {
+    const n = queue.length - (sending && !backoff ? 1 : 0);
+    waiting.textContent = n > 0 ? n + " waiting" : "";
+    waiting.hidden = n <= 0;
+    waiting.className = "waiting" + (backoff ? " stuck" : "");
+  };
+  const note = (cls, barcode, message) => {
+    const li = document.createElement("li");
+    li.className = cls;
+    const code = document.createElement("span");
+    code.className = "code";
+    code.textContent = barcode;
+    li.append(code, " — " + message);
+    history.prepend(li);
+    while (history.children.length > 20) history.lastElementChild.remove();
+  };
+  const kept = () => {
+    const n = queue.length;
+    return n === 1 ? "1 scan is kept on this page" : n + " scans are kept on this page";
+  };
+
+  // A failure the server may get over (unreachable, 5xx): keep the line, say so, try again.
+  const failed = (why) => {
+    const first = backoff === 0;
+    backoff = first ? 1000 : Math.min(backoff * 2, 10000);
+    show("retrying", "Not sent yet",
+      why + " " + kept() + " and will be sent in order when it answers. Keep scanning.");
+    if (first) speak("Not sent yet. " + why + " The scans are kept.");
+    retry = setTimeout(() => { retry = null; pump(); }, backoff);
+  };
+
+  // The answer to a line: listed always; shown big and spoken when it is the latest (a refusal
+  // is spoken even in a burst, and the latest answer says if any earlier one was refused).
+  const answered = (item, body) => {
+    const warn = (body.warnings || []).join(" ");
+    const message = [body.message, warn].filter(Boolean).join(" ");
+    note(body.accepted ? "ok" : "refused", item.barcode, message);
+    if (!body.accepted) refusedInBurst += 1;
+    if (body.mode) document.getElementById("mode").textContent = body.mode;
+    const latest = queue.length === 0;
+    if (latest && !body.accepted) refusedInBurst = 0;
+    let shown = message;
+    if (latest && body.accepted && refusedInBurst > 0) {
+      shown += " (" + refusedInBurst + " earlier scan" + (refusedInBurst > 1 ? "s" : "") + " refused: see the list below)";
+    }
+    show((body.accepted ? "accepted" : "refused") + (warn || (latest && refusedInBurst) ? " warning" : ""),
+      body.accepted ? "Done" : "Refused", shown);
+    if (!body.accepted) speak("Refused. " + message, false);
+    else if (latest) speak(message, refusedInBurst === 0);
+    if (latest) refusedInBurst = 0;
+  };
+
+  async function pump() {
+    if (sending || retry || stopped || !queue.length) { showWaiting(); return; }
+    const item = queue[0];
+    sending = true;
+    showWaiting();
+    if (!backoff) show("waiting", "…", item.barcode);
+    let r = null;
+    let body = {};
+    const ctl = window.AbortController ? new AbortController() : null;
+    const timer = ctl ? setTimeout(() => ctl.abort(), 15000) : null;
+    try {
+      r = await fetch("/api/v1/scans", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+        body: JSON.stringify({ station, barcode: item.barcode, id: item.id, scanned_at: item.at }),
+        signal: ctl ? ctl.signal : undefined,
+      });
+      body = await r.json().catch(() => ({}));
+    } catch (_) {
+      // Unreachable, no answer within 15 s, or the answer was lost on the way: the same id is
+      // sent again, so a scan that did arrive is still recorded once.
+      r = null;
+    }
+    if (timer) clearTimeout(timer);
+    sending = false;
+    if (r && r.ok) {
+      backoff = 0;
+      queue.shift();
+      save();
+      answered(item, body);
+    } else if (r && r.status === 401) {
+      stopped = true;
+      show("refused", "Signed out",
+        "Your session ended. " + kept() + ": sign in again and they will be sent.");
+      speak("Signed out. Sign in again.");
+      setTimeout(() => {
+        leaving = true;
+        location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+      }, 2500);
+    } else if (!r || r.status >= 500 || r.status === 408 || r.status === 429) {
+      failed(r ? "The server answered " + r.status + "." : "The server cannot be reached.");
+    } else if (r.status === 403 || r.status === 404) {
+      // Refused for the page's sake, not the line's (a stale page, a role, a station removed):
+      // sending again will not help, dropping the line would lose it. Keep them; a reload sends.
+      stopped = true;
+      const why = body.error || ("The server answered " + r.status + ".");
+      show("refused", "Not sent", why + " " + kept() + ": reload the page to send them.");
+      speak("Not sent. " + why);
+    } else {
+      // The server refused the request itself (not the scan): sending it again would not help.
+      backoff = 0;
+      queue.shift();
+      save();
+      const why = body.error || ("The server answered " + r.status);
+      refusedInBurst += 1;
+      note("refused", item.barcode, "not recorded: " + why);
+      show("refused", "Not recorded", item.barcode + ": " + why);
+      speak("Not recorded. " + why, false);
+    }
+    showWaiting();
+    pump();
+  }
+
   // The input keeps focus: a scanner types wherever the focus is.
   const refocus = () => { if (document.activeElement !== input) input.focus(); };
   input.addEventListener("blur", () => setTimeout(refocus, 50));
   setInterval(refocus, 1000);
-  input.addEventListener("keydown", async (e) => {
-    if (busy) { e.preventDefault(); return; } // a scan is in flight: a double read is one scan
+  input.addEventListener("keydown", (e) => {
     if (e.key !== "Enter") return;
     e.preventDefault();
     const barcode = input.value.trim();
     input.value = "";
     if (!barcode) return;
-    busy = true;
-    input.readOnly = true;
-    show("waiting", "…", barcode);
-    try {
-      const r = await fetch("/api/v1/scans", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
-        body: JSON.stringify({ station, barcode, id: uuid() }),
-      });
-      const body = await r.json().catch(() => ({}));
-      if (r.ok) {
-        const warn = (body.warnings || []).join(" ");
-        const message = [body.message, warn].filter(Boolean).join(" ");
-        show((body.accepted ? "accepted" : "refused") + (warn ? " warning" : ""), body.accepted ? "Done" : "Refused", message);
-        speak((body.accepted ? "" : "Refused. ") + message);
-        const li = document.createElement("li");
-        li.className = body.accepted ? "ok" : "refused";
-        li.textContent = message;
-        history.prepend(li);
-        while (history.children.length > 20) history.lastElementChild.remove();
-        if (body.mode) document.getElementById("mode").textContent = body.mode;
-      } else if (r.status === 401) {
-        show("refused", "Signed out", "Your session ended. Sign in again to keep scanning.");
-        speak("Signed out. Sign in again.");
-        setTimeout(() => { location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search); }, 2500);
-      } else {
-        show("refused", "Not recorded", body.error || ("The server answered " + r.status));
-        speak("Not recorded. " + (body.error || ""));
-      }
-    } catch (err) {
-      show("refused", "Not recorded", "The server cannot be reached. Scan it again when it is back.");
-      speak("Not recorded. The server cannot be reached.");
-    } finally {
-      busy = false;
-      input.readOnly = false;
-      input.focus();
-    }
+    queue.push({ barcode, id: uuid(), at: new Date().toISOString() });
+    save();
+    pump();
   });
+  window.addEventListener("online", () => {
+    if (retry) { clearTimeout(retry); retry = null; pump(); }
+  });
+  window.addEventListener("beforeunload", (e) => {
+    if (queue.length && !leaving) e.preventDefault(); // kept for this tab, but closing it loses them
+  });
+  if (queue.length) show("retrying", "Sending", kept() + " from before; sending them now.");
+  pump();
 }
 
 function jsonForms() {

@@ -19,7 +19,7 @@ pub(super) fn command(mut d: Decision, station: &StationFacts, c: Command) -> De
         Command::Done => {
             d.memory = Memory::default();
             match &station.stocktake {
-                Some(t) => close_stocktake(d, t),
+                Some(t) => close_stocktake(d, station, t),
                 None => d.ok(
                     "done",
                     "done: badge, destination and pending report cleared",

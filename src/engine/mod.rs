@@ -8,7 +8,8 @@
 //! - `moves`: check-out (and packing), receive, check-in, transfer, containers, found;
 //! - `requests`: request slips, pull, deliver, not found, do-not-shelve;
 //! - `reports`: loose reports received (routed) and filed;
-//! - `stocktake`: inventory counting and misfiles (wrong section, out of order).
+//! - `stocktake`: inventory counting and misfiles (wrong section, out of order), with `order`
+//!   judging terminal-digit order over the run counted so far.
 
 use crate::domain::{
     Command, LocationKind, Mode, MoveAction, Mrn, Priority, RequestStatus, Status, TerminalDigit,
@@ -16,8 +17,11 @@ use crate::domain::{
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+#[cfg(test)]
+mod audit_tests;
 mod memory;
 mod moves;
+mod order;
 mod reports;
 mod requests;
 mod stocktake;
@@ -109,6 +113,8 @@ pub struct Counted {
     pub volume_id: i64,
     pub barcode: String,
     pub key: TerminalDigit,
+    /// Already named out of terminal-digit order in this stocktake.
+    pub misfiled: bool,
 }
 
 /// The station's open stocktake, as far as this scan needs it.
@@ -116,8 +122,10 @@ pub struct Counted {
 pub struct StocktakeFacts {
     pub id: i64,
     pub scope: Scope,
-    /// The last two volumes counted, most recent last (for the terminal-digit order check).
-    pub previous: Vec<Counted>,
+    /// The run judged for terminal-digit order: the volumes counted so far in this stocktake,
+    /// in scan order, less those named for a wrong section (the store bounds it, see
+    /// `store::scan::RUN_LIMIT`).
+    pub run: Vec<Counted>,
     /// Whether the scanned volume is on the frozen expected list, and already counted.
     pub this_expected: bool,
     pub this_counted: bool,

@@ -3,6 +3,7 @@
 //! out of terminal-digit order on the shelf.
 
 use super::moves::{plain_move, section_warning};
+use super::order::shortfall;
 use super::{
     ContainerChange, Counted, Decision, Effect, LocRef, Move, Scope, StationFacts, StocktakeFacts,
     VolumeFacts,
@@ -17,8 +18,8 @@ pub(super) fn scope_words(scope: &Scope) -> String {
 }
 
 /// Count a volume in the station's stocktake (opening one for the station's location at its
-/// first scan): confirm it, or correct its record; flag a wrong section or a break in
-/// terminal-digit order at once.
+/// first scan): confirm it, or correct its record; flag a wrong section at once, and a break in
+/// terminal-digit order as soon as the run counted so far shows which chart is out of place.
 pub(super) fn inventory(
     mut d: Decision,
     station: &StationFacts,
@@ -94,14 +95,14 @@ pub(super) fn inventory(
         )
     };
     if section_warning(&mut d, &here, v) {
+        // Named for its section; it takes no part in the order of the charts that belong here.
         d.effects.push(Effect::Misfile {
             volume_id: v.id,
             location_id: here.id,
             kind: "wrong_section",
         });
-    }
-    if let Some(t) = &station.stocktake {
-        out_of_order(&mut d, &here, v, td, &t.previous);
+    } else if let Some(t) = &station.stocktake {
+        out_of_order(&mut d, &here, v, td, t);
     }
     for r in &v.requests {
         d.warnings.push(format!(
@@ -114,45 +115,135 @@ pub(super) fn inventory(
     d
 }
 
-/// Terminal-digit order against the volumes counted just before. When this one sorts before
-/// the last one but after the one before that, the last one is the misfile (it sits between
-/// two neighbours that are in order); otherwise this one is.
-pub(super) fn out_of_order(
+/// A chart out of terminal-digit order is named when the run counted so far shows it is the
+/// one out of place, not its neighbours. The run is judged whole (`order::shortfall`: how
+/// many charts short of a longest run in order the best run through a chart is):
+/// - the chart just scanned is named at once when it is two or more short (the other reading,
+///   that the charts around it are the displaced ones, needs at least two more misfiles);
+/// - a chart counted earlier is named as soon as the run shows it: two or more short now, or
+///   one short for three scans running (one short for a moment is how the chart after two
+///   charts displaced side by side looks, until the next scans put it back in the run);
+/// - a chart already named is not named again.
+///
+/// When the chart just scanned sorts before the one before it and the run cannot yet tell which
+/// of them is out of place, the station says so without naming either.
+fn out_of_order(
     d: &mut Decision,
     here: &LocRef,
     v: &VolumeFacts,
     key: TerminalDigit,
-    previous: &[Counted],
+    t: &StocktakeFacts,
 ) {
-    let Some(last) = previous.last() else { return };
-    if key >= last.key {
-        return;
-    }
-    let before = previous.len().checked_sub(2).map(|i| &previous[i]);
-    let (culprit, id, words) = match before {
-        Some(b) if key >= b.key => (
-            &last.barcode,
-            last.volume_id,
-            format!("it does not belong between {} and {}", b.barcode, v.barcode),
-        ),
-        _ => (
-            &v.barcode,
-            v.id,
-            format!("it belongs before {}", last.barcode),
-        ),
-    };
-    d.warnings
-        .push(format!("OUT OF ORDER: {culprit} is misfiled here; {words}"));
-    d.effects.push(Effect::Misfile {
-        volume_id: id,
-        location_id: here.id,
-        kind: "out_of_order",
+    let mut run: Vec<Counted> = t.run.clone();
+    run.push(Counted {
+        volume_id: v.id,
+        barcode: v.barcode.clone(),
+        key,
+        misfiled: false,
     });
+    let keys: Vec<TerminalDigit> = run.iter().map(|c| c.key).collect();
+    let n = keys.len();
+    let now = shortfall(&keys);
+    let one_scan_ago = shortfall(&keys[..n - 1]);
+    let two_scans_ago = shortfall(&keys[..n.saturating_sub(2)]);
+    let current = n - 1;
+    let mut named_current = false;
+    for (i, c) in run.iter().enumerate() {
+        let shown = if i == current {
+            now[i] >= 2
+        } else {
+            now[i] >= 2
+                || (i + 3 <= n && now[i] >= 1 && one_scan_ago[i] >= 1 && two_scans_ago[i] >= 1)
+        };
+        if c.misfiled || !shown {
+            continue;
+        }
+        named_current |= i == current;
+        let when = if i == current {
+            String::new()
+        } else {
+            format!(
+                " (counted {} scan{} ago)",
+                current - i,
+                if current - i == 1 { "" } else { "s" }
+            )
+        };
+        d.warnings.push(format!(
+            "OUT OF ORDER: {}{when} is misfiled here{}",
+            c.barcode,
+            belongs(&run, &now, i)
+        ));
+        d.effects.push(Effect::Misfile {
+            volume_id: c.volume_id,
+            location_id: here.id,
+            kind: "out_of_order",
+        });
+    }
+    if let [.., before, this] = run.as_slice() {
+        if !named_current && this.key < before.key {
+            d.warnings.push(format!(
+                "OUT OF ORDER here: {} and {} are not in terminal-digit order; the charts that follow tell which one is misfiled",
+                before.barcode, this.barcode
+            ));
+        }
+    }
+}
+
+/// Where chart `i` files, in words: between the charts in their place whose keys are next to
+/// its own.
+fn belongs(run: &[Counted], shortfall: &[usize], i: usize) -> String {
+    let key = run[i].key;
+    let placed = || {
+        run.iter()
+            .zip(shortfall)
+            .enumerate()
+            .filter(move |(j, (c, s))| *j != i && **s == 0 && !c.misfiled)
+            .map(|(_, (c, _))| c)
+    };
+    let after = placed().filter(|c| c.key <= key).max_by_key(|c| c.key);
+    let before = placed().filter(|c| c.key >= key).min_by_key(|c| c.key);
+    match (after, before) {
+        (Some(a), Some(b)) => format!("; it files between {} and {}", a.barcode, b.barcode),
+        (Some(a), None) => format!("; it files after {}", a.barcode),
+        (None, Some(b)) => format!("; it files before {}", b.barcode),
+        (None, None) => String::new(),
+    }
+}
+
+/// At the end of a stocktake the run is judged whole: any chart not yet named that a longest
+/// run in order leaves out is named now.
+fn out_of_order_at_close(d: &mut Decision, location_id: i64, t: &StocktakeFacts) {
+    let keys: Vec<TerminalDigit> = t.run.iter().map(|c| c.key).collect();
+    let now = shortfall(&keys);
+    for (i, c) in t.run.iter().enumerate() {
+        if c.misfiled || now[i] == 0 {
+            continue;
+        }
+        d.warnings.push(format!(
+            "OUT OF ORDER: {} is misfiled here{}",
+            c.barcode,
+            belongs(&t.run, &now, i)
+        ));
+        d.effects.push(Effect::Misfile {
+            volume_id: c.volume_id,
+            location_id,
+            kind: "out_of_order",
+        });
+    }
 }
 
 /// CMD-DONE with a stocktake open: it closes; what was expected and not seen stays a
 /// candidate for missing, never marked.
-pub(super) fn close_stocktake(mut d: Decision, t: &StocktakeFacts) -> Decision {
+pub(super) fn close_stocktake(
+    mut d: Decision,
+    station: &StationFacts,
+    t: &StocktakeFacts,
+) -> Decision {
+    let location_id = match &t.scope {
+        Scope::Location(l) => l.id,
+        Scope::Terminal(..) => station.location.id,
+    };
+    out_of_order_at_close(&mut d, location_id, t);
     d.effects
         .push(Effect::CloseStocktake { stocktake_id: t.id });
     let not_seen = t.expected - t.expected_seen;

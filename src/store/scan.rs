@@ -2,15 +2,16 @@
 //! classify by lookup, ask the engine, then write the scan, its movements, the volumes'
 //! current state, exceptions and the station's memory together.
 
+use super::stocktake::{freeze_expected, stocktake_facts};
 use super::{Result, StoreError};
 use crate::clock::stamp;
 use crate::domain::{
     normalise_line, verify_check_char, Command, EndReason, LocationKind, Mode, Mrn, Priority,
-    RequestStatus, Status, TerminalDigit,
+    RequestStatus, Status,
 };
 use crate::engine::{
-    self, ContainerChange, Counted, Effect, LocRef, Memory, ReportRef, RequestRef, Scanned, Scope,
-    StationFacts, StocktakeFacts, UserRef, VolumeFacts, VolumeWhere,
+    self, ContainerChange, Effect, LocRef, Memory, ReportRef, RequestRef, Scanned, Scope,
+    StationFacts, UserRef, VolumeFacts, VolumeWhere,
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -380,110 +381,6 @@ fn needs_stocktake(mode: Mode, scanned: &Scanned) -> bool {
         Scanned::Volume(_) | Scanned::Location(_) => mode == Mode::Inventory,
         _ => false,
     }
-}
-
-/// The station's open stocktake, with what it knows of `volume` (if one was scanned).
-fn stocktake_facts(
-    c: &Connection,
-    station: &str,
-    volume: Option<i64>,
-) -> Result<Option<StocktakeFacts>> {
-    let open = c
-        .prepare_cached(
-            "SELECT stocktake_id, location_id, terminal_lo, terminal_hi FROM stocktake
-             WHERE station_id = ? AND closed_at IS NULL",
-        )?
-        .query_row([station], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Option<i64>>(1)?,
-                r.get::<_, Option<u8>>(2)?,
-                r.get::<_, Option<u8>>(3)?,
-            ))
-        })
-        .optional()?;
-    let Some((id, location, lo, hi)) = open else {
-        return Ok(None);
-    };
-    let scope = match (location, lo, hi) {
-        (Some(l), _, _) => Scope::Location(loc_ref(c, l)?),
-        (None, Some(lo), Some(hi)) => Scope::Terminal(lo, hi),
-        _ => return Err(StoreError::Internal("stocktake without a scope".into())),
-    };
-    let mut previous = Vec::new();
-    {
-        let mut st = c.prepare_cached(
-            "SELECT i.volume_id, v.barcode, p.mrn FROM stocktake_item i
-             JOIN volume v ON v.volume_id = i.volume_id JOIN patient p ON p.patient_id = v.patient_id
-             WHERE i.stocktake_id = ? AND i.seen_seq IS NOT NULL ORDER BY i.seen_seq DESC LIMIT 2",
-        )?;
-        let rows = st.query_map([id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (volume_id, barcode, mrn) = row?;
-            let mrn = Mrn::parse(&mrn)
-                .map_err(|e| StoreError::Internal(format!("stored MRN invalid: {e}")))?;
-            previous.push(Counted {
-                volume_id,
-                barcode,
-                key: TerminalDigit::of(&mrn),
-            });
-        }
-    }
-    previous.reverse();
-    let (this_expected, this_counted) = match volume {
-        None => (false, false),
-        Some(v) => c
-            .prepare_cached(
-                "SELECT expected, seen_seq IS NOT NULL FROM stocktake_item WHERE stocktake_id = ? AND volume_id = ?",
-            )?
-            .query_row([id, v], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?
-            .unwrap_or((false, false)),
-    };
-    let (expected, expected_seen, corrected) = c
-        .prepare_cached(
-            "SELECT coalesce(sum(expected), 0), coalesce(sum(expected AND seen_seq IS NOT NULL), 0),
-                    coalesce(sum(result = 'corrected'), 0)
-             FROM stocktake_item WHERE stocktake_id = ?",
-        )?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(Some(StocktakeFacts {
-        id,
-        scope,
-        previous,
-        this_expected,
-        this_counted,
-        expected,
-        expected_seen,
-        corrected,
-    }))
-}
-
-/// Freeze a new stocktake's expected list: what is recorded in its scope (on the shelf, or at
-/// the location), nothing known to be out or on its way (`engine::inventory` says the same). Returns how many volumes are expected.
-pub(crate) fn freeze_expected(c: &Connection, stocktake_id: i64, scope: &Scope) -> Result<usize> {
-    Ok(match scope {
-        Scope::Location(l) => c
-            .prepare_cached(
-                "INSERT INTO stocktake_item (stocktake_id, volume_id, expected)
-                 SELECT ?1, volume_id, 1 FROM volume_state WHERE location_id = ?2 AND status IN ('on_shelf','at_location')",
-            )?
-            .execute(params![stocktake_id, l.id])?,
-        Scope::Terminal(lo, hi) => c
-            .prepare_cached(
-                "INSERT INTO stocktake_item (stocktake_id, volume_id, expected)
-                 SELECT ?1, s.volume_id, 1 FROM volume_state s
-                 JOIN volume v ON v.volume_id = s.volume_id JOIN patient p ON p.patient_id = v.patient_id
-                 WHERE s.status = 'on_shelf' AND CAST(substr('00' || p.mrn, -2) AS INTEGER) BETWEEN ?2 AND ?3",
-            )?
-            .execute(params![stocktake_id, lo, hi])?,
-    })
 }
 
 /// What the station shows about the scanned volume afterwards, worked out from its facts and

@@ -294,6 +294,11 @@ CREATE TABLE misfile (
 CREATE INDEX misfile_location ON misfile(location_id, at);
 CREATE INDEX scan_received ON scan(received_at);
 "#,
+    r#"
+-- v5: a stocktake's misfiles by volume: each inventory scan reads which charts counted so far
+-- were already named (the terminal-digit order is judged over the whole run).
+CREATE INDEX misfile_stocktake ON misfile(stocktake_id, volume_id);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -340,7 +340,7 @@ impl Rng {
 }
 
 /// A shelf of 302 charts: 287 of this section in terminal-digit order, of which 5 are moved
-/// at least two places, and 15 from other sections put anywhere. Returns the shelf as scanned,
+/// (each past at least two charts left in place), and 15 from other sections put anywhere. Returns the shelf as scanned,
 /// the moved charts and the wrong-section charts.
 fn simulated_shelf(seed: u64) -> (Vec<VolumeFacts>, BTreeSet<i64>, BTreeSet<i64>) {
     let mut rng = Rng(seed);
@@ -352,35 +352,47 @@ fn simulated_shelf(seed: u64) -> (Vec<VolumeFacts>, BTreeSet<i64>, BTreeSet<i64>
             rng.below(20) // sections 00-19
         ));
     }
-    let mut shelf: Vec<VolumeFacts> = mrns
+    let in_order: Vec<VolumeFacts> = mrns
         .iter()
         .map(|m| chart(0, m))
         .collect::<Vec<_>>()
         .tap_sort();
-    let mut moved = BTreeSet::new();
-    while moved.len() < 5 {
-        let from = rng.below(shelf.len());
-        let to = rng.below(shelf.len());
-        let id = shelf[from].id;
-        if from.abs_diff(to) < 2 || moved.contains(&id) {
-            continue;
+    let (shelf, moved) = loop {
+        let mut shelf = in_order.clone();
+        let mut moved = BTreeSet::new();
+        while moved.len() < 5 {
+            let from = rng.below(shelf.len());
+            let to = rng.below(shelf.len());
+            let id = shelf[from].id;
+            if !moved.contains(&id) {
+                displace(&mut shelf, from, to);
+                moved.insert(id);
+            }
         }
-        displace(&mut shelf, from, to);
-        moved.insert(id);
-    }
-    // Every moved chart is out of order against the charts left in place around it.
-    for &id in &moved {
-        let at = shelf.iter().position(|v| v.id == id).unwrap();
+        // Each moved chart is out of order against at least two charts left in place: one
+        // out of order against a single neighbour is two charts swapped, and which of the two
+        // was moved no scan can tell (the station says so, naming neither).
         let key = |v: &VolumeFacts| TerminalDigit::of(&v.mrn);
-        let before = shelf[..at].iter().rev().find(|v| !moved.contains(&v.id));
-        let after = shelf[at + 1..].iter().find(|v| !moved.contains(&v.id));
-        let fits = before.is_none_or(|b| key(b) <= key(&shelf[at]))
-            && after.is_none_or(|a| key(&shelf[at]) <= key(a));
-        assert!(
-            !fits,
-            "seed {seed}: chart {id} was moved into its own place"
-        );
-    }
+        let crossed = |id: i64| {
+            let at = shelf.iter().position(|v| v.id == id).unwrap();
+            let k = key(&shelf[at]);
+            let placed = |v: &&VolumeFacts| !moved.contains(&v.id);
+            shelf[..at]
+                .iter()
+                .filter(placed)
+                .filter(|v| key(v) > k)
+                .count()
+                + shelf[at + 1..]
+                    .iter()
+                    .filter(placed)
+                    .filter(|v| key(v) < k)
+                    .count()
+        };
+        if moved.iter().all(|&id| crossed(id) >= 2) {
+            break (shelf, moved);
+        }
+    };
+    let mut shelf = shelf;
     let mut wrong = BTreeSet::new();
     for i in 0..15 {
         let id = 1000 + i;

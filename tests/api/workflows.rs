@@ -646,7 +646,10 @@ async fn a_chart_displaced_to_the_start_of_a_shelf_is_named_not_the_charts_after
     app.scan("fr-count", "CMD-DONE").await;
     let (_, takes) = app.get("/api/v1/stocktakes", &app.admin).await;
     let (s, res) = app
-        .get(&format!("/api/v1/stocktakes/{}", takes[0]["id"]), &app.admin)
+        .get(
+            &format!("/api/v1/stocktakes/{}", takes[0]["id"]),
+            &app.admin,
+        )
         .await;
     assert_eq!(s, 200, "{res}");
     let misfiles: Vec<(&str, &str)> = res["misfiles"]

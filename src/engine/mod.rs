@@ -22,6 +22,8 @@ mod audit_tests;
 mod memory;
 mod moves;
 mod order;
+#[cfg(test)]
+mod proptests;
 mod reports;
 mod requests;
 mod stocktake;

@@ -2,7 +2,7 @@
 //! transfer (re-charge), a container moving everything inside it, and a missing volume that
 //! turns up.
 
-use super::requests::{deliver, do_not_shelve, other_requests, request_for};
+use super::requests::{deliver, do_not_shelve, other_requests, request_for, still_requested};
 use super::user_id;
 use super::{
     ContainerChange, Decision, Effect, LocRef, Memory, Move, Remembered, StationFacts, UserRef,
@@ -50,7 +50,8 @@ pub(super) fn found_anyway(
             v.barcode, station.location.code
         ),
     );
-    d
+    // Someone waiting for it is told, whatever this scan was for.
+    still_requested(d, v)
 }
 
 pub(super) fn check_out(

@@ -111,3 +111,25 @@ pub(super) fn do_not_shelve(mut d: Decision, v: &VolumeFacts) -> Decision {
     }
     d
 }
+
+/// A missing volume turned up: each request for it not already spoken of in this answer is
+/// named, most urgent first, so that it is not shelved (or left) without a word.
+pub(super) fn still_requested(mut d: Decision, v: &VolumeFacts) -> Decision {
+    let mut requests: Vec<&RequestRef> = v
+        .requests
+        .iter()
+        .filter(|r| {
+            !d.message.contains(&r.barcode) && !d.warnings.iter().any(|w| w.contains(&r.barcode))
+        })
+        .collect();
+    requests.sort_by_key(|r| (r.priority != Priority::Stat, r.id));
+    for r in requests {
+        d.warnings.push(format!(
+            "DO NOT SHELVE: requested by {} ({}), request {}: send it there",
+            r.location.name,
+            r.priority.label(),
+            r.barcode
+        ));
+    }
+    d
+}

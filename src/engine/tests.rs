@@ -399,6 +399,25 @@ fn any_scan_of_a_missing_volume_clears_it_even_a_refused_one() {
     assert_eq!((m.action, m.status), (MoveAction::Found, Status::OnShelf));
 }
 
+#[test]
+fn a_missing_volume_that_turns_up_says_who_is_waiting_for_it() {
+    // Found in the file room by a transfer station with nothing to transfer to: refused, put
+    // back on record at its home shelf, and the STAT request is named so it is not shelved.
+    let mut st = station(Mode::Transfer, shelf_00_19());
+    let mut v = vol("123405", shelf_00_19());
+    v.status = Status::Missing;
+    v.requests = vec![request(4, unit_4w(), Priority::Stat)];
+    let d = run(&mut st, Scanned::Volume(v), t(0));
+    assert!(!d.accepted);
+    assert_eq!(only_move_of(&d).status, Status::OnShelf);
+    assert!(
+        d.warnings.iter().any(|w| w
+            == "DO NOT SHELVE: requested by 4W (STAT), request Q0000004X: send it there"),
+        "{:?}",
+        d.warnings
+    );
+}
+
 fn only_move_of(d: &Decision) -> &Move {
     let moves: Vec<&Move> = d
         .effects

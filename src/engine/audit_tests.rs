@@ -122,9 +122,8 @@ impl Audit {
                 Effect::Misfile {
                     volume_id, kind, ..
                 } => {
-                    if self.named.insert((*volume_id, *kind), self.scans).is_some() {
-                        self.renamed.push(*volume_id);
-                    }
+                    let earlier = self.named.insert((*volume_id, *kind), self.scans);
+                    self.renamed.extend(earlier.map(|_| *volume_id));
                 }
                 _ => {}
             }

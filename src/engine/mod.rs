@@ -363,7 +363,7 @@ pub fn decide(
 ) -> Decision {
     let memory = station.memory.clone().expire(now, settings.memory);
     let d = Decision::new(station, memory);
-    match scanned {
+    let d = match scanned {
         Scanned::Command(c) => memory::command(d, station, *c),
         Scanned::Badge(u) => memory::badge(d, station, u, now),
         Scanned::Request(r) => requests::request_slip(d, station, r, now),
@@ -372,7 +372,22 @@ pub fn decide(
         Scanned::Report(r) => reports::report(d, station, r, now),
         Scanned::Volume(v) => volume(d, station, v, user, now, settings),
         Scanned::Unknown { value, misread } => unknown(d, value, *misread),
+    };
+    forget_filled_slip(d)
+}
+
+/// A remembered request slip is used up once this scan has moved its request on (pulled,
+/// delivered, not found): a later CMD-NOTFOUND must not end it again.
+fn forget_filled_slip(mut d: Decision) -> Decision {
+    let filled = d.memory.request.as_ref().is_some_and(|slip| {
+        d.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Request { request, .. } if request.id == slip.value.id))
+    });
+    if filled {
+        d.memory.request = None;
     }
+    d
 }
 
 /// Nothing known has this value: refused, and kept for a supervisor to resolve.

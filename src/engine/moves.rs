@@ -366,10 +366,21 @@ pub(super) fn container(
             } else {
                 "checked in"
             };
+            // Checked in from a cart, a requested volume must not be shelved with the rest.
+            let trapped: Vec<&str> = contents
+                .iter()
+                .filter(|v| station.mode == Mode::CheckIn && !v.requests.is_empty())
+                .map(|v| v.barcode.as_str())
+                .collect();
+            let trapped = if trapped.is_empty() {
+                String::new()
+            } else {
+                format!(": DO NOT SHELVE {}, requested", trapped.join(", "))
+            };
             d.ok(
                 "container",
                 format!(
-                    "{} volume(s) in {} {verb} at {}",
+                    "{} volume(s) in {} {verb} at {}{trapped}",
                     contents.len(),
                     c.code,
                     station.location.code

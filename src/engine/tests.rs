@@ -372,6 +372,24 @@ fn receive_at_the_requesting_place_delivers_and_elsewhere_does_not() {
 }
 
 #[test]
+fn a_slip_filled_by_its_delivery_cannot_then_be_ended_not_found() {
+    let mut v = vol("123405", shelf_00_19());
+    v.requests = vec![request(1, unit_4w(), Priority::Stat)];
+    let mut st = station(Mode::Receive, unit_4w());
+    run(
+        &mut st,
+        Scanned::Request(request(1, unit_4w(), Priority::Stat)),
+        t(0),
+    );
+    let d = run(&mut st, Scanned::Volume(v), t(1));
+    assert_eq!(request_effects(&d), vec![(1, RequestStatus::Delivered)]);
+    assert!(d.memory.request.is_none(), "the slip is used up");
+    let d = run(&mut st, Scanned::Command(Command::NotFound), t(2));
+    assert!(!d.accepted, "{}", d.message);
+    assert!(request_effects(&d).is_empty());
+}
+
+#[test]
 fn not_found_needs_a_slip_and_ends_its_request() {
     let mut st = station(Mode::CheckOut, shelf_00_19());
     assert!(!run(&mut st, Scanned::Command(Command::NotFound), t(0)).accepted);

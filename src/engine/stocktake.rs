@@ -163,7 +163,7 @@ fn out_of_order(
             String::new()
         } else {
             format!(
-                " (counted {} scan{} ago)",
+                " (counted {} chart{} back)",
                 current - i,
                 if current - i == 1 { "" } else { "s" }
             )
@@ -179,7 +179,9 @@ fn out_of_order(
             kind: "out_of_order",
         });
     }
-    if let [.., before, this] = run.as_slice() {
+    // Against the last chart before it not already named.
+    let before = run[..current].iter().rev().find(|c| !c.misfiled);
+    if let (Some(before), Some(this)) = (before, run.last()) {
         if !named_current && this.key < before.key {
             d.warnings.push(format!(
                 "OUT OF ORDER here: {} and {} are not in terminal-digit order; the charts that follow tell which one is misfiled",

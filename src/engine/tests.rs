@@ -509,8 +509,10 @@ fn out_of_order_blames_the_one_that_breaks_the_run() {
     let d = run(&mut st, Scanned::Volume(vol("40005", shelf_00_19())), t(0));
     assert_eq!(misfiles(&d), vec![(2, "out_of_order")]);
     assert!(
-        d.warnings.iter().any(|w| w
-            == "OUT OF ORDER: V2 (counted 3 scans ago) is misfiled here; it files after V0000100X"),
+        d.warnings.iter().any(|w| {
+            w
+            == "OUT OF ORDER: V2 (counted 3 charts back) is misfiled here; it files after V0000100X"
+        }),
         "{:?}",
         d.warnings
     );

@@ -27,6 +27,17 @@ pub struct AgentOptions {
 
 type Waiters = Arc<Mutex<HashMap<uuid::Uuid, mpsc::Sender<bool>>>>;
 
+/// The waiters, even if a thread panicked while holding them (the map stays valid: a missing
+/// or stale entry only means a scanner hears "queued" instead of the server's answer).
+fn waiting(w: &Waiters) -> std::sync::MutexGuard<'_, HashMap<uuid::Uuid, mpsc::Sender<bool>>> {
+    w.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Consecutive failures of the agent's own queue (reading it, or taking a delivered scan out)
+/// before the agent gives up and exits non-zero, rather than go on queueing scans it can
+/// never deliver while the scanner beeps good.
+pub const QUEUE_FAILURES: u32 = 5;
+
 struct AgentSink {
     outbox: Arc<Outbox>,
     wake: Arc<tokio::sync::Notify>,
@@ -47,9 +58,9 @@ impl Sink for AgentSink {
         };
         let id = uuid::Uuid::new_v4();
         let (tx, rx) = mpsc::channel();
-        self.waiters.lock().expect("waiters").insert(id, tx);
+        waiting(&self.waiters).insert(id, tx);
         if let Err(e) = self.outbox.push(id, &value, chrono::Utc::now()) {
-            self.waiters.lock().expect("waiters").remove(&id);
+            waiting(&self.waiters).remove(&id);
             tracing::error!(error = %e, "scan could not be queued");
             return false;
         }
@@ -60,7 +71,7 @@ impl Sink for AgentSink {
             Duration::ZERO
         };
         let answer = rx.recv_timeout(wait);
-        self.waiters.lock().expect("waiters").remove(&id);
+        waiting(&self.waiters).remove(&id);
         // No answer yet: the scan is durable in the outbox and will be delivered.
         answer.unwrap_or(true)
     }
@@ -118,7 +129,40 @@ async fn deliver(http: &reqwest::Client, opts: &AgentOptions, p: &Pending) -> Ou
     }
 }
 
+/// Counts consecutive failures of the queue; the error once there are too many.
+struct QueueTrouble {
+    what: &'static str,
+    failures: u32,
+}
+
+impl QueueTrouble {
+    fn new(what: &'static str) -> Self {
+        QueueTrouble { what, failures: 0 }
+    }
+    fn ok(&mut self) {
+        self.failures = 0;
+    }
+    fn failed(
+        &mut self,
+        queue: &std::path::Path,
+        e: &dyn std::fmt::Display,
+    ) -> anyhow::Result<Duration> {
+        self.failures += 1;
+        tracing::error!(error = %e, attempt = self.failures, of = QUEUE_FAILURES, "agent queue: {} failed", self.what);
+        if self.failures >= QUEUE_FAILURES {
+            anyhow::bail!(
+                "the agent queue {} failed {} times in a row ({}: {e}); scans can no longer be delivered",
+                queue.display(),
+                self.failures,
+                self.what
+            );
+        }
+        Ok(Duration::from_millis(200) * 2u32.pow(self.failures - 1))
+    }
+}
+
 /// Deliver the outbox in order until `stop`; never drops a scan the server has not answered.
+/// Returns an error when it cannot go on (the queue keeps failing): the agent then exits.
 async fn deliverer(
     opts: Arc<AgentOptions>,
     outbox: Arc<Outbox>,
@@ -126,23 +170,28 @@ async fn deliverer(
     waiters: Waiters,
     online: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
-) {
+) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
-        .expect("HTTP client");
+        .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
     let mut backoff = Duration::from_millis(200);
     let mut outage: Option<String> = None;
+    let mut reading = QueueTrouble::new("reading the oldest scan");
+    let mut removing = QueueTrouble::new("taking an answered scan out");
     while !stop.load(Ordering::SeqCst) {
         let q = outbox.clone();
         let next = match tokio::task::spawn_blocking(move || q.oldest()).await {
-            Ok(Ok(n)) => n,
+            Ok(Ok(n)) => {
+                reading.ok();
+                n
+            }
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "agent queue unreadable");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                let pause = reading.failed(&opts.queue, &e)?;
+                tokio::time::sleep(pause).await;
                 continue;
             }
-            Err(_) => return,
+            Err(e) => anyhow::bail!("reading the agent queue failed: {e}"),
         };
         let Some(p) = next else {
             // Nothing waiting: sleep until a scan arrives (or check the stop flag now and then).
@@ -184,13 +233,20 @@ async fn deliverer(
             _ => q.delivered(p2.seq),
         })
         .await;
-        if let Ok(Err(e)) = removed {
-            tracing::error!(error = %e, "answered scan not removed from the queue; it will be resent (once, by its id)");
+        match removed {
+            Ok(Ok(())) => removing.ok(),
+            // It will be sent again (once, by its id: the server answers with its first answer).
+            Ok(Err(e)) => {
+                let pause = removing.failed(&opts.queue, &e)?;
+                tokio::time::sleep(pause).await;
+            }
+            Err(e) => anyhow::bail!("updating the agent queue failed: {e}"),
         }
-        if let Some(tx) = waiters.lock().expect("waiters").remove(&p.scan_id) {
+        if let Some(tx) = waiting(&waiters).remove(&p.scan_id) {
             let _ = tx.send(answer);
         }
     }
+    Ok(())
 }
 
 /// Run until `shutdown` resolves: read the scanner, queue, deliver.
@@ -219,7 +275,8 @@ pub async fn run(
         online: online.clone(),
     };
     let reader = serial::spawn(opts.station.clone(), sink, stop.clone());
-    let delivering = tokio::spawn(deliverer(
+    let mut reading = tokio::task::spawn_blocking(move || reader.join());
+    let mut delivering = tokio::spawn(deliverer(
         opts.clone(),
         outbox,
         wake,
@@ -227,11 +284,48 @@ pub async fn run(
         online,
         stop.clone(),
     ));
-    shutdown.await;
+    // Run until asked to stop, or until either half ends by itself: a reader or deliverer that
+    // is gone must not leave the other half running as if all were well.
+    let shutdown = std::pin::pin!(shutdown);
+    let (failure, reader_done, deliverer_done) = tokio::select! {
+        _ = shutdown => (None, false, false),
+        r = &mut delivering => {
+            let e = match r {
+                Ok(Ok(())) => anyhow::anyhow!("the deliverer stopped by itself"),
+                Ok(Err(e)) => e,
+                Err(e) => anyhow::anyhow!("the deliverer failed: {e}"),
+            };
+            (Some(e), false, true)
+        }
+        r = &mut reading => {
+            let e = match r {
+                Ok(Ok(())) => anyhow::anyhow!("the scanner reader stopped by itself"),
+                Ok(Err(_)) => anyhow::anyhow!("the scanner reader failed (it panicked)"),
+                Err(e) => anyhow::anyhow!("the scanner reader failed: {e}"),
+            };
+            (Some(e), true, false)
+        }
+    };
+    if let Some(e) = &failure {
+        tracing::error!(error = %format!("{e:#}"), "agent stopping: scans can no longer be read or delivered");
+    }
     stop.store(true, Ordering::SeqCst);
-    tokio::task::spawn_blocking(move || reader.join())
-        .await?
-        .ok();
-    delivering.await?;
-    Ok(())
+    if !reader_done {
+        if let Ok(Err(_)) = reading.await {
+            tracing::error!("the scanner reader failed (it panicked)");
+        }
+    }
+    if !deliverer_done {
+        match delivering.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %format!("{e:#}"), "the deliverer failed while stopping")
+            }
+            Err(e) => tracing::error!(error = %e, "the deliverer failed while stopping"),
+        }
+    }
+    match failure {
+        Some(e) => Err(e.context("the agent stopped")),
+        None => Ok(()),
+    }
 }

@@ -193,13 +193,7 @@ fn init_tracing() {
 
 fn open(config: Option<&PathBuf>) -> anyhow::Result<(Config, Store)> {
     let config = Config::load(config.map(|p| p.as_path()))?;
-    let store = Store::open(
-        &config.database,
-        store::Options {
-            engine: config.engine_settings(),
-            ..Default::default()
-        },
-    )?;
+    let store = Store::open(&config.database, store::Options::from_config(&config))?;
     Ok((config, store))
 }
 
@@ -234,11 +228,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, Some(u)) => admin::TokenFor::User(u),
                 (None, None) => anyhow::bail!("give --station ID or --user NAME"),
             };
-            let (_, store) = open(config.as_ref())?;
+            let (config, store) = open(config.as_ref())?;
             let now = store.clock().now();
-            let token = store.write_blocking(move |c| admin::create_token(c, &who, now))?;
+            // The configuration's stations are applied first (as `serve` does at start), so a
+            // station just added to chartrack.toml has its token without a restart.
+            let configured: Vec<admin::NewStation> =
+                config.stations.iter().map(Into::into).collect();
+            let token = store.write_blocking(move |c| {
+                admin::apply_configured_stations(c, &configured, now)?;
+                admin::create_token(c, &who, now)
+            });
             store.shutdown();
-            println!("{token}");
+            println!("{}", token?);
             Ok(())
         }
         Command::Import { what, config } => {
@@ -274,7 +275,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             "no scanner profile '{profile}' (chartrack scanners profiles lists them)"
                         )
                     })?;
-                    let html = crate::labels::sheet::setup_sheet(p)?;
+                    let html = crate::stations::sheet::setup_sheet(p)?;
                     match out {
                         Some(f) => {
                             std::fs::write(&f, html)?;
@@ -404,10 +405,7 @@ fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let options = store::Options {
-            engine: config.engine_settings(),
-            ..Default::default()
-        };
+        let options = store::Options::from_config(&config);
         let mut app = Application::build(&config, options).await?;
         let store = app.store().clone();
         let s = store.clone();

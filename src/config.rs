@@ -1,10 +1,10 @@
 //! `chartrack.toml`: every key optional, every default sensible.
 
 use crate::domain::{LocationCode, Mode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
     /// HTTP listen address.
@@ -20,14 +20,68 @@ pub struct Config {
     /// Set when chartrack is reached over HTTPS (directly or through a proxy): cookies get
     /// `Secure` and the `__Host-` prefix.
     pub secure_cookies: bool,
+    /// Reverse proxies (addresses or networks, e.g. `["127.0.0.1", "10.1.0.0/16"]`) whose
+    /// `X-Forwarded-For` names the client. From anyone else the header is ignored, so a client
+    /// cannot choose the address its sign-in failures are counted against.
+    pub trusted_proxies: Vec<TrustedProxy>,
     /// Days a volume may stay out, by the kind of place it is at (or going to), before it is overdue.
     pub loan_days: LoanDays,
     pub stations: Vec<StationConfig>,
 }
 
+/// An address or a network of `trusted_proxies`: `10.0.0.5` or `10.0.0.0/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TrustedProxy(pub ipnet::IpNet);
+
+impl TryFrom<String> for TrustedProxy {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if let Ok(net) = s.parse::<ipnet::IpNet>() {
+            return Ok(TrustedProxy(net.trunc()));
+        }
+        s.parse::<std::net::IpAddr>()
+            .map(|a| TrustedProxy(ipnet::IpNet::from(a)))
+            .map_err(|_| format!("'{s}' is not an address or a network like 10.0.0.0/8"))
+    }
+}
+
+impl From<TrustedProxy> for String {
+    fn from(p: TrustedProxy) -> String {
+        p.0.to_string()
+    }
+}
+
+impl TrustedProxy {
+    pub fn contains(&self, a: &std::net::IpAddr) -> bool {
+        self.0.contains(a)
+    }
+}
+
+/// Session settings (`session_idle_minutes`, `secure_cookies`).
+#[derive(Debug, Clone, Copy)]
+pub struct Sessions {
+    /// A session unused this long is ended on the server (HIPAA automatic logoff).
+    pub idle: chrono::Duration,
+    /// No session outlives this, however busy.
+    pub lifetime: chrono::Duration,
+    /// Served over TLS (directly or behind a proxy): cookies are `Secure` and `__Host-`.
+    pub secure_cookies: bool,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            idle: chrono::Duration::minutes(15),
+            lifetime: chrono::Duration::hours(12),
+            secure_cookies: false,
+        }
+    }
+}
+
 /// Loan periods in days by location kind (`[loan_days]` in `chartrack.toml`).
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(default)]
 pub struct LoanDays {
     pub unit: u32,
     pub clinic: u32,
@@ -72,8 +126,7 @@ impl LoanDays {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct StationConfig {
     pub id: String,
     pub location: LocationCode,
@@ -88,9 +141,27 @@ pub struct StationConfig {
     /// Serial settings over the profile's (default 9600 8N1, no flow control).
     pub baud: Option<u32>,
     pub data_bits: Option<u8>,
-    pub parity: Option<crate::stations::Parity>,
+    pub parity: Option<Parity>,
     pub stop_bits: Option<u8>,
-    pub flow_control: Option<crate::stations::FlowControl>,
+    pub flow_control: Option<FlowControl>,
+}
+
+/// A serial line's parity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Parity {
+    None,
+    Odd,
+    Even,
+}
+
+/// A serial line's flow control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowControl {
+    None,
+    Software,
+    Hardware,
 }
 
 fn default_mode() -> Mode {
@@ -106,6 +177,7 @@ impl Default for Config {
             duplicate_seconds: 5,
             session_idle_minutes: 15,
             secure_cookies: false,
+            trusted_proxies: Vec::new(),
             loan_days: LoanDays::default(),
             stations: Vec::new(),
         }
@@ -122,8 +194,19 @@ impl Config {
         };
         let text = std::fs::read_to_string(&path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let config: Config =
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// Parse the text of a `chartrack.toml`: every key must be one chartrack knows (a misspelt
+    /// key would otherwise be ignored and its default silently used).
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        let de = toml::Deserializer::parse(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut unknown = Vec::new();
+        let config: Config = serde_ignored::deserialize(de, |path| unknown.push(path.to_string()))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(key) = unknown.first() {
+            anyhow::bail!("{}", unknown_key(text, key));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -134,28 +217,102 @@ impl Config {
             if !seen.insert(&s.id) {
                 anyhow::bail!("station id '{}' appears twice in the configuration", s.id);
             }
-            // Port, USB ids, profile and serial settings are checked together.
-            crate::stations::SerialStation::from_config(
-                s,
-                &crate::stations::profiles::built_in()?,
-            )?;
         }
         Ok(())
     }
 
-    pub fn auth_settings(&self) -> crate::auth::Settings {
-        crate::auth::Settings {
+    pub fn sessions(&self) -> Sessions {
+        Sessions {
             idle: chrono::Duration::minutes(self.session_idle_minutes.max(1).into()),
             secure_cookies: self.secure_cookies,
             ..Default::default()
         }
     }
+}
 
-    pub fn engine_settings(&self) -> crate::engine::Settings {
-        crate::engine::Settings {
-            memory: chrono::Duration::seconds(self.station_memory_seconds.into()),
-            duplicate_window: chrono::Duration::seconds(self.duplicate_seconds.into()),
-        }
+/// Keys of the product's configuration that this version does not act on yet: refused, saying
+/// what to do instead, rather than accepted and ignored.
+const NOT_YET: &[(&str, &str)] = &[
+    ("hl7_listen", "this version has no HL7 listener yet"),
+    (
+        "tls_cert",
+        "this version does not serve HTTPS itself yet: put it behind a TLS-terminating reverse proxy and set secure_cookies = true",
+    ),
+    (
+        "tls_key",
+        "this version does not serve HTTPS itself yet: put it behind a TLS-terminating reverse proxy and set secure_cookies = true",
+    ),
+    ("printers", "this version does not print labels yet"),
+];
+
+/// The message for an unknown key (`stations.0.prot`): its line, and the nearest known key.
+fn unknown_key(text: &str, path: &str) -> String {
+    let segments: Vec<&str> = path.split('.').collect();
+    let key = segments.last().copied().unwrap_or(path);
+    let line = text
+        .lines()
+        .position(|l| {
+            let l = l
+                .trim_start()
+                .trim_start_matches('[')
+                .trim_start_matches('[');
+            l.strip_prefix(key).is_some_and(|rest| {
+                let rest = rest.trim_start();
+                rest.starts_with('=') || rest.starts_with(']') || rest.starts_with('.')
+            })
+        })
+        .map(|n| format!("line {}: ", n + 1))
+        .unwrap_or_default();
+    if let Some((_, why)) = NOT_YET
+        .iter()
+        .find(|(k, _)| *k == key && segments.len() == 1)
+    {
+        return format!("{line}`{key}` is not supported: {why}");
+    }
+    // The known keys of the table the unknown one is in.
+    let known = known_keys(&segments[..segments.len() - 1]);
+    let nearest = known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(key, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default();
+    let table = if segments.len() > 1 {
+        format!(" in [{}]", segments[0])
+    } else {
+        String::new()
+    };
+    format!(
+        "{line}unknown key `{key}`{table}{nearest}; known keys: {}",
+        known.join(", ")
+    )
+}
+
+/// The keys chartrack knows at a place in the file (the top, `[loan_days]`, a `[[stations]]`
+/// entry), read off the structs themselves so the list cannot drift from them.
+fn known_keys(table: &[&str]) -> Vec<String> {
+    let value = match table.first() {
+        None => serde_json::to_value(Config::default()),
+        Some(&"loan_days") => serde_json::to_value(LoanDays::default()),
+        Some(&"stations") => serde_json::to_value(StationConfig {
+            id: String::new(),
+            location: LocationCode::parse("X").expect("a valid code"),
+            mode: default_mode(),
+            port: None,
+            usb: None,
+            profile: None,
+            baud: None,
+            data_bits: None,
+            parity: None,
+            stop_bits: None,
+            flow_control: None,
+        }),
+        Some(_) => return Vec::new(),
+    };
+    match value {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -165,11 +322,10 @@ mod tests {
 
     #[test]
     fn product_example_parses() {
-        let c: Config = toml::from_str(
+        let c = Config::parse(
             r#"
 listen = "127.0.0.1:8080"
 database = "chartrack.db"
-hl7_listen = "127.0.0.1:2575"
 [[stations]]
 id = "fileroom-1"
 location = "FR-00-19"
@@ -181,13 +337,67 @@ baud = 9600
         .unwrap();
         assert_eq!(c.stations[0].mode, Mode::CheckOut);
         assert_eq!(c.duplicate_seconds, 5);
-        c.validate().unwrap();
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_line_and_the_nearest_known_key() {
+        let e = Config::parse("listen = \"127.0.0.1:9000\"\nsecure_cookie = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("`secure_cookie`"), "{e}");
+        assert!(e.contains("did you mean `secure_cookies`?"), "{e}");
+
+        let e = Config::parse("[loan_days]\nunits = 4\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2") && e.contains("did you mean `unit`?"),
+            "{e}"
+        );
+
+        let e =
+            Config::parse("[[stations]]\nid = \"a\"\nlocation = \"FR\"\nprot = \"/dev/ttyACM0\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("line 4") && e.contains("did you mean `port`?"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn keys_this_version_does_not_act_on_are_refused_saying_why() {
+        let e = Config::parse("hl7_listen = \"127.0.0.1:2575\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1") && e.contains("no HL7 listener"), "{e}");
+        let e = Config::parse("tls_cert = \"c.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("reverse proxy"), "{e}");
+    }
+
+    #[test]
+    fn every_key_of_the_defaults_is_known() {
+        let keys = known_keys(&[]);
+        for k in [
+            "listen",
+            "database",
+            "secure_cookies",
+            "loan_days",
+            "stations",
+        ] {
+            assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
+        }
+        assert!(known_keys(&["stations"])
+            .iter()
+            .any(|k| k == "flow_control"));
     }
 
     #[test]
     fn bad_mode_is_refused() {
-        let e = toml::from_str::<Config>("[[stations]]\nid='a'\nlocation='X'\nmode='juggle'\n")
-            .unwrap_err();
+        let e = Config::parse("[[stations]]\nid='a'\nlocation='X'\nmode='juggle'\n").unwrap_err();
         assert!(e.to_string().contains("juggle"), "{e}");
     }
 }

@@ -7,7 +7,7 @@ use crate::stations::simulator::SimulatedScanner;
 use crate::store::admin::{self, NewLocation, NewStation, NewVolume};
 use crate::store::missing;
 use crate::store::requests::{self, NewRequest};
-use crate::store::{query, ScanInput, Store};
+use crate::store::{demo, query, ScanInput, Store};
 use std::time::Duration;
 
 const LAST: [&str; 20] = [
@@ -218,7 +218,7 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
         // The day's work already waiting: requests (one STAT), loose reports, two missing charts.
         for (i, (barcode, mrn)) in made.iter().take(60).enumerate() {
             match i {
-                0 | 1 | 2 => {
+                0..=2 => {
                     let r = NewRequest {
                         barcode: barcode.clone(),
                         location: UNITS[i].0.into(),
@@ -321,7 +321,7 @@ pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedSca
         let roll = rng.below(10);
         let result = if roll < 5 {
             let Ok(mut v) = store
-                .read(move |c| query::sample_volumes(c, "on_shelf", offset, 1))
+                .read(move |c| demo::sample_volumes(c, "on_shelf", offset, 1))
                 .await
             else {
                 continue;
@@ -340,7 +340,7 @@ pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedSca
             store.scan(scan("demo-fileroom-out".into(), barcode)).await
         } else if roll < 8 {
             let Ok(mut v) = store
-                .read(move |c| query::sample_volumes(c, "in_transit", offset, 1))
+                .read(move |c| demo::sample_volumes(c, "in_transit", offset, 1))
                 .await
             else {
                 continue;
@@ -353,7 +353,7 @@ pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedSca
                 .await
         } else {
             let Ok(mut v) = store
-                .read(move |c| query::sample_volumes(c, "at_location", offset, 1))
+                .read(move |c| demo::sample_volumes(c, "at_location", offset, 1))
                 .await
             else {
                 continue;
@@ -393,7 +393,7 @@ async fn workflow(
     match rng.below(5) {
         0 => {
             let Some((barcode, _)) = store
-                .read(move |c| query::sample_volumes(c, "on_shelf", offset, 1))
+                .read(move |c| demo::sample_volumes(c, "on_shelf", offset, 1))
                 .await?
                 .pop()
             else {
@@ -426,20 +426,24 @@ async fn workflow(
             }
         }
         1 | 2 => {
-            if let Some((slip, volume)) = store.read(query::next_to_pull).await? {
+            if let Some((slip, volume)) = store.read(demo::next_to_pull).await? {
                 store.scan(scan(out(), slip)).await?;
                 store.scan(scan(out(), volume)).await?;
             }
         }
         3 => {
-            let Some((barcode, _)) = store
-                .read(move |c| query::sample_volumes(c, "on_shelf", offset, 1))
-                .await?
-                .pop()
-            else {
-                return Ok(());
+            // The simulated clerk reads a patient's MRN like anyone else: through the access log.
+            let access = crate::store::audit::Access {
+                user_id: None,
+                actor: "demo-simulator".into(),
+                action: "demo-register-report",
+                subject: "a volume on its shelf".into(),
+                remote: "local".into(),
             };
-            let Some(mrn) = store.read(move |c| query::mrn_of(c, &barcode)).await? else {
+            let Some((_, mrn)) = store
+                .audited(access, move |c| demo::patient_for_report(c, offset))
+                .await?
+            else {
                 return Ok(());
             };
             let mrn =
@@ -453,10 +457,10 @@ async fn workflow(
         }
         _ => {
             // Receive the oldest report not yet received; or file one whose volume is on a shelf.
-            if let Some((report, _)) = store.read(|c| query::next_report(c, false)).await? {
+            if let Some((report, _)) = store.read(|c| demo::next_report(c, false)).await? {
                 store.scan(scan("demo-fileroom-in".into(), report)).await?;
             } else if let Some((report, Some(volume))) =
-                store.read(|c| query::next_report(c, true)).await?
+                store.read(|c| demo::next_report(c, true)).await?
             {
                 store
                     .scan(scan("demo-fileroom-file".into(), report))

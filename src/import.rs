@@ -5,7 +5,7 @@ use crate::domain::{Barcode, LocationCode, LocationKind, Mrn};
 use crate::store::admin::{self, NewLocation, NewVolume};
 use crate::store::{Store, StoreError};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 use std::str::FromStr;
@@ -41,11 +41,58 @@ fn open(path: &Path) -> anyhow::Result<std::fs::File> {
     std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
 }
 
-fn read_rows(input: impl Read, columns: &[&str]) -> anyhow::Result<Vec<(u64, csv::StringRecord)>> {
+/// Physical line numbers of byte offsets in a file: a line ends at LF, at CRLF, or at a CR
+/// alone, and a quoted field that spans lines counts each of its lines. (The csv crate's own
+/// line count follows LF only, and places a record after CRLF on the line before it.)
+struct Lines<'a> {
+    text: &'a [u8],
+    pos: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        Lines {
+            text,
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the record that starts at `byte`: the line of its first character (its
+    /// position may point at the line ending before it, or at blank lines).
+    fn of(&mut self, byte: u64) -> u64 {
+        let text = self.text;
+        let mut start = usize::try_from(byte).unwrap_or(usize::MAX).min(text.len());
+        while start < text.len() && matches!(text[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start < self.pos {
+            (self.pos, self.line) = (0, 1);
+        }
+        while self.pos < start {
+            match text[self.pos] {
+                b'\n' => self.line += 1,
+                b'\r' if text.get(self.pos + 1) != Some(&b'\n') => self.line += 1,
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        self.line
+    }
+}
+
+fn read_rows(
+    mut input: impl Read,
+    columns: &[&str],
+) -> anyhow::Result<Vec<(u64, csv::StringRecord)>> {
+    let mut text = Vec::new();
+    input.read_to_end(&mut text)?;
+    let mut lines = Lines::new(&text);
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
-        .from_reader(input);
+        .from_reader(&text[..]);
     let headers = rdr.headers()?.clone();
     let got: Vec<&str> = headers.iter().collect();
     if got != columns {
@@ -60,7 +107,7 @@ fn read_rows(input: impl Read, columns: &[&str]) -> anyhow::Result<Vec<(u64, csv
     for rec in rdr.records() {
         match rec {
             Ok(r) => {
-                let line = r.position().map(|p| p.line()).unwrap_or(0);
+                let line = r.position().map(|p| lines.of(p.byte())).unwrap_or(0);
                 if r.len() != columns.len() {
                     errors.push((
                         line,
@@ -71,7 +118,7 @@ fn read_rows(input: impl Read, columns: &[&str]) -> anyhow::Result<Vec<(u64, csv
                 }
             }
             Err(e) => errors.push((
-                e.position().map(|p| p.line()).unwrap_or(0),
+                e.position().map(|p| lines.of(p.byte())).unwrap_or(0),
                 format!("unreadable row: {e}"),
             )),
         }
@@ -94,7 +141,17 @@ fn progress(len: usize, what: &str) -> ProgressBar {
     pb
 }
 
-fn parse_volume(r: &csv::StringRecord) -> Result<NewVolume, String> {
+/// The value, or its problem added to `problems`.
+fn keep<T>(problems: &mut Vec<String>, r: Result<T, String>) -> Option<T> {
+    r.map_err(|e| problems.push(e)).ok()
+}
+
+/// A volume from its CSV row, or every problem with the row (each field checked, and the home
+/// looked up in `kinds`, location kinds by code).
+fn parse_volume(
+    r: &csv::StringRecord,
+    kinds: &HashMap<String, String>,
+) -> Result<NewVolume, Vec<String>> {
     let opt = |s: &str| {
         if s.is_empty() {
             None
@@ -102,28 +159,68 @@ fn parse_volume(r: &csv::StringRecord) -> Result<NewVolume, String> {
             Some(s.to_owned())
         }
     };
-    Ok(NewVolume {
-        barcode: opt(&r[0])
+    let mut problems = Vec::new();
+    let p = &mut problems;
+    let barcode = keep(
+        p,
+        opt(&r[0])
             .map(|b| Barcode::parse(&b))
             .transpose()
-            .map_err(|e| e.to_string())?,
-        mrn: Mrn::parse(&r[1]).map_err(|e| e.to_string())?,
-        last_name: r[2].to_owned(),
-        first_name: r[3].to_owned(),
-        birth_date: opt(&r[4])
+            .map_err(|e| e.to_string()),
+    );
+    let mrn = keep(p, Mrn::parse(&r[1]).map_err(|e| e.to_string()));
+    let birth_date = keep(
+        p,
+        opt(&r[4])
             .map(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
             .transpose()
-            .map_err(|_| format!("birth_date '{}' is not a date like 1970-01-31", &r[4]))?,
-        volume: if r[5].is_empty() {
-            1
+            .map_err(|_| format!("birth_date '{}' is not a date like 1970-01-31", &r[4])),
+    );
+    let volume = keep(
+        p,
+        if r[5].is_empty() {
+            Ok(1)
         } else {
             r[5].parse()
-                .map_err(|_| format!("volume '{}' is not a number", &r[5]))?
+                .map_err(|_| format!("volume '{}' is not a number", &r[5]))
         },
-        record_type: opt(&r[6]).unwrap_or_else(|| "medical".into()),
-        home: LocationCode::parse(&r[7]).map_err(|e| format!("home: {e}"))?,
-        restricted: false,
-    })
+    );
+    let record_type = opt(&r[6]).unwrap_or_else(|| "medical".into());
+    p.extend(admin::volume_problems(
+        &r[2],
+        &r[3],
+        volume.unwrap_or(1),
+        &record_type,
+    ));
+    let home = keep(
+        p,
+        LocationCode::parse(&r[7]).map_err(|e| format!("home: {e}")),
+    );
+    if let Some(h) = &home {
+        match kinds.get(h.as_str()).map(String::as_str) {
+            None => p.push(format!("home location {h} does not exist")),
+            Some("shelf") => {}
+            Some(_) => p.push(format!("home location {h} is not a shelf section")),
+        }
+    }
+    match (barcode, mrn, birth_date, volume, home) {
+        (Some(barcode), Some(mrn), Some(birth_date), Some(volume), Some(home))
+            if problems.is_empty() =>
+        {
+            Ok(NewVolume {
+                barcode,
+                mrn,
+                last_name: r[2].to_owned(),
+                first_name: r[3].to_owned(),
+                birth_date,
+                volume,
+                record_type,
+                home,
+                restricted: false,
+            })
+        }
+        _ => Err(problems),
+    }
 }
 
 /// Import volumes from a file; returns how many were imported.
@@ -134,25 +231,27 @@ pub fn volumes(store: &Store, path: &Path) -> anyhow::Result<usize> {
 /// Import volumes from CSV text (a file or an upload). Call off the async runtime.
 pub fn volumes_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
     let rows = read_rows(input, &VOLUME_COLUMNS)?;
+    let kinds = store
+        .read_blocking(admin::location_kinds)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut errors = Vec::new();
     let mut parsed = Vec::new();
     let mut seen = HashSet::new();
     for (line, r) in &rows {
-        match parse_volume(r).and_then(|v| {
-            v.validate().map_err(|e| e.to_string())?;
-            Ok(v)
-        }) {
-            Ok(v) => {
-                if let Some(b) = &v.barcode {
-                    if !seen.insert(b.to_string()) {
-                        errors.push((*line, format!("barcode {b} appears twice in the file")));
-                    }
-                }
-                parsed.push((*line, v));
+        if let Some(b) = Some(&r[0])
+            .filter(|b| !b.is_empty())
+            .and_then(|b| Barcode::parse(b).ok())
+        {
+            if !seen.insert(b.to_string()) {
+                errors.push((*line, format!("barcode {b} appears twice in the file")));
             }
-            Err(e) => errors.push((*line, e)),
+        }
+        match parse_volume(r, &kinds) {
+            Ok(v) => parsed.push((*line, v)),
+            Err(problems) => errors.extend(problems.into_iter().map(|e| (*line, e))),
         }
     }
+    errors.sort_by_key(|(line, _)| *line);
     if !errors.is_empty() {
         return Err(ImportErrors(errors).into());
     }
@@ -188,8 +287,39 @@ pub fn location_from_fields(
     kind: &str,
     barcode: &str,
 ) -> Result<NewLocation, String> {
-    let kind = LocationKind::from_str(kind.trim()).map_err(|e| e.to_string())?;
-    let code = LocationCode::parse(code.trim()).map_err(|e| e.to_string())?;
+    location_problems(code, name, kind, barcode).map_err(|p| p.join("; "))
+}
+
+/// The same, with every problem of the fields.
+fn location_problems(
+    code: &str,
+    name: &str,
+    kind: &str,
+    barcode: &str,
+) -> Result<NewLocation, Vec<String>> {
+    let mut problems = Vec::new();
+    let p = &mut problems;
+    let code = keep(
+        p,
+        LocationCode::parse(code.trim()).map_err(|e| e.to_string()),
+    );
+    let kind = keep(
+        p,
+        LocationKind::from_str(kind.trim()).map_err(|e| e.to_string()),
+    );
+    let barcode = keep(
+        p,
+        match barcode.trim() {
+            "" => Ok(None),
+            b => Barcode::parse(b).map(Some).map_err(|e| e.to_string()),
+        },
+    );
+    let (Some(code), Some(kind), Some(barcode)) = (code, kind, barcode) else {
+        if name.trim().is_empty() || name.trim().len() > 100 {
+            problems.push("location name must be 1 to 100 characters".into());
+        }
+        return Err(problems);
+    };
     let l = NewLocation {
         terminal: if kind == LocationKind::Shelf {
             terminal_range(code.as_str())
@@ -199,12 +329,9 @@ pub fn location_from_fields(
         code,
         name: name.trim().to_owned(),
         kind,
-        barcode: match barcode.trim() {
-            "" => None,
-            b => Some(Barcode::parse(b).map_err(|e| e.to_string())?),
-        },
+        barcode,
     };
-    l.validate().map_err(|e| e.to_string())?;
+    l.validate().map_err(|e| vec![e.to_string()])?;
     Ok(l)
 }
 
@@ -226,10 +353,9 @@ pub fn locations_from(store: &Store, input: impl Read) -> anyhow::Result<usize> 
     let mut errors = Vec::new();
     let mut parsed = Vec::new();
     for (line, r) in &rows {
-        let l = location_from_fields(&r[0], &r[1], &r[2], &r[3]);
-        match l {
+        match location_problems(&r[0], &r[1], &r[2], &r[3]) {
             Ok(l) => parsed.push((*line, l)),
-            Err(e) => errors.push((*line, e)),
+            Err(problems) => errors.extend(problems.into_iter().map(|e| (*line, e))),
         }
     }
     if !errors.is_empty() {
@@ -274,7 +400,12 @@ pub fn reports_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
         };
         match (barcode, Mrn::parse(&r[1]).map_err(|e| e.to_string())) {
             (Ok(b), Ok(mrn)) => parsed.push((*line, b, mrn, r[2].to_owned())),
-            (Err(e), _) | (_, Err(e)) => errors.push((*line, e)),
+            (b, mrn) => errors.extend(
+                [b.err(), mrn.err()]
+                    .into_iter()
+                    .flatten()
+                    .map(|e| (*line, e)),
+            ),
         }
     }
     if !errors.is_empty() {
@@ -300,4 +431,23 @@ pub fn reports_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lines;
+
+    #[test]
+    fn lines_end_at_lf_crlf_or_a_lone_cr() {
+        for text in ["a\nb\n\nc\nd", "a\r\nb\r\n\r\nc\r\nd", "a\rb\r\rc\rd"] {
+            let bytes = text.as_bytes();
+            let mut lines = Lines::new(bytes);
+            let at = |ch: u8| bytes.iter().position(|&b| b == ch).unwrap() as u64;
+            // A position at the ending before a record counts as the record's own line.
+            assert_eq!(lines.of(at(b'a')), 1, "{text:?}");
+            assert_eq!(lines.of(at(b'b') - 1), 2, "{text:?}");
+            assert_eq!(lines.of(at(b'c')), 4, "{text:?}");
+            assert_eq!(lines.of(at(b'd')), 5, "{text:?}");
+        }
+    }
 }

@@ -18,6 +18,7 @@ pub mod labels;
 pub mod metrics;
 pub mod passwords;
 pub mod server;
+pub mod service;
 pub mod stations;
 pub mod store;
 pub mod web;

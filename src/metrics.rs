@@ -1,121 +1,200 @@
-//! Prometheus text metrics: scan counts and latency, the writer's commits, volumes by status,
-//! stations connected. Counters are plain atomics; gauges are read from the store on demand.
+//! Prometheus metrics at `/metrics`, with the Prometheus project's own client
+//! (`prometheus-client`, OpenMetrics text): scan counts and latency counted by this process;
+//! the writer's commits, volumes by status, recorded scans, open exceptions and stations
+//! connected read from the store at each scrape.
 
 use crate::store::{query, ScanAnswer, Store, StoreError};
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the scan latency histogram.
 const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: &'static str,
+}
+
+/// What this process counts itself; the rest is read from the store when scraped.
 pub struct Metrics {
-    accepted: AtomicU64,
-    refused: AtomicU64,
-    buckets: [AtomicU64; 10],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
+    registry: Registry,
+    scans: Family<Outcome, Counter>,
+    scan_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("chartrack");
+        let scans = Family::<Outcome, Counter>::default();
+        // Both outcomes from the start, so a rate is defined before the first refusal.
+        for outcome in ["accepted", "refused"] {
+            scans.get_or_create(&Outcome { outcome });
+        }
+        registry.register(
+            "scans",
+            "Scans answered by this process, by outcome",
+            scans.clone(),
+        );
+        let scan_seconds = Histogram::new(BUCKETS);
+        registry.register(
+            "scan_seconds",
+            "Time from receiving a scan to its committed answer",
+            scan_seconds.clone(),
+        );
+        Metrics {
+            registry,
+            scans,
+            scan_seconds,
+        }
+    }
 }
 
 impl Metrics {
     pub fn observe_scan(&self, answer: &ScanAnswer, took: Duration) {
-        if answer.accepted {
-            &self.accepted
+        let outcome = if answer.accepted {
+            "accepted"
         } else {
-            &self.refused
-        }
-        .fetch_add(1, Relaxed);
-        let secs = took.as_secs_f64();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                self.buckets[i].fetch_add(1, Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Relaxed);
-        self.sum_micros.fetch_add(took.as_micros() as u64, Relaxed);
+            "refused"
+        };
+        self.scans.get_or_create(&Outcome { outcome }).inc();
+        self.scan_seconds.observe(took.as_secs_f64());
     }
 
+    /// The OpenMetrics text of every metric.
     pub async fn render(&self, store: &Store) -> Result<String, StoreError> {
-        let (statuses, stations) = store
-            .read(|c| Ok((query::status_counts(c)?, query::stations(c)?)))
+        let (statuses, stations, (scans, accepted, open_exceptions)) = store
+            .read(|c| {
+                Ok((
+                    query::status_counts(c)?,
+                    query::stations(c)?,
+                    query::scan_counts(c)?,
+                ))
+            })
             .await?;
-        let (scans, accepted_total, open_exceptions) = store.read(query::scan_counts).await?;
         let w = store.writer_stats();
-        let mut o = String::new();
-        let _ = writeln!(o, "# HELP chartrack_scans_total Scans answered by this process, by outcome.\n# TYPE chartrack_scans_total counter");
-        let _ = writeln!(
-            o,
-            "chartrack_scans_total{{outcome=\"accepted\"}} {}",
-            self.accepted.load(Relaxed)
-        );
-        let _ = writeln!(
-            o,
-            "chartrack_scans_total{{outcome=\"refused\"}} {}",
-            self.refused.load(Relaxed)
-        );
-        let _ = writeln!(o, "# HELP chartrack_scan_seconds Time from receiving a scan to its committed answer.\n# TYPE chartrack_scan_seconds histogram");
-        for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "chartrack_scan_seconds_bucket{{le=\"{b}\"}} {}",
-                self.buckets[i].load(Relaxed)
-            );
-        }
-        let count = self.count.load(Relaxed);
-        let _ = writeln!(o, "chartrack_scan_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            o,
-            "chartrack_scan_seconds_sum {}",
-            self.sum_micros.load(Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(o, "chartrack_scan_seconds_count {count}");
-        let _ = writeln!(o, "# HELP chartrack_scans_recorded Scans in the database.\n# TYPE chartrack_scans_recorded gauge");
-        let _ = writeln!(
-            o,
-            "chartrack_scans_recorded{{outcome=\"accepted\"}} {accepted_total}"
-        );
-        let _ = writeln!(
-            o,
-            "chartrack_scans_recorded{{outcome=\"refused\"}} {}",
-            scans - accepted_total
-        );
-        let _ = writeln!(o, "# HELP chartrack_exceptions_open Unresolved exceptions.\n# TYPE chartrack_exceptions_open gauge\nchartrack_exceptions_open {open_exceptions}");
-        let _ = writeln!(o, "# HELP chartrack_writer_commits_total Write transactions committed.\n# TYPE chartrack_writer_commits_total counter");
-        let _ = writeln!(
-            o,
-            "chartrack_writer_commits_total {}",
-            w.commits.load(Relaxed)
-        );
-        let _ = writeln!(o, "# HELP chartrack_writer_jobs_total Writes committed (scans and others).\n# TYPE chartrack_writer_jobs_total counter");
-        let _ = writeln!(o, "chartrack_writer_jobs_total {}", w.jobs.load(Relaxed));
-        let _ = writeln!(o, "# HELP chartrack_writer_failed_commits_total Write transactions that failed; none of their writes were acknowledged.\n# TYPE chartrack_writer_failed_commits_total counter");
-        let _ = writeln!(
-            o,
-            "chartrack_writer_failed_commits_total {}",
-            w.failed_commits.load(Relaxed)
-        );
-        let _ = writeln!(
-            o,
-            "# HELP chartrack_volumes Volumes by status.\n# TYPE chartrack_volumes gauge"
-        );
-        for status in crate::domain::Status::ALL {
-            let n = statuses
+        let snapshot = StoreSnapshot {
+            volumes: crate::domain::Status::ALL
                 .iter()
-                .find(|(s, _)| s == status.as_str())
-                .map(|(_, n)| *n)
-                .unwrap_or(0);
-            let _ = writeln!(o, "chartrack_volumes{{status=\"{status}\"}} {n}");
-        }
-        let _ = writeln!(o, "# HELP chartrack_station_connected 1 when the station's scanner is connected.\n# TYPE chartrack_station_connected gauge");
-        for s in stations {
-            let _ = writeln!(
-                o,
-                "chartrack_station_connected{{station=\"{}\"}} {}",
-                s.id,
-                u8::from(s.connected)
-            );
-        }
+                .map(|s| {
+                    let n = statuses
+                        .iter()
+                        .find(|(name, _)| name == s.as_str())
+                        .map(|(_, n)| *n)
+                        .unwrap_or(0);
+                    (s.as_str(), n)
+                })
+                .collect(),
+            stations: stations
+                .into_iter()
+                .map(|s| (s.id, i64::from(s.connected)))
+                .collect(),
+            recorded: [("accepted", accepted), ("refused", scans - accepted)],
+            open_exceptions,
+            writer: [
+                (
+                    "writer_commits",
+                    "Write transactions committed",
+                    w.commits.load(Relaxed),
+                ),
+                (
+                    "writer_jobs",
+                    "Writes committed (scans and others)",
+                    w.jobs.load(Relaxed),
+                ),
+                (
+                    "writer_failed_commits",
+                    "Write transactions that failed; none of their writes were acknowledged",
+                    w.failed_commits.load(Relaxed),
+                ),
+                (
+                    "writer_panicked_jobs",
+                    "Writes that panicked (a bug); each was rolled back and its caller told",
+                    w.panicked_jobs.load(Relaxed),
+                ),
+            ],
+        };
+        let mut scrape = Registry::with_prefix("chartrack");
+        scrape.register_collector(Box::new(snapshot));
+        let mut o = String::new();
+        let fail = |e: std::fmt::Error| StoreError::Internal(format!("metrics text: {e}"));
+        encode_registry(&mut o, &self.registry).map_err(fail)?;
+        encode_registry(&mut o, &scrape).map_err(fail)?;
+        encode_eof(&mut o).map_err(fail)?;
         Ok(o)
     }
+}
+
+/// The store's figures at one scrape.
+#[derive(Debug)]
+struct StoreSnapshot {
+    volumes: Vec<(&'static str, i64)>,
+    stations: Vec<(String, i64)>,
+    recorded: [(&'static str, i64); 2],
+    open_exceptions: i64,
+    writer: [(&'static str, &'static str, u64); 4],
+}
+
+impl Collector for StoreSnapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, help, value) in self.writer {
+            let c = ConstCounter::new(value);
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        gauge_family(
+            &mut encoder,
+            "volumes",
+            "Volumes by status",
+            "status",
+            self.volumes.iter().map(|(s, n)| (s.to_string(), *n)),
+        )?;
+        gauge_family(
+            &mut encoder,
+            "scans_recorded",
+            "Scans in the database",
+            "outcome",
+            self.recorded.iter().map(|(s, n)| (s.to_string(), *n)),
+        )?;
+        let g = ConstGauge::new(self.open_exceptions);
+        g.encode(encoder.encode_descriptor(
+            "exceptions_open",
+            "Unresolved exceptions",
+            None,
+            g.metric_type(),
+        )?)?;
+        gauge_family(
+            &mut encoder,
+            "station_connected",
+            "1 when the station's scanner is connected",
+            "station",
+            self.stations.iter().cloned(),
+        )
+    }
+}
+
+fn gauge_family(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    label: &'static str,
+    values: impl Iterator<Item = (String, i64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        prometheus_client::metrics::MetricType::Gauge,
+    )?;
+    for (value, n) in values {
+        let labels = [(label, value)];
+        ConstGauge::new(n).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
 }

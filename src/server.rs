@@ -1,11 +1,18 @@
 //! Start-up and shut-down: open the store, apply the configured stations, bind the listener
 //! (port 0 gives a free port: tests use that), serve until told to stop, then drain the writer.
+//! The composition root: [`app`] puts the API and the pages behind one gate (`auth::check`),
+//! answering refusals in each one's language.
 
-use crate::api::AppState;
+use crate::auth::{self, PolicyTable, Routes};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::service::scans::ScanSink;
+use crate::service::{AppError, AppState};
 use crate::stations::Stations;
 use crate::store::{self, admin, Store};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,37 +30,34 @@ impl Application {
         let path = config.database.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&path, options)).await??;
         let now = store.clock().now();
-        for s in &config.stations {
-            let st = admin::NewStation {
-                id: s.id.clone(),
-                location: s.location.clone(),
-                mode: s.mode,
-                port: s.port.clone(),
-                usb: s.usb.clone(),
-            };
-            if let Err(e) = store
-                .write(move |c| admin::upsert_station(c, &st, now))
-                .await
-            {
-                tracing::warn!(station = %s.id, error = %e, "station from the configuration not applied");
-            }
+        let configured: Vec<admin::NewStation> = config.stations.iter().map(Into::into).collect();
+        let waiting = store
+            .write(move |c| admin::apply_configured_stations(c, &configured, now))
+            .await?;
+        for (station, location) in &waiting {
+            tracing::warn!(
+                station = %station,
+                location = %location,
+                "configured station waits for its location, which does not exist yet; it is applied when the location is created (chartrack import locations, or the admin page)"
+            );
         }
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let metrics = Arc::new(Metrics::default());
-        let stations =
-            Stations::start(config, &store, &metrics, tokio::runtime::Handle::current())?;
         let (stopping, shutdown) = tokio::sync::watch::channel(false);
+        let state = AppState {
+            store,
+            metrics,
+            sessions: config.sessions(),
+            loans: config.loan_days,
+            trusted_proxies: config.trusted_proxies.clone().into(),
+            shutdown,
+        };
+        let stations = Stations::start(config, || ScanSink::new(&state))?;
         Ok(Application {
             listener,
-            state: AppState {
-                store,
-                metrics,
-                auth: config.auth_settings(),
-                loans: config.loan_days,
-                shutdown,
-            },
+            state,
             stations,
             stopping,
         })
@@ -68,12 +72,7 @@ impl Application {
 
     /// Read one more serial station besides the configured ones.
     pub fn add_serial_station(&mut self, station: crate::stations::SerialStation) {
-        self.stations.add(
-            station,
-            &self.state.store,
-            &self.state.metrics,
-            tokio::runtime::Handle::current(),
-        );
+        self.stations.add(station, ScanSink::new(&self.state));
     }
 
     /// Serve until `shutdown` resolves; in-flight requests finish (their scans commit or are
@@ -83,7 +82,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
-        let app = crate::web::app(self.state);
+        let app = app(self.state);
         let stopping = self.stopping;
         axum::serve(
             self.listener,
@@ -103,6 +102,125 @@ impl Application {
         })
         .await?;
         Ok(())
+    }
+}
+
+/// Every route the server has: the API's and the pages', each with its policy.
+pub fn routes() -> Routes {
+    crate::api::routes().merge(crate::web::routes())
+}
+
+/// The whole application: the API and the pages behind one gate.
+pub fn app(state: AppState) -> Router {
+    let (router, table) = routes().into_parts();
+    let gate = Gate {
+        state: state.clone(),
+        table,
+    };
+    let router = router
+        .route_layer(axum::middleware::from_fn_with_state(gate, authorize))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .layer(axum::middleware::from_fn(auth::security_headers))
+        .with_state(state);
+    with_conventions(router)
+}
+
+/// How long a request may take to be answered (a live feed's stream, once started, is not
+/// limited; a CSV import of a whole hospital belongs on the command line).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What every HTTP service is expected to have, outermost first: a request id (the caller's
+/// `X-Request-Id`, or a new UUID) echoed in the answer and named in every log line of the
+/// request's span; a span per request naming the route pattern (never the URL: paths and query
+/// strings carry barcodes and names); a panicking handler answered with a 500 and a log line,
+/// not a dropped connection; and a timeout.
+pub fn with_conventions(router: Router) -> Router {
+    use axum::http::StatusCode;
+    use tower_http::catch_panic::CatchPanicLayer;
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::timeout::TimeoutLayer;
+    use tower_http::trace::TraceLayer;
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|m| m.as_str())
+                .unwrap_or("(no route)");
+            tracing::info_span!("request", id = %id, method = %req.method(), route = %route)
+        })
+        .on_request(())
+        .on_response(
+            |res: &Response, latency: std::time::Duration, _: &tracing::Span| {
+                let status = res.status().as_u16();
+                let ms = latency.as_millis() as u64;
+                if status >= 500 {
+                    tracing::warn!(status, ms, "answered");
+                } else {
+                    tracing::debug!(status, ms, "answered");
+                }
+            },
+        )
+        .on_failure(());
+    router
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(CatchPanicLayer::custom(answer_panic))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// A handler panicked: a 500 in JSON (the panic's own message went to standard error with its
+/// place in the code; it is not repeated here, where it could carry a scanned value).
+fn answer_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a handler panicked; answered 500");
+    AppError::Internal("a handler panicked".into()).into_response()
+}
+
+#[derive(Clone)]
+struct Gate {
+    state: AppState,
+    table: PolicyTable,
+}
+
+/// `auth::check` on every matched route; a refusal in the caller's language (a page for the
+/// pages, JSON for the API).
+async fn authorize(
+    State(gate): State<Gate>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let page = path.as_deref().is_some_and(auth::is_page);
+    let full_path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    match auth::check(&gate.state, &gate.table, path.as_deref(), req).await {
+        Ok(req) => next.run(req).await,
+        Err(e) if page => crate::web::refusal(e, &full_path),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if auth::is_page(uri.path()) {
+        crate::web::error_page(axum::http::StatusCode::NOT_FOUND, "There is no such page.")
+    } else {
+        AppError::NotFound("no such route".into()).into_response()
     }
 }
 

@@ -2,47 +2,35 @@
 //! store's read pool (patient data through the audited path) and write only through the
 //! single writer. Who may call what is decided in `auth`.
 
-pub mod error;
+mod error;
 mod openapi;
 pub mod workflows;
 
-use crate::auth::Caller;
+use crate::auth::Policy::{Any, Public, Scan, User};
+use crate::auth::Routes;
+use crate::domain::Role::{Admin, Clerk, Nurse, Supervisor};
 use crate::domain::{Barcode, Mrn};
 use crate::engine::UserRef;
-use crate::metrics::Metrics;
+use crate::service::{scans, AppError, AppResult, AppState, Caller};
 use crate::store::admin::{self, NewLocation, NewStation, NewVolume};
 use crate::store::query::{self, Principal};
-use crate::store::{ScanInput, Store};
+use crate::store::ScanInput;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
-use error::{ApiError, ApiResult};
+use axum::{Extension, Json};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use std::sync::Arc;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub metrics: Arc<Metrics>,
-    pub auth: crate::auth::Settings,
-    pub loans: crate::config::LoanDays,
-    /// Becomes true when the server begins to shut down (ends the live feeds).
-    pub shutdown: tokio::sync::watch::Receiver<bool>,
-}
 
 /// JSON body whose rejections are `{"error": ...}` 400s like every other error.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
+    type Rejection = AppError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+            Err(rejection) => Err(AppError::BadRequest(rejection.body_text())),
         }
     }
 }
@@ -54,14 +42,14 @@ macro_rules! parts_extractor {
         pub struct $name<T>(pub T);
 
         impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for $name<T> {
-            type Rejection = ApiError;
+            type Rejection = AppError;
             async fn from_request_parts(
                 parts: &mut axum::http::request::Parts,
                 state: &S,
             ) -> Result<Self, Self::Rejection> {
                 match $inner::<T>::from_request_parts(parts, state).await {
                     Ok($inner(v)) => Ok($name(v)),
-                    Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+                    Err(rejection) => Err(AppError::BadRequest(rejection.body_text())),
                 }
             }
         }
@@ -77,38 +65,66 @@ parts_extractor!(
     ApiPath wraps Path
 );
 
-/// The API's routes (the access policy and state are applied in `web::app`).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/api/v1/scans", post(post_scan))
-        .route("/api/v1/volumes", post(post_volume))
-        .route("/api/v1/volumes/{barcode}", get(get_volume))
-        .route("/api/v1/volumes/{barcode}/movements", get(get_movements))
-        .route("/api/v1/search", get(search))
-        .route("/api/v1/locations", get(get_locations).post(post_location))
-        .route("/api/v1/locations/{code}", get(get_location))
-        .route("/api/v1/stations", get(get_stations).post(post_station))
-        .route("/api/v1/exceptions", get(get_exceptions))
-        .route("/api/v1/reports", post(post_report))
+/// The API's routes, each with who may call it (`auth::Policy`).
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/healthz", Public, healthz)
+        .get("/metrics", Any, metrics)
+        .get("/api/v1/openapi.json", Public, openapi::document)
+        .post("/api/v1/scans", Scan, post_scan)
+        .post("/api/v1/volumes", User(Admin), post_volume)
+        .get("/api/v1/volumes/{barcode}", User(Nurse), get_volume)
+        .get(
+            "/api/v1/volumes/{barcode}/movements",
+            User(Nurse),
+            get_movements,
+        )
+        .get("/api/v1/search", User(Nurse), search)
+        .get("/api/v1/locations", User(Nurse), get_locations)
+        .post("/api/v1/locations", User(Admin), post_location)
+        .get("/api/v1/locations/{code}", User(Nurse), get_location)
+        .get("/api/v1/stations", Any, get_stations)
+        .post("/api/v1/stations", User(Admin), post_station)
+        .get("/api/v1/exceptions", User(Supervisor), get_exceptions)
+        .post("/api/v1/reports", User(Clerk), post_report)
         .merge(workflows::routes())
 }
 
-async fn healthz(State(s): State<AppState>) -> ApiResult<&'static str> {
-    s.store
+/// 200 `{"status": "ok", ...}` when the database answers and the writer and checkpoint
+/// threads run; 503 with `"down"` naming what does not, so a monitor sees a stopped writer.
+async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
+    let health = s.store.health();
+    let database = s
+        .store
         .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await?;
-    Ok("ok")
+        .await
+        .is_ok();
+    let mut down = health.down();
+    if !database {
+        down.push("database");
+    }
+    let state = |up: bool| if up { "running" } else { "stopped" };
+    let body = serde_json::json!({
+        "status": if down.is_empty() { "ok" } else { "unavailable" },
+        "writer": state(health.writer),
+        "checkpoint": state(health.checkpoint),
+        "database": if database { "ok" } else { "unreadable" },
+        "down": down,
+    });
+    let status = if down.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
 }
 
-async fn metrics(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
+async fn metrics(State(s): State<AppState>) -> AppResult<impl IntoResponse> {
     let text = s.metrics.render(&s.store).await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         text,
     ))
@@ -132,29 +148,29 @@ async fn post_scan(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
     ApiJson(body): ApiJson<ScanBody>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let station = match (body.station, &who) {
         (Some(s), _) => s,
         (None, Principal::Station { id }) => id.clone(),
         (None, Principal::User { .. }) => {
-            return Err(ApiError::BadRequest(
+            return Err(AppError::BadRequest(
                 "station is required (only a station token may leave it out)".into(),
             ))
         }
     };
     if station.is_empty() || station.len() > 64 {
-        return Err(ApiError::BadRequest(
+        return Err(AppError::BadRequest(
             "station must be 1 to 64 characters".into(),
         ));
     }
     if body.barcode.len() > 4096 {
-        return Err(ApiError::BadRequest(
+        return Err(AppError::BadRequest(
             "barcode is far too long to be a scan".into(),
         ));
     }
     let user = match &who {
         Principal::Station { id } if *id != station => {
-            return Err(ApiError::Forbidden(format!(
+            return Err(AppError::Forbidden(format!(
                 "this token belongs to station '{id}' and may only scan as it"
             )));
         }
@@ -164,32 +180,27 @@ async fn post_scan(
             name: name.clone(),
         }),
     };
-    let started = std::time::Instant::now();
-    let answer = s
-        .store
-        .scan(ScanInput {
-            station,
-            line: body.barcode.into_bytes(),
-            id: body.id,
-            scanned_at: body.scanned_at,
-            user,
-        })
-        .await?;
-    s.metrics.observe_scan(&answer, started.elapsed());
-    Ok(Json(answer))
+    let input = ScanInput {
+        station,
+        line: body.barcode.into_bytes(),
+        id: body.id,
+        scanned_at: body.scanned_at,
+        user,
+    };
+    Ok(Json(scans::scan(&s.store, &s.metrics, input).await?))
 }
 
 async fn get_volume(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiPath(barcode): ApiPath<String>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let access = caller.access("view-volume", barcode.clone());
     let mut v = s
         .store
         .audited(access, move |c| query::volume(c, &barcode))
         .await?
-        .ok_or_else(|| ApiError::NotFound("no volume with that barcode".into()))?;
+        .ok_or_else(|| AppError::NotFound("no volume with that barcode".into()))?;
     if v.restricted && !caller.sees_restricted() {
         v.hide_whereabouts();
     }
@@ -206,10 +217,10 @@ async fn get_movements(
     Extension(caller): Extension<Caller>,
     ApiPath(barcode): ApiPath<String>,
     ApiQuery(q): ApiQuery<LimitQuery>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be 1 to 10000".into()));
+        return Err(AppError::BadRequest("limit must be 1 to 10000".into()));
     }
     let access = caller.access("view-movements", barcode.clone());
     let (restricted, mut moves) = s
@@ -219,7 +230,7 @@ async fn get_movements(
             Ok(restricted.zip(query::movements(c, &barcode, limit)?))
         })
         .await?
-        .ok_or_else(|| ApiError::NotFound("no volume with that barcode".into()))?;
+        .ok_or_else(|| AppError::NotFound("no volume with that barcode".into()))?;
     if restricted && !caller.sees_restricted() {
         for m in &mut moves {
             m.from = None;
@@ -232,7 +243,7 @@ async fn get_movements(
 async fn post_volume(
     State(s): State<AppState>,
     ApiJson(v): ApiJson<NewVolume>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let now = s.store.clock().now();
     let barcode = s
         .store
@@ -254,9 +265,9 @@ async fn search(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiQuery(q): ApiQuery<SearchQuery>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     if q.q.len() > 100 {
-        return Err(ApiError::BadRequest(
+        return Err(AppError::BadRequest(
             "search text is longer than 100 characters".into(),
         ));
     }
@@ -274,7 +285,7 @@ async fn search(
     Ok(Json(hits))
 }
 
-async fn get_locations(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
+async fn get_locations(State(s): State<AppState>) -> AppResult<impl IntoResponse> {
     Ok(Json(s.store.read(query::locations).await?))
 }
 
@@ -283,14 +294,14 @@ async fn get_location(
     Extension(caller): Extension<Caller>,
     ApiPath(code): ApiPath<String>,
     ApiQuery(q): ApiQuery<LimitQuery>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
     let access = caller.access("view-location", code.clone());
     let mut l = s
         .store
         .audited(access, move |c| query::location(c, &code, limit))
         .await?
-        .ok_or_else(|| ApiError::NotFound("no location with that code".into()))?;
+        .ok_or_else(|| AppError::NotFound("no location with that code".into()))?;
     if !caller.sees_restricted() {
         // A restricted chart's presence here is itself its whereabouts.
         l.volumes.retain(|h| !h.restricted);
@@ -301,7 +312,7 @@ async fn get_location(
 async fn post_location(
     State(s): State<AppState>,
     ApiJson(l): ApiJson<NewLocation>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let now = s.store.clock().now();
     let barcode = s
         .store
@@ -313,14 +324,14 @@ async fn post_location(
     ))
 }
 
-async fn get_stations(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
+async fn get_stations(State(s): State<AppState>) -> AppResult<impl IntoResponse> {
     Ok(Json(s.store.read(query::stations).await?))
 }
 
 async fn post_station(
     State(s): State<AppState>,
     ApiJson(st): ApiJson<NewStation>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let now = s.store.clock().now();
     let id = st.id.clone();
     s.store
@@ -339,7 +350,7 @@ struct ExceptionQuery {
 async fn get_exceptions(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ExceptionQuery>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let limit = q.limit.unwrap_or(200).clamp(1, 10_000);
     Ok(Json(
         s.store
@@ -361,7 +372,7 @@ async fn post_report(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(r): ApiJson<ReportBody>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let now = s.store.clock().now();
     let user = caller.user_id();
     let barcode = s

@@ -2,92 +2,58 @@
 //! stocktakes. Writes go through the single writer; reads of patient data through the audited
 //! path, with restricted charts' whereabouts hidden from those who may not see them.
 
-use super::error::{ApiError, ApiResult};
-use super::{ApiJson, ApiPath, ApiQuery, AppState};
-use crate::auth::Caller;
-use crate::domain::{EndReason, MissingReason, RequestStatus};
-use crate::store::requests::{self, Created, Filter, NewRequest, RequestView};
-use crate::store::scan::RequestNote;
+use super::{ApiJson, ApiPath, ApiQuery};
+use crate::auth::Policy::User;
+use crate::auth::Routes;
+use crate::domain::MissingReason;
+use crate::domain::Role::{Clerk, Nurse, Supervisor};
+use crate::service::requests::{self as requests_op, CancelBody};
+use crate::service::{AppError, AppResult};
+use crate::service::{AppState, Caller};
+use crate::store::requests::{Created, Filter, NewRequest, RequestView};
 use crate::store::stocktake::{self, NewStocktake};
 use crate::store::{loose, missing};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde::Deserialize;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/requests", get(list_requests).post(post_request))
-        .route("/api/v1/requests/{id}", get(get_request))
-        .route("/api/v1/requests/{id}/cancel", post(cancel_request))
-        .route("/api/v1/pull-list", get(pull_list))
-        .route("/api/v1/volumes/{barcode}/missing", post(mark_missing))
-        .route("/api/v1/missing", get(get_missing))
-        .route("/api/v1/missing/{id}/acknowledge", post(acknowledge_found))
-        .route("/api/v1/reports", get(waiting_reports))
-        .route(
-            "/api/v1/stocktakes",
-            get(list_stocktakes).post(open_stocktake),
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/api/v1/requests", User(Nurse), list_requests)
+        .post("/api/v1/requests", User(Nurse), post_request)
+        .get("/api/v1/requests/{id}", User(Nurse), get_request)
+        .post("/api/v1/requests/{id}/cancel", User(Nurse), cancel_request)
+        .get("/api/v1/pull-list", User(Clerk), pull_list)
+        .post(
+            "/api/v1/volumes/{barcode}/missing",
+            User(Supervisor),
+            mark_missing,
         )
-        .route("/api/v1/stocktakes/{id}", get(get_stocktake))
-        .route("/api/v1/stocktakes/{id}/close", post(close_stocktake))
-}
-
-/// Hide a restricted chart's whereabouts from a caller who may not see them.
-pub fn shown(caller: &Caller, mut r: RequestView) -> RequestView {
-    if r.restricted && !caller.sees_restricted() {
-        r.hide_whereabouts();
-    }
-    r
-}
-
-/// Create a request and tell the floor pages. Shared with the requests page.
-pub async fn create_request(
-    s: &AppState,
-    caller: &Caller,
-    body: NewRequest,
-) -> ApiResult<(Created, RequestView)> {
-    let now = s.store.clock().now();
-    let user = caller.user_id();
-    let created = s
-        .store
-        .write(move |c| requests::create(c, &body, user, now))
-        .await?;
-    let view = read_request(s, caller, created.id()).await?;
-    if let Created::New(_) = created {
-        s.store.request_changed(note(&view));
-    }
-    Ok((created, view))
-}
-
-pub fn note(r: &RequestView) -> RequestNote {
-    RequestNote {
-        id: r.id,
-        barcode: r.barcode.clone(),
-        status: r.status,
-        location: r.location.code.clone(),
-    }
-}
-
-pub async fn read_request(s: &AppState, caller: &Caller, id: i64) -> ApiResult<RequestView> {
-    let r = s
-        .store
-        .audited(caller.access("view-request", id.to_string()), move |c| {
-            requests::view(c, id)
-        })
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no request {id}")))?;
-    Ok(shown(caller, r))
+        .get("/api/v1/missing", User(Supervisor), get_missing)
+        .post(
+            "/api/v1/missing/{id}/acknowledge",
+            User(Supervisor),
+            acknowledge_found,
+        )
+        .get("/api/v1/reports", User(Clerk), waiting_reports)
+        .get("/api/v1/stocktakes", User(Clerk), list_stocktakes)
+        .post("/api/v1/stocktakes", User(Clerk), open_stocktake)
+        .get("/api/v1/stocktakes/{id}", User(Clerk), get_stocktake)
+        .post(
+            "/api/v1/stocktakes/{id}/close",
+            User(Clerk),
+            close_stocktake,
+        )
 }
 
 async fn post_request(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewRequest>,
-) -> ApiResult<impl IntoResponse> {
-    let (created, view) = create_request(&s, &caller, body).await?;
+) -> AppResult<impl IntoResponse> {
+    let (created, view) = requests_op::create(&s, &caller, body).await?;
     let status = match created {
         Created::New(_) => StatusCode::CREATED,
         Created::Existing(_) => StatusCode::OK,
@@ -99,53 +65,16 @@ async fn get_request(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<impl IntoResponse> {
-    Ok(Json(read_request(&s, &caller, id).await?))
-}
-
-pub async fn list(s: &AppState, caller: &Caller, f: Filter) -> ApiResult<Vec<RequestView>> {
-    let subject = f.location.clone().unwrap_or_else(|| "all".into());
-    let rows = s
-        .store
-        .audited(caller.access("list-requests", subject), move |c| {
-            requests::list(c, &f)
-        })
-        .await?;
-    Ok(rows.into_iter().map(|r| shown(caller, r)).collect())
+) -> AppResult<impl IntoResponse> {
+    Ok(Json(requests_op::read(&s, &caller, id).await?))
 }
 
 async fn list_requests(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiQuery(f): ApiQuery<Filter>,
-) -> ApiResult<impl IntoResponse> {
-    Ok(Json(list(&s, &caller, f).await?))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CancelBody {
-    pub reason: EndReason,
-    #[serde(default)]
-    pub note: Option<String>,
-}
-
-/// Cancel a request and tell the floor pages. Shared with the requests page.
-pub async fn cancel(
-    s: &AppState,
-    caller: &Caller,
-    id: i64,
-    body: CancelBody,
-) -> ApiResult<RequestView> {
-    let now = s.store.clock().now();
-    let user = caller.user_id();
-    s.store
-        .write(move |c| requests::cancel(c, id, body.reason, body.note.as_deref(), user, now))
-        .await?;
-    let view = read_request(s, caller, id).await?;
-    debug_assert_eq!(view.status, RequestStatus::Cancelled);
-    s.store.request_changed(note(&view));
-    Ok(view)
+) -> AppResult<impl IntoResponse> {
+    Ok(Json(requests_op::list(&s, &caller, f).await?))
 }
 
 async fn cancel_request(
@@ -153,19 +82,26 @@ async fn cancel_request(
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CancelBody>,
-) -> ApiResult<impl IntoResponse> {
-    Ok(Json(cancel(&s, &caller, id, body).await?))
+) -> AppResult<impl IntoResponse> {
+    Ok(Json(requests_op::cancel(&s, &caller, id, body).await?))
 }
 
 async fn pull_list(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let (pull, transfer) = s
         .store
-        .audited(caller.access("pull-list", "file room"), requests::pull_list)
+        .audited(
+            caller.access("pull-list", "file room"),
+            crate::store::requests::pull_list,
+        )
         .await?;
-    let hide = |v: Vec<RequestView>| v.into_iter().map(|r| shown(&caller, r)).collect::<Vec<_>>();
+    let hide = |v: Vec<RequestView>| {
+        v.into_iter()
+            .map(|r| requests_op::shown(&caller, r))
+            .collect::<Vec<_>>()
+    };
     Ok(Json(
         serde_json::json!({ "pull": hide(pull), "transfer": hide(transfer) }),
     ))
@@ -184,7 +120,7 @@ async fn mark_missing(
     Extension(caller): Extension<Caller>,
     ApiPath(barcode): ApiPath<String>,
     ApiJson(body): ApiJson<MissingBody>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let now = s.store.clock().now();
     let user = caller.user_id();
     let id = s
@@ -200,7 +136,7 @@ async fn mark_missing(
 async fn get_missing(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let (missing, found, candidates) = s
         .store
         .audited(caller.access("missing-list", "all"), missing::overview)
@@ -214,7 +150,7 @@ async fn acknowledge_found(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let now = s.store.clock().now();
     let user = caller.user_id();
     s.store
@@ -226,7 +162,7 @@ async fn acknowledge_found(
 async fn waiting_reports(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let now = s.store.clock().now();
     let mut waiting = s
         .store
@@ -247,7 +183,7 @@ async fn open_stocktake(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<NewStocktake>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let now = s.store.clock().now();
     let user = caller.user_id();
     let id = s
@@ -257,7 +193,7 @@ async fn open_stocktake(
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
 }
 
-async fn list_stocktakes(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
+async fn list_stocktakes(State(s): State<AppState>) -> AppResult<impl IntoResponse> {
     Ok(Json(s.store.read(|c| stocktake::list(c, 200)).await?))
 }
 
@@ -265,14 +201,14 @@ async fn get_stocktake(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let r = s
         .store
         .audited(caller.access("view-stocktake", id.to_string()), move |c| {
             stocktake::results(c, id)
         })
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no stocktake {id}")))?;
+        .ok_or_else(|| AppError::NotFound(format!("no stocktake {id}")))?;
     Ok(Json(r))
 }
 
@@ -280,7 +216,7 @@ async fn close_stocktake(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<impl IntoResponse> {
+) -> AppResult<impl IntoResponse> {
     let now = s.store.clock().now();
     let user = caller.user_id();
     s.store

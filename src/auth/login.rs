@@ -2,9 +2,9 @@
 //! get the same answer after the same work (a dummy hash is verified for unknown names);
 //! failures are counted per account and per address in SQLite, so the limit survives a restart.
 
-use crate::api::error::ApiError;
-use crate::api::AppState;
 use crate::passwords;
+use crate::service::AppError;
+use crate::service::AppState;
 use crate::store::{audit, sessions};
 use chrono::Duration;
 use std::sync::OnceLock;
@@ -21,7 +21,7 @@ pub fn window() -> Duration {
 #[derive(Debug)]
 pub enum SignIn {
     Opened {
-        secret: String,
+        secret: crate::domain::Secret,
         must_change_password: bool,
     },
     /// Wrong name or password (never says which).
@@ -51,7 +51,7 @@ pub async fn sign_in(
     name: &str,
     password: &str,
     remote: &str,
-) -> Result<SignIn, ApiError> {
+) -> Result<SignIn, AppError> {
     let now = state.store.clock().now();
     let typed: String = name.chars().take(64).collect();
     let [user_key, addr_key] = keys(name, remote);
@@ -92,7 +92,7 @@ pub async fn sign_in(
         ok && phc.is_some()
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?;
+    .map_err(|e| AppError::Internal(format!("password check failed: {e}")))?;
     let remote = remote.to_owned();
     match account.filter(|_| good) {
         None => {
@@ -144,13 +144,13 @@ pub async fn change_password(
     caller: &super::Caller,
     current: &str,
     new: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     let crate::store::query::Principal::User { id, name, .. } = &caller.principal else {
-        return Err(ApiError::Forbidden("stations have no password".into()));
+        return Err(AppError::Forbidden("stations have no password".into()));
     };
-    passwords::check_policy(new).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    passwords::check_policy(new).map_err(|e| AppError::BadRequest(e.to_string()))?;
     if new == current {
-        return Err(ApiError::BadRequest(
+        return Err(AppError::BadRequest(
             "the new password must differ from the current one".into(),
         ));
     }
@@ -159,7 +159,7 @@ pub async fn change_password(
         .store
         .read(move |c| sessions::account(c, &n))
         .await?
-        .ok_or(ApiError::Unauthorized)?;
+        .ok_or(AppError::Unauthorized)?;
     let (cur, new_pw, phc) = (current.to_owned(), new.to_owned(), account.password_hash);
     let hash = tokio::task::spawn_blocking(move || {
         if !passwords::verify(&cur, phc.as_deref().unwrap_or(dummy_hash())) || phc.is_none() {
@@ -168,9 +168,9 @@ pub async fn change_password(
         passwords::hash(&new_pw).map(Some)
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("hashing failed: {e}")))?
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .ok_or_else(|| ApiError::BadRequest("the current password is not right".into()))?;
+    .map_err(|e| AppError::Internal(format!("hashing failed: {e}")))?
+    .map_err(|e| AppError::Internal(e.to_string()))?
+    .ok_or_else(|| AppError::BadRequest("the current password is not right".into()))?;
     let now = state.store.clock().now();
     let (uid, keep) = (*id, caller.session.as_ref().map(|s| s.id).unwrap_or(-1));
     let entry = caller.access("password-changed", name.clone());
@@ -186,7 +186,7 @@ pub async fn change_password(
 }
 
 /// End the caller's session on the server.
-pub async fn sign_out(state: &AppState, caller: &super::Caller) -> Result<(), ApiError> {
+pub async fn sign_out(state: &AppState, caller: &super::Caller) -> Result<(), AppError> {
     let Some(s) = &caller.session else {
         return Ok(());
     };

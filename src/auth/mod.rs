@@ -1,22 +1,28 @@
-//! Who may call what, in one place, for the API and the pages alike. Every route is classified
-//! in [`POLICY`]; the middleware looks the matched route up, finds the caller (a bearer token,
-//! or a signed-in session's cookie), checks anti-forgery on state-changing requests made with a
-//! cookie, and checks the role. A route missing from the table is refused (fail closed), and a
-//! test walks the router.
+//! Who may call what, in one place, for the API and the pages alike. A route exists only
+//! through [`Routes`], which registers it together with its [`Policy`], so no route lacks one
+//! and no path is written twice. [`check`] looks the matched route up, finds the caller (a bearer
+//! token, or a signed-in session's cookie), checks anti-forgery on state-changing requests made
+//! with a cookie, and checks the role. A route missing from the table is refused (fail closed).
+//! How a refusal looks (JSON, an error page, a sign-in redirect) is the HTTP layers' business.
 
 pub mod login;
 
-use crate::api::error::ApiError;
-use crate::api::AppState;
-use crate::domain::Role;
+use crate::config::Sessions;
+use crate::domain::{Role, Secret};
+use crate::service::{AppError, AppState, Caller, SessionRef};
 use crate::store::admin::token_digest;
 use crate::store::query::{self, Principal};
 use crate::store::sessions;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, Request};
+use axum::handler::Handler;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
-use std::net::SocketAddr;
+use axum::response::Response;
+use axum::routing::MethodRouter;
+use axum::Router;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
@@ -31,96 +37,126 @@ pub enum Policy {
 }
 
 use Policy::{Any, Public, Scan, User};
-use Role::{Admin, Clerk, Nurse, Supervisor};
 
-/// Every route the server has, with its policy.
-pub const POLICY: &[(&str, &str, Policy)] = &[
-    ("GET", "/healthz", Public),
-    ("GET", "/api/v1/openapi.json", Public),
-    ("GET", "/metrics", Any),
-    ("POST", "/api/v1/scans", Scan),
-    ("GET", "/api/v1/volumes/{barcode}", User(Nurse)),
-    ("GET", "/api/v1/volumes/{barcode}/movements", User(Nurse)),
-    ("POST", "/api/v1/volumes", User(Admin)),
-    ("GET", "/api/v1/search", User(Nurse)),
-    ("GET", "/api/v1/locations", User(Nurse)),
-    ("POST", "/api/v1/locations", User(Admin)),
-    ("GET", "/api/v1/locations/{code}", User(Nurse)),
-    ("GET", "/api/v1/stations", Any),
-    ("POST", "/api/v1/stations", User(Admin)),
-    ("GET", "/api/v1/exceptions", User(Supervisor)),
-    ("POST", "/api/v1/reports", User(Clerk)),
-    ("GET", "/api/v1/reports", User(Clerk)),
-    ("POST", "/api/v1/requests", User(Nurse)),
-    ("GET", "/api/v1/requests", User(Nurse)),
-    ("GET", "/api/v1/requests/{id}", User(Nurse)),
-    ("POST", "/api/v1/requests/{id}/cancel", User(Nurse)),
-    ("GET", "/api/v1/pull-list", User(Clerk)),
-    (
-        "POST",
-        "/api/v1/volumes/{barcode}/missing",
-        User(Supervisor),
-    ),
-    ("GET", "/api/v1/missing", User(Supervisor)),
-    ("POST", "/api/v1/missing/{id}/acknowledge", User(Supervisor)),
-    ("GET", "/api/v1/stocktakes", User(Clerk)),
-    ("POST", "/api/v1/stocktakes", User(Clerk)),
-    ("GET", "/api/v1/stocktakes/{id}", User(Clerk)),
-    ("POST", "/api/v1/stocktakes/{id}/close", User(Clerk)),
-    // Pages.
-    ("GET", "/login", Public),
-    ("POST", "/login", Public),
-    ("GET", "/static/{file}", Public),
-    ("POST", "/logout", User(Nurse)),
-    ("GET", "/account/password", User(Nurse)),
-    ("POST", "/account/password", User(Nurse)),
-    ("GET", "/", User(Nurse)),
-    ("GET", "/events", User(Nurse)),
-    ("GET", "/volumes/{barcode}", User(Nurse)),
-    ("GET", "/locations", User(Nurse)),
-    ("GET", "/locations/{code}", User(Nurse)),
-    ("GET", "/scan", User(Nurse)),
-    ("GET", "/wall/{code}", User(Nurse)),
-    ("GET", "/requests", User(Nurse)),
-    ("POST", "/requests", User(Nurse)),
-    ("GET", "/requests/{id}", User(Nurse)),
-    ("POST", "/requests/{id}/cancel", User(Nurse)),
-    ("GET", "/events/requests", User(Nurse)),
-    ("GET", "/pull-list", User(Clerk)),
-    ("GET", "/loose-reports", User(Clerk)),
-    ("POST", "/loose-reports", User(Clerk)),
-    ("GET", "/stocktakes", User(Clerk)),
-    ("POST", "/stocktakes", User(Clerk)),
-    ("GET", "/stocktakes/{id}", User(Clerk)),
-    ("POST", "/stocktakes/{id}/close", User(Clerk)),
-    ("GET", "/missing", User(Supervisor)),
-    ("POST", "/missing", User(Supervisor)),
-    ("POST", "/missing/{id}/acknowledge", User(Supervisor)),
-    ("GET", "/reports", User(Supervisor)),
-    ("GET", "/reports/{name}", User(Supervisor)),
-    ("GET", "/stations", User(Clerk)),
-    ("GET", "/stations/sheet/{profile}", User(Clerk)),
-    ("GET", "/exceptions", User(Supervisor)),
-    ("POST", "/exceptions/{id}/resolve", User(Supervisor)),
-    ("GET", "/access-log", User(Supervisor)),
-    ("GET", "/admin", User(Admin)),
-    ("POST", "/admin/users", User(Admin)),
-    ("POST", "/admin/users/{name}", User(Admin)),
-    ("POST", "/admin/locations", User(Admin)),
-    ("POST", "/admin/stations", User(Admin)),
-    ("POST", "/admin/import", User(Admin)),
-];
+/// One route of the table: method, path (axum's pattern) and who may call it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub policy: Policy,
+}
 
-pub fn policy_for(method: &Method, path: &str) -> Option<Policy> {
-    let method = if method == Method::HEAD {
-        "GET"
-    } else {
-        method.as_str()
-    };
-    POLICY
-        .iter()
-        .find(|(m, p, _)| *m == method && *p == path)
-        .map(|(_, _, pol)| *pol)
+/// A router whose every route was registered with its policy. `api` and `web` each build one;
+/// the server merges them and hands the table to [`check`].
+pub struct Routes {
+    router: Router<AppState>,
+    rules: Vec<Rule>,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Routes {
+    pub fn new() -> Routes {
+        Routes {
+            router: Router::new(),
+            rules: Vec::new(),
+        }
+    }
+
+    pub fn get<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        policy: Policy,
+        handler: H,
+    ) -> Routes {
+        self.with("GET", path, policy, axum::routing::get(handler))
+    }
+
+    pub fn post<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        policy: Policy,
+        handler: H,
+    ) -> Routes {
+        self.with("POST", path, policy, axum::routing::post(handler))
+    }
+
+    /// A route whose method router is built by the caller (to add a layer of its own, such as
+    /// a larger body limit). `method` is the one method `router` answers.
+    pub fn with(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        policy: Policy,
+        router: MethodRouter<AppState>,
+    ) -> Routes {
+        let rule = Rule {
+            method,
+            path,
+            policy,
+        };
+        assert!(
+            !self
+                .rules
+                .iter()
+                .any(|r| r.method == method && r.path == path),
+            "{method} {path} is registered twice"
+        );
+        self.rules.push(rule);
+        self.router = self.router.route(path, router);
+        self
+    }
+
+    pub fn merge(mut self, other: Routes) -> Routes {
+        for r in &other.rules {
+            assert!(
+                !self
+                    .rules
+                    .iter()
+                    .any(|m| m.method == r.method && m.path == r.path),
+                "{} {} is registered twice",
+                r.method,
+                r.path
+            );
+        }
+        self.rules.extend(other.rules);
+        self.router = self.router.merge(other.router);
+        self
+    }
+
+    /// Every route with its policy (tests walk it; OpenAPI is checked against it).
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The router, and the table [`check`] consults.
+    pub fn into_parts(self) -> (Router<AppState>, PolicyTable) {
+        let table = self
+            .rules
+            .iter()
+            .map(|r| ((r.method, r.path), r.policy))
+            .collect();
+        (self.router, PolicyTable(Arc::new(table)))
+    }
+}
+
+/// The policies by method and matched path.
+#[derive(Debug, Clone)]
+pub struct PolicyTable(Arc<HashMap<(&'static str, &'static str), Policy>>);
+
+impl PolicyTable {
+    pub fn policy_for(&self, method: &Method, path: &str) -> Option<Policy> {
+        let method = if method == Method::HEAD {
+            "GET"
+        } else {
+            method.as_str()
+        };
+        self.0.get(&(method, path)).copied()
+    }
 }
 
 /// Pages answer in HTML (a sign-in redirect, an error page); everything else in JSON.
@@ -128,112 +164,27 @@ pub fn is_page(path: &str) -> bool {
     !(path.starts_with("/api/") || path == "/metrics" || path == "/healthz")
 }
 
-/// Session settings (`chartrack.toml`: `session_idle_minutes`, `secure_cookies`).
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    /// A session unused this long is ended on the server (HIPAA automatic logoff).
-    pub idle: chrono::Duration,
-    /// No session outlives this, however busy.
-    pub lifetime: chrono::Duration,
-    /// Served over TLS (directly or behind a proxy): cookies are `Secure` and `__Host-`.
-    pub secure_cookies: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            idle: chrono::Duration::minutes(15),
-            lifetime: chrono::Duration::hours(12),
-            secure_cookies: false,
-        }
+/// The session cookie's name: `__Host-` prefixed when served over TLS.
+pub fn cookie_name(s: &Sessions) -> &'static str {
+    if s.secure_cookies {
+        "__Host-chartrack"
+    } else {
+        "chartrack_session"
     }
 }
 
-impl Settings {
-    pub fn cookie_name(&self) -> &'static str {
-        if self.secure_cookies {
-            "__Host-chartrack"
-        } else {
-            "chartrack_session"
-        }
-    }
-
-    /// The Set-Cookie value for a session secret (or its removal, with `None`).
-    pub fn cookie(&self, secret: Option<&str>) -> HeaderValue {
-        let secure = if self.secure_cookies { "; Secure" } else { "" };
-        let v = match secret {
-            Some(s) => format!(
-                "{}={s}; Path=/; HttpOnly; SameSite=Strict{secure}",
-                self.cookie_name()
-            ),
-            None => format!(
-                "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
-                self.cookie_name()
-            ),
-        };
-        HeaderValue::from_str(&v).expect("cookie is ASCII")
-    }
-}
-
-/// Who is calling, from where, and (for a browser) their session.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub principal: Principal,
-    pub remote: String,
-    pub session: Option<SessionRef>,
-}
-
-#[derive(Debug, Clone)]
-pub struct SessionRef {
-    pub id: i64,
-    /// The anti-forgery token every form and script request of this session carries.
-    pub csrf: String,
-}
-
-impl Caller {
-    pub fn role(&self) -> Option<Role> {
-        match &self.principal {
-            Principal::User { role, .. } => Some(*role),
-            Principal::Station { .. } => None,
-        }
-    }
-    /// May see where a restricted chart is (stations never need to).
-    pub fn sees_restricted(&self) -> bool {
-        self.role().is_some_and(Role::sees_restricted)
-    }
-    /// The signed-in user's id (none for a station).
-    pub fn user_id(&self) -> Option<i64> {
-        match &self.principal {
-            Principal::User { id, .. } => Some(*id),
-            Principal::Station { .. } => None,
-        }
-    }
-    pub fn name(&self) -> &str {
-        match &self.principal {
-            Principal::User { name, .. } => name,
-            Principal::Station { id } => id,
-        }
-    }
-    /// What the access log records of this caller.
-    pub fn access(
-        &self,
-        action: &'static str,
-        subject: impl Into<String>,
-    ) -> crate::store::audit::Access {
-        crate::store::audit::Access {
-            user_id: self.user_id(),
-            actor: match &self.principal {
-                Principal::User { name, .. } => name.clone(),
-                Principal::Station { id } => format!("station:{id}"),
-            },
-            action,
-            subject: subject.into(),
-            remote: self.remote.clone(),
-        }
-    }
-    pub fn csrf(&self) -> &str {
-        self.session.as_ref().map(|s| s.csrf.as_str()).unwrap_or("")
-    }
+/// The Set-Cookie value for a session secret (or its removal, with `None`).
+pub fn set_cookie(s: &Sessions, secret: Option<&Secret>) -> HeaderValue {
+    let secure = if s.secure_cookies { "; Secure" } else { "" };
+    let name = cookie_name(s);
+    let v = match secret {
+        Some(v) => format!(
+            "{name}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
+            v.expose()
+        ),
+        None => format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+    };
+    HeaderValue::from_str(&v).expect("cookie is ASCII")
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -280,84 +231,56 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
     }
 }
 
-/// A refusal, in the caller's language: JSON for the API, HTML (or a sign-in redirect) for pages.
-struct Refusal {
-    page: bool,
-    error: ApiError,
-    path: String,
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        if !self.page {
-            return self.error.into_response();
-        }
-        match self.error {
-            ApiError::Unauthorized => {
-                let next = url_escape(&self.path);
-                Redirect::to(&format!("/login?next={next}")).into_response()
-            }
-            // Every other refusal as the pages show their own errors (503 included).
-            other => crate::web::PageError::from(other).into_response(),
-        }
+/// The client's address: the peer's, unless the peer is a trusted proxy; then the nearest
+/// address in `X-Forwarded-For` (read from the right) that is not itself a trusted proxy. A
+/// header from anyone else is ignored: a client cannot pick the address it is counted as.
+pub fn client_address(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[crate::config::TrustedProxy],
+) -> IpAddr {
+    let is_trusted = |a: &IpAddr| trusted.iter().any(|t| t.contains(a));
+    if !is_trusted(&peer) {
+        return peer;
     }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map_while(|a| a.trim().parse::<IpAddr>().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|a| !is_trusted(a))
+        .or(forwarded.first())
+        .copied()
+        .unwrap_or(peer)
 }
 
-/// Percent-encode everything but unreserved characters and '/'.
-pub fn url_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn remote_of(req: &Request) -> String {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "local".into())
-}
-
-pub async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let page = path.as_deref().map(is_page).unwrap_or(false);
-    let full_path = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
-    match check(&state, path.as_deref(), req).await {
-        Ok((req, _)) => next.run(req).await,
-        Err(error) => Refusal {
-            page,
-            error,
-            path: full_path,
-        }
-        .into_response(),
+fn remote_of(state: &AppState, req: &Request) -> String {
+    match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(c) => client_address(c.0.ip(), req.headers(), &state.trusted_proxies).to_string(),
+        None => "local".into(),
     }
 }
 
 /// The whole decision; on success the request carries its [`Caller`] and [`Principal`].
-async fn check(
+pub async fn check(
     state: &AppState,
+    table: &PolicyTable,
     path: Option<&str>,
     mut req: Request,
-) -> Result<(Request, Policy), ApiError> {
+) -> Result<Request, AppError> {
     let policy = path
-        .and_then(|p| policy_for(req.method(), p))
-        .ok_or_else(|| ApiError::Forbidden("this route is not classified for access".into()))?;
+        .and_then(|p| table.policy_for(req.method(), p))
+        .ok_or_else(|| AppError::Forbidden("this route is not classified for access".into()))?;
     if policy == Public {
-        return Ok((req, policy));
+        return Ok(req);
     }
-    let remote = remote_of(&req);
-    let settings = state.auth;
+    let remote = remote_of(state, &req);
+    let settings = state.sessions;
     let now = state.store.clock().now();
     let (principal, session) = if let Some(token) = bearer(req.headers()) {
         let digest = token_digest(token);
@@ -365,9 +288,9 @@ async fn check(
             .store
             .read(move |c| query::principal_by_digest(c, &digest))
             .await?
-            .ok_or(ApiError::Unauthorized)?;
+            .ok_or(AppError::Unauthorized)?;
         (p, None)
-    } else if let Some(secret) = cookie(req.headers(), settings.cookie_name()) {
+    } else if let Some(secret) = cookie(req.headers(), cookie_name(&settings)) {
         let secret = secret.to_owned();
         let found = state
             .store
@@ -382,21 +305,21 @@ async fn check(
                         .write(move |c| sessions::end(c, id, reason, now))
                         .await?;
                 }
-                return Err(ApiError::Unauthorized);
+                return Err(AppError::Unauthorized);
             }
         };
         // Anti-forgery: a state-changing request made with the cookie must come from our own
         // pages (Origin / Sec-Fetch-Site) and carry the session's token.
         if !matches!(*req.method(), Method::GET | Method::HEAD) {
             if cross_site(req.headers()) {
-                return Err(ApiError::Forbidden(
+                return Err(AppError::Forbidden(
                     "refused: this request came from another site".into(),
                 ));
             }
             let (r, token) = csrf_token(req).await?;
             req = r;
-            if token.as_deref() != Some(live.csrf.as_str()) {
-                return Err(ApiError::Forbidden(
+            if token.as_deref() != Some(live.csrf.expose()) {
+                return Err(AppError::Forbidden(
                     "refused: the form is stale or forged; reload the page and try again".into(),
                 ));
             }
@@ -416,7 +339,7 @@ async fn check(
             role: live.role,
         };
         if must_change && !matches!(path, Some("/account/password" | "/logout")) {
-            return Err(ApiError::Forbidden(
+            return Err(AppError::Forbidden(
                 "change your one-time password first: open /account/password".into(),
             ));
         }
@@ -428,7 +351,7 @@ async fn check(
             }),
         )
     } else {
-        return Err(ApiError::Unauthorized);
+        return Err(AppError::Unauthorized);
     };
     let allowed = match (policy, &principal) {
         (Public | Any | Scan, _) => true,
@@ -436,7 +359,7 @@ async fn check(
         (User(_), Principal::Station { .. }) => false,
     };
     if !allowed {
-        return Err(ApiError::Forbidden("your role may not do this".into()));
+        return Err(AppError::Forbidden("your role may not do this".into()));
     }
     req.extensions_mut().insert(principal.clone());
     req.extensions_mut().insert(Caller {
@@ -444,12 +367,12 @@ async fn check(
         remote,
         session,
     });
-    Ok((req, policy))
+    Ok(req)
 }
 
 /// The anti-forgery token of a request: the `x-csrf-token` header (scripts), else the `csrf`
 /// field of a URL-encoded form (the body is read and put back).
-async fn csrf_token(req: Request) -> Result<(Request, Option<String>), ApiError> {
+async fn csrf_token(req: Request) -> Result<(Request, Option<String>), AppError> {
     if let Some(t) = req
         .headers()
         .get("x-csrf-token")
@@ -469,7 +392,7 @@ async fn csrf_token(req: Request) -> Result<(Request, Option<String>), ApiError>
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1024 * 1024)
         .await
-        .map_err(|_| ApiError::BadRequest("the form is larger than 1 MB".into()))?;
+        .map_err(|_| AppError::BadRequest("the form is larger than 1 MB".into()))?;
     let token = form_urlencoded_field(&bytes, "csrf");
     Ok((
         Request::from_parts(parts, axum::body::Body::from(bytes)),
@@ -554,10 +477,57 @@ mod tests {
     }
 
     #[test]
-    fn every_page_route_is_classified_once() {
-        let mut seen = std::collections::HashSet::new();
-        for (m, p, _) in POLICY {
-            assert!(seen.insert((m, p)), "{m} {p} is listed twice");
-        }
+    fn x_forwarded_for_is_believed_only_from_trusted_proxies() {
+        use crate::config::TrustedProxy;
+        let trusted: Vec<TrustedProxy> = ["127.0.0.1", "10.1.0.0/16"]
+            .into_iter()
+            .map(|s| TrustedProxy::try_from(s.to_owned()).unwrap())
+            .collect();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("198.51.100.9, 203.0.113.5, 10.1.2.3"),
+        );
+        // From a stranger, the header is ignored.
+        assert_eq!(
+            client_address(ip("192.0.2.1"), &h, &trusted),
+            ip("192.0.2.1")
+        );
+        // From the proxy: the nearest address that is not a proxy (the client could have
+        // written 198.51.100.9 itself).
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &h, &trusted),
+            ip("203.0.113.5")
+        );
+        // No trusted proxies configured: the peer, whatever the header says.
+        assert_eq!(client_address(ip("127.0.0.1"), &h, &[]), ip("127.0.0.1"));
+        // A garbled header from the proxy: the proxy itself.
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("not-an-address"),
+        );
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &h, &trusted),
+            ip("127.0.0.1")
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "GET /x is registered twice")]
+    fn a_route_cannot_be_registered_twice() {
+        let _ = Routes::new()
+            .get("/x", Public, || async { "a" })
+            .merge(Routes::new().get("/x", Any, || async { "b" }));
+    }
+
+    #[test]
+    fn head_is_judged_as_get_and_unknown_routes_have_no_policy() {
+        let (_, table) = Routes::new()
+            .get("/x", Public, || async { "a" })
+            .into_parts();
+        assert_eq!(table.policy_for(&Method::HEAD, "/x"), Some(Public));
+        assert_eq!(table.policy_for(&Method::POST, "/x"), None);
+        assert_eq!(table.policy_for(&Method::GET, "/y"), None);
     }
 }

@@ -5,11 +5,13 @@
 mod checkchar;
 mod ids;
 mod line;
+mod secret;
 mod terminal;
 
 pub use checkchar::{check_char, issue_barcode, verify_check_char};
 pub use ids::{Barcode, LocationCode, Mrn, ParseError};
 pub use line::{normalise_line, LineRefusal, MAX_LINE_BYTES};
+pub use secret::Secret;
 pub use terminal::TerminalDigit;
 
 use serde::{Deserialize, Serialize};

@@ -1,8 +1,5 @@
-//! Barcode symbols and printable sheets. Symbols are encoded with rxing and drawn as SVG bars
-//! (runs of modules, not one rectangle per pixel); the scanner setup sheet lives here. Chart and
-//! location label layouts (ZPL, sheets) come with their own issue.
-
-pub mod sheet;
+//! Barcode symbols: encoded with rxing and drawn as SVG bars (runs of modules, not one rectangle
+//! per pixel). Chart and location label layouts (ZPL, sheets) come with their own issue.
 
 use rxing::{BarcodeFormat, EncodeHints, MultiFormatWriter, Writer};
 

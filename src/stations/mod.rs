@@ -8,33 +8,18 @@ pub mod configure;
 pub mod framing;
 pub mod profiles;
 pub mod serial;
+pub mod sheet;
 #[cfg(unix)]
 pub mod simulator;
 
 use crate::config::{Config, StationConfig};
-use crate::metrics::Metrics;
-use crate::store::Store;
+pub use crate::config::{FlowControl, Parity};
 use serde::Deserialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub use profiles::Profile;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Parity {
-    None,
-    Odd,
-    Even,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FlowControl {
-    None,
-    Software,
-    Hardware,
-}
+pub use serial::Sink;
 
 /// Line settings. Scanners are almost all 9600 8N1 without flow control; USB-serial (CDC-ACM)
 /// scanners ignore them.
@@ -235,13 +220,9 @@ pub struct Stations {
 }
 
 impl Stations {
-    /// Start a reader for every configured station with a port or USB scanner.
-    pub fn start(
-        config: &Config,
-        store: &Store,
-        metrics: &Arc<Metrics>,
-        runtime: tokio::runtime::Handle,
-    ) -> anyhow::Result<Stations> {
+    /// Start a reader for every configured station with a port or USB scanner; each reader
+    /// hands its lines to a sink made by `sink` (the server's: the one scan path).
+    pub fn start<S: Sink>(config: &Config, sink: impl Fn() -> S) -> anyhow::Result<Stations> {
         let profiles = profiles::built_in()?;
         let mut stations = Stations {
             stop: Arc::new(AtomicBool::new(false)),
@@ -249,25 +230,14 @@ impl Stations {
         };
         for s in &config.stations {
             if let Some(station) = SerialStation::from_config(s, &profiles)? {
-                stations.add(station, store, metrics, runtime.clone());
+                stations.add(station, sink());
             }
         }
         Ok(stations)
     }
 
     /// Start a reader for one station (configured ones, and the demo's simulated scanner).
-    pub fn add(
-        &mut self,
-        station: SerialStation,
-        store: &Store,
-        metrics: &Arc<Metrics>,
-        runtime: tokio::runtime::Handle,
-    ) {
-        let sink = serial::StoreSink {
-            store: store.clone(),
-            metrics: metrics.clone(),
-            rt: runtime,
-        };
+    pub fn add(&mut self, station: SerialStation, sink: impl Sink) {
         self.threads
             .push(serial::spawn(station, sink, self.stop.clone()));
     }

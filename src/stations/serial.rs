@@ -5,8 +5,6 @@
 
 use super::framing::Framer;
 use super::{FlowControl, Parity, PortSource, SerialStation, UsbMatch};
-use crate::metrics::Metrics;
-use crate::store::{admin, ScanInput, Store};
 use serialport::{SerialPortInfo, SerialPortType};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,47 +71,6 @@ pub trait Sink: Send + 'static {
     fn submit(&self, station: &str, line: Vec<u8>) -> bool;
     /// The scanner connected, or was lost (with the reason).
     fn link(&self, station: &str, connected: bool, error: Option<String>);
-}
-
-/// The server's sink: the one scan path, then the metrics.
-pub struct StoreSink {
-    pub store: Store,
-    pub metrics: Arc<Metrics>,
-    pub rt: tokio::runtime::Handle,
-}
-
-impl Sink for StoreSink {
-    fn submit(&self, station: &str, line: Vec<u8>) -> bool {
-        let started = Instant::now();
-        let input = ScanInput {
-            station: station.to_owned(),
-            line,
-            id: Some(uuid::Uuid::new_v4()),
-            scanned_at: None,
-            user: None,
-        };
-        match self.rt.block_on(self.store.scan(input)) {
-            Ok(answer) => {
-                self.metrics.observe_scan(&answer, started.elapsed());
-                answer.accepted
-            }
-            Err(e) => {
-                tracing::error!(station, error = %e, "scan not recorded");
-                false
-            }
-        }
-    }
-
-    fn link(&self, station: &str, connected: bool, error: Option<String>) {
-        let (id, now) = (station.to_owned(), self.store.clock().now());
-        let r = self.rt.block_on(
-            self.store
-                .write(move |c| admin::set_station_link(c, &id, connected, error.as_deref(), now)),
-        );
-        if let Err(e) = r {
-            tracing::warn!(station, error = %e, "station link state not saved");
-        }
-    }
 }
 
 struct Reader<S> {

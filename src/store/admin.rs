@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::str::FromStr;
 
 fn constraint(e: rusqlite::Error, what: &str) -> StoreError {
     if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
@@ -78,7 +79,84 @@ pub fn create_location(c: &Connection, l: &NewLocation, now: DateTime<Utc>) -> R
     c.prepare_cached("INSERT INTO location (code, name, kind, barcode, terminal_lo, terminal_hi, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7)")?
         .execute(params![l.code.as_str(), l.name.trim(), l.kind.as_str(), barcode, l.terminal.map(|t| t.0), l.terminal.map(|t| t.1), stamp(now)])
         .map_err(|e| constraint(e, &format!("location {} or barcode {barcode}", l.code)))?;
+    apply_waiting_stations(c, &l.code, now)?;
     Ok(barcode)
+}
+
+/// The configured stations that wait for `code`, applied now that it exists.
+fn apply_waiting_stations(c: &Connection, code: &LocationCode, now: DateTime<Utc>) -> Result<()> {
+    let waiting: Vec<NewStation> = {
+        let mut st = c.prepare_cached(
+            "SELECT station_id, mode, port, usb FROM station_waiting WHERE location_code = ?",
+        )?;
+        let rows = st.query_map([code.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, mode, port, usb) = row?;
+            let mode = Mode::from_str(&mode).map_err(|e| StoreError::Internal(e.to_string()))?;
+            out.push(NewStation {
+                id,
+                location: code.clone(),
+                mode,
+                port,
+                usb,
+            });
+        }
+        out
+    };
+    for s in &waiting {
+        upsert_station(c, s, now)?;
+        c.prepare_cached("DELETE FROM station_waiting WHERE station_id = ?")?
+            .execute([&s.id])?;
+        tracing::info!(station = %s.id, location = %code, "configured station applied: its location now exists");
+    }
+    Ok(())
+}
+
+/// Apply the stations of the configuration: each whose location exists is created or updated;
+/// each whose location does not exist yet waits for it (and is applied when it is created).
+/// Returns the waiting ones as (station, location code).
+pub fn apply_configured_stations(
+    c: &Connection,
+    stations: &[NewStation],
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, String)>> {
+    // The configuration is the whole truth about what waits: a station taken out of it stops waiting.
+    c.execute("DELETE FROM station_waiting", [])?;
+    let mut waiting = Vec::new();
+    for s in stations {
+        let exists = c
+            .prepare_cached("SELECT 1 FROM location WHERE code = ?")?
+            .query_row([s.location.as_str()], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if exists {
+            upsert_station(c, s, now)?;
+        } else {
+            c.prepare_cached(
+                "INSERT INTO station_waiting (station_id, location_code, mode, port, usb, since) VALUES (?1,?2,?3,?4,?5,?6)",
+            )?
+            .execute(params![s.id, s.location.as_str(), s.mode.as_str(), s.port, s.usb, stamp(now)])?;
+            waiting.push((s.id.clone(), s.location.to_string()));
+        }
+    }
+    Ok(waiting)
+}
+
+/// The location a station waits for, if it waits.
+pub fn station_waits_for(c: &Connection, id: &str) -> Result<Option<String>> {
+    Ok(
+        c.prepare_cached("SELECT location_code FROM station_waiting WHERE station_id = ?")?
+            .query_row([id], |r| r.get(0))
+            .optional()?,
+    )
 }
 
 /// A volume to register, with its patient (created when the MRN is new).
@@ -109,32 +187,55 @@ fn medical() -> String {
 
 impl NewVolume {
     pub fn validate(&self) -> Result<()> {
-        for (what, v) in [
-            ("last name", &self.last_name),
-            ("first name", &self.first_name),
-        ] {
-            if v.trim().is_empty() || v.len() > 80 || v.chars().any(char::is_control) {
-                return Err(StoreError::Invalid(format!(
-                    "{what} must be 1 to 80 printable characters"
-                )));
-            }
-        }
-        if self.volume == 0 || self.volume > 999 {
-            return Err(StoreError::Invalid("volume number must be 1 to 999".into()));
-        }
-        let rt = &self.record_type;
-        if rt.is_empty()
-            || rt.len() > 32
-            || !rt
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
+        match volume_problems(
+            &self.last_name,
+            &self.first_name,
+            self.volume,
+            &self.record_type,
+        )
+        .into_iter()
+        .next()
         {
-            return Err(StoreError::Invalid(
-                "record type must be 1 to 32 lower-case letters, '-' or '_'".into(),
-            ));
+            Some(p) => Err(StoreError::Invalid(p)),
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// Every problem with a volume's own fields (names, volume number, record type), in column
+/// order; empty when they are fine. The CSV import names them all at once.
+pub fn volume_problems(
+    last_name: &str,
+    first_name: &str,
+    volume: u32,
+    record_type: &str,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (what, v) in [("last name", last_name), ("first name", first_name)] {
+        if v.trim().is_empty() || v.len() > 80 || v.chars().any(char::is_control) {
+            problems.push(format!("{what} must be 1 to 80 printable characters"));
+        }
+    }
+    if volume == 0 || volume > 999 {
+        problems.push("volume number must be 1 to 999".into());
+    }
+    let rt = record_type;
+    if rt.is_empty()
+        || rt.len() > 32
+        || !rt
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
+    {
+        problems.push("record type must be 1 to 32 lower-case letters, '-' or '_'".into());
+    }
+    problems
+}
+
+/// Every location's kind by code (the CSV import checks homes before it writes anything).
+pub fn location_kinds(c: &Connection) -> Result<std::collections::HashMap<String, String>> {
+    let mut st = c.prepare_cached("SELECT code, kind FROM location")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Register a volume (and its patient); returns the barcode.
@@ -270,6 +371,18 @@ pub struct NewStation {
     pub usb: Option<String>,
 }
 
+impl From<&crate::config::StationConfig> for NewStation {
+    fn from(s: &crate::config::StationConfig) -> NewStation {
+        NewStation {
+            id: s.id.clone(),
+            location: s.location.clone(),
+            mode: s.mode,
+            port: s.port.clone(),
+            usb: s.usb.clone(),
+        }
+    }
+}
+
 /// Create or update a station. Its memory is kept unless the location or mode changes.
 pub fn upsert_station(c: &Connection, s: &NewStation, now: DateTime<Utc>) -> Result<()> {
     if s.id.is_empty()
@@ -349,10 +462,20 @@ pub fn create_token(c: &Connection, who: &TokenFor, now: DateTime<Utc>) -> Resul
                 .prepare_cached("SELECT station_id FROM station WHERE station_id=?")?
                 .query_row([id], |r| r.get(0))
                 .optional()?;
-            (
-                Some(exists.ok_or_else(|| StoreError::NotFound(format!("no station '{id}'")))?),
-                None,
-            )
+            let exists = match exists {
+                Some(id) => id,
+                None => {
+                    return Err(match station_waits_for(c, id)? {
+                        Some(code) => StoreError::NotFound(format!(
+                            "station '{id}' waits for location {code}, which does not exist yet: create it (chartrack import locations, or the admin page), then ask again"
+                        )),
+                        None => StoreError::NotFound(format!(
+                            "no station '{id}': add it to chartrack.toml ([[stations]]) or on the admin page"
+                        )),
+                    })
+                }
+            };
+            (Some(exists), None)
         }
         TokenFor::User(name) => {
             let id: Option<i64> = c

@@ -22,6 +22,11 @@ pub struct Checkpointer {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// A lock whose data (an `Option` taken or read) stays valid even if a holder panicked.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64, i64)> {
     conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -29,7 +34,7 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64, i64)
 }
 
 impl Checkpointer {
-    pub fn start(conn: Connection) -> Checkpointer {
+    pub fn start(conn: Connection) -> std::io::Result<Checkpointer> {
         let (tx, rx) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("chartrack-checkpoint".into())
@@ -45,18 +50,24 @@ impl Checkpointer {
                         Err(e) => tracing::warn!(error = %e, "checkpoint failed; will retry"),
                     }
                 }
-            })
-            .expect("spawn checkpoint thread");
-        Checkpointer {
+            })?;
+        Ok(Checkpointer {
             stop: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
-        }
+        })
+    }
+
+    /// The thread is running (not stopped, not died).
+    pub fn alive(&self) -> bool {
+        lock(&self.thread)
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
     }
 
     /// Stop the thread (the last connection to close checkpoints the whole log).
     pub fn shutdown(&self) {
-        self.stop.lock().expect("checkpoint lock").take();
-        if let Some(t) = self.thread.lock().expect("checkpoint lock").take() {
+        lock(&self.stop).take();
+        if let Some(t) = lock(&self.thread).take() {
             let _ = t.join();
         }
     }

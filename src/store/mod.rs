@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod audit;
 mod checkpoint;
+pub mod demo;
 pub mod loose;
 pub mod missing;
 pub mod outbox;
@@ -72,6 +73,19 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Options {
     pub clock: Clock,
     pub engine: engine::Settings,
+}
+
+impl Options {
+    /// The system clock and the station memory and duplicate window from the configuration.
+    pub fn from_config(config: &crate::config::Config) -> Options {
+        Options {
+            engine: engine::Settings {
+                memory: chrono::Duration::seconds(config.station_memory_seconds.into()),
+                duplicate_window: chrono::Duration::seconds(config.duplicate_seconds.into()),
+            },
+            ..Default::default()
+        }
+    }
 }
 
 struct Inner {
@@ -145,6 +159,33 @@ fn open_conn(path: &Path, read_only: bool) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
+/// The write connection's own settings. Checkpoints run on their own thread (see
+/// `checkpoint`), never inside a commit; the log file is cut back to 64 MB after each restart.
+fn writer_pragmas(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+}
+
+/// Whether the store's threads are running (`GET /healthz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Health {
+    /// The single writer thread runs and has a usable connection.
+    pub writer: bool,
+    /// The WAL checkpoint thread runs.
+    pub checkpoint: bool,
+}
+
+impl Health {
+    /// The names of what is not running, in a fixed order; empty when all is well.
+    pub fn down(&self) -> Vec<&'static str> {
+        [("writer", self.writer), ("checkpoint", self.checkpoint)]
+            .into_iter()
+            .filter(|(_, up)| !up)
+            .map(|(name, _)| name)
+            .collect()
+    }
+}
+
 impl Store {
     /// Open (creating and migrating if needed) the database at `path` and start its writer.
     /// Refuses, with a message saying why, a database that fails its checks.
@@ -158,17 +199,23 @@ impl Store {
             );
         }
         schema::migrate(&mut conn).map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
-        // Checkpoints run on their own thread (see `checkpoint`), never inside a commit; the
-        // log file is cut back to 64 MB after each restart.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
-        let checkpointer = checkpoint::Checkpointer::start(open_conn(path, false)?);
+        writer_pragmas(&conn)?;
+        let checkpointer = checkpoint::Checkpointer::start(open_conn(path, false)?)?;
+        let again = path.to_owned();
+        let writer = writer::Writer::start(
+            conn,
+            Box::new(move || {
+                let c = open_conn(&again, false)?;
+                writer_pragmas(&c)?;
+                Ok(c)
+            }),
+        )?;
         let (events, _) = broadcast::channel(1024);
         let (requests, _) = broadcast::channel(256);
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
-                writer: writer::Writer::start(conn),
+                writer,
                 checkpointer,
                 readers: Mutex::new(Vec::new()),
                 events,
@@ -186,6 +233,13 @@ impl Store {
     }
     pub fn writer_stats(&self) -> &writer::WriterStats {
         &self.inner.writer.stats
+    }
+    /// Are the writer and checkpoint threads alive? (After [`Store::shutdown`] neither is.)
+    pub fn health(&self) -> Health {
+        Health {
+            writer: self.inner.writer.alive(),
+            checkpoint: self.inner.checkpointer.alive(),
+        }
     }
     /// Answers of committed scans, in commit order, for the live feed.
     pub fn subscribe(&self) -> broadcast::Receiver<ScanAnswer> {

@@ -57,7 +57,11 @@ impl Outbox {
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().expect("outbox lock")
+        // A panic elsewhere while holding the lock leaves the connection usable (an open
+        // transaction is rolled back when it is dropped).
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Keep a scan until the server answers it; durable when this returns.
@@ -77,30 +81,60 @@ impl Outbox {
         Ok(())
     }
 
-    /// The oldest waiting scan.
+    /// The oldest waiting scan. A waiting row that cannot be read back (its id or time
+    /// damaged) is moved to `rejected` with the reason, so it neither blocks the scans behind
+    /// it nor is lost.
     pub fn oldest(&self) -> rusqlite::Result<Option<Pending>> {
-        let row = self
-            .conn()
-            .prepare_cached(
-                "SELECT seq, scan_id, value, scanned_at FROM pending ORDER BY seq LIMIT 1",
-            )?
-            .query_row([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })
-            .optional()?;
-        Ok(row.and_then(|(seq, id, value, at)| {
-            Some(Pending {
+        let c = self.conn();
+        loop {
+            let row = c
+                .prepare_cached(
+                    "SELECT seq, scan_id, value, scanned_at FROM pending ORDER BY seq LIMIT 1",
+                )?
+                .query_row([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })
+                .optional()?;
+            let Some((seq, id, value, at)) = row else {
+                return Ok(None);
+            };
+            let reason = match (id.parse(), DateTime::parse_from_rfc3339(&at)) {
+                (Ok(scan_id), Ok(at)) => {
+                    return Ok(Some(Pending {
+                        seq,
+                        scan_id,
+                        value,
+                        scanned_at: at.into(),
+                    }))
+                }
+                (Err(_), _) => "damaged in the agent queue: its scan id is not a UUID",
+                (_, Err(_)) => "damaged in the agent queue: its scan time is not a time",
+            };
+            tracing::error!(
                 seq,
-                scan_id: id.parse().ok()?,
-                value,
-                scanned_at: DateTime::parse_from_rfc3339(&at).ok()?.into(),
-            })
-        }))
+                reason,
+                "a queued scan cannot be read back; it is set aside in the queue's rejected table"
+            );
+            c.execute_batch("BEGIN IMMEDIATE")?;
+            let moved = (|| {
+                c.execute(
+                    "INSERT INTO rejected (seq, scan_id, value, scanned_at, reason, rejected_at)
+                     SELECT seq, scan_id, value, scanned_at, ?2, ?3 FROM pending WHERE seq = ?1",
+                    params![seq, reason, crate::clock::stamp(Utc::now())],
+                )?;
+                c.execute("DELETE FROM pending WHERE seq = ?", [seq])?;
+                c.execute_batch("COMMIT")
+            })();
+            if let Err(e) = moved {
+                let _ = c.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
     }
 
     /// The server has it.

@@ -86,14 +86,38 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
+/// A cell as a spreadsheet will read it as text. A cell beginning with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return would be run as a formula when the file is opened (OWASP "CSV
+/// injection"): it gets a leading `'`, as OWASP advises. A plain number (`-3`, `+1.5`) is left
+/// as it is: a spreadsheet reads it as that number and never as a formula.
+pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && !is_plain_number(cell) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// An optional sign, digits, and at most one decimal point with digits after it.
+fn is_plain_number(cell: &str) -> bool {
+    let body = cell.strip_prefix(['-', '+']).unwrap_or(cell);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && (!body.contains('.') || (!frac.is_empty() && frac.bytes().all(|b| b.is_ascii_digit())))
+}
+
 impl Table {
-    /// The table as CSV text (the header, then the rows).
+    /// The table as CSV text (the header, then the rows), every cell through [`csv_cell`].
     pub fn to_csv(&self) -> Result<String> {
         let mut w = csv::Writer::from_writer(Vec::new());
         let fail = |e: csv::Error| super::StoreError::Internal(format!("CSV: {e}"));
-        w.write_record(&self.columns).map_err(fail)?;
+        w.write_record(self.columns.iter().map(|c| csv_cell(c).into_owned()))
+            .map_err(fail)?;
         for row in &self.rows {
-            w.write_record(row).map_err(fail)?;
+            w.write_record(row.iter().map(|c| csv_cell(c).into_owned()))
+                .map_err(fail)?;
         }
         let bytes = w
             .into_inner()
@@ -301,4 +325,37 @@ fn turnaround(c: &Audited, since: &str) -> Result<Vec<Vec<String>>> {
             ]
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised_and_numbers_and_dates_are_not() {
+        for (cell, shown) in [
+            ("=1+1", "'=1+1"),
+            ("+SUM(A1)", "'+SUM(A1)"),
+            ("-2+3", "'-2+3"),
+            ("@cmd", "'@cmd"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("-", "'-"),
+            ("-.5", "'-.5"),
+            ("-3", "-3"),
+            ("+12.5", "+12.5"),
+            ("0", "0"),
+            ("2026-03-02T08:00:00Z", "2026-03-02T08:00:00Z"),
+            ("Ashdown, Test", "Ashdown, Test"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_cell(cell), shown, "{cell:?}");
+        }
+        let t = Table {
+            title: "t",
+            columns: vec!["a", "b"],
+            rows: vec![vec!["=HYPERLINK(\"x\")".into(), "-1".into()]],
+        };
+        assert_eq!(t.to_csv().unwrap(), "a,b\n\"'=HYPERLINK(\"\"x\"\")\",-1\n");
+    }
 }

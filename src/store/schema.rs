@@ -295,7 +295,20 @@ CREATE INDEX misfile_location ON misfile(location_id, at);
 CREATE INDEX scan_received ON scan(received_at);
 "#,
     r#"
--- v5: a stocktake's misfiles by volume: each inventory scan reads which charts counted so far
+-- v5: a configured station whose location does not exist yet waits here, and is applied in the
+-- transaction that creates its location (CSV import, admin page, API), whichever process does it.
+CREATE TABLE station_waiting (
+    station_id    TEXT PRIMARY KEY,
+    location_code TEXT NOT NULL,
+    mode          TEXT NOT NULL,
+    port          TEXT,
+    usb           TEXT,
+    since         TEXT NOT NULL
+);
+CREATE INDEX station_waiting_location ON station_waiting(location_code);
+"#,
+    r#"
+-- v6: a stocktake's misfiles by volume: each inventory scan reads which charts counted so far
 -- were already named (the terminal-digit order is judged over the whole run).
 CREATE INDEX misfile_stocktake ON misfile(stocktake_id, volume_id);
 "#,
@@ -310,6 +323,8 @@ pub fn latest() -> i64 {
 pub enum MigrationError {
     #[error("the database is schema version {found}, newer than this chartrack understands ({latest}); use a newer chartrack")]
     TooNew { found: i64, latest: i64 },
+    #[error("the database's schema version is {found}, which no chartrack ever writes: the file is damaged or was changed by hand; restore it from a backup")]
+    Damaged { found: i64 },
     #[error("migration to version {version} failed: {source}")]
     Failed {
         version: i64,
@@ -328,7 +343,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), MigrationError> {
             latest: latest(),
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    // A negative version would wrap in the cast below and skip every migration.
+    let done = usize::try_from(found).map_err(|_| MigrationError::Damaged { found })?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let version = i as i64 + 1;
         let tx = conn.transaction()?;
         tx.execute_batch(sql)
@@ -375,6 +392,14 @@ mod tests {
             err.to_string().contains("newer than this chartrack"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_negative_schema_version_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", -1).unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(err.to_string().contains("schema version is -1"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::admin::{random_secret, token_digest};
 use super::{Result, StoreError};
 use crate::clock::stamp;
-use crate::domain::Role;
+use crate::domain::{Role, Secret};
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::str::FromStr;
@@ -44,8 +44,8 @@ pub fn account(c: &Connection, name: &str) -> Result<Option<Account>> {
 /// A session freshly opened: the cookie secret (in clear, once) and its anti-forgery token.
 #[derive(Debug, Clone)]
 pub struct Opened {
-    pub secret: String,
-    pub csrf: String,
+    pub secret: Secret,
+    pub csrf: Secret,
 }
 
 /// Open a session for a user (always a new id: a session is never carried over a sign-in).
@@ -56,7 +56,10 @@ pub fn open(c: &Connection, user_id: i64, remote: &str, now: DateTime<Utc>) -> R
         "INSERT INTO session (digest, user_id, csrf, remote, created_at, last_seen_at) VALUES (?1,?2,?3,?4,?5,?5)",
     )?
     .execute(params![token_digest(&secret), user_id, csrf, remote, stamp(now)])?;
-    Ok(Opened { secret, csrf })
+    Ok(Opened {
+        secret: Secret::new(secret),
+        csrf: Secret::new(csrf),
+    })
 }
 
 /// A live session as a request sees it.
@@ -66,7 +69,7 @@ pub struct Live {
     pub user_id: i64,
     pub name: String,
     pub role: Role,
-    pub csrf: String,
+    pub csrf: Secret,
     pub last_seen_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     /// Signed in with a one-time password: nothing but changing it is allowed.
@@ -142,7 +145,7 @@ pub fn find_live(
         user_id,
         name,
         role,
-        csrf,
+        csrf: Secret::new(csrf),
         last_seen_at,
         created_at,
         must_change_password,

@@ -2,10 +2,10 @@
 //! the admin page (users and roles, locations, stations, CSV import with per-line errors).
 
 use super::{layout, when, PageError, PageForm, PageResult};
-use crate::api::error::ApiError;
-use crate::api::AppState;
-use crate::auth::Caller;
 use crate::domain::{Barcode, LocationCode, Mode, Role};
+use crate::service::AppError;
+use crate::service::AppState;
+use crate::service::Caller;
 use crate::store::admin::{self, NewStation};
 use crate::store::audit;
 use crate::store::query::{self, Principal};
@@ -17,10 +17,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use std::str::FromStr;
 
-fn user_id(caller: &Caller) -> Result<i64, ApiError> {
+fn user_id(caller: &Caller) -> Result<i64, AppError> {
     match &caller.principal {
         Principal::User { id, .. } => Ok(*id),
-        Principal::Station { .. } => Err(ApiError::Forbidden("stations cannot do this".into())),
+        Principal::Station { .. } => Err(AppError::Forbidden("stations cannot do this".into())),
     }
 }
 
@@ -67,7 +67,7 @@ pub async fn exceptions(
                                             button name="resolution" value="ignored" { "Ignore" }
                                             button name="resolution" value="registered" { "Mark registered" }
                                         }
-                                        " " a href={ "/admin?barcode=" (crate::auth::url_escape(&e.value)) "#volume" } { "register it" }
+                                        " " a href={ "/admin?barcode=" (super::url_escape(&e.value)) "#volume" } { "register it" }
                                     }
                                 }
                             }
@@ -169,7 +169,7 @@ fn admin_view(
                     thead { tr { th { "Name" } th { "Role and access" } th { "Badge" } th { "Since" } } }
                     tbody { @for u in users { tr { td { (u.name) }
                         td {
-                            form.inline method="post" action={ "/admin/users/" (crate::auth::url_escape(&u.name)) } {
+                            form.inline method="post" action={ "/admin/users/" (super::url_escape(&u.name)) } {
                                 input type="hidden" name="csrf" value=(csrf);
                                 select name="role" aria-label={ "role of " (u.name) } {
                                     @for r in ["nurse", "clerk", "supervisor", "admin"] { option selected[r == u.role] { (r) } }
@@ -251,7 +251,7 @@ async fn admin_data(
         Vec<query::LocationView>,
         Vec<query::StationView>,
     ),
-    ApiError,
+    AppError,
 > {
     Ok(s.store
         .read(|c| Ok((query::users(c)?, query::locations(c)?, query::stations(c)?)))
@@ -271,18 +271,17 @@ pub async fn admin_page(
 async fn after(
     s: &AppState,
     caller: &Caller,
-    result: Result<String, ApiError>,
+    result: Result<String, AppError>,
 ) -> PageResult<Response> {
     match result {
-        Ok(done) => Ok(
-            Redirect::to(&format!("/admin?done={}", crate::auth::url_escape(&done)))
-                .into_response(),
-        ),
+        Ok(done) => {
+            Ok(Redirect::to(&format!("/admin?done={}", super::url_escape(&done))).into_response())
+        }
         Err(
-            ApiError::Unprocessable(m)
-            | ApiError::BadRequest(m)
-            | ApiError::Conflict(m)
-            | ApiError::NotFound(m),
+            AppError::Unprocessable(m)
+            | AppError::BadRequest(m)
+            | AppError::Conflict(m)
+            | AppError::NotFound(m),
         ) => {
             let (users, locs, stations) = admin_data(s).await?;
             Ok((
@@ -317,18 +316,18 @@ pub async fn add_user(
     PageForm(f): PageForm<UserForm>,
 ) -> PageResult<Response> {
     let result = async {
-        let role = Role::from_str(&f.role).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let role = Role::from_str(&f.role).map_err(|e| AppError::BadRequest(e.to_string()))?;
         crate::passwords::check_policy(&f.password)
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            .map_err(|e| AppError::BadRequest(e.to_string()))?;
         let badge = match f.badge.trim() {
             "" => None,
-            b => Some(Barcode::parse(b).map_err(|e| ApiError::BadRequest(format!("badge: {e}")))?),
+            b => Some(Barcode::parse(b).map_err(|e| AppError::BadRequest(format!("badge: {e}")))?),
         };
         let pw = f.password.clone();
         let hash = tokio::task::spawn_blocking(move || crate::passwords::hash(&pw))
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .map_err(|e| AppError::Internal(e.to_string()))?;
         let now = s.store.clock().now();
         let name = f.name.trim().to_owned();
         let n = name.clone();
@@ -362,7 +361,7 @@ pub async fn change_user(
     PageForm(f): PageForm<ChangeUserForm>,
 ) -> PageResult<Response> {
     let result = async {
-        let role = Role::from_str(&f.role).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let role = Role::from_str(&f.role).map_err(|e| AppError::BadRequest(e.to_string()))?;
         let active = f.active.is_some();
         let now = s.store.clock().now();
         let what = format!(
@@ -400,7 +399,7 @@ pub async fn add_location(
     let result = async {
         // The same checks as a CSV row; a shelf's terminal digits come from its code.
         let l = crate::import::location_from_fields(&f.code, &f.name, &f.kind, &f.barcode)
-            .map_err(ApiError::BadRequest)?;
+            .map_err(AppError::BadRequest)?;
         let now = s.store.clock().now();
         let code = l.code.to_string();
         let barcode = s
@@ -429,8 +428,8 @@ pub async fn add_station(
         let st = NewStation {
             id: f.id.trim().to_owned(),
             location: LocationCode::parse(&f.location)
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
-            mode: Mode::from_str(&f.mode).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+                .map_err(|e| AppError::BadRequest(e.to_string()))?,
+            mode: Mode::from_str(&f.mode).map_err(|e| AppError::BadRequest(e.to_string()))?,
             port: None,
             usb: None,
         };
@@ -509,6 +508,6 @@ pub async fn import(
             (StatusCode::OK, format!("Imported {n} rows.")).into_response()
         }
         Ok(Err(e)) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).into_response(),
-        Err(e) => PageError::from(ApiError::Internal(e.to_string())).into_response(),
+        Err(e) => PageError::from(AppError::Internal(e.to_string())).into_response(),
     }
 }

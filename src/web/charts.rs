@@ -2,9 +2,9 @@
 //! its whole timeline, the live feed itself (Server-Sent Events) and the wall display.
 
 use super::{layout, masked, status_words, when, PageResult};
-use crate::api::error::ApiError;
-use crate::api::AppState;
-use crate::auth::Caller;
+use crate::service::AppError;
+use crate::service::AppState;
+use crate::service::Caller;
 use crate::store::query::{self, SearchHit};
 use crate::store::ScanAnswer;
 use axum::extract::{Path, Query, State};
@@ -28,7 +28,7 @@ pub async fn dashboard(
 ) -> PageResult {
     let text = q.q.trim().to_owned();
     if text.chars().count() > 100 {
-        return Err(ApiError::BadRequest("Search for at most 100 characters.".into()).into());
+        return Err(AppError::BadRequest("Search for at most 100 characters.".into()).into());
     }
     let cutoffs = s.loans.cutoffs(s.store.clock().now());
     let (counts, feed) = s
@@ -211,7 +211,7 @@ pub async fn volume_page(
         })
         .await?;
     let Some((mut v, mut moves)) = found else {
-        return Err(ApiError::NotFound(format!("No volume has the barcode {barcode}.")).into());
+        return Err(AppError::NotFound(format!("No volume has the barcode {barcode}.")).into());
     };
     let hidden = v.restricted && !caller.sees_restricted();
     if hidden {
@@ -304,7 +304,7 @@ pub async fn wall(
             query::location(c, &c2, 500)
         })
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("No location has the code {code}.")))?;
+        .ok_or_else(|| AppError::NotFound(format!("No location has the code {code}.")))?;
     let (here, coming): (Vec<_>, Vec<_>) = detail
         .volumes
         .iter()
@@ -326,7 +326,7 @@ pub async fn wall(
         Some(&caller),
         &format!("Wall: {}", l.name),
         html! {
-            section.wallpage data-wall=(format!("/wall/{}?part=list", crate::auth::url_escape(&l.code))) {
+            section.wallpage data-wall=(format!("/wall/{}?part=list", super::url_escape(&l.code))) {
                 h1 { (l.name) }
                 (list)
                 (feed_list(&[], "/events"))

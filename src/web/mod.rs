@@ -11,94 +11,103 @@ mod requests;
 mod scan;
 mod signin;
 
-use crate::api::{self, AppState};
-use crate::auth::{self, Caller};
-use crate::domain::Role;
+use crate::auth::{Policy::Public, Policy::User, Routes};
+use crate::domain::Role::{self, Admin, Clerk, Nurse, Supervisor};
+use crate::service::{AppError, Caller};
 use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use maud::{html, Markup, DOCTYPE};
 
-/// The whole application: the API and the pages behind one access policy.
-pub fn app(state: AppState) -> Router {
-    Router::new()
-        .merge(api::routes())
-        .merge(routes())
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::authorize,
-        ))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(1024 * 1024))
-        .layer(axum::middleware::from_fn(auth::security_headers))
-        .with_state(state)
-}
-
-fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/static/{file}", get(asset))
-        .route("/login", get(signin::login_page).post(signin::login))
-        .route("/logout", post(signin::logout))
-        .route(
-            "/account/password",
-            get(signin::password_page).post(signin::change_password),
+/// The pages, each with who may see it (`auth::Policy`).
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/static/{file}", Public, asset)
+        .get("/login", Public, signin::login_page)
+        .post("/login", Public, signin::login)
+        .post("/logout", User(Nurse), signin::logout)
+        .get("/account/password", User(Nurse), signin::password_page)
+        .post("/account/password", User(Nurse), signin::change_password)
+        .get("/", User(Nurse), charts::dashboard)
+        .get("/events", User(Nurse), charts::events)
+        .get("/volumes/{barcode}", User(Nurse), charts::volume_page)
+        .get("/wall/{code}", User(Nurse), charts::wall)
+        .get("/locations", User(Nurse), places::locations)
+        .get("/locations/{code}", User(Nurse), places::location)
+        .get("/stations", User(Clerk), places::stations)
+        .get(
+            "/stations/sheet/{profile}",
+            User(Clerk),
+            places::setup_sheet,
         )
-        .route("/", get(charts::dashboard))
-        .route("/events", get(charts::events))
-        .route("/volumes/{barcode}", get(charts::volume_page))
-        .route("/wall/{code}", get(charts::wall))
-        .route("/locations", get(places::locations))
-        .route("/locations/{code}", get(places::location))
-        .route("/stations", get(places::stations))
-        .route("/stations/sheet/{profile}", get(places::setup_sheet))
-        .route("/scan", get(scan::scan_page))
-        .route(
-            "/requests",
-            get(requests::requests_page).post(requests::create),
+        .get("/scan", User(Nurse), scan::scan_page)
+        .get("/requests", User(Nurse), requests::requests_page)
+        .post("/requests", User(Nurse), requests::create)
+        .get("/requests/{id}", User(Nurse), requests::request_page)
+        .post("/requests/{id}/cancel", User(Nurse), requests::cancel)
+        .get("/events/requests", User(Nurse), requests::events)
+        .get("/pull-list", User(Clerk), requests::pull_list)
+        .get("/loose-reports", User(Clerk), records::loose_reports)
+        .post("/loose-reports", User(Clerk), records::register_report)
+        .get("/stocktakes", User(Clerk), records::stocktakes)
+        .post("/stocktakes", User(Clerk), records::open_stocktake)
+        .get("/stocktakes/{id}", User(Clerk), records::stocktake_page)
+        .post(
+            "/stocktakes/{id}/close",
+            User(Clerk),
+            records::close_stocktake,
         )
-        .route("/requests/{id}", get(requests::request_page))
-        .route("/requests/{id}/cancel", post(requests::cancel))
-        .route("/events/requests", get(requests::events))
-        .route("/pull-list", get(requests::pull_list))
-        .route(
-            "/missing",
-            get(records::missing_page).post(records::mark_missing),
+        .get("/missing", User(Supervisor), records::missing_page)
+        .post("/missing", User(Supervisor), records::mark_missing)
+        .post(
+            "/missing/{id}/acknowledge",
+            User(Supervisor),
+            records::acknowledge,
         )
-        .route("/missing/{id}/acknowledge", post(records::acknowledge))
-        .route(
-            "/loose-reports",
-            get(records::loose_reports).post(records::register_report),
+        .get("/reports", User(Supervisor), records::reports_index)
+        .get("/reports/{name}", User(Supervisor), records::report)
+        .get("/exceptions", User(Supervisor), admin::exceptions)
+        .post(
+            "/exceptions/{id}/resolve",
+            User(Supervisor),
+            admin::resolve_exception,
         )
-        .route(
-            "/stocktakes",
-            get(records::stocktakes).post(records::open_stocktake),
-        )
-        .route("/stocktakes/{id}", get(records::stocktake_page))
-        .route("/stocktakes/{id}/close", post(records::close_stocktake))
-        .route("/reports", get(records::reports_index))
-        .route("/reports/{name}", get(records::report))
-        .route("/exceptions", get(admin::exceptions))
-        .route("/exceptions/{id}/resolve", post(admin::resolve_exception))
-        .route("/access-log", get(admin::access_log))
-        .route("/admin", get(admin::admin_page))
-        .route("/admin/users", post(admin::add_user))
-        .route("/admin/users/{name}", post(admin::change_user))
-        .route("/admin/locations", post(admin::add_location))
-        .route("/admin/stations", post(admin::add_station))
-        .route(
+        .get("/access-log", User(Supervisor), admin::access_log)
+        .get("/admin", User(Admin), admin::admin_page)
+        .post("/admin/users", User(Admin), admin::add_user)
+        .post("/admin/users/{name}", User(Admin), admin::change_user)
+        .post("/admin/locations", User(Admin), admin::add_location)
+        .post("/admin/stations", User(Admin), admin::add_station)
+        .with(
+            "POST",
             "/admin/import",
-            post(admin::import).layer(DefaultBodyLimit::max(64 * 1024 * 1024)),
+            User(Admin),
+            axum::routing::post(admin::import).layer(DefaultBodyLimit::max(64 * 1024 * 1024)),
         )
 }
 
-async fn not_found(uri: axum::http::Uri) -> Response {
-    if auth::is_page(uri.path()) {
-        error_page(StatusCode::NOT_FOUND, "There is no such page.")
-    } else {
-        api::error::ApiError::NotFound("no such route".into()).into_response()
+/// A refusal at the gate, as a page: a stranger is sent to sign in (and back to `path`
+/// afterwards); every other refusal is an error page.
+pub fn refusal(error: AppError, path: &str) -> Response {
+    match error {
+        AppError::Unauthorized => {
+            axum::response::Redirect::to(&format!("/login?next={}", url_escape(path)))
+                .into_response()
+        }
+        other => PageError(other).into_response(),
     }
+}
+
+/// Percent-encode everything but unreserved characters and '/'.
+pub fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 const CSS: &str = include_str!("assets/app.css");
@@ -184,9 +193,9 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
 }
 
 /// Handlers' errors become error pages (the API's become JSON).
-pub struct PageError(api::error::ApiError);
+pub struct PageError(AppError);
 
-impl<E: Into<api::error::ApiError>> From<E> for PageError {
+impl<E: Into<AppError>> From<E> for PageError {
     fn from(e: E) -> Self {
         PageError(e.into())
     }
@@ -194,7 +203,7 @@ impl<E: Into<api::error::ApiError>> From<E> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        use api::error::ApiError::*;
+        use AppError::*;
         let (status, msg) = match self.0 {
             BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             Unauthorized => return axum::response::Redirect::to("/login").into_response(),
@@ -270,7 +279,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, PageError> {
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(v)) => Ok(PageForm(v)),
-            Err(r) => Err(PageError(api::error::ApiError::BadRequest(format!(
+            Err(r) => Err(PageError(AppError::BadRequest(format!(
                 "The form could not be read: {}",
                 r.body_text()
             )))),

@@ -2,9 +2,9 @@
 //! their scanners' state and recent refusals, and the scanner setup sheets.
 
 use super::{layout, status_words, when, PageResult};
-use crate::api::error::ApiError;
-use crate::api::AppState;
-use crate::auth::Caller;
+use crate::service::AppError;
+use crate::service::AppState;
+use crate::service::Caller;
 use crate::store::query::{self, SearchHit};
 use axum::extract::{Path, State};
 use axum::Extension;
@@ -25,12 +25,12 @@ pub async fn locations(
                 tbody {
                     @for l in &locs {
                         tr {
-                            td { a href={ "/locations/" (crate::auth::url_escape(&l.code)) } { (l.code) } }
+                            td { a href={ "/locations/" (super::url_escape(&l.code)) } { (l.code) } }
                             td { (l.name) }
                             td { (l.kind) @if let Some((lo, hi)) = l.terminal { " " small { (format!("{lo:02}–{hi:02}")) } } }
                             td.num { (l.here) }
                             td.num { (l.incoming) }
-                            td { a href={ "/wall/" (crate::auth::url_escape(&l.code)) } { "wall display" } }
+                            td { a href={ "/wall/" (super::url_escape(&l.code)) } { "wall display" } }
                         }
                     }
                 }
@@ -51,7 +51,7 @@ pub async fn location(
             query::location(c, &c2, 2000)
         })
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("No location has the code {code}.")))?;
+        .ok_or_else(|| AppError::NotFound(format!("No location has the code {code}.")))?;
     let sees = caller.sees_restricted();
     let shown: Vec<&SearchHit> = detail
         .volumes
@@ -99,7 +99,7 @@ pub async fn stations(
         })
         .await?;
     let profiles =
-        crate::stations::profiles::built_in().map_err(|e| ApiError::Internal(e.to_string()))?;
+        crate::stations::profiles::built_in().map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(layout(
         Some(&caller),
         "Stations",
@@ -123,7 +123,7 @@ pub async fn stations(
                                 }
                             }
                             td { @if let Some(t) = &st.last_scan_at { (when(t)) } @else { "—" } }
-                            td { @if st.kind == "http" { a href={ "/scan?station=" (crate::auth::url_escape(&st.id)) } { "scan page" } } }
+                            td { @if st.kind == "http" { a href={ "/scan?station=" (super::url_escape(&st.id)) } { "scan page" } } }
                         }
                     }
                 }
@@ -142,13 +142,13 @@ pub async fn setup_sheet(
     Path(profile): Path<String>,
 ) -> PageResult {
     let profiles =
-        crate::stations::profiles::built_in().map_err(|e| ApiError::Internal(e.to_string()))?;
+        crate::stations::profiles::built_in().map_err(|e| AppError::Internal(e.to_string()))?;
     let p = profiles
         .iter()
         .find(|p| p.id == profile)
-        .ok_or_else(|| ApiError::NotFound(format!("No scanner profile is called {profile}.")))?;
+        .ok_or_else(|| AppError::NotFound(format!("No scanner profile is called {profile}.")))?;
     let body: Markup =
-        crate::labels::sheet::sheet_body(p).map_err(|e| ApiError::Internal(e.to_string()))?;
+        crate::stations::sheet::sheet_body(p).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(layout(
         Some(&caller),
         &format!("Setup: {}", p.id),

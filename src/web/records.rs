@@ -1,11 +1,12 @@
 //! The records department's lists: missing and found, loose reports waiting to be filed,
 //! stocktakes and their results, and the supervisor's reports (each also as CSV).
 
+use super::url_escape;
 use super::{layout, status_words, when, PageForm, PageResult};
-use crate::api::error::ApiError;
-use crate::api::AppState;
-use crate::auth::{url_escape, Caller};
 use crate::domain::{Barcode, MissingReason, Mrn};
+use crate::service::AppError;
+use crate::service::AppState;
+use crate::service::Caller;
 use crate::store::reports::{self, Params, Report};
 use crate::store::stocktake::{self, NewStocktake};
 use crate::store::{admin, loose, missing, query};
@@ -258,10 +259,10 @@ pub async fn register_report(
     Extension(caller): Extension<Caller>,
     PageForm(f): PageForm<ReportForm>,
 ) -> PageResult<Response> {
-    let mrn = Mrn::parse(f.mrn.trim()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mrn = Mrn::parse(f.mrn.trim()).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let barcode = match f.barcode.trim() {
         "" => None,
-        b => Some(Barcode::parse(b).map_err(|e| ApiError::BadRequest(e.to_string()))?),
+        b => Some(Barcode::parse(b).map_err(|e| AppError::BadRequest(e.to_string()))?),
     };
     let (now, user) = (s.store.clock().now(), caller.user_id());
     let issued = s
@@ -363,7 +364,7 @@ pub async fn open_stocktake(
     Extension(caller): Extension<Caller>,
     PageForm(f): PageForm<StocktakeForm>,
 ) -> PageResult<Response> {
-    let digits = |t: &str, what: &str| -> Result<Option<u8>, ApiError> {
+    let digits = |t: &str, what: &str| -> Result<Option<u8>, AppError> {
         match t.trim() {
             "" => Ok(None),
             t => t
@@ -372,7 +373,7 @@ pub async fn open_stocktake(
                 .filter(|n| *n <= 99)
                 .map(Some)
                 .ok_or_else(|| {
-                    ApiError::BadRequest(format!("Terminal digits {what} '{t}' is not 0 to 99."))
+                    AppError::BadRequest(format!("Terminal digits {what} '{t}' is not 0 to 99."))
                 }),
         }
     };
@@ -381,7 +382,7 @@ pub async fn open_stocktake(
         (None, None) => None,
         _ => {
             return Err(
-                ApiError::BadRequest("Give both ends of the terminal-digit range.".into()).into(),
+                AppError::BadRequest("Give both ends of the terminal-digit range.".into()).into(),
             )
         }
     };
@@ -409,7 +410,7 @@ pub async fn stocktake_page(
             stocktake::results(c, id)
         })
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("There is no stocktake {id}.")))?;
+        .ok_or_else(|| AppError::NotFound(format!("There is no stocktake {id}.")))?;
     let t = &r.summary;
     Ok(layout(
         Some(&caller),
@@ -519,10 +520,10 @@ pub async fn report(
     Query(q): Query<ReportQuery>,
 ) -> PageResult<Response> {
     let report = Report::from_slug(&name)
-        .ok_or_else(|| ApiError::NotFound(format!("There is no report called {name}.")))?;
+        .ok_or_else(|| AppError::NotFound(format!("There is no report called {name}.")))?;
     let days = q.days.unwrap_or(30);
     if !(1..=3660).contains(&days) {
-        return Err(ApiError::BadRequest("days must be 1 to 3660".into()).into());
+        return Err(AppError::BadRequest("days must be 1 to 3660".into()).into());
     }
     let now = s.store.clock().now();
     let params = Params {

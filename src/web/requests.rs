@@ -2,13 +2,14 @@
 //! page, live over Server-Sent Events); the file room works the printable pull list with a
 //! slip per request whose barcode is scanned as the destination.
 
+use super::url_escape;
 use super::{layout, status_words, when, PageForm, PageResult};
-use crate::api::error::ApiError;
-use crate::api::workflows::{self as flows, CancelBody};
-use crate::api::AppState;
-use crate::auth::{url_escape, Caller};
 use crate::domain::{EndReason, Mrn, Priority, RequestStatus};
 use crate::labels::{code128_modules, svg_bars};
+use crate::service::requests::{self as flows, CancelBody};
+use crate::service::AppError;
+use crate::service::AppState;
+use crate::service::Caller;
 use crate::store::query::{self, SearchHit};
 use crate::store::requests::{self, Filter, NewRequest, RequestView};
 use axum::extract::{Path, Query, State};
@@ -158,7 +159,7 @@ pub async fn requests_page(
     }
     let text = q.q.trim().to_owned();
     if text.chars().count() > 100 {
-        return Err(ApiError::BadRequest("Search for at most 100 characters.".into()).into());
+        return Err(AppError::BadRequest("Search for at most 100 characters.".into()).into());
     }
     let places = s.store.read(query::locations).await?;
     let places: Vec<_> = places
@@ -296,7 +297,7 @@ pub async fn create(
         t => Some(
             chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M")
                 .map_err(|_| {
-                    ApiError::BadRequest(format!("Needed by '{t}' is not a date and time."))
+                    AppError::BadRequest(format!("Needed by '{t}' is not a date and time."))
                 })?
                 .and_utc(),
         ),
@@ -310,7 +311,7 @@ pub async fn create(
     };
     let slips: Vec<String> = match f.volume.strip_prefix("mrn:") {
         Some(mrn) => {
-            let mrn = Mrn::parse(mrn).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let mrn = Mrn::parse(mrn).map_err(|e| AppError::BadRequest(e.to_string()))?;
             let (now, user) = (s.store.clock().now(), caller.user_id());
             let created = s
                 .store
@@ -318,7 +319,7 @@ pub async fn create(
                 .await?;
             let mut slips = Vec::new();
             for c in created {
-                let view = flows::read_request(&s, &caller, c.id()).await?;
+                let view = flows::read(&s, &caller, c.id()).await?;
                 if let requests::Created::New(_) = c {
                     s.store.request_changed(flows::note(&view));
                 }
@@ -326,12 +327,7 @@ pub async fn create(
             }
             slips
         }
-        None => vec![
-            flows::create_request(&s, &caller, template)
-                .await?
-                .1
-                .barcode,
-        ],
+        None => vec![flows::create(&s, &caller, template).await?.1.barcode],
     };
     let done = format!("Requested: {} (slip {}).", f.location, slips.join(", "));
     Ok(Redirect::to(&format!(
@@ -378,7 +374,7 @@ pub async fn request_page(
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> PageResult {
-    let r = flows::read_request(&s, &caller, id).await?;
+    let r = flows::read(&s, &caller, id).await?;
     let step = |label: &str, st: Option<&requests::Step>| {
         html! {
             dt { (label) }

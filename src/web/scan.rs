@@ -3,8 +3,8 @@
 //! the answer huge, coloured and in words, and speaks it. The script is `assets/app.js`.
 
 use super::{layout, PageResult};
-use crate::api::AppState;
-use crate::auth::Caller;
+use crate::service::AppState;
+use crate::service::Caller;
 use crate::store::query;
 use axum::extract::{Query, State};
 use axum::Extension;

@@ -1,8 +1,9 @@
 //! Sign-in, sign-out and changing one's password.
 
 use super::{layout, PageForm, PageResult};
-use crate::api::AppState;
-use crate::auth::{self, login, Caller};
+use crate::auth::{self, login};
+use crate::service::AppState;
+use crate::service::Caller;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -83,7 +84,7 @@ pub async fn login(
         )
             .into_response());
     }
-    let remote = addr.ip().to_string();
+    let remote = auth::client_address(addr.ip(), &headers, &state.trusted_proxies).to_string();
     Ok(
         match login::sign_in(&state, name, &form.password, &remote).await? {
             login::SignIn::Opened {
@@ -96,7 +97,10 @@ pub async fn login(
                     &next
                 };
                 (
-                    [(header::SET_COOKIE, state.auth.cookie(Some(&secret)))],
+                    [(
+                        header::SET_COOKIE,
+                        auth::set_cookie(&state.sessions, Some(&secret)),
+                    )],
                     Redirect::to(to),
                 )
                     .into_response()
@@ -121,7 +125,7 @@ pub async fn logout(
 ) -> PageResult<Response> {
     login::sign_out(&state, &caller).await?;
     Ok((
-        [(header::SET_COOKIE, state.auth.cookie(None))],
+        [(header::SET_COOKIE, auth::set_cookie(&state.sessions, None))],
         Redirect::to("/login"),
     )
         .into_response())
@@ -164,7 +168,7 @@ pub async fn change_password(
 ) -> Response {
     match login::change_password(&state, &caller, &form.current, &form.new).await {
         Ok(()) => password_form(&caller, Some(("Your password is changed.", true))).into_response(),
-        Err(crate::api::error::ApiError::BadRequest(m)) => (
+        Err(crate::service::AppError::BadRequest(m)) => (
             StatusCode::BAD_REQUEST,
             password_form(&caller, Some((&m, false))),
         )

@@ -199,3 +199,110 @@ async fn the_scanner_behind_an_agent_hears_the_servers_answer() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+/// Wait for the agent to exit on its own; None when it is still running at the deadline.
+fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+    None
+}
+
+/// The log lines still to come, until the agent's standard error closes.
+fn rest_of_log(rx: &mpsc::Receiver<String>) -> Vec<String> {
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut lines = Vec::new();
+    while Instant::now() < until {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(l) => lines.push(l),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_can_no_longer_deliver_says_so_and_exits_non_zero() {
+    // Arrange: a running agent with its scanner connected.
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    let token = app.remote_station("remote").await;
+    let port = app.dir.path().join("remote-scanner");
+    let queue = app.dir.path().join("agent-queue.db");
+    let scanner = SimulatedScanner::plug_in(&port).unwrap();
+    let (mut child, log) = agent(&app.base, &token, &port, &queue);
+    wait_for_line(&log, "scanner connected");
+
+    // Act: the agent's queue is damaged under it; nothing can be delivered any more.
+    let c = rusqlite::Connection::open(&queue).unwrap();
+    c.busy_timeout(Duration::from_secs(5)).unwrap();
+    c.execute_batch("DROP TABLE pending").unwrap();
+
+    // Assert: the agent does not go on as if all were well: it logs why and exits non-zero.
+    let status = exit_within(&mut child, Duration::from_secs(30));
+    if status.is_none() {
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+    let lines = rest_of_log(&log);
+    let status = status.expect("the agent went on running with a queue it cannot read");
+    assert!(!status.success(), "{status}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("agent queue") && l.contains("no such table")),
+        "{lines:#?}"
+    );
+    drop(scanner);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_scan_in_the_queue_is_set_aside_and_the_scans_behind_it_are_delivered() {
+    // Arrange: a queue whose oldest scan cannot be read back (its time is damaged).
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    let token = app.remote_station("remote").await;
+    let port = app.dir.path().join("remote-scanner");
+    let queue = app.dir.path().join("agent-queue.db");
+    {
+        let q = Outbox::open(&queue).unwrap();
+        q.push(uuid::Uuid::new_v4(), "DAMAGED-1", chrono::Utc::now())
+            .unwrap();
+    }
+    rusqlite::Connection::open(&queue)
+        .unwrap()
+        .execute("UPDATE pending SET scanned_at = 'not a time'", [])
+        .unwrap();
+    let mut scanner = SimulatedScanner::plug_in(&port).unwrap();
+    let (mut child, log) = agent(&app.base, &token, &port, &queue);
+    wait_for_line(&log, "scanner connected");
+
+    // Act
+    let volume = h.volumes[0].clone();
+    let scanner = tokio::task::spawn_blocking(move || {
+        scanner.scan(&volume).unwrap();
+        scanner
+    })
+    .await
+    .unwrap();
+
+    // Assert: the chart scanned after the damaged entry reaches the server; the damaged one is
+    // kept aside in `rejected`, not lost and not blocking the queue.
+    until(Duration::from_secs(30), "the scan delivered", || async {
+        app.volume(&h.volumes[0]).await["location"]["code"] == "4W"
+    })
+    .await;
+    let outbox = Outbox::open(&queue).unwrap();
+    until(Duration::from_secs(10), "the queue settled", || async {
+        outbox.counts().unwrap() == (0, 1)
+    })
+    .await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    drop(scanner);
+}

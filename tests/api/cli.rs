@@ -351,3 +351,102 @@ fn audit_verify_passes_an_intact_log_and_names_the_first_altered_entry() {
         "{err}"
     );
 }
+
+#[test]
+fn serve_refuses_an_unknown_configuration_key_naming_it_its_line_and_the_nearest_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("chartrack.toml"),
+        format!(
+            "database = {:?}\nlisten = \"127.0.0.1:0\"\nsecure_cookie = true\n",
+            dir.path().join("t.db")
+        ),
+    )
+    .unwrap();
+    let out = chartrack(dir.path(), &["serve"], None);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a misspelt key must not start the server"
+    );
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("secure_cookie"), "{err}");
+    assert!(err.contains("did you mean `secure_cookies`?"), "{err}");
+    assert!(
+        !dir.path().join("t.db").exists(),
+        "nothing is created when the configuration is refused"
+    );
+}
+
+#[test]
+fn import_names_the_physical_line_of_every_problem_whatever_the_line_endings() {
+    // Arrange: locations, then a volume file whose bad rows sit after a quoted field spanning
+    // two lines; line 5 has two problems (a bad date and an unknown home).
+    let dir = tempfile::tempdir().unwrap();
+    let locs = dir.path().join("locations.csv");
+    std::fs::write(
+        &locs,
+        "code,name,kind,barcode\nFR-00-19,Section 00-19,shelf,LOC-FR0019\n",
+    )
+    .unwrap();
+    let out = chartrack(
+        dir.path(),
+        &["import", "locations", locs.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = [
+        "barcode,mrn,last_name,first_name,birth_date,volume,record_type,home",
+        "CH001,123405,Ashdown,Ada,1970-01-31,1,medical,FR-00-19",
+        "CH002,123406,\"Two",
+        "Lines\",Bram,,1,medical,FR-00-19",
+        "CH003,123407,Calloway,Cleo,31/01/1970,1,medical,FR-99-99",
+        "CH004,12x4,Dunmore,Dario,,1,medical,FR-00-19",
+    ];
+    for (name, end) in [("LF", "\n"), ("CRLF", "\r\n"), ("CR", "\r")] {
+        let vols = dir.path().join(format!("volumes-{name}.csv"));
+        std::fs::write(&vols, lines.join(end) + end).unwrap();
+
+        // Act
+        let out = chartrack(
+            dir.path(),
+            &["import", "volumes", vols.to_str().unwrap()],
+            None,
+        );
+
+        // Assert
+        assert!(!out.status.success(), "{name}");
+        let err = text(&out.stderr);
+        for expected in [
+            "line 3: last name must be 1 to 80 printable characters",
+            "line 5: birth_date '31/01/1970' is not a date",
+            "line 5: home location FR-99-99 does not exist",
+            "line 6: MRN must be digits only",
+            "4 problem(s); nothing was imported",
+        ] {
+            assert!(err.contains(expected), "{name}: {expected:?} in {err}");
+        }
+    }
+}
+
+#[test]
+fn a_database_with_a_negative_schema_version_is_refused_with_a_clear_error() {
+    // Arrange: a real database, then its user_version damaged.
+    let dir = tempfile::tempdir().unwrap();
+    let out = chartrack(dir.path(), &["audit", "verify"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let db = dir.path().join("t.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", -1)
+        .unwrap();
+
+    // Act
+    let out = chartrack(dir.path(), &["audit", "verify"], None);
+
+    // Assert
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("schema version is -1"), "{err}");
+    assert!(err.contains("refusing to start"), "{err}");
+}

@@ -156,9 +156,12 @@ async fn sigterm_under_load_loses_no_acknowledged_scan_and_exits_cleanly() {
     }
 
     // Act: SIGTERM once the stations are busy.
-    while acked.lock().unwrap().len() < 200 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    crate::helpers::until(
+        std::time::Duration::from_secs(60),
+        "200 acknowledged scans",
+        || async { acked.lock().unwrap().len() >= 200 },
+    )
+    .await;
     signal(&child, "-TERM");
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await

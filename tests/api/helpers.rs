@@ -53,10 +53,20 @@ impl TestApp {
     ) -> TestApp {
         let config = Config {
             listen: listen.into(),
-            database: db.clone(),
+            database: db,
             stations,
             ..Config::default()
         };
+        Self::spawn_with_config(dir, clock, config).await
+    }
+
+    /// A server with this configuration (its database and listen address included).
+    pub async fn spawn_with_config(
+        dir: tempfile::TempDir,
+        clock: Clock,
+        config: Config,
+    ) -> TestApp {
+        let db = config.database.clone();
         config.validate().unwrap();
         let app = Application::build(
             &config,

@@ -4,10 +4,14 @@
 mod agent;
 mod browser;
 mod cli;
+mod configured;
+mod conventions;
 mod faults;
 mod helpers;
 mod inputs;
+mod layers;
 mod pages;
+mod robust;
 mod scans;
 mod serial;
 mod volumes;

@@ -2,7 +2,7 @@
 //! clock, the access log per view, and escaping.
 
 use crate::helpers::*;
-use chartrack::auth::{Policy, POLICY};
+use chartrack::auth::Policy;
 use chartrack::domain::Role;
 use serde_json::json;
 
@@ -154,6 +154,73 @@ async fn failed_sign_ins_are_limited_per_account_and_per_address_across_a_restar
     assert_eq!(app.try_sign_in("bede", PASSWORD).await.status(), 429);
 }
 
+/// 30 failed sign-ins as different names, from `forwarded` (an `X-Forwarded-For` value).
+async fn spray_from(app: &TestApp, forwarded: &str) {
+    for i in 0..30 {
+        app.browser_like()
+            .post(format!("{}/login", app.base))
+            .header("Origin", &app.base)
+            .header("X-Forwarded-For", forwarded)
+            .form(&[
+                ("name", format!("spray{i}").as_str()),
+                ("password", "guess-guess"),
+            ])
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+async fn sign_in_from(app: &TestApp, name: &str, forwarded: &str) -> u16 {
+    app.browser_like()
+        .post(format!("{}/login", app.base))
+        .header("Origin", &app.base)
+        .header("X-Forwarded-For", forwarded)
+        .form(&[("name", name), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_address_limit_counts_each_client_not_the_proxy() {
+    use chartrack::config::{Config, TrustedProxy};
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".into(),
+        database: dir.path().join("t.db"),
+        trusted_proxies: vec![TrustedProxy::try_from("127.0.0.0/8".to_owned()).unwrap()],
+        ..Config::default()
+    };
+    let clock = chartrack::clock::Clock::manual(crate::helpers::start_time());
+    let app = TestApp::spawn_with_config(dir, clock, config).await;
+    app.person("bede", Role::Nurse).await;
+    spray_from(&app, "203.0.113.5").await;
+    assert_eq!(sign_in_from(&app, "bede", "203.0.113.5").await, 429);
+    assert_eq!(
+        sign_in_from(&app, "bede", "203.0.113.6").await,
+        303,
+        "another client behind the same proxy is not locked out"
+    );
+    let log = app.access_log().await;
+    assert!(
+        log.iter().any(|e| e.3 == "203.0.113.6"),
+        "the access log names the client, not the proxy: {log:?}"
+    );
+
+    // Without trusted proxies the header is the client's own word: ignored.
+    let app = TestApp::spawn().await;
+    app.person("bede", Role::Nurse).await;
+    spray_from(&app, "203.0.113.5").await;
+    assert_eq!(
+        sign_in_from(&app, "bede", "203.0.113.99").await,
+        429,
+        "a client cannot escape the limit by naming another address"
+    );
+}
+
 #[tokio::test]
 async fn state_changing_requests_with_a_cookie_need_the_token_and_our_origin() {
     let app = TestApp::spawn().await;
@@ -240,8 +307,12 @@ async fn every_route_answers_each_role_as_the_policy_says() {
         sessions.push((r, app.sign_in(&name).await));
     }
     let mut checked = 0;
-    for (method, path, policy) in POLICY {
-        let Policy::User(min) = policy else { continue };
+    let routes = chartrack::server::routes();
+    for rule in routes.rules() {
+        let (method, path) = (&rule.method, &rule.path);
+        let Policy::User(min) = rule.policy else {
+            continue;
+        };
         if *path == "/logout" {
             continue; // ends the session; tested on its own
         }
@@ -274,7 +345,7 @@ async fn every_route_answers_each_role_as_the_policy_says() {
                     .status()
                     .as_u16()
             };
-            if role.at_least(*min) {
+            if role.at_least(min) {
                 assert!(
                     status != 403 && status < 500,
                     "{role} {method} {url}: {status}"

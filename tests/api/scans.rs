@@ -386,7 +386,9 @@ async fn every_route_is_classified_and_closed_without_a_token() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    for (method, path, policy) in chartrack::auth::POLICY {
+    let routes = chartrack::server::routes();
+    for rule in routes.rules() {
+        let (method, path, policy) = (&rule.method, &rule.path, &rule.policy);
         let url = format!("{}{}", app.base, fill_route(path, "V1"));
         let req = match *method {
             "GET" => plain.get(&url),

@@ -169,6 +169,8 @@ async fn unplugged_mid_line_the_partial_is_dropped_and_the_station_is_back_withi
     // Act: half a barcode, then the cable comes out.
     let mut scanner = blocking(move || {
         scanner.send_raw(format!("]C0{head}").as_bytes()).unwrap();
+        // The scenario: the cable comes out a moment after the half line (the reader has had
+        // many 100 ms read timeouts' worth of chances to take it in), not a synchronisation.
         std::thread::sleep(Duration::from_millis(200));
         scanner.unplug();
         scanner
@@ -205,7 +207,8 @@ async fn unplugged_mid_line_the_partial_is_dropped_and_the_station_is_back_withi
         row.contains("disconnected") && row.contains("scanner lost"),
         "{row}"
     );
-    // Away for a while: the station keeps retrying with backoff.
+    // The scenario, not a synchronisation: the scanner stays away long enough (1.5 s) for the
+    // backoff to reach its 1 s ceiling, and must still be reopened within 2 s of its return.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     scanner.replug().unwrap();
     let back_after = until(Duration::from_secs(5), "w4s reconnected", || async {

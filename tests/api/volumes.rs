@@ -129,6 +129,27 @@ async fn health_metrics_and_openapi() {
         text.contains("chartrack_volumes{status=\"at_location\"} 1"),
         "{text}"
     );
+    // Well-formed OpenMetrics: every family declared once with its type before its samples,
+    // the latency histogram complete, and the exposition ended by `# EOF`.
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let mut declared = std::collections::HashSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let name = rest.split(' ').next().unwrap();
+            assert!(declared.insert(name.to_owned()), "{name} declared twice");
+        } else if !line.starts_with('#') {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(
+                declared.iter().any(|d| name.starts_with(d.as_str())),
+                "{line} has no TYPE before it"
+            );
+        }
+    }
+    assert!(
+        text.contains("chartrack_scan_seconds_bucket{le=\"+Inf\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("chartrack_scan_seconds_count 1"), "{text}");
     let (s, spec) = app.get("/api/v1/openapi.json", "").await;
     assert_eq!(s, 200);
     assert_eq!(spec["openapi"], "3.1.0");

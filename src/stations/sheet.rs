@@ -2,8 +2,8 @@
 //! setting's menu command as text (Honeywell), the sheet prints it as a Code 128 programming
 //! symbol (FNC3 + command + `.`); every other setting is listed with where to find it.
 
-use super::{code128_modules, svg_bars, FNC3};
-use crate::stations::Profile;
+use super::Profile;
+use crate::labels::{code128_modules, svg_bars, FNC3};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 /// The sheet's content (no page around it): the page at `/stations/sheet/{profile}` puts the
@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn the_honeywell_sheet_has_a_symbol_per_menu_command_and_notes_for_the_rest() {
-        let profiles = crate::stations::profiles::built_in().unwrap();
+        let profiles = super::super::profiles::built_in().unwrap();
         let p = profiles.iter().find(|p| p.id == "honeywell-xenon").unwrap();
         let html = setup_sheet(p).unwrap();
         let commands = p.settings.iter().filter(|s| s.command.is_some()).count();

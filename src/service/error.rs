@@ -1,0 +1,46 @@
+//! One error type for every operation of the application: the caller's mistakes, access
+//! refusals, storage trouble and bugs. The HTTP layers turn it into their own answer: `api`
+//! into a status and `{"error"}`, `web` into an error page.
+
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub enum AppError {
+    BadRequest(String),
+    Unauthorized,
+    Forbidden(String),
+    NotFound(String),
+    Conflict(String),
+    Unprocessable(String),
+    Unavailable(String),
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(m) => AppError::Unprocessable(m),
+            StoreError::NotFound(m) => AppError::NotFound(m),
+            StoreError::Conflict(m) => AppError::Conflict(m),
+            StoreError::Unavailable(m) => AppError::Unavailable(m),
+            StoreError::Internal(m) => AppError::Internal(m),
+        }
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppError::Unauthorized => f.write_str("sign in or present a valid bearer token"),
+            AppError::BadRequest(m)
+            | AppError::Forbidden(m)
+            | AppError::NotFound(m)
+            | AppError::Conflict(m)
+            | AppError::Unprocessable(m)
+            | AppError::Unavailable(m)
+            | AppError::Internal(m) => f.write_str(m),
+        }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,143 @@
+//! Reads of activity without patient identities: counts for the dashboard and metrics,
+//! exceptions, the recent scan answers of the live feed.
+
+use crate::store::Result;
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExceptionView {
+    pub id: i64,
+    pub kind: String,
+    pub value: String,
+    pub station: String,
+    pub scan_id: String,
+    pub created_at: String,
+    pub resolved_at: Option<String>,
+    pub resolution: Option<String>,
+}
+
+pub fn exceptions(c: &Connection, open_only: bool, limit: u32) -> Result<Vec<ExceptionView>> {
+    let mut st = c.prepare_cached(
+        "SELECT e.exception_id, e.kind, e.value, e.station_id, s.scan_id, e.created_at, e.resolved_at, e.resolution
+         FROM exception e JOIN scan s ON s.scan_seq = e.scan_seq
+         WHERE (?1 = 0 OR e.resolved_at IS NULL) ORDER BY e.exception_id DESC LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![open_only, limit], |r| {
+        Ok(ExceptionView {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            value: r.get(2)?,
+            station: r.get(3)?,
+            scan_id: r.get(4)?,
+            created_at: r.get(5)?,
+            resolved_at: r.get(6)?,
+            resolution: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Counts by status, for metrics and the dashboard.
+pub fn status_counts(c: &Connection) -> Result<Vec<(String, i64)>> {
+    let mut st = c.prepare_cached(
+        "SELECT status, count(*) FROM volume_state GROUP BY status ORDER BY status",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn scan_counts(c: &Connection) -> Result<(i64, i64, i64)> {
+    Ok(c.query_row(
+        "SELECT count(*), coalesce(sum(accepted), 0), (SELECT count(*) FROM exception WHERE resolved_at IS NULL) FROM scan",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?)
+}
+
+/// The dashboard's counts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub on_shelf: i64,
+    pub in_transit: i64,
+    pub at_location: i64,
+    pub missing: i64,
+    /// Out longer than the loan period of where it is (or is going).
+    pub overdue: i64,
+    pub open_exceptions: i64,
+    /// Requests open or pulled, and of those STAT.
+    pub open_requests: i64,
+    pub stat_requests: i64,
+    /// Missing volumes that turned up, waiting for the supervisor to see.
+    pub found: i64,
+    /// Loose reports not yet filed.
+    pub loose_waiting: i64,
+}
+
+/// `cutoffs`: for each location kind (a fixed word, never user text), volumes out there since
+/// before this time are overdue.
+pub fn counts(c: &Connection, cutoffs: &[(&str, String)]) -> Result<Counts> {
+    let mut out = Counts::default();
+    for (status, n) in status_counts(c)? {
+        match status.as_str() {
+            "on_shelf" => out.on_shelf = n,
+            "in_transit" => out.in_transit = n,
+            "at_location" => out.at_location = n,
+            "missing" => out.missing = n,
+            _ => {}
+        }
+    }
+    // One pass over the volumes that are out (the status index), each held to the loan period
+    // of the kind of place it is at or going to.
+    let mut sql = String::from(
+        "SELECT count(*) FROM volume_state s
+         JOIN location l ON l.location_id = CASE WHEN s.status = 'in_transit' THEN s.destination_id ELSE s.location_id END
+         WHERE s.status IN ('in_transit','at_location') AND s.since < CASE l.kind",
+    );
+    for (i, (kind, _)) in cutoffs.iter().enumerate() {
+        sql += &format!(" WHEN '{kind}' THEN ?{}", i + 1);
+    }
+    sql += " ELSE '' END";
+    let cut: Vec<&str> = cutoffs.iter().map(|(_, t)| t.as_str()).collect();
+    out.overdue = c
+        .prepare_cached(&sql)?
+        .query_row(rusqlite::params_from_iter(cut), |r| r.get(0))?;
+    out.open_exceptions = c.query_row(
+        "SELECT count(*) FROM exception WHERE resolved_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    (out.open_requests, out.stat_requests) = c.query_row(
+        "SELECT count(*), coalesce(sum(priority = 'stat'), 0) FROM request WHERE status IN ('open','pulled')",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    out.found = crate::store::missing::found_count(c)?;
+    out.loose_waiting = c.query_row(
+        "SELECT count(*) FROM loose_report WHERE filed_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(out)
+}
+
+/// The answers of the most recent scans, newest first (the live feed's first page).
+pub fn recent_answers(
+    c: &Connection,
+    station: Option<&str>,
+    only_refused: bool,
+    limit: u32,
+) -> Result<Vec<crate::store::ScanAnswer>> {
+    let mut st = c.prepare_cached(
+        "SELECT response FROM scan WHERE (?1 IS NULL OR station_id = ?1) AND (?2 = 0 OR accepted = 0)
+         ORDER BY scan_seq DESC LIMIT ?3",
+    )?;
+    let rows = st.query_map(params![station, only_refused, limit], |r| {
+        r.get::<_, String>(0)
+    })?;
+    let mut out = Vec::new();
+    for json in rows {
+        out.push(serde_json::from_str(&json?)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,138 @@
+//! Reads of places: locations with their counts, what is at one location now (patients:
+//! [`Audited`]), and the stations.
+
+use super::volumes::{hit_row, SearchHit, HIT_COLS, HIT_JOINS};
+use crate::store::audit::Audited;
+use crate::store::Result;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StationView {
+    pub id: String,
+    pub location: String,
+    pub mode: String,
+    /// `serial` (a port or USB scanner on the server) or `http` (browser page, agent, API).
+    pub kind: String,
+    pub port: Option<String>,
+    pub usb: Option<String>,
+    pub connected: bool,
+    /// Why a scanner station is not connected.
+    pub link_error: Option<String>,
+    /// When the scanner connected or was lost.
+    pub link_changed_at: Option<String>,
+    pub last_scan_at: Option<String>,
+}
+
+pub fn stations(c: &Connection) -> Result<Vec<StationView>> {
+    let mut st = c.prepare_cached(
+        "SELECT s.station_id, l.code, s.mode, s.port, s.usb, s.connected, s.last_scan_at, s.link_error, s.link_changed_at
+         FROM station s JOIN location l ON l.location_id = s.location_id ORDER BY s.station_id",
+    )?;
+    let rows = st.query_map([], |r| {
+        let port: Option<String> = r.get(3)?;
+        let usb: Option<String> = r.get(4)?;
+        let serial = port.is_some() || usb.is_some();
+        Ok(StationView {
+            id: r.get(0)?,
+            location: r.get(1)?,
+            mode: r.get(2)?,
+            kind: if serial { "serial" } else { "http" }.into(),
+            // An HTTP station has no device to lose; a serial one is as its reader last saw it.
+            connected: !serial || r.get::<_, bool>(5)?,
+            port,
+            usb,
+            last_scan_at: r.get(6)?,
+            link_error: r.get(7)?,
+            link_changed_at: r.get(8)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn station_exists(c: &Connection, id: &str) -> Result<bool> {
+    Ok(
+        c.prepare_cached("SELECT 1 FROM station WHERE station_id=?")?
+            .query_row([id], |_| Ok(()))
+            .optional()?
+            .is_some(),
+    )
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LocationView {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub barcode: String,
+    pub terminal: Option<(u8, u8)>,
+    /// Volumes here now (on the shelf or at the location).
+    pub here: u32,
+    /// Volumes on their way here.
+    pub incoming: u32,
+}
+
+const LOCATION_SELECT: &str = "SELECT l.code, l.name, l.kind, l.barcode, l.terminal_lo, l.terminal_hi,
+    (SELECT count(*) FROM volume_state s WHERE s.location_id = l.location_id AND s.status IN ('on_shelf','at_location')),
+    (SELECT count(*) FROM volume_state s WHERE s.destination_id = l.location_id AND s.status = 'in_transit')
+    FROM location l";
+
+fn location_row(r: &rusqlite::Row) -> rusqlite::Result<LocationView> {
+    let lo: Option<u8> = r.get(4)?;
+    let hi: Option<u8> = r.get(5)?;
+    Ok(LocationView {
+        code: r.get(0)?,
+        name: r.get(1)?,
+        kind: r.get(2)?,
+        barcode: r.get(3)?,
+        terminal: lo.zip(hi),
+        here: r.get(6)?,
+        incoming: r.get(7)?,
+    })
+}
+
+pub fn locations(c: &Connection) -> Result<Vec<LocationView>> {
+    let mut st = c.prepare_cached(&format!("{LOCATION_SELECT} ORDER BY l.kind, l.code"))?;
+    let rows = st.query_map([], location_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// One location and its counts, without the patients at it.
+pub fn location_summary(c: &Connection, code: &str) -> Result<Option<LocationView>> {
+    Ok(
+        c.prepare_cached(&format!("{LOCATION_SELECT} WHERE l.code = ?"))?
+            .query_row([code], location_row)
+            .optional()?,
+    )
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LocationDetail {
+    #[serde(flatten)]
+    pub location: LocationView,
+    pub volumes: Vec<SearchHit>,
+}
+
+/// A location and the volumes at it now (or on their way to it).
+pub fn location(c: &Audited, code: &str, limit: u32) -> Result<Option<LocationDetail>> {
+    let Some(location) = location_summary(c, code)? else {
+        return Ok(None);
+    };
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {HIT_COLS}
+         FROM volume_state s JOIN volume v ON v.volume_id = s.volume_id JOIN patient p ON p.patient_id = v.patient_id
+         JOIN location l ON l.location_id = s.location_id {HIT_JOINS} JOIN location here ON here.code = ?1
+         WHERE (s.location_id = here.location_id AND s.status IN ('on_shelf','at_location'))
+            OR (s.destination_id = here.location_id AND s.status = 'in_transit')
+         ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, v.volume_no LIMIT ?2"
+    ))?;
+    let rows = st.query_map(params![code, limit], hit_row)?;
+    Ok(Some(LocationDetail {
+        location,
+        volumes: rows.collect::<rusqlite::Result<_>>()?,
+    }))
+}
+
+pub fn location_count(c: &Connection) -> Result<i64> {
+    Ok(c.query_row("SELECT count(*) FROM location", [], |r| r.get(0))?)
+}

@@ -1,0 +1,317 @@
+//! Reads of volumes: one volume with its whereabouts and last scan, its movements, and the one
+//! search box (barcode, MRN, name). All of them show patients, so all take an [`Audited`]
+//! connection.
+
+use crate::store::audit::Audited;
+use crate::store::scan::{loc_ref, LocBrief};
+use crate::store::Result;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastScan {
+    pub at: String,
+    pub station: Option<String>,
+    pub user: Option<String>,
+    pub location: Option<LocBrief>,
+}
+
+/// `GET /api/v1/volumes/{barcode}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VolumeView {
+    pub barcode: String,
+    pub mrn: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub volume: u32,
+    pub record_type: String,
+    pub status: String,
+    pub since: String,
+    pub home: LocBrief,
+    pub location: LocBrief,
+    pub destination: Option<LocBrief>,
+    pub container: Option<LocBrief>,
+    pub last_scan: Option<LastScan>,
+    pub waiting_reports: u32,
+    /// A restricted chart (VIP, behavioural health): its whereabouts are shown only to roles
+    /// that may see them (see [`VolumeView::hide_whereabouts`]).
+    pub restricted: bool,
+}
+
+/// What a restricted chart shows in place of a location.
+pub fn restricted_place() -> LocBrief {
+    LocBrief {
+        code: "restricted".into(),
+        name: "location restricted".into(),
+    }
+}
+
+impl VolumeView {
+    /// For someone whose role may not see a restricted chart's whereabouts.
+    pub fn hide_whereabouts(&mut self) {
+        self.location = restricted_place();
+        self.destination = self.destination.as_ref().map(|_| restricted_place());
+        self.container = None;
+        if let Some(l) = &mut self.last_scan {
+            l.location = Some(restricted_place());
+            l.station = None;
+        }
+    }
+}
+
+fn brief(c: &Connection, id: i64) -> Result<LocBrief> {
+    let l = loc_ref(c, id)?;
+    Ok(LocBrief {
+        code: l.code,
+        name: l.name,
+    })
+}
+
+fn user_name(c: &Connection, id: Option<i64>) -> Result<Option<String>> {
+    match id {
+        None => Ok(None),
+        Some(id) => Ok(c
+            .prepare_cached("SELECT name FROM app_user WHERE user_id=?")?
+            .query_row([id], |r| r.get(0))
+            .optional()?),
+    }
+}
+
+pub fn volume(c: &Audited, barcode: &str) -> Result<Option<VolumeView>> {
+    let row = c
+        .prepare_cached(
+            "SELECT v.barcode, p.mrn, p.last_name, p.first_name, v.volume_no, v.record_type, s.status, s.since, v.home_id,
+                    s.location_id, s.destination_id, s.container_id, s.last_scan_at, s.last_station_id, s.last_user_id, s.last_location_id,
+                    (SELECT count(*) FROM loose_report r WHERE r.patient_id = v.patient_id AND r.filed_at IS NULL), p.restricted
+             FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
+             WHERE v.barcode = ?",
+        )?
+        .query_row([barcode], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?),
+                (r.get::<_, u32>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, String>(7)?),
+                (r.get::<_, i64>(8)?, r.get::<_, i64>(9)?, r.get::<_, Option<i64>>(10)?, r.get::<_, Option<i64>>(11)?),
+                (r.get::<_, Option<String>>(12)?, r.get::<_, Option<String>>(13)?, r.get::<_, Option<i64>>(14)?, r.get::<_, Option<i64>>(15)?),
+                (r.get::<_, u32>(16)?, r.get::<_, bool>(17)?),
+            ))
+        })
+        .optional()?;
+    let Some((
+        (barcode, mrn, last_name, first_name),
+        (volume, record_type, status, since),
+        (home, loc, dest, cont),
+        (at, station, user, last_loc),
+        (waiting, restricted),
+    )) = row
+    else {
+        return Ok(None);
+    };
+    let last_scan = match at {
+        None => None,
+        Some(at) => Some(LastScan {
+            at,
+            station,
+            user: user_name(c, user)?,
+            location: last_loc.map(|l| brief(c, l)).transpose()?,
+        }),
+    };
+    Ok(Some(VolumeView {
+        barcode,
+        mrn,
+        last_name,
+        first_name,
+        volume,
+        record_type,
+        status,
+        since,
+        home: brief(c, home)?,
+        location: brief(c, loc)?,
+        destination: dest.map(|d| brief(c, d)).transpose()?,
+        container: cont.map(|d| brief(c, d)).transpose()?,
+        last_scan,
+        waiting_reports: waiting,
+        restricted,
+    }))
+}
+
+/// Whether a volume's patient is restricted; `None` when the volume is unknown.
+pub fn is_restricted(c: &Audited, barcode: &str) -> Result<Option<bool>> {
+    Ok(c
+        .prepare_cached(
+            "SELECT p.restricted FROM volume v JOIN patient p ON p.patient_id = v.patient_id WHERE v.barcode = ?",
+        )?
+        .query_row([barcode], |r| r.get(0))
+        .optional()?)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MovementView {
+    pub scan_id: String,
+    pub seq: i64,
+    pub action: String,
+    pub at: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub station: String,
+    pub user: Option<String>,
+    pub receiver: Option<String>,
+}
+
+/// A volume's movements, newest first; `None` when the volume is unknown.
+pub fn movements(c: &Audited, barcode: &str, limit: u32) -> Result<Option<Vec<MovementView>>> {
+    let id: Option<i64> = c
+        .prepare_cached("SELECT volume_id FROM volume WHERE barcode=?")?
+        .query_row([barcode], |r| r.get(0))
+        .optional()?;
+    let Some(id) = id else { return Ok(None) };
+    let mut st = c.prepare_cached(
+        "SELECT s.scan_id, m.movement_id, m.action, m.at, lf.code, lt.code, m.station_id, u.name, rv.name
+         FROM movement m JOIN scan s ON s.scan_seq = m.scan_seq
+         LEFT JOIN location lf ON lf.location_id = m.from_id LEFT JOIN location lt ON lt.location_id = m.to_id
+         LEFT JOIN app_user u ON u.user_id = m.user_id LEFT JOIN app_user rv ON rv.user_id = m.receiver_id
+         WHERE m.volume_id = ? ORDER BY m.movement_id DESC LIMIT ?",
+    )?;
+    let rows = st.query_map(params![id, limit], |r| {
+        Ok(MovementView {
+            scan_id: r.get(0)?,
+            seq: r.get(1)?,
+            action: r.get(2)?,
+            at: r.get(3)?,
+            from: r.get(4)?,
+            to: r.get(5)?,
+            station: r.get(6)?,
+            user: r.get(7)?,
+            receiver: r.get(8)?,
+        })
+    })?;
+    Ok(Some(rows.collect::<rusqlite::Result<_>>()?))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    pub barcode: String,
+    pub mrn: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub volume: u32,
+    pub record_type: String,
+    pub status: String,
+    pub location: LocBrief,
+    pub destination: Option<LocBrief>,
+    /// When, where (station) and by whom it was last scanned.
+    pub last_scan_at: Option<String>,
+    pub last_station: Option<String>,
+    pub last_user: Option<String>,
+    pub restricted: bool,
+}
+
+impl SearchHit {
+    /// For someone whose role may not see a restricted chart's whereabouts.
+    pub fn hide_whereabouts(&mut self) {
+        self.location = restricted_place();
+        self.destination = self.destination.as_ref().map(|_| restricted_place());
+        self.last_station = None;
+    }
+}
+
+/// The columns `hit_row` reads, after `FROM volume v JOIN patient p JOIN volume_state s JOIN
+/// location l` (the current location) and the joins in [`HIT_JOINS`].
+pub(super) const HIT_COLS: &str = "v.barcode, p.mrn, p.last_name, p.first_name, v.volume_no, v.record_type, s.status, l.code, l.name,
+    d.code, d.name, s.last_scan_at, s.last_station_id, u.name, p.restricted";
+pub(super) const HIT_JOINS: &str = "LEFT JOIN location d ON d.location_id = s.destination_id
+    LEFT JOIN app_user u ON u.user_id = s.last_user_id";
+
+/// Volumes by barcode, MRN, or patient name ("last", "last, first" or "first last" prefixes).
+pub fn search(c: &Audited, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
+    let q = q.trim();
+    if q.is_empty() {
+        return Ok(vec![]);
+    }
+    let base = format!("SELECT {HIT_COLS}
+        FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
+        JOIN location l ON l.location_id = s.location_id {HIT_JOINS}");
+    let order = "ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn, v.volume_no LIMIT ?3";
+    let (sql, a, b) = if q.bytes().all(|b| b.is_ascii_digit()) {
+        (
+            format!("{base} WHERE p.mrn = ?1 OR v.barcode = ?2 {order}"),
+            q.to_owned(),
+            q.to_owned(),
+        )
+    } else if let Some((last, first)) = q.split_once(',') {
+        (
+            format!("{base} WHERE p.last_name LIKE ?1 ESCAPE '\\' AND p.first_name LIKE ?2 ESCAPE '\\' {order}"),
+            like_prefix(last.trim()),
+            like_prefix(first.trim()),
+        )
+    } else if let Some((first, last)) = q.split_once(' ') {
+        (
+            format!("{base} WHERE (p.last_name LIKE ?1 ESCAPE '\\' AND p.first_name LIKE ?2 ESCAPE '\\') OR (p.last_name LIKE ?2 ESCAPE '\\' AND p.first_name LIKE ?1 ESCAPE '\\') {order}"),
+            like_prefix(last.trim()),
+            like_prefix(first.trim()),
+        )
+    } else {
+        (
+            format!("{base} WHERE v.barcode = ?2 OR p.last_name LIKE ?1 ESCAPE '\\' {order}"),
+            like_prefix(q),
+            q.to_owned(),
+        )
+    };
+    if !q.contains([' ', ',']) {
+        // A scanned or typed barcode: its unique index answers at once (an OR with the name
+        // LIKE would read every patient).
+        let exact = format!("{base} WHERE v.barcode = ?1");
+        if let Some(hit) = c
+            .prepare_cached(&exact)?
+            .query_row([q], hit_row)
+            .optional()?
+        {
+            return Ok(vec![hit]);
+        }
+    }
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map(params![a, b, limit], hit_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A `SearchHit` from [`HIT_COLS`].
+pub(super) fn hit_row(r: &rusqlite::Row) -> rusqlite::Result<SearchHit> {
+    let dest: Option<String> = r.get(9)?;
+    Ok(SearchHit {
+        barcode: r.get(0)?,
+        mrn: r.get(1)?,
+        last_name: r.get(2)?,
+        first_name: r.get(3)?,
+        volume: r.get(4)?,
+        record_type: r.get(5)?,
+        status: r.get(6)?,
+        location: LocBrief {
+            code: r.get(7)?,
+            name: r.get(8)?,
+        },
+        destination: match dest {
+            Some(code) => Some(LocBrief {
+                code,
+                name: r.get(10)?,
+            }),
+            None => None,
+        },
+        last_scan_at: r.get(11)?,
+        last_station: r.get(12)?,
+        last_user: r.get(13)?,
+        restricted: r.get(14)?,
+    })
+}
+
+fn like_prefix(s: &str) -> String {
+    let escaped: String = s
+        .chars()
+        .flat_map(|c| {
+            if matches!(c, '%' | '_' | '\\') {
+                vec!['\\', c]
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    format!("{escaped}%")
+}

@@ -44,6 +44,7 @@ fn chart(id: i64, mrn: &str) -> VolumeFacts {
         container: None,
         waiting_reports: 0,
         requests: vec![],
+        restricted: false,
     }
 }
 

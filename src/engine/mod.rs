@@ -76,6 +76,10 @@ pub struct ReportRef {
     /// Where the patient's volumes are, for routing the report (not kept in memory).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<VolumeWhere>,
+    /// The patient is restricted (VIP, behavioural health). The engine does not look at it;
+    /// the answer carries it so the live feeds hide the report's routing from the unauthorised.
+    #[serde(default)]
+    pub restricted: bool,
 }
 
 /// Where one of a patient's volumes is.
@@ -152,6 +156,9 @@ pub struct VolumeFacts {
     pub waiting_reports: u32,
     /// Requests for this volume still open or pulled.
     pub requests: Vec<RequestRef>,
+    /// The patient is restricted (VIP, behavioural health). The engine does not look at it;
+    /// the answer carries it so the live feeds hide the chart's whereabouts from the unauthorised.
+    pub restricted: bool,
 }
 
 /// A value remembered by a station, with when it was last used.

@@ -202,6 +202,7 @@ impl World {
                 .filter(|&r| self.reqs[r].volume == i && self.reqs[r].status.is_active())
                 .map(|r| self.request_ref(r))
                 .collect(),
+            restricted: false,
         }
     }
 
@@ -212,6 +213,7 @@ impl World {
             patient_id: REPORTS[i],
             filed: self.reports[i].0,
             received: self.reports[i].1,
+            restricted: false,
             volumes: (0..VOLUMES.len())
                 .filter(|&v| VOLUMES[v].2 == REPORTS[i])
                 .map(|v| {

@@ -34,6 +34,7 @@ fn vol(mrn: &str, home: LocRef) -> VolumeFacts {
         container: None,
         waiting_reports: 0,
         requests: vec![],
+        restricted: false,
     }
 }
 fn station(mode: Mode, at: LocRef) -> StationFacts {
@@ -147,6 +148,7 @@ fn file_refuses_other_patients_volume() {
         filed: false,
         received: false,
         volumes: vec![],
+        restricted: false,
     };
     assert!(run(&mut st, Scanned::Report(report.clone()), t(0)).accepted);
     let d = run(&mut st, Scanned::Volume(vol("123405", shelf_00_19())), t(1));

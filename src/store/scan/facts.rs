@@ -74,7 +74,7 @@ fn volume_facts_where(
                 "SELECT v.volume_id, v.barcode, v.patient_id, p.mrn, s.status, s.container_id,
                 (SELECT count(*) FROM loose_report r WHERE r.patient_id = v.patient_id AND r.filed_at IS NULL),
                 EXISTS (SELECT 1 FROM request q INDEXED BY request_active WHERE q.volume_id = v.volume_id AND q.status IN ('open','pulled')),
-                {}, {}, {}
+                {}, {}, {}, p.restricted
          FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
          JOIN location h ON h.location_id = v.home_id JOIN location l ON l.location_id = s.location_id
          LEFT JOIN location d ON d.location_id = s.destination_id
@@ -106,6 +106,7 @@ fn volume_facts_where(
                 r.get::<_, bool>(7)?,
             ),
             (loc_at(r, 8)?, loc_at(r, 14)?, loc_at(r, 20)?),
+            r.get::<_, bool>(26)?,
         ))
     })?;
     let mut out = Vec::new();
@@ -114,6 +115,7 @@ fn volume_facts_where(
             (id, barcode, patient_id, mrn),
             (status, container, waiting, requested),
             (home, location, destination),
+            restricted,
         ) = row?;
         let missing = || StoreError::Internal("volume without its home or location".into());
         out.push(VolumeFacts {
@@ -129,6 +131,7 @@ fn volume_facts_where(
             container,
             waiting_reports: waiting,
             requests: Vec::new(),
+            restricted,
         });
         if requested {
             let v = out.last_mut().expect("just pushed");
@@ -229,7 +232,10 @@ pub(crate) fn classify(c: &Connection, value: &str) -> Result<Scanned> {
         return Ok(Scanned::Volume(v));
     }
     let report = c
-        .prepare_cached("SELECT report_id, barcode, patient_id, filed_at IS NOT NULL, received_at IS NOT NULL FROM loose_report WHERE barcode=?")?
+        .prepare_cached(
+            "SELECT r.report_id, r.barcode, r.patient_id, r.filed_at IS NOT NULL, r.received_at IS NOT NULL, p.restricted
+             FROM loose_report r JOIN patient p ON p.patient_id = r.patient_id WHERE r.barcode=?",
+        )?
         .query_row([value], |r| {
             Ok(ReportRef {
                 id: r.get(0)?,
@@ -238,6 +244,7 @@ pub(crate) fn classify(c: &Connection, value: &str) -> Result<Scanned> {
                 filed: r.get(3)?,
                 received: r.get(4)?,
                 volumes: Vec::new(),
+                restricted: r.get(5)?,
             })
         })
         .optional()?;

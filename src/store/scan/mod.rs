@@ -65,6 +65,10 @@ pub struct ScanAnswer {
     /// Requests this scan pulled, delivered or found missing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requests: Vec<RequestNote>,
+    /// What was scanned belongs to a restricted patient (VIP, behavioural health): the live
+    /// feeds show this answer's whereabouts only to those who may see them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restricted: bool,
 }
 
 /// A request's new state, as told in a scan's answer and to the live feeds.
@@ -260,8 +264,15 @@ fn answer(
             _ => None,
         })
         .collect();
+    let restricted = match scanned {
+        Some(Scanned::Volume(v)) => v.restricted,
+        Some(Scanned::Report(r)) => r.restricted,
+        Some(Scanned::Container(_, inside)) => inside.iter().any(|v| v.restricted),
+        _ => false,
+    };
     Ok(ScanAnswer {
         requests,
+        restricted,
         scan_id,
         accepted: decision.accepted,
         action: decision.action.to_owned(),

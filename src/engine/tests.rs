@@ -1,3 +1,6 @@
+//! Example-based tests of the engine: one scan or a short sequence per workflow, with the answer
+//! a clerk or nurse would expect to hear.
+
 use super::*;
 
 fn loc(id: i64, code: &str, kind: LocationKind, terminal: Option<(u8, u8)>) -> LocRef {

@@ -17,7 +17,7 @@ use std::time::Duration;
 pub struct AgentOptions {
     /// The server's base URL, e.g. `https://chartrack.hospital.example`.
     pub server: String,
-    pub token: String,
+    pub token: crate::domain::Secret,
     pub station: SerialStation,
     /// The outbox file.
     pub queue: std::path::PathBuf,
@@ -105,7 +105,7 @@ async fn deliver(http: &reqwest::Client, opts: &AgentOptions, p: &Pending) -> Ou
             "{}/api/v1/scans",
             opts.server.trim_end_matches('/')
         ))
-        .bearer_auth(&opts.token)
+        .bearer_auth(opts.token.expose())
         .json(&body)
         .send()
         .await;

@@ -239,7 +239,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 admin::create_token(c, &who, now)
             });
             store.shutdown();
-            println!("{}", token?);
+            println!("{}", token?.expose());
             Ok(())
         }
         Command::Import { what, config } => {
@@ -385,7 +385,7 @@ fn agent(a: AgentArgs) -> anyhow::Result<()> {
     .ok_or_else(|| anyhow::anyhow!("give --port or --usb"))?;
     let opts = crate::agent::AgentOptions {
         server: a.server,
-        token: a.token,
+        token: crate::domain::Secret::new(a.token),
         station,
         queue: a.queue,
         answer_wait: std::time::Duration::from_millis(a.answer_wait_ms),

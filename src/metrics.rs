@@ -36,7 +36,7 @@ impl Default for Metrics {
         let scans = Family::<Outcome, Counter>::default();
         // Both outcomes from the start, so a rate is defined before the first refusal.
         for outcome in ["accepted", "refused"] {
-            scans.get_or_create(&Outcome { outcome });
+            let _ = scans.get_or_create(&Outcome { outcome });
         }
         registry.register(
             "scans",

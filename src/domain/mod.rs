@@ -173,7 +173,7 @@ impl Command {
             Command::Receive => Some(Mode::Receive),
             Command::File => Some(Mode::File),
             Command::Inventory => Some(Mode::Inventory),
-            _ => None,
+            Command::Done | Command::NotFound | Command::Cancel => None,
         }
     }
 }

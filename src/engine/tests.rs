@@ -1,3 +1,6 @@
+//! Example-based tests of the engine: one scan or a short sequence per workflow, with the answer
+//! a clerk or nurse would expect to hear.
+
 use super::*;
 
 fn loc(id: i64, code: &str, kind: LocationKind, terminal: Option<(u8, u8)>) -> LocRef {
@@ -34,6 +37,7 @@ fn vol(mrn: &str, home: LocRef) -> VolumeFacts {
         container: None,
         waiting_reports: 0,
         requests: vec![],
+        restricted: false,
     }
 }
 fn station(mode: Mode, at: LocRef) -> StationFacts {
@@ -147,6 +151,7 @@ fn file_refuses_other_patients_volume() {
         filed: false,
         received: false,
         volumes: vec![],
+        restricted: false,
     };
     assert!(run(&mut st, Scanned::Report(report.clone()), t(0)).accepted);
     let d = run(&mut st, Scanned::Volume(vol("123405", shelf_00_19())), t(1));
@@ -372,6 +377,24 @@ fn receive_at_the_requesting_place_delivers_and_elsewhere_does_not() {
 }
 
 #[test]
+fn a_slip_filled_by_its_delivery_cannot_then_be_ended_not_found() {
+    let mut v = vol("123405", shelf_00_19());
+    v.requests = vec![request(1, unit_4w(), Priority::Stat)];
+    let mut st = station(Mode::Receive, unit_4w());
+    run(
+        &mut st,
+        Scanned::Request(request(1, unit_4w(), Priority::Stat)),
+        t(0),
+    );
+    let d = run(&mut st, Scanned::Volume(v), t(1));
+    assert_eq!(request_effects(&d), vec![(1, RequestStatus::Delivered)]);
+    assert!(d.memory.request.is_none(), "the slip is used up");
+    let d = run(&mut st, Scanned::Command(Command::NotFound), t(2));
+    assert!(!d.accepted, "{}", d.message);
+    assert!(request_effects(&d).is_empty());
+}
+
+#[test]
 fn not_found_needs_a_slip_and_ends_its_request() {
     let mut st = station(Mode::CheckOut, shelf_00_19());
     assert!(!run(&mut st, Scanned::Command(Command::NotFound), t(0)).accepted);
@@ -399,6 +422,25 @@ fn any_scan_of_a_missing_volume_clears_it_even_a_refused_one() {
     assert_eq!((m.action, m.status), (MoveAction::Found, Status::OnShelf));
 }
 
+#[test]
+fn a_missing_volume_that_turns_up_says_who_is_waiting_for_it() {
+    // Found in the file room by a transfer station with nothing to transfer to: refused, put
+    // back on record at its home shelf, and the STAT request is named so it is not shelved.
+    let mut st = station(Mode::Transfer, shelf_00_19());
+    let mut v = vol("123405", shelf_00_19());
+    v.status = Status::Missing;
+    v.requests = vec![request(4, unit_4w(), Priority::Stat)];
+    let d = run(&mut st, Scanned::Volume(v), t(0));
+    assert!(!d.accepted);
+    assert_eq!(only_move_of(&d).status, Status::OnShelf);
+    assert!(
+        d.warnings.iter().any(|w| w
+            == "DO NOT SHELVE: requested by 4W (STAT), request Q0000004X: send it there"),
+        "{:?}",
+        d.warnings
+    );
+}
+
 fn only_move_of(d: &Decision) -> &Move {
     let moves: Vec<&Move> = d
         .effects
@@ -417,14 +459,15 @@ fn counted(id: i64, mrn: &str) -> Counted {
         volume_id: id,
         barcode: format!("V{id}"),
         key: TerminalDigit::of(&Mrn::parse(mrn).unwrap()),
+        misfiled: false,
     }
 }
 
-fn take(previous: Vec<Counted>) -> StocktakeFacts {
+fn take(run: Vec<Counted>) -> StocktakeFacts {
     StocktakeFacts {
         id: 9,
         scope: Scope::Location(shelf_00_19()),
-        previous,
+        run,
         this_expected: true,
         this_counted: false,
         expected: 10,
@@ -447,29 +490,91 @@ fn misfiles(d: &Decision) -> Vec<(i64, &'static str)> {
 
 #[test]
 fn out_of_order_blames_the_one_that_breaks_the_run() {
-    // Counted 01-00-05 then 99-00-05 (too far along); now 02-00-05 fits after the first:
-    // the one before it is the misfile.
+    // Counted 01-00-05, 99-00-05 (too far along), 02-00-05: which of the last two is out of
+    // place cannot be told yet, and neither is named.
     let mut st = station(Mode::Inventory, shelf_00_19());
     st.stocktake = Some(take(vec![counted(1, "10005"), counted(2, "990005")]));
     let d = run(&mut st, Scanned::Volume(vol("20005", shelf_00_19())), t(0));
-    assert_eq!(misfiles(&d), vec![(2, "out_of_order")]);
+    assert_eq!(misfiles(&d), vec![]);
     assert!(
-        d.warnings.iter().any(|w| w.starts_with("OUT OF ORDER: V2")),
+        d.warnings
+            .iter()
+            .any(|w| w.starts_with("OUT OF ORDER here: V2 and V0000100X")),
         "{:?}",
         d.warnings
     );
-
-    // Counted 03-00-05 then 04-00-05; now 01-00-05 comes after both: this one is the misfile.
+    // Two more in order after it: 99-00-05 is the one out of place, named now.
     let mut st = station(Mode::Inventory, shelf_00_19());
-    st.stocktake = Some(take(vec![counted(1, "30005"), counted(2, "40005")]));
+    st.stocktake = Some(take(vec![
+        counted(1, "10005"),
+        counted(2, "990005"),
+        counted(3, "20005"),
+        counted(4, "30005"),
+    ]));
+    let d = run(&mut st, Scanned::Volume(vol("40005", shelf_00_19())), t(0));
+    assert_eq!(misfiles(&d), vec![(2, "out_of_order")]);
+    assert!(
+        d.warnings.iter().any(|w| {
+            w
+            == "OUT OF ORDER: V2 (counted 3 charts back) is misfiled here; it files after V0000100X"
+        }),
+        "{:?}",
+        d.warnings
+    );
+    // Named once: a later scan does not name it again.
+    let mut st = station(Mode::Inventory, shelf_00_19());
+    let mut already = counted(2, "990005");
+    already.misfiled = true;
+    st.stocktake = Some(take(vec![
+        counted(1, "10005"),
+        already,
+        counted(3, "20005"),
+        counted(4, "30005"),
+    ]));
+    let d = run(&mut st, Scanned::Volume(vol("40005", shelf_00_19())), t(0));
+    assert_eq!(misfiles(&d), vec![]);
+
+    // Counted 03-00-05, 04-00-05, 05-00-05; now 01-00-05 comes after all three: this one.
+    let mut st = station(Mode::Inventory, shelf_00_19());
+    st.stocktake = Some(take(vec![
+        counted(1, "30005"),
+        counted(2, "40005"),
+        counted(3, "50005"),
+    ]));
     let d = run(&mut st, Scanned::Volume(vol("10005", shelf_00_19())), t(0));
     assert_eq!(misfiles(&d), vec![(100, "out_of_order")]);
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w == "OUT OF ORDER: V0000100X is misfiled here; it files before V1"),
+        "{:?}",
+        d.warnings
+    );
 
     // In order: nothing flagged.
     let mut st = station(Mode::Inventory, shelf_00_19());
     st.stocktake = Some(take(vec![counted(1, "10005"), counted(2, "20005")]));
     let d = run(&mut st, Scanned::Volume(vol("30005", shelf_00_19())), t(0));
     assert!(misfiles(&d).is_empty(), "{:?}", d.warnings);
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+}
+
+#[test]
+fn done_names_what_the_whole_run_leaves_out() {
+    // 99-00-05 counted second of four: one short of the run at the end, named at the close.
+    let mut st = station(Mode::Inventory, shelf_00_19());
+    st.stocktake = Some(take(vec![
+        counted(1, "10005"),
+        counted(2, "990005"),
+        counted(3, "20005"),
+        counted(4, "30005"),
+    ]));
+    let d = run(&mut st, Scanned::Command(Command::Done), t(0));
+    assert_eq!(misfiles(&d), vec![(2, "out_of_order")]);
+    assert_eq!(
+        d.effects.last(),
+        Some(&Effect::CloseStocktake { stocktake_id: 9 })
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod caller;
 mod error;
+pub mod feed;
 pub mod requests;
 pub mod scans;
 

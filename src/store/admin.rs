@@ -3,7 +3,7 @@
 
 use super::{Result, StoreError};
 use crate::clock::stamp;
-use crate::domain::{issue_barcode, Barcode, LocationCode, LocationKind, Mode, Mrn, Role};
+use crate::domain::{issue_barcode, Barcode, LocationCode, LocationKind, Mode, Mrn, Role, Secret};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -454,7 +454,8 @@ pub enum TokenFor {
 }
 
 /// Create a bearer token; returns it in clear (the only time it exists in clear).
-pub fn create_token(c: &Connection, who: &TokenFor, now: DateTime<Utc>) -> Result<String> {
+/// A new bearer token (only its SHA-256 is stored): shown once, to its owner.
+pub fn create_token(c: &Connection, who: &TokenFor, now: DateTime<Utc>) -> Result<Secret> {
     let token = format!("ct_{}", random_secret(24));
     let (station, user): (Option<String>, Option<i64>) = match who {
         TokenFor::Station(id) => {
@@ -492,7 +493,7 @@ pub fn create_token(c: &Connection, who: &TokenFor, now: DateTime<Utc>) -> Resul
         "INSERT INTO token (digest, station_id, user_id, created_at) VALUES (?1,?2,?3,?4)",
     )?
     .execute(params![token_digest(&token), station, user, stamp(now)])?;
-    Ok(token)
+    Ok(Secret::new(token))
 }
 
 /// Close an exception with what was done about it (`ignored`, `registered`, ...).

@@ -123,10 +123,17 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        std::thread::sleep(super::INTERVAL * 3);
 
         // Assert: the writer's automatic checkpoint is off, so only the checkpoint thread can
-        // have copied the rows from the log into the database file.
+        // copy the rows from the log into the database file; wait for that, with a deadline.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while rows_in_main_file(&db) < 50 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the checkpoint thread did not copy the rows within 10 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         assert_eq!(rows_in_main_file(&db), 50);
         store.shutdown();
     }

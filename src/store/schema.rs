@@ -336,6 +336,11 @@ UPDATE loose_report SET barcode = upper(barcode) WHERE barcode <> upper(barcode)
 UPDATE request SET barcode = upper(barcode) WHERE barcode <> upper(barcode);
 UPDATE app_user SET badge = upper(badge) WHERE badge <> upper(badge);
 "#,
+    r#"
+-- v7: a stocktake's misfiles by volume: each inventory scan reads which charts counted so far
+-- were already named (the terminal-digit order is judged over the whole run).
+CREATE INDEX misfile_stocktake ON misfile(stocktake_id, volume_id);
+"#,
 ];
 
 /// The schema version this build writes.

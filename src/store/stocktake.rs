@@ -1,16 +1,141 @@
 //! Stocktakes (inventory): a session at one station over a shelf location or a terminal-digit
-//! range. Opening one freezes what is expected there; scans count volumes (`store::scan`);
-//! closing leaves the unseen as candidates. Nothing outside the scope is touched, and nothing
+//! range. Opening one freezes what is expected there; scans count volumes (`store::scan`, with
+//! the facts read here: the open stocktake and the run counted so far); closing leaves the
+//! unseen as candidates. Nothing outside the scope is touched, and nothing
 //! is ever marked missing here (Koha's partial-inventory flaw).
 
 use super::audit::Audited;
-use super::scan::{freeze_expected, loc_ref, LocBrief};
+use super::scan::{loc_ref, LocBrief};
 use super::{Result, StoreError};
 use crate::clock::stamp;
-use crate::engine::Scope;
+use crate::domain::{Mrn, TerminalDigit};
+use crate::engine::{Counted, Scope, StocktakeFacts};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
+
+/// The station's open stocktake, with what it knows of `volume` (if one was scanned).
+pub(crate) fn stocktake_facts(
+    c: &Connection,
+    station: &str,
+    volume: Option<i64>,
+) -> Result<Option<StocktakeFacts>> {
+    let open = c
+        .prepare_cached(
+            "SELECT stocktake_id, location_id, terminal_lo, terminal_hi FROM stocktake
+             WHERE station_id = ? AND closed_at IS NULL",
+        )?
+        .query_row([station], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, Option<u8>>(2)?,
+                r.get::<_, Option<u8>>(3)?,
+            ))
+        })
+        .optional()?;
+    let Some((id, location, lo, hi)) = open else {
+        return Ok(None);
+    };
+    let scope = match (location, lo, hi) {
+        (Some(l), _, _) => Scope::Location(loc_ref(c, l)?),
+        (None, Some(lo), Some(hi)) => Scope::Terminal(lo, hi),
+        _ => return Err(StoreError::Internal("stocktake without a scope".into())),
+    };
+    let run = counted_run(c, id)?;
+    let (this_expected, this_counted) = match volume {
+        None => (false, false),
+        Some(v) => c
+            .prepare_cached(
+                "SELECT expected, seen_seq IS NOT NULL FROM stocktake_item WHERE stocktake_id = ? AND volume_id = ?",
+            )?
+            .query_row([id, v], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((false, false)),
+    };
+    let (expected, expected_seen, corrected) = c
+        .prepare_cached(
+            "SELECT coalesce(sum(expected), 0), coalesce(sum(expected AND seen_seq IS NOT NULL), 0),
+                    coalesce(sum(result = 'corrected'), 0)
+             FROM stocktake_item WHERE stocktake_id = ?",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(Some(StocktakeFacts {
+        id,
+        scope,
+        run,
+        this_expected,
+        this_counted,
+        expected,
+        expected_seen,
+        corrected,
+    }))
+}
+
+/// Freeze a new stocktake's expected list: what is recorded in its scope (on the shelf, or at
+/// the location), nothing known to be out or on its way (`engine::inventory` says the same). Returns how many volumes are expected.
+pub(crate) fn freeze_expected(c: &Connection, stocktake_id: i64, scope: &Scope) -> Result<usize> {
+    Ok(match scope {
+        Scope::Location(l) => c
+            .prepare_cached(
+                "INSERT INTO stocktake_item (stocktake_id, volume_id, expected)
+                 SELECT ?1, volume_id, 1 FROM volume_state WHERE location_id = ?2 AND status IN ('on_shelf','at_location')",
+            )?
+            .execute(params![stocktake_id, l.id])?,
+        Scope::Terminal(lo, hi) => c
+            .prepare_cached(
+                "INSERT INTO stocktake_item (stocktake_id, volume_id, expected)
+                 SELECT ?1, s.volume_id, 1 FROM volume_state s
+                 JOIN volume v ON v.volume_id = s.volume_id JOIN patient p ON p.patient_id = v.patient_id
+                 WHERE s.status = 'on_shelf' AND CAST(substr('00' || p.mrn, -2) AS INTEGER) BETWEEN ?2 AND ?3",
+            )?
+            .execute(params![stocktake_id, lo, hi])?,
+    })
+}
+
+/// How many of the charts counted most recently in a stocktake are judged for terminal-digit
+/// order: a shelf section walked in one go is a few hundred; the oldest beyond this are let go.
+pub(crate) const RUN_LIMIT: u32 = 2_000;
+
+/// The run judged for terminal-digit order (`engine::StocktakeFacts::run`): the volumes
+/// counted so far in this stocktake, in scan order, less those named for a wrong section, each
+/// marked when already named out of order. One read per inventory scan: the stocktake's items
+/// by primary key, the misfile checks by `misfile_stocktake`; O(n log n) in the charts counted.
+fn counted_run(c: &Connection, stocktake_id: i64) -> Result<Vec<Counted>> {
+    let mut st = c.prepare_cached(
+        "SELECT i.volume_id, v.barcode, p.mrn,
+                EXISTS (SELECT 1 FROM misfile f WHERE f.stocktake_id = i.stocktake_id
+                        AND f.volume_id = i.volume_id AND f.kind = 'out_of_order')
+         FROM stocktake_item i
+         JOIN volume v ON v.volume_id = i.volume_id JOIN patient p ON p.patient_id = v.patient_id
+         WHERE i.stocktake_id = ?1 AND i.seen_seq IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM misfile f WHERE f.stocktake_id = i.stocktake_id
+                           AND f.volume_id = i.volume_id AND f.kind = 'wrong_section')
+         ORDER BY i.seen_seq DESC LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![stocktake_id, RUN_LIMIT], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, bool>(3)?,
+        ))
+    })?;
+    let mut run = Vec::new();
+    for row in rows {
+        let (volume_id, barcode, mrn, misfiled) = row?;
+        let mrn = Mrn::parse(&mrn)
+            .map_err(|e| StoreError::Internal(format!("stored MRN invalid: {e}")))?;
+        run.push(Counted {
+            volume_id,
+            barcode,
+            key: TerminalDigit::of(&mrn),
+            misfiled,
+        });
+    }
+    run.reverse();
+    Ok(run)
+}
 
 /// `POST /api/v1/stocktakes`: a location, or a terminal-digit range `[lo, hi]`.
 #[derive(Debug, Clone, Deserialize)]

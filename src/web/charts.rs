@@ -4,7 +4,7 @@
 use super::{layout, masked, status_words, when, PageResult};
 use crate::service::AppError;
 use crate::service::AppState;
-use crate::service::Caller;
+use crate::service::{feed, Caller};
 use crate::store::query::{self, SearchHit};
 use crate::store::ScanAnswer;
 use axum::extract::{Path, Query, State};
@@ -33,15 +33,8 @@ pub async fn dashboard(
     }
     let tz = s.tz;
     let cutoffs = s.loans.cutoffs(s.store.clock().now());
-    let (counts, feed) = s
-        .store
-        .read(move |c| {
-            Ok((
-                query::counts(c, &cutoffs)?,
-                query::recent_answers(c, None, false, 15)?,
-            ))
-        })
-        .await?;
+    let counts = s.store.read(move |c| query::counts(c, &cutoffs)).await?;
+    let feed = feed::recent(&s, &caller, None, false, 15).await?;
     let hits = if text.is_empty() {
         None
     } else {
@@ -163,9 +156,11 @@ pub struct FeedQuery {
 /// its feed line (escaped by maud). Ends when the server shuts down.
 pub async fn events(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<FeedQuery>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let (rx, tz) = (s.store.subscribe(), s.tz);
+) -> PageResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let rx = feed::follow(&s, &caller, q.station.as_deref()).await?;
+    let tz = s.tz;
     let mut shutdown = s.shutdown.clone();
     let station = q.station;
     let answers = stream::unfold(rx, |mut rx| async move {
@@ -188,7 +183,7 @@ pub async fn events(
             Ok(match a {
                 Some(a) => Event::default()
                     .event("scan")
-                    .data(feed_item(tz, &a).into_string()),
+                    .data(feed_item(tz, &feed::shown(&caller, a)).into_string()),
                 None => Event::default()
                     .event("lagged")
                     .data("some scans were skipped"),
@@ -197,7 +192,7 @@ pub async fn events(
         .take_until(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 pub async fn volume_page(

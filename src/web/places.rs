@@ -91,15 +91,8 @@ pub async fn stations(
     Extension(caller): Extension<Caller>,
 ) -> PageResult {
     let tz = s.tz;
-    let (stations, refusals) = s
-        .store
-        .read(|c| {
-            Ok((
-                query::stations(c)?,
-                query::recent_answers(c, None, true, 30)?,
-            ))
-        })
-        .await?;
+    let stations = s.store.read(query::stations).await?;
+    let refusals = crate::service::feed::recent(&s, &caller, None, true, 30).await?;
     let profiles =
         crate::stations::profiles::built_in().map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(layout(

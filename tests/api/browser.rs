@@ -780,9 +780,18 @@ async fn scans_refused_with_503_or_whose_answers_are_lost_are_kept_retried_and_r
         );
     }
     // Each line was sent with one scan id however often it went: two scans on record.
+    let access = chartrack::store::audit::Access {
+        user_id: None,
+        actor: "test".into(),
+        action: "live-feed",
+        subject: "w4".into(),
+        remote: "local".into(),
+    };
     let scans = app
         .store
-        .read(|c| chartrack::store::query::recent_answers(c, Some("w4"), false, 100))
+        .audited(access, |c| {
+            chartrack::store::query::recent_answers(c, Some("w4"), false, 100)
+        })
         .await
         .unwrap();
     assert_eq!(scans.len(), 2, "{scans:?}");

@@ -84,7 +84,11 @@ impl TestApp {
                 if admin::user_count(c)? == 0 {
                     admin::create_user(c, "admin", Role::Admin, None, None, false, now)?;
                 }
-                admin::create_token(c, &admin::TokenFor::User("admin".into()), now)
+                Ok(
+                    admin::create_token(c, &admin::TokenFor::User("admin".into()), now)?
+                        .expose()
+                        .to_owned(),
+                )
             })
             .await
             .unwrap();
@@ -158,7 +162,7 @@ impl TestApp {
     pub async fn token_for(&self, who: admin::TokenFor) -> String {
         let now = self.clock.now();
         self.store
-            .write(move |c| admin::create_token(c, &who, now))
+            .write(move |c| Ok(admin::create_token(c, &who, now)?.expose().to_owned()))
             .await
             .unwrap()
     }

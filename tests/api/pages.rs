@@ -786,3 +786,98 @@ async fn an_admin_changes_a_role_and_deactivating_a_user_ends_their_access_at_on
         && what == "user-changed"
         && subject == "ames: clerk, deactivated"));
 }
+
+/// Read an SSE response until it has carried `n` `scan` events; their data lines.
+async fn scan_events(feed: &mut reqwest::Response, n: usize) -> Vec<String> {
+    let mut got = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while got.matches("event: scan").count() < n {
+        let chunk = tokio::time::timeout_at(deadline, feed.chunk())
+            .await
+            .expect("the scan events within 10 s");
+        got += &String::from_utf8_lossy(&chunk.unwrap().expect("the feed ended"));
+    }
+    got.split("event: scan")
+        .skip(1)
+        .map(|e| e.to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_live_feed_hides_a_restricted_charts_whereabouts_below_supervisor_and_is_audited() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    let (s, b) = app
+        .post(
+            "/api/v1/volumes",
+            &app.admin,
+            &json!({"mrn": "555502", "last_name": "Vip", "first_name": "Very", "home": "FR-00-19", "restricted": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let vip = b["barcode"].as_str().unwrap().to_owned();
+    app.person("ames", Role::Nurse).await;
+    app.person("cleo", Role::Clerk).await;
+    app.person("sup", Role::Supervisor).await;
+    let nurse = app.sign_in("ames").await;
+    let clerk = app.sign_in("cleo").await;
+    let sup = app.sign_in("sup").await;
+    let follow = |cookie: String| {
+        let req = app
+            .browser_like()
+            .get(format!("{}/events", app.base))
+            .header("Cookie", cookie);
+        async move { req.send().await.unwrap() }
+    };
+    let mut nurse_feed = follow(nurse.cookie.clone()).await;
+    let mut sup_feed = follow(sup.cookie.clone()).await;
+
+    // Act: the VIP chart goes out to 4 West.
+    app.scan("fr-out", &h.loc["4W"]).await;
+    let out = app.scan("fr-out", &vip).await;
+    assert_eq!(out["accepted"], true, "{out}");
+    assert_eq!(
+        out["restricted"], true,
+        "the station's own answer says so: {out}"
+    );
+
+    // Assert: the nurse's stream says a restricted chart was scanned, not where.
+    let nurse_events = scan_events(&mut nurse_feed, 2).await;
+    let vip_event = &nurse_events[1];
+    assert!(vip_event.contains("restricted chart"), "{vip_event}");
+    for leak in [vip.as_str(), "4W", "fr-out"] {
+        assert!(
+            !vip_event.contains(leak),
+            "a nurse's feed names {leak}: {vip_event}"
+        );
+    }
+    let sup_events = scan_events(&mut sup_feed, 2).await;
+    assert!(
+        sup_events[1].contains(&vip) && sup_events[1].contains("fr-out"),
+        "a supervisor sees it: {}",
+        sup_events[1]
+    );
+
+    // The dashboard's first page of the feed, for a clerk and a supervisor.
+    let (_, html) = app.page(&clerk.cookie, "/").await;
+    assert!(html.contains("A restricted chart was scanned"), "{html}");
+    assert!(
+        !html.contains(&vip),
+        "the clerk's dashboard names the chart: {html}"
+    );
+    let (_, html) = app.page(&sup.cookie, "/").await;
+    assert!(html.contains(&vip), "{html}");
+
+    // Every look at the feed is in the access log.
+    let log = app.access_log().await;
+    for who in ["ames", "sup"] {
+        assert!(
+            log.iter().any(|e| e.0 == who && e.1 == "live-feed-follow"),
+            "{who} following the feed is logged: {log:?}"
+        );
+    }
+    assert!(
+        log.iter().any(|e| e.0 == "cleo" && e.1 == "live-feed"),
+        "{log:?}"
+    );
+}

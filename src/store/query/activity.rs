@@ -1,6 +1,7 @@
 //! Reads of activity without patient identities: counts for the dashboard and metrics,
 //! exceptions, the recent scan answers of the live feed.
 
+use crate::store::audit::Audited;
 use crate::store::Result;
 use rusqlite::{params, Connection};
 use serde::Serialize;
@@ -123,7 +124,7 @@ pub fn counts(c: &Connection, cutoffs: &[(&str, String)]) -> Result<Counts> {
 
 /// The answers of the most recent scans, newest first (the live feed's first page).
 pub fn recent_answers(
-    c: &Connection,
+    c: &Audited,
     station: Option<&str>,
     only_refused: bool,
     limit: u32,

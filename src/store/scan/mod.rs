@@ -1,0 +1,347 @@
+//! The scan path inside the writer's transaction, in named steps (`apply`): replay a repeated
+//! scan id; read the station and what was scanned (`facts`), ask the engine; write the scan row
+//! with its answer, then each effect (`effects`), the volume's last scan and the station's
+//! memory, all in the one transaction.
+
+mod effects;
+mod facts;
+
+pub(crate) use facts::{classify, loc_ref};
+
+use super::stocktake::stocktake_facts;
+use super::{Result, StoreError};
+use crate::clock::stamp;
+use crate::domain::{normalise_line, Mode, RequestStatus, Status};
+use crate::engine::{self, Decision, Effect, LocRef, Scanned, StationFacts, UserRef, VolumeFacts};
+use chrono::{DateTime, Utc};
+use effects::Written;
+use facts::{needs_stocktake, station_facts};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+/// One scan as it arrives, from any source.
+#[derive(Debug, Clone)]
+pub struct ScanInput {
+    pub station: String,
+    /// The line as read (terminator and AIM prefix may still be on it).
+    pub line: Vec<u8>,
+    /// The sender's unique id for this scan; a repeat is answered with the first answer.
+    pub id: Option<uuid::Uuid>,
+    /// When the scanner read it, if the sender knows (an agent delivering a queue).
+    pub scanned_at: Option<DateTime<Utc>>,
+    /// The signed-in user behind the request, if any.
+    pub user: Option<UserRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocBrief {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumeBrief {
+    pub barcode: String,
+    pub status: Status,
+    pub location: LocBrief,
+    pub destination: Option<LocBrief>,
+}
+
+/// The station's answer to a scan (the body of `POST /api/v1/scans`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanAnswer {
+    pub scan_id: String,
+    pub accepted: bool,
+    pub action: String,
+    pub message: String,
+    pub warnings: Vec<String>,
+    pub station: String,
+    pub mode: Mode,
+    pub at: DateTime<Utc>,
+    /// Volumes moved by this scan.
+    pub moved: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumeBrief>,
+    /// Requests this scan pulled, delivered or found missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<RequestNote>,
+    /// What was scanned belongs to a restricted patient (VIP, behavioural health): the live
+    /// feeds show this answer's whereabouts only to those who may see them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restricted: bool,
+}
+
+/// A request's new state, as told in a scan's answer and to the live feeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestNote {
+    pub id: i64,
+    pub barcode: String,
+    pub status: RequestStatus,
+    /// The requesting location's code.
+    pub location: String,
+}
+
+/// What the station shows about the scanned volume afterwards, worked out from its facts and
+/// the engine's decision (so the scan row can be written once, with its answer, before the
+/// movements that refer to it).
+fn volume_brief(
+    c: &Connection,
+    v: &VolumeFacts,
+    decision: &Decision,
+    station: &StationFacts,
+) -> Result<VolumeBrief> {
+    let brief = |l: &LocRef| LocBrief {
+        code: l.code.clone(),
+        name: l.name.clone(),
+    };
+    let Some(m) = decision.effects.iter().find_map(|e| match e {
+        Effect::Move(m) if m.volume_id == v.id => Some(m),
+        _ => None,
+    }) else {
+        return Ok(VolumeBrief {
+            barcode: v.barcode.clone(),
+            status: v.status,
+            location: brief(&v.location),
+            destination: v.destination.as_ref().map(brief),
+        });
+    };
+    // The locations a move can name are ones the engine was given; look up any other.
+    let known = [
+        Some(&v.location),
+        Some(&v.home),
+        v.destination.as_ref(),
+        Some(&station.location),
+        decision.memory.target.as_ref().map(|t| &t.value),
+        station.memory.target.as_ref().map(|t| &t.value),
+    ];
+    let resolve = |id: i64| -> Result<LocBrief> {
+        match known.iter().flatten().find(|l| l.id == id) {
+            Some(l) => Ok(brief(l)),
+            None => Ok(brief(&loc_ref(c, id)?)),
+        }
+    };
+    Ok(VolumeBrief {
+        barcode: v.barcode.clone(),
+        status: m.status,
+        location: resolve(m.location)?,
+        destination: m.destination.map(resolve).transpose()?,
+    })
+}
+
+/// A printable, bounded rendering of a line that could not be read, for the scan record.
+fn printable(line: &[u8]) -> String {
+    let s: String = String::from_utf8_lossy(line).escape_debug().collect();
+    s.chars().take(160).collect()
+}
+
+/// The whole scan path; runs inside the writer's transaction.
+pub fn apply(
+    c: &Connection,
+    input: &ScanInput,
+    now: DateTime<Utc>,
+    settings: &engine::Settings,
+) -> Result<ScanAnswer> {
+    let scan_id = input.id.unwrap_or_else(uuid::Uuid::new_v4).to_string();
+    if let Some(answer) = replay(c, input, &scan_id)? {
+        return Ok(answer);
+    }
+    let mut station = station_facts(c, &input.station)?;
+    let (value, scanned, decision) = decide_line(c, input, &mut station, now, settings)?;
+    let user_id = decision
+        .memory
+        .badge
+        .as_ref()
+        .map(|b| b.value.id)
+        .or(input.user.as_ref().map(|u| u.id));
+    let answer = answer(c, scan_id, &station, scanned.as_ref(), &decision, now)?;
+
+    // The scan row first, with its answer: movements and exceptions refer to it.
+    let seq = record_scan(c, input, user_id, &value, &answer, now)?;
+    let mut written = Written {
+        c,
+        station: &station,
+        seq,
+        at: stamp(input.scanned_at.unwrap_or(now)),
+        received: stamp(now),
+        user_id,
+        opened: None,
+    };
+    for effect in &decision.effects {
+        written.effect(effect)?;
+    }
+    if let Some(Scanned::Volume(v)) = &scanned {
+        last_scan_without_move(&written, v, &decision)?;
+    }
+    persist_station(c, &station, &decision, now)?;
+    Ok(answer)
+}
+
+/// A scan id already recorded: the answer it got, the same again; from another station, a
+/// conflict.
+fn replay(c: &Connection, input: &ScanInput, scan_id: &str) -> Result<Option<ScanAnswer>> {
+    let earlier = c
+        .prepare_cached("SELECT station_id, response FROM scan WHERE scan_id=?")?
+        .query_row([scan_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .optional()?;
+    let Some((station, response)) = earlier else {
+        return Ok(None);
+    };
+    if station != input.station {
+        return Err(StoreError::Conflict(format!(
+            "scan id {scan_id} was already used by another station"
+        )));
+    }
+    Ok(Some(serde_json::from_str(&response)?))
+}
+
+/// Read the line and decide it: a line that cannot be read is refused as it is; otherwise it
+/// is classified, the station's open stocktake read when deciding needs it, and the engine
+/// asked. Returns the value recorded, what it was, and the decision.
+fn decide_line(
+    c: &Connection,
+    input: &ScanInput,
+    station: &mut StationFacts,
+    now: DateTime<Utc>,
+    settings: &engine::Settings,
+) -> Result<(String, Option<Scanned>, Decision)> {
+    let value = match normalise_line(&input.line) {
+        Ok(value) => value,
+        Err(refusal) => {
+            let d = Decision {
+                accepted: false,
+                action: "unreadable",
+                message: format!("not read: {refusal}"),
+                warnings: vec![],
+                effects: vec![],
+                memory: station.memory.clone(),
+                mode: station.mode,
+            };
+            return Ok((printable(&input.line), None, d));
+        }
+    };
+    let scanned = classify(c, &value)?;
+    if needs_stocktake(station.mode, &scanned) {
+        let volume = match &scanned {
+            Scanned::Volume(v) => Some(v.id),
+            _ => None,
+        };
+        station.stocktake = stocktake_facts(c, &station.id, volume)?;
+    }
+    let d = engine::decide(station, &scanned, input.user.as_ref(), now, settings);
+    Ok((value, Some(scanned), d))
+}
+
+/// The station's answer, worked out from the decision (nothing is read back).
+fn answer(
+    c: &Connection,
+    scan_id: String,
+    station: &StationFacts,
+    scanned: Option<&Scanned>,
+    decision: &Decision,
+    now: DateTime<Utc>,
+) -> Result<ScanAnswer> {
+    let moved = decision
+        .effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Move(_)))
+        .count();
+    let volume = match scanned {
+        Some(Scanned::Volume(v)) => Some(volume_brief(c, v, decision, station)?),
+        _ => None,
+    };
+    let requests = decision
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Request { request, status } => Some(RequestNote {
+                id: request.id,
+                barcode: request.barcode.clone(),
+                status: *status,
+                location: request.location.code.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let restricted = match scanned {
+        Some(Scanned::Volume(v)) => v.restricted,
+        Some(Scanned::Report(r)) => r.restricted,
+        Some(Scanned::Container(_, inside)) => inside.iter().any(|v| v.restricted),
+        _ => false,
+    };
+    Ok(ScanAnswer {
+        requests,
+        restricted,
+        scan_id,
+        accepted: decision.accepted,
+        action: decision.action.to_owned(),
+        message: decision.message.clone(),
+        warnings: decision.warnings.clone(),
+        station: station.id.clone(),
+        mode: decision.mode,
+        at: now,
+        moved,
+        volume,
+    })
+}
+
+/// The scan row, with its answer. Returns its `scan_seq`.
+fn record_scan(
+    c: &Connection,
+    input: &ScanInput,
+    user_id: Option<i64>,
+    value: &str,
+    answer: &ScanAnswer,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    c.prepare_cached(
+        "INSERT INTO scan (scan_id, station_id, user_id, value, received_at, scanned_at, accepted, action, response)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        answer.scan_id,
+        answer.station,
+        user_id,
+        value,
+        stamp(now),
+        input.scanned_at.map(stamp),
+        answer.accepted,
+        answer.action,
+        serde_json::to_string(answer)?
+    ])?;
+    Ok(c.last_insert_rowid())
+}
+
+/// Any accepted scan of a volume is its last scan, even one that moved nothing (a movement
+/// already said so).
+fn last_scan_without_move(w: &Written, v: &VolumeFacts, decision: &Decision) -> Result<()> {
+    let moved_it = decision
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Move(m) if m.volume_id == v.id));
+    if decision.accepted && !moved_it {
+        w.c.prepare_cached(
+            "UPDATE volume_state SET last_scan_at=?2, last_station_id=?3, last_user_id=?4, last_location_id=?5 WHERE volume_id=?1",
+        )?
+        .execute(params![v.id, w.at, w.station.id, w.user_id, w.station.location.id])?;
+    }
+    Ok(())
+}
+
+/// The station's mode and memory after the scan, in the same transaction.
+fn persist_station(
+    c: &Connection,
+    station: &StationFacts,
+    decision: &Decision,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    c.prepare_cached("UPDATE station SET mode=?2, memory=?3, last_scan_at=?4 WHERE station_id=?1")?
+        .execute(params![
+            station.id,
+            decision.mode.as_str(),
+            serde_json::to_string(&decision.memory)?,
+            stamp(now)
+        ])?;
+    Ok(())
+}

@@ -27,7 +27,7 @@ fn next_id(c: &Connection, table: &str, col: &str) -> Result<i64> {
 }
 
 /// A location to create; `barcode` defaults to an issued one with a check character.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct NewLocation {
     pub code: LocationCode,
     pub name: String,
@@ -160,7 +160,7 @@ pub fn station_waits_for(c: &Connection, id: &str) -> Result<Option<String>> {
 }
 
 /// A volume to register, with its patient (created when the MRN is new).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct NewVolume {
     #[serde(default)]
     pub barcode: Option<Barcode>,
@@ -360,7 +360,7 @@ pub fn user_count(c: &Connection) -> Result<i64> {
 }
 
 /// A station definition (from the configuration or the admin API).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct NewStation {
     pub id: String,
     pub location: LocationCode,

@@ -138,13 +138,14 @@ fn counted_run(c: &Connection, stocktake_id: i64) -> Result<Vec<Counted>> {
 }
 
 /// `POST /api/v1/stocktakes`: a location, or a terminal-digit range `[lo, hi]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStocktake {
     pub station: String,
     #[serde(default)]
     pub location: Option<String>,
     #[serde(default)]
+    #[schema(min_items = 2, max_items = 2)]
     pub terminal: Option<[u8; 2]>,
 }
 
@@ -225,14 +226,16 @@ pub fn close(c: &Connection, id: i64, user_id: Option<i64>, now: DateTime<Utc>) 
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StocktakeSummary {
     pub id: i64,
     pub station: String,
     /// A location code, or `terminal digits 00-19`.
     pub scope: String,
+    #[schema(format = DateTime)]
     pub opened_at: String,
     pub opened_by: Option<String>,
+    #[schema(format = DateTime)]
     pub closed_at: Option<String>,
     pub expected: i64,
     pub expected_seen: i64,
@@ -276,7 +279,7 @@ pub fn list(c: &Connection, limit: u32) -> Result<Vec<StocktakeSummary>> {
 }
 
 /// One volume in a stocktake's results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ResultLine {
     pub barcode: String,
     pub last_name: String,
@@ -284,20 +287,24 @@ pub struct ResultLine {
     pub mrn: String,
     /// Where it was recorded before the count corrected it, or where it is recorded now (not seen).
     pub recorded: Option<LocBrief>,
+    #[schema(value_type = crate::domain::Status)]
     pub status: String,
+    #[schema(format = DateTime)]
     pub at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MisfileLine {
     pub barcode: String,
+    #[schema(pattern = "^(wrong_section|out_of_order)$")]
     pub kind: String,
     pub section: LocBrief,
+    #[schema(format = DateTime)]
     pub at: String,
 }
 
 /// `GET /api/v1/stocktakes/{id}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StocktakeResults {
     #[serde(flatten)]
     pub summary: StocktakeSummary,

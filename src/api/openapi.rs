@@ -203,9 +203,242 @@ pub async fn document() -> impl IntoResponse {
 }
 
 #[cfg(test)]
-mod dump {
+mod tests {
+    use serde_json::Value;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    const METHODS: [&str; 8] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+
+    fn doc() -> Value {
+        serde_json::to_value(super::spec()).unwrap()
+    }
+
+    /// (method, path, operation) for every operation in the document.
+    fn operations(doc: &Value) -> Vec<(&'static str, &str, &Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for m in METHODS {
+                if let Some(op) = item.get(m) {
+                    out.push((m, path.as_str(), op));
+                }
+            }
+        }
+        out
+    }
+
     #[test]
-    fn dump() {
-        std::fs::write("/tmp/openapi.json", super::spec().to_pretty_json().unwrap()).unwrap();
+    fn the_document_and_the_route_table_name_the_same_routes() {
+        let doc = doc();
+        let routes = super::super::routes();
+        let routed: BTreeSet<(String, String)> = routes
+            .rules()
+            .iter()
+            .filter(|r| !crate::auth::is_page(r.path))
+            .map(|r| (r.method.to_lowercase(), r.path.to_owned()))
+            .collect();
+        assert!(routed.len() > 20, "the API's routes: {routed:?}");
+        let documented: BTreeSet<(String, String)> = operations(&doc)
+            .into_iter()
+            .map(|(m, p, _)| (m.to_owned(), p.to_owned()))
+            .collect();
+        let undocumented: Vec<_> = routed.difference(&documented).collect();
+        assert!(
+            undocumented.is_empty(),
+            "routes missing from the OpenAPI document (add #[utoipa::path] and list the handler in ApiDoc): {undocumented:?}"
+        );
+        let unrouted: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            unrouted.is_empty(),
+            "documented but not routed: {unrouted:?}"
+        );
+    }
+
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(Value::String(r)) = o.get("$ref") {
+                    out.push(r);
+                }
+                o.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_ref_resolves_to_a_component() {
+        let doc = doc();
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        assert!(all.len() > 50, "{} refs", all.len());
+        for r in all {
+            assert!(r.starts_with("#/components/"), "{r} is not a local component");
+            let target = doc.pointer(&r[1..]);
+            assert!(
+                target.is_some_and(Value::is_object),
+                "{r} does not resolve"
+            );
+        }
+        // Every security requirement names a scheme.
+        let schemes = &doc["components"]["securitySchemes"];
+        let mut requirements: Vec<&Value> = vec![&doc["security"]];
+        requirements.extend(operations(&doc).iter().map(|(_, _, op)| &op["security"]));
+        for list in requirements {
+            for req in list.as_array().into_iter().flatten() {
+                for name in req.as_object().unwrap().keys() {
+                    assert!(schemes[name].is_object(), "security scheme {name} is not declared");
+                }
+            }
+        }
+    }
+
+    /// Walk every schema object (components and inline), depth first.
+    fn schemas<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(o) => {
+                if o.contains_key("type") || o.contains_key("$ref") || o.contains_key("allOf") || o.contains_key("oneOf") {
+                    out.push(v);
+                }
+                o.values().for_each(|x| schemas(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| schemas(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_document_is_valid_openapi_3_1() {
+        let doc = doc();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(doc["info"]["title"], "chartrack");
+        assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+
+        // It reads back as an OpenAPI document, unchanged.
+        let text = super::spec().to_json().unwrap();
+        let back: utoipa::openapi::OpenApi = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), doc);
+
+        let mut operation_ids = BTreeMap::new();
+        for (method, path, op) in operations(&doc) {
+            let what = format!("{method} {path}");
+            assert!(path.starts_with('/'), "{what}: a path starts with '/'");
+            // Path parameters: each `{x}` in the template is declared `in: path`, required, and
+            // nothing else is declared in the path.
+            let in_template: BTreeSet<&str> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            let params: Vec<&Value> = op["parameters"].as_array().into_iter().flatten().collect();
+            let declared: BTreeSet<&str> = params
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .map(|p| {
+                    assert_eq!(p["required"], true, "{what}: path parameter {p} must be required");
+                    p["name"].as_str().unwrap()
+                })
+                .collect();
+            assert_eq!(in_template, declared, "{what}: path parameters");
+            let mut seen = BTreeSet::new();
+            for p in &params {
+                let key = (p["name"].as_str().unwrap(), p["in"].as_str().unwrap());
+                assert!(
+                    ["path", "query", "header", "cookie"].contains(&key.1),
+                    "{what}: parameter {p} is in an unknown place"
+                );
+                assert!(seen.insert(key), "{what}: parameter {key:?} twice");
+                assert!(p["schema"].is_object(), "{what}: parameter {p} has no schema");
+            }
+            // Answers: at least one success (or a default); every one described.
+            let responses = op["responses"].as_object().unwrap();
+            assert!(
+                responses.keys().any(|s| s.starts_with('2') || s == "default"),
+                "{what}: no 2xx or default response"
+            );
+            for (status, r) in responses {
+                assert!(
+                    status == "default"
+                        || (status.len() == 3 && status.parse::<u16>().is_ok_and(|s| (100..600).contains(&s))),
+                    "{what}: {status} is not a status code"
+                );
+                assert!(r["description"].is_string(), "{what} {status}: a response needs a description");
+            }
+            if op.get("requestBody").is_some() {
+                assert!(op["requestBody"]["content"].as_object().is_some_and(|c| !c.is_empty()), "{what}: a request body without content");
+            }
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{what}: no operationId"));
+            if let Some(other) = operation_ids.insert(id.to_owned(), what.clone()) {
+                panic!("operationId {id} is used by {other} and {what}");
+            }
+            // Tags are declared at the top.
+            for tag in op["tags"].as_array().into_iter().flatten() {
+                assert!(
+                    doc["tags"].as_array().unwrap().iter().any(|t| &t["name"] == tag),
+                    "{what}: tag {tag} is not declared"
+                );
+            }
+        }
+
+        // Component names follow the specification's rule; object schemas require only
+        // properties they name; every pattern is a regular expression.
+        for name in doc["components"]["schemas"].as_object().unwrap().keys() {
+            assert!(
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)),
+                "component name {name:?}"
+            );
+        }
+        let mut all = Vec::new();
+        schemas(&doc["components"]["schemas"], &mut all);
+        schemas(&doc["paths"], &mut all);
+        assert!(all.len() > 100, "{} schemas", all.len());
+        for s in all {
+            if let Some(required) = s["required"].as_array() {
+                let props = s["properties"].as_object().expect("required without properties");
+                for r in required {
+                    assert!(props.contains_key(r.as_str().unwrap()), "{r} is required but not a property of {s}");
+                }
+            }
+            if let Some(p) = s["pattern"].as_str() {
+                assert!(regex::Regex::new(p).is_ok(), "pattern {p}");
+            }
+            if let Some(t) = s["type"].as_str() {
+                assert!(
+                    ["null", "boolean", "object", "array", "number", "integer", "string"].contains(&t),
+                    "type {t}"
+                );
+            }
+        }
+    }
+
+    /// The policies in the route table are what the document says: public routes need no
+    /// credentials, the others name both schemes and their refusals.
+    #[test]
+    fn security_follows_the_route_table() {
+        let doc = doc();
+        for rule in super::super::routes().rules() {
+            let op = &doc["paths"][rule.path][rule.method.to_lowercase()];
+            let public = rule.policy == crate::auth::Policy::Public;
+            if public {
+                assert_eq!(op["security"], serde_json::json!([]), "{} {}", rule.method, rule.path);
+            } else {
+                assert!(op.get("security").is_none(), "{} {}: the document's default", rule.method, rule.path);
+                assert!(op["responses"]["401"].is_object(), "{} {}", rule.method, rule.path);
+            }
+            assert!(
+                op["description"].as_str().is_some_and(|d| d.contains("Who may call it")),
+                "{} {}",
+                rule.method,
+                rule.path
+            );
+        }
+        let default: Vec<&str> = doc["security"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_object().unwrap().keys().map(String::as_str))
+            .collect();
+        assert_eq!(default, ["bearer", "session"]);
     }
 }

@@ -65,7 +65,8 @@ wire_enum!(
     Mode { CheckOut = "check-out", CheckIn = "check-in", Receive = "receive", Transfer = "transfer", File = "file", Inventory = "inventory" }
 );
 wire_enum!(
-    /// Where a volume stands (PRODUCT.md "Status of a volume").
+    /// Where a volume stands: on its home shelf, in transit toward a destination, last scanned
+    /// somewhere other than home, or marked missing.
     Status { OnShelf = "on_shelf", InTransit = "in_transit", AtLocation = "at_location", Missing = "missing" }
 );
 wire_enum!(

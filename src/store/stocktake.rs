@@ -303,7 +303,7 @@ pub struct MisfileLine {
     pub at: String,
 }
 
-/// `GET /api/v1/stocktakes/{id}`.
+/// A stocktake's results (`GET /api/v1/stocktakes/{id}`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StocktakeResults {
     #[serde(flatten)]

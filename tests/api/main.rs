@@ -11,6 +11,7 @@ mod faults;
 mod helpers;
 mod inputs;
 mod layers;
+mod openapi;
 mod pages;
 mod robust;
 mod scans;

@@ -17,7 +17,7 @@ pub struct LastScan {
     pub location: Option<LocBrief>,
 }
 
-/// `GET /api/v1/volumes/{barcode}`.
+/// A volume: who it belongs to, where it is and its last scan (`GET /api/v1/volumes/{barcode}`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(as = Volume)]
 pub struct VolumeView {
@@ -38,7 +38,7 @@ pub struct VolumeView {
     pub last_scan: Option<LastScan>,
     pub waiting_reports: u32,
     /// A restricted chart (VIP, behavioural health): its whereabouts are shown only to roles
-    /// that may see them (see [`VolumeView::hide_whereabouts`]).
+    /// that may see them; to others its location shows as `restricted`.
     pub restricted: bool,
 }
 

@@ -33,6 +33,7 @@ pub struct ScanInput {
     pub user: Option<UserRef>,
 }
 
+/// A location as answers name it: its code and name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = Location)]
 pub struct LocBrief {

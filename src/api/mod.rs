@@ -176,7 +176,7 @@ struct ScanBody {
     /// The line as the scanner read it (terminator and AIM symbology prefix may still be on it).
     barcode: String,
     /// Unique per scan: a repeat is answered with the first answer and recorded once; the same
-    /// id with another barcode or station is a 409.
+    /// id from another station is a 409.
     #[serde(default)]
     id: Option<uuid::Uuid>,
     /// When the scanner read it (agents delivering a queue), RFC 3339.
@@ -193,7 +193,7 @@ struct ScanBody {
     (status = 200, description = "the station's answer, accepted or refused", body = crate::store::ScanAnswer),
     (status = 400, description = "a malformed request", body = ErrorBody),
     (status = 404, description = "no such station", body = ErrorBody),
-    (status = 409, description = "this scan id was recorded with another barcode or station", body = ErrorBody),
+    (status = 409, description = "this scan id was recorded by another station", body = ErrorBody),
 ))]
 async fn post_scan(
     State(s): State<AppState>,

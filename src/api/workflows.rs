@@ -14,7 +14,7 @@ use crate::service::{AppState, Caller};
 use crate::store::requests::{Created, Filter, NewRequest, RequestView};
 use crate::store::stocktake::{self, NewStocktake};
 use crate::store::missing::{Candidate, FoundView, MissingView};
-use crate::store::stocktake::{StocktakeResults, StocktakeSummary};
+use crate::store::stocktake::{ResultsJson, StocktakeSummary};
 use crate::store::{loose, missing};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -332,7 +332,7 @@ async fn list_stocktakes(State(s): State<AppState>) -> AppResult<impl IntoRespon
 #[utoipa::path(get, path = "/api/v1/stocktakes/{id}", tag = "stocktakes",
     params(("id" = i64, Path, description = "the stocktake's id")),
     responses(
-        (status = 200, description = "its results", body = StocktakeResults),
+        (status = 200, description = "its results", body = ResultsJson),
         (status = 400, description = "the id is not a number", body = ErrorBody),
         (status = 404, description = "no such stocktake", body = ErrorBody),
     ))]

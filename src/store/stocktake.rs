@@ -303,16 +303,69 @@ pub struct MisfileLine {
     pub at: String,
 }
 
-/// A stocktake's results (`GET /api/v1/stocktakes/{id}`).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// A stocktake's results (`GET /api/v1/stocktakes/{id}`). Serialized as [`ResultsJson`]: the
+/// summary's fields, then the lists. (Flattening the summary wrote `corrected` and `misfiles`
+/// twice in one object, as its counts and as the lists; JSON parsers kept the lists.)
+#[derive(Debug, Clone, Serialize)]
+#[serde(into = "ResultsJson")]
 pub struct StocktakeResults {
-    #[serde(flatten)]
     pub summary: StocktakeSummary,
+    pub corrected: Vec<ResultLine>,
+    pub not_seen: Vec<ResultLine>,
+    pub misfiles: Vec<MisfileLine>,
+}
+
+/// A stocktake's results: its summary, then what was corrected, not seen and misfiled.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = StocktakeResults)]
+pub struct ResultsJson {
+    pub id: i64,
+    pub station: String,
+    /// A location code, or `terminal digits 00-19`.
+    pub scope: String,
+    #[schema(format = DateTime)]
+    pub opened_at: String,
+    pub opened_by: Option<String>,
+    #[schema(format = DateTime)]
+    pub closed_at: Option<String>,
+    pub expected: i64,
+    pub expected_seen: i64,
     /// Found here but recorded elsewhere: corrected by an inventory movement.
     pub corrected: Vec<ResultLine>,
     /// Expected here and not seen: candidates for missing (never marked missing by this).
     pub not_seen: Vec<ResultLine>,
+    /// Charts out of place: in the wrong section, or out of terminal-digit order.
     pub misfiles: Vec<MisfileLine>,
+}
+
+impl From<StocktakeResults> for ResultsJson {
+    fn from(r: StocktakeResults) -> ResultsJson {
+        let StocktakeSummary {
+            id,
+            station,
+            scope,
+            opened_at,
+            opened_by,
+            closed_at,
+            expected,
+            expected_seen,
+            corrected: _,
+            misfiles: _,
+        } = r.summary;
+        ResultsJson {
+            id,
+            station,
+            scope,
+            opened_at,
+            opened_by,
+            closed_at,
+            expected,
+            expected_seen,
+            corrected: r.corrected,
+            not_seen: r.not_seen,
+            misfiles: r.misfiles,
+        }
+    }
 }
 
 pub fn results(c: &Audited, id: i64) -> Result<Option<StocktakeResults>> {

@@ -363,16 +363,18 @@ async fn real_answers_fit_the_document() {
 
     // Scans: accepted (with the volume brief), refused (unknown barcode), a reused id.
     let id = uuid::Uuid::new_v4().to_string();
-    let scan = |barcode: &str, id: Option<&str>| {
-        let mut b = json!({"station": "fr-out", "barcode": barcode});
+    let scan_at = |station: &str, barcode: &str, id: Option<&str>| {
+        let mut b = json!({"station": station, "barcode": barcode});
         if let Some(id) = id {
             b["id"] = json!(id);
         }
         b
     };
+    let scan = |barcode: &str, id: Option<&str>| scan_at("fr-out", barcode, id);
+    let v0 = &h.volumes[0];
     c.post("/api/v1/scans", &admin, &scan(&h.loc["4W"], None)).await;
     let (s, a) = c
-        .post("/api/v1/scans", &admin, &scan(&h.volumes[0], Some(&id)))
+        .post("/api/v1/scans", &admin, &scan(v0, Some(&id)))
         .await;
     assert_eq!((s, &a["accepted"]), (200, &json!(true)), "{a}");
     assert!(a["volume"].is_object(), "{a}");
@@ -381,12 +383,11 @@ async fn real_answers_fit_the_document() {
         .await;
     assert_eq!((s, &a["accepted"]), (200, &json!(false)), "{a}");
     let (s, e) = c
-        .post("/api/v1/scans", &admin, &scan(&h.volumes[1], Some(&id)))
+        .post("/api/v1/scans", &admin, &scan_at("w4", v0, Some(&id)))
         .await;
     assert_eq!(s, 409, "{e}");
 
     // Reads: a volume in transit (destination, last scan), its movements, search, places.
-    let v0 = &h.volumes[0];
     let (s, v) = c.get(&format!("/api/v1/volumes/{v0}"), &admin).await;
     assert_eq!((s, &v["status"]), (200, &json!("in_transit")), "{v}");
     assert!(v["last_scan"].is_object() && v["destination"].is_object(), "{v}");

@@ -339,10 +339,7 @@ async fn post_volume(
         .store
         .write(move |c| admin::create_volume(c, &v, now))
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Registered { barcode }),
-    ))
+    Ok((StatusCode::CREATED, Json(Registered { barcode })))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -443,10 +440,7 @@ async fn post_location(
         .store
         .write(move |c| admin::create_location(c, &l, now))
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Registered { barcode }),
-    ))
+    Ok((StatusCode::CREATED, Json(Registered { barcode })))
 }
 
 /// Stations and their state
@@ -547,8 +541,5 @@ async fn post_report(
             admin::create_report(c, r.barcode.as_ref(), &r.mrn, &r.description, user, now)
         })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Registered { barcode }),
-    ))
+    Ok((StatusCode::CREATED, Json(Registered { barcode })))
 }

@@ -129,9 +129,7 @@ impl Modify for Policies {
                     "anyone: no credentials needed".to_owned()
                 }
                 Policy::Any => "any valid token or session: a user's or a station's".to_owned(),
-                Policy::Scan => {
-                    "a station (only as itself) or any signed-in user".to_owned()
-                }
+                Policy::Scan => "a station (only as itself) or any signed-in user".to_owned(),
                 Policy::User(role) => format!("a user whose role is {role} or above"),
             };
             let description = op.description.get_or_insert_with(String::new);
@@ -141,7 +139,11 @@ impl Modify for Policies {
             description.push_str(&format!("Who may call it: {who}."));
             if rule.policy != Policy::Public {
                 refusal(op, "401", "no valid token or session");
-                refusal(op, "503", "storage unavailable: nothing recorded; try again");
+                refusal(
+                    op,
+                    "503",
+                    "storage unavailable: nothing recorded; try again",
+                );
             }
             if matches!(rule.policy, Policy::Scan | Policy::User(_)) {
                 refusal(op, "403", "this caller may not do this");
@@ -179,7 +181,9 @@ fn error_response(description: &str) -> Response {
         .content(
             "application/json",
             ContentBuilder::new()
-                .schema(Some(utoipa::openapi::Ref::from_schema_name(ErrorBody::name())))
+                .schema(Some(utoipa::openapi::Ref::from_schema_name(
+                    ErrorBody::name(),
+                )))
                 .build(),
         )
         .build()
@@ -275,12 +279,12 @@ mod tests {
         refs(&doc, &mut all);
         assert!(all.len() > 50, "{} refs", all.len());
         for r in all {
-            assert!(r.starts_with("#/components/"), "{r} is not a local component");
-            let target = doc.pointer(&r[1..]);
             assert!(
-                target.is_some_and(Value::is_object),
-                "{r} does not resolve"
+                r.starts_with("#/components/"),
+                "{r} is not a local component"
             );
+            let target = doc.pointer(&r[1..]);
+            assert!(target.is_some_and(Value::is_object), "{r} does not resolve");
         }
         // Every security requirement names a scheme.
         let schemes = &doc["components"]["securitySchemes"];
@@ -289,7 +293,10 @@ mod tests {
         for list in requirements {
             for req in list.as_array().into_iter().flatten() {
                 for name in req.as_object().unwrap().keys() {
-                    assert!(schemes[name].is_object(), "security scheme {name} is not declared");
+                    assert!(
+                        schemes[name].is_object(),
+                        "security scheme {name} is not declared"
+                    );
                 }
             }
         }
@@ -299,7 +306,11 @@ mod tests {
     fn schemas<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
         match v {
             Value::Object(o) => {
-                if o.contains_key("type") || o.contains_key("$ref") || o.contains_key("allOf") || o.contains_key("oneOf") {
+                if o.contains_key("type")
+                    || o.contains_key("$ref")
+                    || o.contains_key("allOf")
+                    || o.contains_key("oneOf")
+                {
                     out.push(v);
                 }
                 o.values().for_each(|x| schemas(x, out));
@@ -336,7 +347,10 @@ mod tests {
                 .iter()
                 .filter(|p| p["in"] == "path")
                 .map(|p| {
-                    assert_eq!(p["required"], true, "{what}: path parameter {p} must be required");
+                    assert_eq!(
+                        p["required"], true,
+                        "{what}: path parameter {p} must be required"
+                    );
                     p["name"].as_str().unwrap()
                 })
                 .collect();
@@ -349,33 +363,53 @@ mod tests {
                     "{what}: parameter {p} is in an unknown place"
                 );
                 assert!(seen.insert(key), "{what}: parameter {key:?} twice");
-                assert!(p["schema"].is_object(), "{what}: parameter {p} has no schema");
+                assert!(
+                    p["schema"].is_object(),
+                    "{what}: parameter {p} has no schema"
+                );
             }
             // Answers: at least one success (or a default); every one described.
             let responses = op["responses"].as_object().unwrap();
             assert!(
-                responses.keys().any(|s| s.starts_with('2') || s == "default"),
+                responses
+                    .keys()
+                    .any(|s| s.starts_with('2') || s == "default"),
                 "{what}: no 2xx or default response"
             );
             for (status, r) in responses {
                 assert!(
                     status == "default"
-                        || (status.len() == 3 && status.parse::<u16>().is_ok_and(|s| (100..600).contains(&s))),
+                        || (status.len() == 3
+                            && status.parse::<u16>().is_ok_and(|s| (100..600).contains(&s))),
                     "{what}: {status} is not a status code"
                 );
-                assert!(r["description"].is_string(), "{what} {status}: a response needs a description");
+                assert!(
+                    r["description"].is_string(),
+                    "{what} {status}: a response needs a description"
+                );
             }
             if op.get("requestBody").is_some() {
-                assert!(op["requestBody"]["content"].as_object().is_some_and(|c| !c.is_empty()), "{what}: a request body without content");
+                assert!(
+                    op["requestBody"]["content"]
+                        .as_object()
+                        .is_some_and(|c| !c.is_empty()),
+                    "{what}: a request body without content"
+                );
             }
-            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{what}: no operationId"));
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}: no operationId"));
             if let Some(other) = operation_ids.insert(id.to_owned(), what.clone()) {
                 panic!("operationId {id} is used by {other} and {what}");
             }
             // Tags are declared at the top.
             for tag in op["tags"].as_array().into_iter().flatten() {
                 assert!(
-                    doc["tags"].as_array().unwrap().iter().any(|t| &t["name"] == tag),
+                    doc["tags"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|t| &t["name"] == tag),
                     "{what}: tag {tag} is not declared"
                 );
             }
@@ -385,7 +419,10 @@ mod tests {
         // properties they name; every pattern is a regular expression.
         for name in doc["components"]["schemas"].as_object().unwrap().keys() {
             assert!(
-                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)),
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)),
                 "component name {name:?}"
             );
         }
@@ -395,9 +432,14 @@ mod tests {
         assert!(all.len() > 100, "{} schemas", all.len());
         for s in all {
             if let Some(required) = s["required"].as_array() {
-                let props = s["properties"].as_object().expect("required without properties");
+                let props = s["properties"]
+                    .as_object()
+                    .expect("required without properties");
                 for r in required {
-                    assert!(props.contains_key(r.as_str().unwrap()), "{r} is required but not a property of {s}");
+                    assert!(
+                        props.contains_key(r.as_str().unwrap()),
+                        "{r} is required but not a property of {s}"
+                    );
                 }
             }
             if let Some(p) = s["pattern"].as_str() {
@@ -405,7 +447,8 @@ mod tests {
             }
             if let Some(t) = s["type"].as_str() {
                 assert!(
-                    ["null", "boolean", "object", "array", "number", "integer", "string"].contains(&t),
+                    ["null", "boolean", "object", "array", "number", "integer", "string"]
+                        .contains(&t),
                     "type {t}"
                 );
             }
@@ -421,13 +464,31 @@ mod tests {
             let op = &doc["paths"][rule.path][rule.method.to_lowercase()];
             let public = rule.policy == crate::auth::Policy::Public;
             if public {
-                assert_eq!(op["security"], serde_json::json!([]), "{} {}", rule.method, rule.path);
+                assert_eq!(
+                    op["security"],
+                    serde_json::json!([]),
+                    "{} {}",
+                    rule.method,
+                    rule.path
+                );
             } else {
-                assert!(op.get("security").is_none(), "{} {}: the document's default", rule.method, rule.path);
-                assert!(op["responses"]["401"].is_object(), "{} {}", rule.method, rule.path);
+                assert!(
+                    op.get("security").is_none(),
+                    "{} {}: the document's default",
+                    rule.method,
+                    rule.path
+                );
+                assert!(
+                    op["responses"]["401"].is_object(),
+                    "{} {}",
+                    rule.method,
+                    rule.path
+                );
             }
             assert!(
-                op["description"].as_str().is_some_and(|d| d.contains("Who may call it")),
+                op["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("Who may call it")),
                 "{} {}",
                 rule.method,
                 rule.path

@@ -2,18 +2,18 @@
 //! stocktakes. Writes go through the single writer; reads of patient data through the audited
 //! path, with restricted charts' whereabouts hidden from those who may not see them.
 
+use super::ErrorBody;
 use super::{ApiJson, ApiPath, ApiQuery};
 use crate::auth::Policy::User;
 use crate::auth::Routes;
 use crate::domain::MissingReason;
 use crate::domain::Role::{Clerk, Nurse, Supervisor};
-use super::ErrorBody;
 use crate::service::requests::{self as requests_op, CancelBody};
 use crate::service::{AppError, AppResult};
 use crate::service::{AppState, Caller};
+use crate::store::missing::{Candidate, FoundView, MissingView};
 use crate::store::requests::{Created, Filter, NewRequest, RequestView};
 use crate::store::stocktake::{self, NewStocktake};
-use crate::store::missing::{Candidate, FoundView, MissingView};
 use crate::store::stocktake::{ResultsJson, StocktakeSummary};
 use crate::store::{loose, missing};
 use axum::extract::State;

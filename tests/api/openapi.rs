@@ -81,7 +81,11 @@ impl<'a> Conformance<'a> {
             if let Some(schema) = op["requestBody"]["content"]["application/json"].get("schema") {
                 let mut errs = Vec::new();
                 validate(&self.doc, schema, sent, "$", false, &mut errs);
-                assert!(errs.is_empty(), "{what}: the body sent {sent} does not fit its documented schema:\n{}", errs.join("\n"));
+                assert!(
+                    errs.is_empty(),
+                    "{what}: the body sent {sent} does not fit its documented schema:\n{}",
+                    errs.join("\n")
+                );
             }
         }
         let responses = &op["responses"];
@@ -110,7 +114,8 @@ impl<'a> Conformance<'a> {
         let mut missing = Vec::new();
         for (path, item) in self.doc["paths"].as_object().unwrap() {
             for m in METHODS {
-                if item.get(m).is_some() && !self.exercised.contains(&(m.to_owned(), path.clone())) {
+                if item.get(m).is_some() && !self.exercised.contains(&(m.to_owned(), path.clone()))
+                {
                     missing.push(format!("{} {path}", m.to_uppercase()));
                 }
             }
@@ -121,7 +126,9 @@ impl<'a> Conformance<'a> {
 
 /// `#/components/schemas/X` → the schema.
 fn resolve<'d>(doc: &'d Value, r: &str) -> &'d Value {
-    let target = doc.pointer(r.trim_start_matches('#')).unwrap_or(&Value::Null);
+    let target = doc
+        .pointer(r.trim_start_matches('#'))
+        .unwrap_or(&Value::Null);
     assert!(!target.is_null(), "{r} does not resolve");
     target
 }
@@ -154,7 +161,14 @@ fn type_fits(ty: &str, v: &Value) -> bool {
 
 /// A JSON Schema (2020-12, as OpenAPI 3.1 uses it) check of the keywords the document uses.
 /// `in_all_of`: this schema is one part of an `allOf`, whose whole names the properties.
-fn validate(doc: &Value, schema: &Value, v: &Value, at: &str, in_all_of: bool, errs: &mut Vec<String>) {
+fn validate(
+    doc: &Value,
+    schema: &Value,
+    v: &Value,
+    at: &str,
+    in_all_of: bool,
+    errs: &mut Vec<String>,
+) {
     if schema == &Value::Bool(true) {
         return;
     }
@@ -225,7 +239,9 @@ fn validate(doc: &Value, schema: &Value, v: &Value, at: &str, in_all_of: bool, e
         }
     }
     if let Some(items) = v.as_array() {
-        let prefix = schema["prefixItems"].as_array().map_or(&[][..], |p| p.as_slice());
+        let prefix = schema["prefixItems"]
+            .as_array()
+            .map_or(&[][..], |p| p.as_slice());
         for (i, x) in items.iter().enumerate() {
             let s = match prefix.get(i) {
                 Some(p) => p,
@@ -372,10 +388,9 @@ async fn real_answers_fit_the_document() {
     };
     let scan = |barcode: &str, id: Option<&str>| scan_at("fr-out", barcode, id);
     let v0 = &h.volumes[0];
-    c.post("/api/v1/scans", &admin, &scan(&h.loc["4W"], None)).await;
-    let (s, a) = c
-        .post("/api/v1/scans", &admin, &scan(v0, Some(&id)))
+    c.post("/api/v1/scans", &admin, &scan(&h.loc["4W"], None))
         .await;
+    let (s, a) = c.post("/api/v1/scans", &admin, &scan(v0, Some(&id))).await;
     assert_eq!((s, &a["accepted"]), (200, &json!(true)), "{a}");
     assert!(a["volume"].is_object(), "{a}");
     let (s, a) = c
@@ -390,7 +405,10 @@ async fn real_answers_fit_the_document() {
     // Reads: a volume in transit (destination, last scan), its movements, search, places.
     let (s, v) = c.get(&format!("/api/v1/volumes/{v0}"), &admin).await;
     assert_eq!((s, &v["status"]), (200, &json!("in_transit")), "{v}");
-    assert!(v["last_scan"].is_object() && v["destination"].is_object(), "{v}");
+    assert!(
+        v["last_scan"].is_object() && v["destination"].is_object(),
+        "{v}"
+    );
     let (s, m) = c
         .get(&format!("/api/v1/volumes/{v0}/movements?limit=5"), &admin)
         .await;
@@ -418,13 +436,21 @@ async fn real_answers_fit_the_document() {
         )
         .await;
     assert_eq!((s, &r2["transfer"]), (201, &json!(true)), "{r2}");
-    assert_eq!(c.get(&format!("/api/v1/requests/{}", r["id"]), &admin).await.0, 200);
+    assert_eq!(
+        c.get(&format!("/api/v1/requests/{}", r["id"]), &admin)
+            .await
+            .0,
+        200
+    );
     let (s, list) = c.get("/api/v1/requests?active=true&limit=10", &admin).await;
     assert_eq!((s, list.as_array().map(Vec::len)), (200, Some(2)), "{list}");
     let (s, pull) = c.get("/api/v1/pull-list", &admin).await;
     assert_eq!(s, 200, "{pull}");
     assert_eq!(
-        (pull["pull"].as_array().map(Vec::len), pull["transfer"].as_array().map(Vec::len)),
+        (
+            pull["pull"].as_array().map(Vec::len),
+            pull["transfer"].as_array().map(Vec::len)
+        ),
         (Some(1), Some(1)),
         "{pull}"
     );
@@ -459,13 +485,21 @@ async fn real_answers_fit_the_document() {
         .await;
     assert_eq!(s, 201, "{e}");
     let (s, m) = c.get("/api/v1/missing", &supervisor).await;
-    assert_eq!((s, m["missing"].as_array().map(Vec::len)), (200, Some(1)), "{m}");
+    assert_eq!(
+        (s, m["missing"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{m}"
+    );
     app.scan("w4", v0).await;
     let (_, m) = c.get("/api/v1/missing", &supervisor).await;
     let mark = &m["found"][0]["mark_id"];
     assert!(mark.is_i64(), "{m}");
     let (s, e) = c
-        .post(&format!("/api/v1/missing/{mark}/acknowledge"), &supervisor, &json!({}))
+        .post(
+            &format!("/api/v1/missing/{mark}/acknowledge"),
+            &supervisor,
+            &json!({}),
+        )
         .await;
     assert_eq!(s, 200, "{e}");
 
@@ -481,7 +515,11 @@ async fn real_answers_fit_the_document() {
     app.scan("fr-count", &h.volumes[2]).await;
     app.scan("fr-count", &h.volumes[1]).await;
     let (s, e) = c
-        .post(&format!("/api/v1/stocktakes/{}/close", t["id"]), &admin, &json!({}))
+        .post(
+            &format!("/api/v1/stocktakes/{}/close", t["id"]),
+            &admin,
+            &json!({}),
+        )
         .await;
     assert_eq!(s, 200, "{e}");
     assert_eq!(c.get("/api/v1/stocktakes", &admin).await.0, 200);
@@ -490,7 +528,8 @@ async fn real_answers_fit_the_document() {
         .await;
     assert_eq!(s, 200, "{r}");
     assert!(
-        !r["not_seen"].as_array().unwrap().is_empty() && !r["misfiles"].as_array().unwrap().is_empty(),
+        !r["not_seen"].as_array().unwrap().is_empty()
+            && !r["misfiles"].as_array().unwrap().is_empty(),
         "{r}"
     );
 

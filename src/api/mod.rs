@@ -172,8 +172,10 @@ struct ScanBody {
     /// The station's id, 1 to 64 characters. Required with a user token; with a station token
     /// it may be left out (the token's own station).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     station: Option<String>,
     /// The line as the scanner read it (terminator and AIM symbology prefix may still be on it).
+    #[schema(max_length = 4096)]
     barcode: String,
     /// Unique per scan: a repeat is answered with the first answer and recorded once; the same
     /// id from another station is a 409.
@@ -271,7 +273,8 @@ async fn get_volume(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct LimitQuery {
-    /// At most this many (the operation says its default and range).
+    /// At most this many (the operation says its default).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<u32>,
 }
 
@@ -347,8 +350,10 @@ async fn post_volume(
 struct SearchQuery {
     /// A barcode, an MRN, or a patient's name ("last", "last, first" or "first last"
     /// prefixes); at most 100 characters.
+    #[param(max_length = 100)]
     q: String,
     /// At most this many, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -483,6 +488,7 @@ struct ExceptionQuery {
     #[serde(default)]
     all: bool,
     /// At most this many, 1 to 10,000 (default 200).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<u32>,
 }
 
@@ -514,6 +520,7 @@ struct ReportBody {
     /// The patient it belongs to.
     mrn: Mrn,
     /// 1 to 200 characters, on one line.
+    #[schema(min_length = 1, max_length = 200)]
     description: String,
 }
 

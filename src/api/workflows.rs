@@ -168,6 +168,7 @@ pub struct MissingBody {
     pub reason: MissingReason,
     /// Required when the reason is `other`; at most 200 characters, on one line.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub note: Option<String>,
 }
 

@@ -71,7 +71,9 @@ pub async fn list(s: &AppState, caller: &Caller, f: Filter) -> AppResult<Vec<Req
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
     pub reason: EndReason,
+    /// Required when the reason is `other`; at most 200 characters.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub note: Option<String>,
 }
 

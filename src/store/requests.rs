@@ -26,7 +26,9 @@ pub struct NewRequest {
     pub priority: Priority,
     #[serde(default)]
     pub needed_by: Option<DateTime<Utc>>,
+    /// At most 200 characters, on one line.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub reason: Option<String>,
 }
 
@@ -393,6 +395,7 @@ pub struct Filter {
     #[param(format = DateTime)]
     pub since: Option<String>,
     /// At most this many, 1 to 5000 (default 200).
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
 }
 

@@ -145,7 +145,7 @@ pub struct NewStocktake {
     #[serde(default)]
     pub location: Option<String>,
     #[serde(default)]
-    #[schema(min_items = 2, max_items = 2)]
+    #[schema(schema_with = crate::store::admin::terminal_range_schema)]
     pub terminal: Option<[u8; 2]>,
 }
 

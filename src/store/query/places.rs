@@ -71,6 +71,8 @@ pub struct LocationView {
     #[schema(value_type = crate::domain::LocationKind)]
     pub kind: String,
     pub barcode: String,
+    /// Shelf sections: the terminal digits filed there.
+    #[schema(schema_with = crate::store::admin::terminal_range_schema)]
     pub terminal: Option<(u8, u8)>,
     /// Volumes here now (on the shelf or at the location).
     pub here: u32,

@@ -6,6 +6,15 @@ use crate::service::AppError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What was wrong, in words a clerk or an admin can act on.
+    pub error: String,
+}
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
@@ -34,6 +43,6 @@ impl IntoResponse for AppError {
                 )
             }
         };
-        (status, Json(serde_json::json!({ "error": msg }))).into_response()
+        (status, Json(ErrorBody { error: msg })).into_response()
     }
 }

@@ -3,8 +3,10 @@
 //! single writer. Who may call what is decided in `auth`.
 
 mod error;
-mod openapi;
+pub mod openapi;
 pub mod workflows;
+
+pub use error::ErrorBody;
 
 use crate::auth::Policy::{Any, Public, Scan, User};
 use crate::auth::Routes;
@@ -20,7 +22,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// JSON body whose rejections are `{"error": ...}` 400s like every other error.
 pub struct ApiJson<T>(pub T);
@@ -90,8 +92,33 @@ pub fn routes() -> Routes {
         .merge(workflows::routes())
 }
 
-/// 200 `{"status": "ok", ...}` when the database answers and the writer and checkpoint
-/// threads run; 503 with `"down"` naming what does not, so a monitor sees a stopped writer.
+/// What `/healthz` answers.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Health {
+    /// `ok`, or `unavailable` when something is down.
+    #[schema(pattern = "^(ok|unavailable)$")]
+    status: &'static str,
+    /// The single writer thread: `running` or `stopped`.
+    #[schema(pattern = "^(running|stopped)$")]
+    writer: &'static str,
+    /// The WAL checkpoint thread: `running` or `stopped`.
+    #[schema(pattern = "^(running|stopped)$")]
+    checkpoint: &'static str,
+    /// `ok` or `unreadable`.
+    #[schema(pattern = "^(ok|unreadable)$")]
+    database: &'static str,
+    /// What is down: `writer`, `checkpoint`, `database`.
+    down: Vec<&'static str>,
+}
+
+/// Health, for monitors (no credentials needed)
+///
+/// 200 when the database answers and the writer and checkpoint threads run; 503 with `down`
+/// naming what does not, so a monitor sees a stopped writer.
+#[utoipa::path(get, path = "/healthz", tag = "service", responses(
+    (status = 200, description = "everything runs", body = Health),
+    (status = 503, description = "something is down: `down` names it", body = Health),
+))]
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
     let health = s.store.health();
     let database = s
@@ -104,21 +131,28 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
         down.push("database");
     }
     let state = |up: bool| if up { "running" } else { "stopped" };
-    let body = serde_json::json!({
-        "status": if down.is_empty() { "ok" } else { "unavailable" },
-        "writer": state(health.writer),
-        "checkpoint": state(health.checkpoint),
-        "database": if database { "ok" } else { "unreadable" },
-        "down": down,
-    });
     let status = if down.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let body = Health {
+        status: if down.is_empty() { "ok" } else { "unavailable" },
+        writer: state(health.writer),
+        checkpoint: state(health.checkpoint),
+        database: if database { "ok" } else { "unreadable" },
+        down,
+    };
     (status, Json(body))
 }
 
+/// Metrics in the Prometheus (OpenMetrics) text format
+///
+/// Scans by outcome, scan latency, volumes by status, requests, exceptions, stations.
+#[utoipa::path(get, path = "/metrics", tag = "service", responses(
+    (status = 200, description = "OpenMetrics text, ended by `# EOF`",
+     content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+))]
 async fn metrics(State(s): State<AppState>) -> AppResult<impl IntoResponse> {
     let text = s.metrics.render(&s.store).await?;
     Ok((
@@ -130,13 +164,21 @@ async fn metrics(State(s): State<AppState>) -> AppResult<impl IntoResponse> {
     ))
 }
 
-#[derive(Deserialize)]
+/// One scan, as a station sends it.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ScanRequest)]
 struct ScanBody {
-    /// May be left out with a station token: the token's own station.
+    /// The station's id, 1 to 64 characters. Required with a user token; with a station token
+    /// it may be left out (the token's own station).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     station: Option<String>,
+    /// The line as the scanner read it (terminator and AIM symbology prefix may still be on it).
+    #[schema(max_length = 4096)]
     barcode: String,
+    /// Unique per scan: a repeat is answered with the first answer and recorded once; the same
+    /// id from another station is a 409.
     #[serde(default)]
     id: Option<uuid::Uuid>,
     /// When the scanner read it (agents delivering a queue), RFC 3339.
@@ -144,6 +186,17 @@ struct ScanBody {
     scanned_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// Record a scan from a station
+///
+/// The scan goes through the one scan path (the same as a serial scanner's). A refused scan
+/// (unknown barcode, wrong patient) is a 200 with `accepted: false`: the scan itself was
+/// recorded.
+#[utoipa::path(post, path = "/api/v1/scans", tag = "scans", request_body = ScanBody, responses(
+    (status = 200, description = "the station's answer, accepted or refused", body = crate::store::ScanAnswer),
+    (status = 400, description = "a malformed request", body = ErrorBody),
+    (status = 404, description = "no such station", body = ErrorBody),
+    (status = 409, description = "this scan id was recorded by another station", body = ErrorBody),
+))]
 async fn post_scan(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -190,6 +243,16 @@ async fn post_scan(
     Ok(Json(scans::scan(&s.store, &s.metrics, input).await?))
 }
 
+/// Where a volume is
+///
+/// Status, location, destination, the last scan. A restricted chart's whereabouts show as
+/// "location restricted" to roles that may not see them. The view is written to the access log.
+#[utoipa::path(get, path = "/api/v1/volumes/{barcode}", tag = "volumes",
+    params(("barcode" = String, Path, description = "the volume's barcode (case-insensitive)")),
+    responses(
+        (status = 200, description = "the volume", body = query::VolumeView),
+        (status = 404, description = "no volume with that barcode", body = ErrorBody),
+    ))]
 async fn get_volume(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -207,11 +270,24 @@ async fn get_volume(
     Ok(Json(v))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LimitQuery {
+    /// At most this many (the operation says its default).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<u32>,
 }
 
+/// A volume's movements, newest first
+///
+/// `limit` is 1 to 10,000 (default 100); outside that range is a 400.
+#[utoipa::path(get, path = "/api/v1/volumes/{barcode}/movements", tag = "volumes",
+    params(("barcode" = String, Path, description = "the volume's barcode (case-insensitive)"), LimitQuery),
+    responses(
+        (status = 200, description = "its movements, newest first", body = Vec<query::MovementView>),
+        (status = 400, description = "limit out of range", body = ErrorBody),
+        (status = 404, description = "no volume with that barcode", body = ErrorBody),
+    ))]
 async fn get_movements(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -243,6 +319,20 @@ async fn get_movements(
     Ok(Json(moves))
 }
 
+/// What a registration answers: the new thing's barcode.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Registered {
+    /// The barcode given, or the one issued (with its check character).
+    pub barcode: String,
+}
+
+/// Register a volume (and its patient, when the MRN is new)
+#[utoipa::path(post, path = "/api/v1/volumes", tag = "admin", request_body = NewVolume, responses(
+    (status = 201, description = "registered", body = Registered),
+    (status = 400, description = "a malformed request", body = ErrorBody),
+    (status = 409, description = "the barcode is taken, or the MRN belongs to another name", body = ErrorBody),
+    (status = 422, description = "invalid (e.g. home is not a shelf)", body = ErrorBody),
+))]
 async fn post_volume(
     State(s): State<AppState>,
     ApiJson(v): ApiJson<NewVolume>,
@@ -252,18 +342,29 @@ async fn post_volume(
         .store
         .write(move |c| admin::create_volume(c, &v, now))
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({ "barcode": barcode })),
-    ))
+    Ok((StatusCode::CREATED, Json(Registered { barcode })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchQuery {
+    /// A barcode, an MRN, or a patient's name ("last", "last, first" or "first last"
+    /// prefixes); at most 100 characters.
+    #[param(max_length = 100)]
     q: String,
+    /// At most this many, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
+/// Volumes by barcode, MRN or patient name
+///
+/// Written to the access log. Restricted charts' whereabouts are hidden from roles that may not
+/// see them.
+#[utoipa::path(get, path = "/api/v1/search", tag = "volumes", params(SearchQuery), responses(
+    (status = 200, description = "the volumes found", body = Vec<query::SearchHit>),
+    (status = 400, description = "no `q`, or longer than 100 characters", body = ErrorBody),
+))]
 async fn search(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -288,10 +389,24 @@ async fn search(
     Ok(Json(hits))
 }
 
+/// All locations with their counts
+#[utoipa::path(get, path = "/api/v1/locations", tag = "locations", responses(
+    (status = 200, description = "every location", body = Vec<query::LocationView>),
+))]
 async fn get_locations(State(s): State<AppState>) -> AppResult<impl IntoResponse> {
     Ok(Json(s.store.read(query::locations).await?))
 }
 
+/// A location and what is there now
+///
+/// The volumes at it or on their way to it (`limit`: 1 to 10,000, default 500). Written to the
+/// access log; restricted charts are left out for roles that may not see them.
+#[utoipa::path(get, path = "/api/v1/locations/{code}", tag = "locations",
+    params(("code" = String, Path, description = "the location's code"), LimitQuery),
+    responses(
+        (status = 200, description = "the location and its volumes", body = query::LocationDetail),
+        (status = 404, description = "no location with that code", body = ErrorBody),
+    ))]
 async fn get_location(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -312,6 +427,15 @@ async fn get_location(
     Ok(Json(l))
 }
 
+/// Create a location
+///
+/// Without a barcode, one is issued (with a check character).
+#[utoipa::path(post, path = "/api/v1/locations", tag = "admin", request_body = NewLocation, responses(
+    (status = 201, description = "created", body = Registered),
+    (status = 400, description = "a malformed request", body = ErrorBody),
+    (status = 409, description = "the code or barcode is taken", body = ErrorBody),
+    (status = 422, description = "invalid", body = ErrorBody),
+))]
 async fn post_location(
     State(s): State<AppState>,
     ApiJson(l): ApiJson<NewLocation>,
@@ -321,16 +445,30 @@ async fn post_location(
         .store
         .write(move |c| admin::create_location(c, &l, now))
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({ "barcode": barcode })),
-    ))
+    Ok((StatusCode::CREATED, Json(Registered { barcode })))
 }
 
+/// Stations and their state
+#[utoipa::path(get, path = "/api/v1/stations", tag = "stations", responses(
+    (status = 200, description = "every station", body = Vec<query::StationView>),
+))]
 async fn get_stations(State(s): State<AppState>) -> AppResult<impl IntoResponse> {
     Ok(Json(s.store.read(query::stations).await?))
 }
 
+/// What saving a station answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StationSaved {
+    /// The station's id.
+    pub id: String,
+}
+
+/// Create or update a station
+#[utoipa::path(post, path = "/api/v1/stations", tag = "admin", request_body = NewStation, responses(
+    (status = 201, description = "saved", body = StationSaved),
+    (status = 400, description = "a malformed request", body = ErrorBody),
+    (status = 422, description = "invalid id, port or USB ids, or no location with that code", body = ErrorBody),
+))]
 async fn post_station(
     State(s): State<AppState>,
     ApiJson(st): ApiJson<NewStation>,
@@ -340,16 +478,25 @@ async fn post_station(
     s.store
         .write(move |c| admin::upsert_station(c, &st, now))
         .await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+    Ok((StatusCode::CREATED, Json(StationSaved { id })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ExceptionQuery {
+    /// Resolved ones too (default: only those still open).
     #[serde(default)]
     all: bool,
+    /// At most this many, 1 to 10,000 (default 200).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<u32>,
 }
 
+/// Unknown barcodes and misreads to resolve, newest first
+#[utoipa::path(get, path = "/api/v1/exceptions", tag = "scans", params(ExceptionQuery), responses(
+    (status = 200, description = "the exceptions", body = Vec<query::ExceptionView>),
+    (status = 400, description = "a malformed query", body = ErrorBody),
+))]
 async fn get_exceptions(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ExceptionQuery>,
@@ -362,15 +509,32 @@ async fn get_exceptions(
     ))
 }
 
-#[derive(Deserialize)]
+/// A loose report to register.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewReport)]
 struct ReportBody {
+    /// Its barcode; without one, one is issued (with a check character).
     #[serde(default)]
     barcode: Option<Barcode>,
+    /// The patient it belongs to.
     mrn: Mrn,
+    /// 1 to 200 characters, on one line.
+    #[schema(min_length = 1, max_length = 200)]
     description: String,
 }
 
+/// Register a loose report
+///
+/// A document not yet filed into its chart; it is tracked until it is filed into one of its
+/// patient's volumes.
+#[utoipa::path(post, path = "/api/v1/reports", tag = "reports", request_body = ReportBody, responses(
+    (status = 201, description = "registered", body = Registered),
+    (status = 400, description = "a malformed request", body = ErrorBody),
+    (status = 404, description = "no patient with that MRN", body = ErrorBody),
+    (status = 409, description = "the barcode is taken", body = ErrorBody),
+    (status = 422, description = "invalid description", body = ErrorBody),
+))]
 async fn post_report(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -384,8 +548,5 @@ async fn post_report(
             admin::create_report(c, r.barcode.as_ref(), &r.mrn, &r.description, user, now)
         })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({ "barcode": barcode })),
-    ))
+    Ok((StatusCode::CREATED, Json(Registered { barcode })))
 }

@@ -1,162 +1,505 @@
 //! The OpenAPI 3.1 description of the HTTP API, served at `/api/v1/openapi.json`.
-//! Written by hand (one place, next to the routes); a test checks it names every route.
+//!
+//! Generated, so it cannot drift: the schemas come from the request and response types
+//! themselves (`#[derive(utoipa::ToSchema)]` next to their serde derives), each operation from
+//! the `#[utoipa::path]` on its handler, and who may call it from the route table
+//! (`auth::Routes`): [`Policies`] sets each operation's security and its 401/403/503 answers
+//! from the route's [`Policy`]. The tests below check the document against the route table in
+//! both directions and for structural validity; `tests/api/openapi.rs` checks real answers
+//! against it.
 
-use axum::Json;
-use serde_json::{json, Value};
+use super::ErrorBody;
+use crate::auth::Policy;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::sync::OnceLock;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
 
-fn err() -> Value {
-    json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
-}
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "chartrack",
+        description = "Chart tracking: scans, volumes, locations, stations, requests, missing \
+charts, loose reports, stocktakes.\n\nAuthenticate with `Authorization: Bearer TOKEN` (a user's \
+or a station's token: `chartrack token create`) or a signed-in session's cookie. Errors are \
+`{\"error\": TEXT}` with a 4xx or 5xx status."
+    ),
+    paths(
+        super::healthz,
+        super::metrics,
+        document,
+        super::post_scan,
+        super::get_exceptions,
+        super::post_volume,
+        super::get_volume,
+        super::get_movements,
+        super::search,
+        super::get_locations,
+        super::post_location,
+        super::get_location,
+        super::get_stations,
+        super::post_station,
+        super::post_report,
+        super::workflows::waiting_reports,
+        super::workflows::list_requests,
+        super::workflows::post_request,
+        super::workflows::get_request,
+        super::workflows::cancel_request,
+        super::workflows::pull_list,
+        super::workflows::mark_missing,
+        super::workflows::get_missing,
+        super::workflows::acknowledge_found,
+        super::workflows::list_stocktakes,
+        super::workflows::open_stocktake,
+        super::workflows::get_stocktake,
+        super::workflows::close_stocktake,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&Policies),
+    tags(
+        (name = "scans", description = "Scans from stations, and the exceptions they raise"),
+        (name = "volumes", description = "Where a chart volume is, and where it has been"),
+        (name = "locations", description = "Places a chart can be"),
+        (name = "stations", description = "Scanners and their state"),
+        (name = "requests", description = "Requests for volumes, and the file room's pull list"),
+        (name = "missing", description = "Volumes looked for and not found"),
+        (name = "reports", description = "Loose reports waiting to be filed"),
+        (name = "stocktakes", description = "Inventory of a shelf range or a location"),
+        (name = "admin", description = "Registering volumes, locations and stations"),
+        (name = "service", description = "Health, metrics and this document"),
+    )
+)]
+struct ApiDoc;
 
-fn ok(schema: Value) -> Value {
-    json!({"description": "ok", "content": {"application/json": {"schema": schema}}})
-}
+/// The security schemes, and each operation's security and refusals from its route's policy.
+struct Policies;
 
-fn op(summary: &str, params: Value, body: Option<Value>, response: Value) -> Value {
-    let mut o = json!({
-        "summary": summary,
-        "parameters": params,
-        "responses": {"200": response, "201": response, "400": err(), "401": err(), "403": err(), "404": err(), "422": err(), "503": err()}
-    });
-    if let Some(b) = body {
-        o["requestBody"] =
-            json!({"required": true, "content": {"application/json": {"schema": b}}});
-    }
-    o
-}
+const BEARER: &str = "bearer";
+const SESSION: &str = "session";
 
-fn path_param(name: &str) -> Value {
-    json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
-}
-fn query_param(name: &str, ty: &str, required: bool) -> Value {
-    json!({"name": name, "in": "query", "required": required, "schema": {"type": ty}})
-}
-
-pub fn spec() -> Value {
-    let loc = json!({"type": "object", "properties": {"code": {"type": "string"}, "name": {"type": "string"}}});
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "chartrack", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Chart tracking: scans, volumes, locations, stations. Authenticate with `Authorization: Bearer TOKEN` (`chartrack token create`)."},
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-                "Location": loc,
-                "ScanRequest": {"type": "object", "required": ["barcode"], "properties": {
-                    "station": {"type": "string", "description": "required with a user token; with a station token it may be left out (the token's station)"},
-                    "barcode": {"type": "string"},
-                    "id": {"type": "string", "format": "uuid", "description": "unique per scan; a repeat is answered with the first answer"},
-                    "scanned_at": {"type": "string", "format": "date-time"}}},
-                "ScanAnswer": {"type": "object", "required": ["scan_id", "accepted", "action", "message"], "properties": {
-                    "scan_id": {"type": "string"}, "accepted": {"type": "boolean"}, "action": {"type": "string"},
-                    "message": {"type": "string"}, "warnings": {"type": "array", "items": {"type": "string"}},
-                    "station": {"type": "string"}, "mode": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
-                    "moved": {"type": "integer"}, "volume": {"type": "object"}}},
-                "Volume": {"type": "object", "properties": {
-                    "barcode": {"type": "string"}, "mrn": {"type": "string"}, "volume": {"type": "integer"},
-                    "status": {"type": "string", "enum": ["on_shelf", "in_transit", "at_location", "missing"]},
-                    "location": {"$ref": "#/components/schemas/Location"}, "destination": {"$ref": "#/components/schemas/Location"},
-                    "last_scan": {"type": "object", "properties": {"at": {"type": "string"}, "station": {"type": "string"}, "user": {"type": "string"}, "location": {"$ref": "#/components/schemas/Location"}}}}},
-                "Movement": {"type": "object", "properties": {
-                    "scan_id": {"type": "string"}, "action": {"type": "string"}, "at": {"type": "string"}, "from": {"type": "string"},
-                    "to": {"type": "string"}, "station": {"type": "string"}, "user": {"type": "string"}}},
-                "NewVolume": {"type": "object", "required": ["mrn", "last_name", "first_name", "home"], "properties": {
-                    "barcode": {"type": "string"}, "mrn": {"type": "string"}, "last_name": {"type": "string"}, "first_name": {"type": "string"},
-                    "birth_date": {"type": "string", "format": "date"}, "volume": {"type": "integer"}, "record_type": {"type": "string"}, "home": {"type": "string"}}},
-                "NewLocation": {"type": "object", "required": ["code", "name", "kind"], "properties": {
-                    "code": {"type": "string"}, "name": {"type": "string"},
-                    "kind": {"type": "string", "enum": ["shelf", "unit", "clinic", "office", "offsite", "person", "container"]},
-                    "barcode": {"type": "string"}, "terminal": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}}},
-                "NewStation": {"type": "object", "required": ["id", "location", "mode"], "properties": {
-                    "id": {"type": "string"}, "location": {"type": "string"},
-                    "mode": {"type": "string", "enum": ["check-out", "check-in", "receive", "transfer", "file", "inventory"]},
-                    "port": {"type": "string"}, "usb": {"type": "string"}}},
-                "Station": {"type": "object", "properties": {"id": {"type": "string"}, "location": {"type": "string"}, "mode": {"type": "string"},
-                    "connected": {"type": "boolean"}, "last_scan_at": {"type": "string"}}},
-                "NewReport": {"type": "object", "required": ["mrn", "description"], "properties": {
-                    "barcode": {"type": "string"}, "mrn": {"type": "string"}, "description": {"type": "string"}}},
-                "NewRequest": {"type": "object", "required": ["barcode", "location", "priority"], "properties": {
-                    "barcode": {"type": "string", "description": "the volume's barcode"},
-                    "location": {"type": "string", "description": "deliver to (a unit, clinic, office or person)"},
-                    "priority": {"type": "string", "enum": ["stat", "routine"]},
-                    "needed_by": {"type": "string", "format": "date-time"}, "reason": {"type": "string"}}},
-                "Request": {"type": "object", "required": ["id", "status"], "properties": {
-                    "id": {"type": "integer"}, "barcode": {"type": "string", "description": "the slip's barcode"},
-                    "status": {"type": "string", "enum": ["open", "pulled", "delivered", "cancelled", "not_found"]},
-                    "priority": {"type": "string", "enum": ["stat", "routine"]}, "volume": {"type": "string"},
-                    "location": loc, "needed_by": {"type": "string"}, "reason": {"type": "string"},
-                    "transfer": {"type": "boolean", "description": "asked of whoever holds the volume, not the file room"},
-                    "holder": loc, "requested": {"type": "object"}, "pulled": {"type": "object"}, "delivered": {"type": "object"},
-                    "ended": {"type": "object"}, "end_reason": {"type": "string"}, "end_note": {"type": "string"},
-                    "turnaround_minutes": {"type": "integer"}}},
-                "Cancel": {"type": "object", "required": ["reason"], "properties": {
-                    "reason": {"type": "string", "enum": ["entry_mistake", "clinic_cancelled", "patient_discharged", "no_longer_needed", "not_on_shelf", "not_at_holder", "other"]},
-                    "note": {"type": "string"}}},
-                "MarkMissing": {"type": "object", "required": ["reason"], "properties": {
-                    "reason": {"type": "string", "enum": ["not_on_shelf", "not_returned", "not_at_location", "not_seen_in_stocktake", "request_not_found", "other"]},
-                    "note": {"type": "string", "description": "required when the reason is other"}}},
-                "NewStocktake": {"type": "object", "required": ["station"], "properties": {
-                    "station": {"type": "string"}, "location": {"type": "string", "description": "a location code; or"},
-                    "terminal": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2, "description": "a terminal-digit range [from, to]"}}}
+impl Modify for Policies {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A user's or a station's token (`chartrack token create --user NAME` \
+                         or `--station ID`).",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            SESSION,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "chartrack_session",
+                "A signed-in session's cookie (`__Host-chartrack` when served over HTTPS). A \
+                 request other than GET made with it must come from chartrack's own pages \
+                 (Origin / Sec-Fetch-Site) and carry the session's anti-forgery token in \
+                 `X-CSRF-Token`.",
+            ))),
+        );
+        let signed_in = || {
+            vec![
+                SecurityRequirement::new(BEARER, Vec::<String>::new()),
+                SecurityRequirement::new(SESSION, Vec::<String>::new()),
+            ]
+        };
+        doc.security = Some(signed_in());
+        for rule in super::routes().rules() {
+            let Some(op) = doc
+                .paths
+                .paths
+                .get_mut(rule.path)
+                .and_then(|item| operation(item, rule.method))
+            else {
+                continue; // an undocumented route: the tests name it
+            };
+            let who = match rule.policy {
+                Policy::Public => {
+                    op.security = Some(vec![]);
+                    "anyone: no credentials needed".to_owned()
+                }
+                Policy::Any => "any valid token or session: a user's or a station's".to_owned(),
+                Policy::Scan => "a station (only as itself) or any signed-in user".to_owned(),
+                Policy::User(role) => format!("a user whose role is {role} or above"),
+            };
+            let description = op.description.get_or_insert_with(String::new);
+            if !description.is_empty() {
+                description.push_str("\n\n");
             }
-        },
-        "security": [{"bearer": []}],
-        "paths": {
-            "/healthz": {"get": {"summary": "health (no auth): the database, the writer and checkpoint threads", "security": [], "responses": {"200": {"description": "{\"status\": \"ok\", \"writer\": \"running\", \"checkpoint\": \"running\", \"database\": \"ok\", \"down\": []}"}, "503": {"description": "something is down: \"down\" names it (writer, checkpoint, database)"}}}},
-            "/metrics": {"get": {"summary": "Prometheus text metrics", "responses": {"200": {"description": "text/plain"}}}},
-            "/api/v1/openapi.json": {"get": {"summary": "this document", "security": [], "responses": {"200": {"description": "ok"}}}},
-            "/api/v1/scans": {"post": op("record a scan from a station", json!([]), Some(json!({"$ref": "#/components/schemas/ScanRequest"})), ok(json!({"$ref": "#/components/schemas/ScanAnswer"})))},
-            "/api/v1/volumes": {"post": op("register a volume (and its patient)", json!([]), Some(json!({"$ref": "#/components/schemas/NewVolume"})), ok(json!({"type": "object"})))},
-            "/api/v1/volumes/{barcode}": {"get": op("where a volume is", json!([path_param("barcode")]), None, ok(json!({"$ref": "#/components/schemas/Volume"})))},
-            "/api/v1/volumes/{barcode}/movements": {"get": op("a volume's movements, newest first", json!([path_param("barcode"), query_param("limit", "integer", false)]), None, ok(json!({"type": "array", "items": {"$ref": "#/components/schemas/Movement"}})))},
-            "/api/v1/search": {"get": op("volumes by barcode, MRN or patient name", json!([query_param("q", "string", true), query_param("limit", "integer", false)]), None, ok(json!({"type": "array"})))},
-            "/api/v1/locations": {
-                "get": op("all locations with counts", json!([]), None, ok(json!({"type": "array"}))),
-                "post": op("create a location", json!([]), Some(json!({"$ref": "#/components/schemas/NewLocation"})), ok(json!({"type": "object"})))},
-            "/api/v1/locations/{code}": {"get": op("a location and what is there now", json!([path_param("code"), query_param("limit", "integer", false)]), None, ok(json!({"type": "object"})))},
-            "/api/v1/stations": {
-                "get": op("stations and their state", json!([]), None, ok(json!({"type": "array", "items": {"$ref": "#/components/schemas/Station"}}))),
-                "post": op("create or update a station", json!([]), Some(json!({"$ref": "#/components/schemas/NewStation"})), ok(json!({"type": "object"})))},
-            "/api/v1/exceptions": {"get": op("unknown barcodes and misreads to resolve", json!([query_param("all", "boolean", false), query_param("limit", "integer", false)]), None, ok(json!({"type": "array"})))},
-            "/api/v1/reports": {
-                "post": op("register a loose report", json!([]), Some(json!({"$ref": "#/components/schemas/NewReport"})), ok(json!({"type": "object"}))),
-                "get": op("loose reports waiting to be filed, oldest first", json!([]), None, ok(json!({"type": "array"})))},
-            "/api/v1/requests": {
-                "post": op("request a volume for a location (201 new; 200 the one already open)", json!([]), Some(json!({"$ref": "#/components/schemas/NewRequest"})), ok(json!({"$ref": "#/components/schemas/Request"}))),
-                "get": op("requests, newest first", json!([query_param("location", "string", false), query_param("active", "boolean", false), query_param("since", "string", false), query_param("limit", "integer", false)]), None, ok(json!({"type": "array", "items": {"$ref": "#/components/schemas/Request"}})))},
-            "/api/v1/requests/{id}": {"get": op("one request and where it stands", json!([path_param("id")]), None, ok(json!({"$ref": "#/components/schemas/Request"})))},
-            "/api/v1/requests/{id}/cancel": {"post": op("cancel an open or pulled request with a coded reason", json!([path_param("id")]), Some(json!({"$ref": "#/components/schemas/Cancel"})), ok(json!({"$ref": "#/components/schemas/Request"})))},
-            "/api/v1/pull-list": {"get": op("the file room's pull list (STAT, needed-by, terminal-digit order) and transfer requests", json!([]), None, ok(json!({"type": "object"})))},
-            "/api/v1/volumes/{barcode}/missing": {"post": op("mark a volume missing (supervisor)", json!([path_param("barcode")]), Some(json!({"$ref": "#/components/schemas/MarkMissing"})), ok(json!({"type": "object"})))},
-            "/api/v1/missing": {"get": op("missing volumes with where to look, found ones to acknowledge, candidates", json!([]), None, ok(json!({"type": "object"})))},
-            "/api/v1/missing/{id}/acknowledge": {"post": op("acknowledge a found volume", json!([path_param("id")]), None, ok(json!({"type": "object"})))},
-            "/api/v1/stocktakes": {
-                "post": op("open a stocktake at a station over a location or a terminal-digit range", json!([]), Some(json!({"$ref": "#/components/schemas/NewStocktake"})), ok(json!({"type": "object"}))),
-                "get": op("stocktakes, newest first", json!([]), None, ok(json!({"type": "array"})))},
-            "/api/v1/stocktakes/{id}": {"get": op("a stocktake's results: corrected, not seen, misfiles", json!([path_param("id")]), None, ok(json!({"type": "object"})))},
-            "/api/v1/stocktakes/{id}/close": {"post": op("close a stocktake", json!([path_param("id")]), None, ok(json!({"type": "object"})))}
+            description.push_str(&format!("Who may call it: {who}."));
+            if rule.policy != Policy::Public {
+                refusal(op, "401", "no valid token or session");
+                refusal(
+                    op,
+                    "503",
+                    "storage unavailable: nothing recorded; try again",
+                );
+            }
+            if matches!(rule.policy, Policy::Scan | Policy::User(_)) {
+                refusal(op, "403", "this caller may not do this");
+            }
         }
-    })
+    }
 }
 
-pub async fn document() -> Json<Value> {
-    Json(spec())
+fn operation<'a>(
+    item: &'a mut utoipa::openapi::PathItem,
+    method: &str,
+) -> Option<&'a mut Operation> {
+    match method {
+        "GET" => item.get.as_mut(),
+        "POST" => item.post.as_mut(),
+        "PUT" => item.put.as_mut(),
+        "DELETE" => item.delete.as_mut(),
+        "PATCH" => item.patch.as_mut(),
+        "HEAD" => item.head.as_mut(),
+        _ => None,
+    }
+}
+
+/// Add an error answer to an operation unless it already names that status.
+fn refusal(op: &mut Operation, status: &str, description: &str) {
+    op.responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| RefOr::T(error_response(description)));
+}
+
+fn error_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name(
+                    ErrorBody::name(),
+                )))
+                .build(),
+        )
+        .build()
+}
+
+/// The document, generated once.
+pub fn spec() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(ApiDoc::openapi)
+}
+
+/// This document
+///
+/// The OpenAPI 3.1 description of the HTTP API, generated from the request and response types.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "service", operation_id = "openapi",
+    responses((status = 200, description = "the OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn document() -> impl IntoResponse {
+    static JSON: OnceLock<String> = OnceLock::new();
+    let body = JSON.get_or_init(|| spec().to_json().expect("the document serializes"));
+    ([(header::CONTENT_TYPE, "application/json")], body.as_str())
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    const METHODS: [&str; 8] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+
+    fn doc() -> Value {
+        serde_json::to_value(super::spec()).unwrap()
+    }
+
+    /// (method, path, operation) for every operation in the document.
+    fn operations(doc: &Value) -> Vec<(&'static str, &str, &Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for m in METHODS {
+                if let Some(op) = item.get(m) {
+                    out.push((m, path.as_str(), op));
+                }
+            }
+        }
+        out
+    }
+
     #[test]
-    fn every_route_is_documented() {
-        let spec = super::spec();
+    fn the_document_and_the_route_table_name_the_same_routes() {
+        let doc = doc();
         let routes = super::super::routes();
-        for r in routes.rules() {
-            let (method, path) = (r.method, r.path);
-            let op = &spec["paths"][path][method.to_lowercase()];
+        let routed: BTreeSet<(String, String)> = routes
+            .rules()
+            .iter()
+            .filter(|r| !crate::auth::is_page(r.path))
+            .map(|r| (r.method.to_lowercase(), r.path.to_owned()))
+            .collect();
+        assert!(routed.len() > 20, "the API's routes: {routed:?}");
+        let documented: BTreeSet<(String, String)> = operations(&doc)
+            .into_iter()
+            .map(|(m, p, _)| (m.to_owned(), p.to_owned()))
+            .collect();
+        let undocumented: Vec<_> = routed.difference(&documented).collect();
+        assert!(
+            undocumented.is_empty(),
+            "routes missing from the OpenAPI document (add #[utoipa::path] and list the handler in ApiDoc): {undocumented:?}"
+        );
+        let unrouted: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            unrouted.is_empty(),
+            "documented but not routed: {unrouted:?}"
+        );
+    }
+
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(Value::String(r)) = o.get("$ref") {
+                    out.push(r);
+                }
+                o.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_ref_resolves_to_a_component() {
+        let doc = doc();
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        assert!(all.len() > 50, "{} refs", all.len());
+        for r in all {
             assert!(
-                op.is_object(),
-                "{method} {path} is missing from the OpenAPI document"
+                r.starts_with("#/components/"),
+                "{r} is not a local component"
+            );
+            let target = doc.pointer(&r[1..]);
+            assert!(target.is_some_and(Value::is_object), "{r} does not resolve");
+        }
+        // Every security requirement names a scheme.
+        let schemes = &doc["components"]["securitySchemes"];
+        let mut requirements: Vec<&Value> = vec![&doc["security"]];
+        requirements.extend(operations(&doc).iter().map(|(_, _, op)| &op["security"]));
+        for list in requirements {
+            for req in list.as_array().into_iter().flatten() {
+                for name in req.as_object().unwrap().keys() {
+                    assert!(
+                        schemes[name].is_object(),
+                        "security scheme {name} is not declared"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Walk every schema object (components and inline), depth first.
+    fn schemas<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(o) => {
+                if o.contains_key("type")
+                    || o.contains_key("$ref")
+                    || o.contains_key("allOf")
+                    || o.contains_key("oneOf")
+                {
+                    out.push(v);
+                }
+                o.values().for_each(|x| schemas(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| schemas(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_document_is_valid_openapi_3_1() {
+        let doc = doc();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(doc["info"]["title"], "chartrack");
+        assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+
+        // It reads back as an OpenAPI document, unchanged.
+        let text = super::spec().to_json().unwrap();
+        let back: utoipa::openapi::OpenApi = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), doc);
+
+        let mut operation_ids = BTreeMap::new();
+        for (method, path, op) in operations(&doc) {
+            let what = format!("{method} {path}");
+            assert!(path.starts_with('/'), "{what}: a path starts with '/'");
+            // Path parameters: each `{x}` in the template is declared `in: path`, required, and
+            // nothing else is declared in the path.
+            let in_template: BTreeSet<&str> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            let params: Vec<&Value> = op["parameters"].as_array().into_iter().flatten().collect();
+            let declared: BTreeSet<&str> = params
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .map(|p| {
+                    assert_eq!(
+                        p["required"], true,
+                        "{what}: path parameter {p} must be required"
+                    );
+                    p["name"].as_str().unwrap()
+                })
+                .collect();
+            assert_eq!(in_template, declared, "{what}: path parameters");
+            let mut seen = BTreeSet::new();
+            for p in &params {
+                let key = (p["name"].as_str().unwrap(), p["in"].as_str().unwrap());
+                assert!(
+                    ["path", "query", "header", "cookie"].contains(&key.1),
+                    "{what}: parameter {p} is in an unknown place"
+                );
+                assert!(seen.insert(key), "{what}: parameter {key:?} twice");
+                assert!(
+                    p["schema"].is_object(),
+                    "{what}: parameter {p} has no schema"
+                );
+            }
+            // Answers: at least one success (or a default); every one described.
+            let responses = op["responses"].as_object().unwrap();
+            assert!(
+                responses
+                    .keys()
+                    .any(|s| s.starts_with('2') || s == "default"),
+                "{what}: no 2xx or default response"
+            );
+            for (status, r) in responses {
+                assert!(
+                    status == "default"
+                        || (status.len() == 3
+                            && status.parse::<u16>().is_ok_and(|s| (100..600).contains(&s))),
+                    "{what}: {status} is not a status code"
+                );
+                assert!(
+                    r["description"].is_string(),
+                    "{what} {status}: a response needs a description"
+                );
+            }
+            if op.get("requestBody").is_some() {
+                assert!(
+                    op["requestBody"]["content"]
+                        .as_object()
+                        .is_some_and(|c| !c.is_empty()),
+                    "{what}: a request body without content"
+                );
+            }
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}: no operationId"));
+            if let Some(other) = operation_ids.insert(id.to_owned(), what.clone()) {
+                panic!("operationId {id} is used by {other} and {what}");
+            }
+            // Tags are declared at the top.
+            for tag in op["tags"].as_array().into_iter().flatten() {
+                assert!(
+                    doc["tags"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|t| &t["name"] == tag),
+                    "{what}: tag {tag} is not declared"
+                );
+            }
+        }
+
+        // Component names follow the specification's rule; object schemas require only
+        // properties they name; every pattern is a regular expression.
+        for name in doc["components"]["schemas"].as_object().unwrap().keys() {
+            assert!(
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)),
+                "component name {name:?}"
             );
         }
+        let mut all = Vec::new();
+        schemas(&doc["components"]["schemas"], &mut all);
+        schemas(&doc["paths"], &mut all);
+        assert!(all.len() > 100, "{} schemas", all.len());
+        for s in all {
+            if let Some(required) = s["required"].as_array() {
+                let props = s["properties"]
+                    .as_object()
+                    .expect("required without properties");
+                for r in required {
+                    assert!(
+                        props.contains_key(r.as_str().unwrap()),
+                        "{r} is required but not a property of {s}"
+                    );
+                }
+            }
+            if let Some(p) = s["pattern"].as_str() {
+                assert!(regex::Regex::new(p).is_ok(), "pattern {p}");
+            }
+            if let Some(t) = s["type"].as_str() {
+                assert!(
+                    ["null", "boolean", "object", "array", "number", "integer", "string"]
+                        .contains(&t),
+                    "type {t}"
+                );
+            }
+        }
+    }
+
+    /// The policies in the route table are what the document says: public routes need no
+    /// credentials, the others name both schemes and their refusals.
+    #[test]
+    fn security_follows_the_route_table() {
+        let doc = doc();
+        for rule in super::super::routes().rules() {
+            let op = &doc["paths"][rule.path][rule.method.to_lowercase()];
+            let public = rule.policy == crate::auth::Policy::Public;
+            if public {
+                assert_eq!(
+                    op["security"],
+                    serde_json::json!([]),
+                    "{} {}",
+                    rule.method,
+                    rule.path
+                );
+            } else {
+                assert!(
+                    op.get("security").is_none(),
+                    "{} {}: the document's default",
+                    rule.method,
+                    rule.path
+                );
+                assert!(
+                    op["responses"]["401"].is_object(),
+                    "{} {}",
+                    rule.method,
+                    rule.path
+                );
+            }
+            assert!(
+                op["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("Who may call it")),
+                "{} {}",
+                rule.method,
+                rule.path
+            );
+        }
+        let default: Vec<&str> = doc["security"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_object().unwrap().keys().map(String::as_str))
+            .collect();
+        assert_eq!(default, ["bearer", "session"]);
     }
 }

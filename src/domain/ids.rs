@@ -15,7 +15,20 @@ impl ParseError {
 }
 
 macro_rules! string_newtype {
-    ($name:ident) => {
+    ($name:ident, $pattern:literal, $max:expr, $description:literal) => {
+        /// In the OpenAPI document: a string with the rules `parse` enforces.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some($max))
+                    .pattern(Some($pattern))
+                    .description(Some($description))
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
         impl $name {
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -57,7 +70,12 @@ macro_rules! string_newtype {
 /// canonical form, upper case, and every lookup uses [`Barcode::canonical`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Barcode(String);
-string_newtype!(Barcode);
+string_newtype!(
+    Barcode,
+    "^[A-Za-z0-9._/+-]+$",
+    Barcode::MAX_LEN,
+    "A barcode: 1 to 48 ASCII letters, digits and `- . _ / +`; case-insensitive (kept upper case)."
+);
 
 impl Barcode {
     pub const MAX_LEN: usize = 48;
@@ -91,7 +109,12 @@ impl Barcode {
 /// A medical record number: 1 to 12 digits. Leading zeros are significant and kept.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Mrn(String);
-string_newtype!(Mrn);
+string_newtype!(
+    Mrn,
+    "^[0-9]+$",
+    Mrn::MAX_LEN,
+    "A medical record number: 1 to 12 digits; leading zeros are kept."
+);
 
 impl Mrn {
     pub const MAX_LEN: usize = 12;
@@ -120,7 +143,12 @@ impl Mrn {
 /// starting with a letter or digit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LocationCode(String);
-string_newtype!(LocationCode);
+string_newtype!(
+    LocationCode,
+    "^[A-Z0-9][A-Z0-9-]*$",
+    LocationCode::MAX_LEN,
+    "A location code such as `FR-00-19` or `4W`: 1 to 32 upper-case letters, digits and `-`, not starting with `-`."
+);
 
 impl LocationCode {
     pub const MAX_LEN: usize = 32;

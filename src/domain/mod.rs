@@ -18,12 +18,25 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// Declares a string-backed enum with `as_str`, `FromStr`, `Display` and serde in its wire spelling.
+/// Declares a string-backed enum with `as_str`, `FromStr`, `Display`, serde in its wire spelling,
+/// and its OpenAPI schema: a string that is one of the wire spellings, described by the doc comment.
 macro_rules! wire_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$m])*
+    ($(#[doc = $doc:literal])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                let doc: &[&str] = &[$($doc),*];
+                let doc = doc.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .description(Some(doc))
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
             pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),+ } }
@@ -44,7 +57,7 @@ macro_rules! wire_enum {
 }
 
 wire_enum!(
-    /// What a user may do; enforced in `api::auth`.
+    /// What a user may do; enforced in `auth`.
     Role { Clerk = "clerk", Nurse = "nurse", Supervisor = "supervisor", Admin = "admin" }
 );
 wire_enum!(
@@ -52,7 +65,8 @@ wire_enum!(
     Mode { CheckOut = "check-out", CheckIn = "check-in", Receive = "receive", Transfer = "transfer", File = "file", Inventory = "inventory" }
 );
 wire_enum!(
-    /// Where a volume stands (PRODUCT.md "Status of a volume").
+    /// Where a volume stands: on its home shelf, in transit toward a destination, last scanned
+    /// somewhere other than home, or marked missing.
     Status { OnShelf = "on_shelf", InTransit = "in_transit", AtLocation = "at_location", Missing = "missing" }
 );
 wire_enum!(

@@ -66,11 +66,14 @@ pub async fn list(s: &AppState, caller: &Caller, f: Filter) -> AppResult<Vec<Req
     Ok(rows.into_iter().map(|r| shown(caller, r)).collect())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = Cancel)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
     pub reason: EndReason,
+    /// Required when the reason is `other`; at most 200 characters.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub note: Option<String>,
 }
 

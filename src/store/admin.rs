@@ -27,16 +27,39 @@ fn next_id(c: &Connection, table: &str, col: &str) -> Result<i64> {
 }
 
 /// A location to create; `barcode` defaults to an issued one with a check character.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct NewLocation {
     pub code: LocationCode,
+    /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     pub kind: LocationKind,
     #[serde(default)]
     pub barcode: Option<Barcode>,
-    /// Shelf sections: the terminal digits filed there, e.g. `[0, 19]`.
+    /// Shelf sections only: the terminal digits filed there, 0 to 99, low first, e.g. `[0, 19]`.
     #[serde(default)]
+    #[schema(schema_with = terminal_range_schema)]
     pub terminal: Option<(u8, u8)>,
+}
+
+/// In the OpenAPI document: a terminal-digit range `[low, high]` (or null), for the fields that
+/// hold one as a pair or an array of two.
+pub fn terminal_range_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(99)),
+        )
+        .min_items(Some(2))
+        .max_items(Some(2))
+        .description(Some(
+            "A terminal-digit range `[low, high]`: two numbers 0 to 99, low first, e.g. `[0, 19]`.",
+        ))
+        .build()
 }
 
 impl NewLocation {
@@ -160,18 +183,26 @@ pub fn station_waits_for(c: &Connection, id: &str) -> Result<Option<String>> {
 }
 
 /// A volume to register, with its patient (created when the MRN is new).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct NewVolume {
     #[serde(default)]
     pub barcode: Option<Barcode>,
     pub mrn: Mrn,
+    /// 1 to 80 printable characters.
+    #[schema(min_length = 1, max_length = 80)]
     pub last_name: String,
+    /// 1 to 80 printable characters.
+    #[schema(min_length = 1, max_length = 80)]
     pub first_name: String,
     #[serde(default)]
     pub birth_date: Option<NaiveDate>,
+    /// The volume's number in the patient's chart (default 1).
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 999, default = 1)]
     pub volume: u32,
+    /// Medical, radiology, outpatient, … (default `medical`).
     #[serde(default = "medical")]
+    #[schema(pattern = "^[a-z_-]{1,32}$", default = "medical")]
     pub record_type: String,
     /// The home shelf's location code.
     pub home: LocationCode,
@@ -360,8 +391,10 @@ pub fn user_count(c: &Connection) -> Result<i64> {
 }
 
 /// A station definition (from the configuration or the admin API).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct NewStation {
+    /// 1 to 64 letters, digits, `.`, `_` or `-`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub id: String,
     pub location: LocationCode,
     pub mode: Mode,

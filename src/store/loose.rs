@@ -8,22 +8,25 @@ use crate::clock::parse_stamp;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VolumeAt {
     pub barcode: String,
+    #[schema(value_type = crate::domain::Status)]
     pub status: String,
     pub location: LocBrief,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WaitingReport {
     pub barcode: String,
     pub description: String,
     pub mrn: String,
     pub last_name: String,
     pub first_name: String,
+    #[schema(format = DateTime)]
     pub registered_at: String,
     /// The receive scan that started its clock (none yet: counted from registration).
+    #[schema(format = DateTime)]
     pub received_at: Option<String>,
     /// Hours since the clock started.
     pub age_hours: i64,

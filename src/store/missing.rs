@@ -77,26 +77,29 @@ pub fn acknowledge(
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Companion {
     pub barcode: String,
+    #[schema(value_type = crate::domain::Status)]
     pub status: String,
     pub location: LocBrief,
     /// `container` (rode in the same container) or `batch` (moved from the same station to the
     /// same place within ten minutes).
+    #[schema(pattern = "^(container|batch)$")]
     pub how: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OpenRequest {
     pub barcode: String,
     pub location: LocBrief,
     pub priority: Priority,
+    #[schema(value_type = crate::domain::RequestStatus)]
     pub status: String,
 }
 
 /// A volume marked missing, with where to look.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MissingView {
     pub mark_id: i64,
     pub barcode: String,
@@ -107,16 +110,19 @@ pub struct MissingView {
     pub record_type: String,
     pub reason: MissingReason,
     pub note: Option<String>,
+    #[schema(format = DateTime)]
     pub marked_at: String,
     pub marked_by: Option<String>,
     /// Where it was last recorded.
     pub last_location: LocBrief,
     pub home: LocBrief,
+    #[schema(format = DateTime)]
     pub last_scan_at: Option<String>,
     pub last_station: Option<String>,
     pub last_user: Option<String>,
     /// The last place outside the file room it went to, and who received it there.
     pub last_holder: Option<LocBrief>,
+    #[schema(format = DateTime)]
     pub last_holder_at: Option<String>,
     pub last_holder_person: Option<String>,
     pub moved_with: Vec<Companion>,
@@ -124,14 +130,16 @@ pub struct MissingView {
 }
 
 /// A missing volume that turned up, until the supervisor acknowledges it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FoundView {
     pub mark_id: i64,
     pub barcode: String,
     pub last_name: String,
     pub first_name: String,
     pub reason: MissingReason,
+    #[schema(format = DateTime)]
     pub marked_at: String,
+    #[schema(format = DateTime)]
     pub found_at: String,
     pub found_location: LocBrief,
     pub found_station: Option<String>,
@@ -139,12 +147,14 @@ pub struct FoundView {
 }
 
 /// Someone could not find it, but nobody has marked it missing yet.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Candidate {
     pub barcode: String,
     pub last_name: String,
     pub first_name: String,
+    #[schema(pattern = "^(request not found|not seen in stocktake)$")]
     pub why: &'static str,
+    #[schema(format = DateTime)]
     pub at: String,
     /// The request slip or the stocktake's scope.
     pub source: String,

@@ -15,8 +15,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
-/// `POST /api/v1/requests`.
-#[derive(Debug, Clone, Deserialize)]
+/// A request for a volume to be delivered to a location (`POST /api/v1/requests`).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     /// The volume's barcode.
@@ -26,7 +26,9 @@ pub struct NewRequest {
     pub priority: Priority,
     #[serde(default)]
     pub needed_by: Option<DateTime<Utc>>,
+    /// At most 200 characters, on one line.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub reason: Option<String>,
 }
 
@@ -228,14 +230,16 @@ pub fn cancel(
 }
 
 /// Who did a step of a request, and when.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Step {
+    #[schema(format = DateTime)]
     pub at: String,
     pub by: Option<String>,
 }
 
 /// `GET /api/v1/requests/{id}`: a request and where it stands.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Request)]
 pub struct RequestView {
     pub id: i64,
     /// The slip's barcode.
@@ -250,12 +254,14 @@ pub struct RequestView {
     pub first_name: String,
     /// Deliver to.
     pub location: LocBrief,
+    #[schema(format = DateTime)]
     pub needed_by: Option<String>,
     pub reason: Option<String>,
     /// Asked of whoever holds the volume (it is not on its shelf), not of the file room.
     pub transfer: bool,
     /// Who holds the volume now, while the request is open and it is not on its shelf.
     pub holder: Option<LocBrief>,
+    #[schema(value_type = crate::domain::Status)]
     pub volume_status: String,
     pub home: LocBrief,
     pub requested: Step,
@@ -376,8 +382,9 @@ pub fn view(c: &Audited, id: i64) -> Result<Option<RequestView>> {
         .optional()?)
 }
 
-/// Which requests to list.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Which requests to list (`GET /api/v1/requests?…`).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Filter {
     /// Requests for delivery to this location.
     pub location: Option<String>,
@@ -385,7 +392,10 @@ pub struct Filter {
     #[serde(default)]
     pub active: bool,
     /// Ended or delivered since this time, besides the active ones (the floor page's "today").
+    #[param(format = DateTime)]
     pub since: Option<String>,
+    /// At most this many, 1 to 5000 (default 200).
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
 }
 

@@ -138,13 +138,14 @@ fn counted_run(c: &Connection, stocktake_id: i64) -> Result<Vec<Counted>> {
 }
 
 /// `POST /api/v1/stocktakes`: a location, or a terminal-digit range `[lo, hi]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStocktake {
     pub station: String,
     #[serde(default)]
     pub location: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::store::admin::terminal_range_schema)]
     pub terminal: Option<[u8; 2]>,
 }
 
@@ -225,14 +226,16 @@ pub fn close(c: &Connection, id: i64, user_id: Option<i64>, now: DateTime<Utc>) 
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StocktakeSummary {
     pub id: i64,
     pub station: String,
     /// A location code, or `terminal digits 00-19`.
     pub scope: String,
+    #[schema(format = DateTime)]
     pub opened_at: String,
     pub opened_by: Option<String>,
+    #[schema(format = DateTime)]
     pub closed_at: Option<String>,
     pub expected: i64,
     pub expected_seen: i64,
@@ -276,7 +279,7 @@ pub fn list(c: &Connection, limit: u32) -> Result<Vec<StocktakeSummary>> {
 }
 
 /// One volume in a stocktake's results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ResultLine {
     pub barcode: String,
     pub last_name: String,
@@ -284,28 +287,85 @@ pub struct ResultLine {
     pub mrn: String,
     /// Where it was recorded before the count corrected it, or where it is recorded now (not seen).
     pub recorded: Option<LocBrief>,
+    #[schema(value_type = crate::domain::Status)]
     pub status: String,
+    #[schema(format = DateTime)]
     pub at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MisfileLine {
     pub barcode: String,
+    #[schema(pattern = "^(wrong_section|out_of_order)$")]
     pub kind: String,
     pub section: LocBrief,
+    #[schema(format = DateTime)]
     pub at: String,
 }
 
-/// `GET /api/v1/stocktakes/{id}`.
+/// A stocktake's results (`GET /api/v1/stocktakes/{id}`). Serialized as [`ResultsJson`]: the
+/// summary's fields, then the lists. (Flattening the summary wrote `corrected` and `misfiles`
+/// twice in one object, as its counts and as the lists; JSON parsers kept the lists.)
 #[derive(Debug, Clone, Serialize)]
+#[serde(into = "ResultsJson")]
 pub struct StocktakeResults {
-    #[serde(flatten)]
     pub summary: StocktakeSummary,
+    pub corrected: Vec<ResultLine>,
+    pub not_seen: Vec<ResultLine>,
+    pub misfiles: Vec<MisfileLine>,
+}
+
+/// A stocktake's results: its summary, then what was corrected, not seen and misfiled.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = StocktakeResults)]
+pub struct ResultsJson {
+    pub id: i64,
+    pub station: String,
+    /// A location code, or `terminal digits 00-19`.
+    pub scope: String,
+    #[schema(format = DateTime)]
+    pub opened_at: String,
+    pub opened_by: Option<String>,
+    #[schema(format = DateTime)]
+    pub closed_at: Option<String>,
+    pub expected: i64,
+    pub expected_seen: i64,
     /// Found here but recorded elsewhere: corrected by an inventory movement.
     pub corrected: Vec<ResultLine>,
     /// Expected here and not seen: candidates for missing (never marked missing by this).
     pub not_seen: Vec<ResultLine>,
+    /// Charts out of place: in the wrong section, or out of terminal-digit order.
     pub misfiles: Vec<MisfileLine>,
+}
+
+impl From<StocktakeResults> for ResultsJson {
+    fn from(r: StocktakeResults) -> ResultsJson {
+        let StocktakeSummary {
+            id,
+            station,
+            scope,
+            opened_at,
+            opened_by,
+            closed_at,
+            expected,
+            expected_seen,
+            corrected: _,
+            misfiles: _,
+        } = r.summary;
+        ResultsJson {
+            id,
+            station,
+            scope,
+            opened_at,
+            opened_by,
+            closed_at,
+            expected,
+            expected_seen,
+            corrected: r.corrected,
+            not_seen: r.not_seen,
+            misfiles: r.misfiles,
+        }
+    }
 }
 
 pub fn results(c: &Audited, id: i64) -> Result<Option<StocktakeResults>> {

@@ -13,6 +13,7 @@ mod helpers;
 mod inputs;
 mod layers;
 mod local_time;
+mod openapi;
 mod pages;
 mod robust;
 mod scans;

@@ -6,14 +6,16 @@ use crate::store::Result;
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExceptionView {
     pub id: i64,
     pub kind: String,
     pub value: String,
     pub station: String,
     pub scan_id: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub resolved_at: Option<String>,
     pub resolution: Option<String>,
 }

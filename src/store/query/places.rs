@@ -7,12 +7,15 @@ use crate::store::Result;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Station)]
 pub struct StationView {
     pub id: String,
     pub location: String,
+    #[schema(value_type = crate::domain::Mode)]
     pub mode: String,
     /// `serial` (a port or USB scanner on the server) or `http` (browser page, agent, API).
+    #[schema(pattern = "^(serial|http)$")]
     pub kind: String,
     pub port: Option<String>,
     pub usb: Option<String>,
@@ -20,7 +23,9 @@ pub struct StationView {
     /// Why a scanner station is not connected.
     pub link_error: Option<String>,
     /// When the scanner connected or was lost.
+    #[schema(format = DateTime)]
     pub link_changed_at: Option<String>,
+    #[schema(format = DateTime)]
     pub last_scan_at: Option<String>,
 }
 
@@ -59,12 +64,15 @@ pub fn station_exists(c: &Connection, id: &str) -> Result<bool> {
     )
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LocationView {
     pub code: String,
     pub name: String,
+    #[schema(value_type = crate::domain::LocationKind)]
     pub kind: String,
     pub barcode: String,
+    /// Shelf sections: the terminal digits filed there.
+    #[schema(schema_with = crate::store::admin::terminal_range_schema)]
     pub terminal: Option<(u8, u8)>,
     /// Volumes here now (on the shelf or at the location).
     pub here: u32,
@@ -106,7 +114,7 @@ pub fn location_summary(c: &Connection, code: &str) -> Result<Option<LocationVie
     )
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LocationDetail {
     #[serde(flatten)]
     pub location: LocationView,

@@ -8,16 +8,18 @@ use crate::store::Result;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LastScan {
+    #[schema(format = DateTime)]
     pub at: String,
     pub station: Option<String>,
     pub user: Option<String>,
     pub location: Option<LocBrief>,
 }
 
-/// `GET /api/v1/volumes/{barcode}`.
-#[derive(Debug, Clone, Serialize)]
+/// A volume: who it belongs to, where it is and its last scan (`GET /api/v1/volumes/{barcode}`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Volume)]
 pub struct VolumeView {
     pub barcode: String,
     pub mrn: String,
@@ -25,7 +27,9 @@ pub struct VolumeView {
     pub first_name: String,
     pub volume: u32,
     pub record_type: String,
+    #[schema(value_type = crate::domain::Status)]
     pub status: String,
+    #[schema(format = DateTime)]
     pub since: String,
     pub home: LocBrief,
     pub location: LocBrief,
@@ -34,7 +38,7 @@ pub struct VolumeView {
     pub last_scan: Option<LastScan>,
     pub waiting_reports: u32,
     /// A restricted chart (VIP, behavioural health): its whereabouts are shown only to roles
-    /// that may see them (see [`VolumeView::hide_whereabouts`]).
+    /// that may see them; to others its location shows as `restricted`.
     pub restricted: bool,
 }
 
@@ -144,11 +148,14 @@ pub fn is_restricted(c: &Audited, barcode: &str) -> Result<Option<bool>> {
         .optional()?)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Movement)]
 pub struct MovementView {
     pub scan_id: String,
     pub seq: i64,
+    #[schema(value_type = crate::domain::MoveAction)]
     pub action: String,
+    #[schema(format = DateTime)]
     pub at: String,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -187,7 +194,7 @@ pub fn movements(c: &Audited, barcode: &str, limit: u32) -> Result<Option<Vec<Mo
     Ok(Some(rows.collect::<rusqlite::Result<_>>()?))
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SearchHit {
     pub barcode: String,
     pub mrn: String,
@@ -195,10 +202,12 @@ pub struct SearchHit {
     pub first_name: String,
     pub volume: u32,
     pub record_type: String,
+    #[schema(value_type = crate::domain::Status)]
     pub status: String,
     pub location: LocBrief,
     pub destination: Option<LocBrief>,
     /// When, where (station) and by whom it was last scanned.
+    #[schema(format = DateTime)]
     pub last_scan_at: Option<String>,
     pub last_station: Option<String>,
     pub last_user: Option<String>,

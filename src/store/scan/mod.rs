@@ -33,13 +33,15 @@ pub struct ScanInput {
     pub user: Option<UserRef>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A location as answers name it: its code and name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Location)]
 pub struct LocBrief {
     pub code: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VolumeBrief {
     pub barcode: String,
     pub status: Status,
@@ -48,7 +50,7 @@ pub struct VolumeBrief {
 }
 
 /// The station's answer to a scan (the body of `POST /api/v1/scans`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScanAnswer {
     pub scan_id: String,
     pub accepted: bool,
@@ -72,7 +74,7 @@ pub struct ScanAnswer {
 }
 
 /// A request's new state, as told in a scan's answer and to the live feeds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RequestNote {
     pub id: i64,
     pub barcode: String,

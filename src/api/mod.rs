@@ -311,10 +311,9 @@ async fn get_movements(
         .await?
         .ok_or_else(|| AppError::NotFound("no volume with that barcode".into()))?;
     if restricted && !caller.sees_restricted() {
-        for m in &mut moves {
-            m.from = None;
-            m.to = None;
-        }
+        moves
+            .iter_mut()
+            .for_each(query::MovementView::hide_whereabouts);
     }
     Ok(Json(moves))
 }

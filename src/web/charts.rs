@@ -173,17 +173,20 @@ pub async fn events(
     });
     let stream = answers
         .filter_map(move |a| {
-            let keep = match (&a, &station) {
-                (Some(a), Some(st)) => a.station == *st,
-                _ => true,
+            // A lag notice passes; an answer only for the station asked, and as the caller may
+            // see it (a restricted chart's, below supervisor, not at all).
+            let a = match a {
+                None => Some(None),
+                Some(a) if station.as_ref().is_some_and(|st| a.station != *st) => None,
+                Some(a) => feed::shown(&caller, a).map(Some),
             };
-            async move { keep.then_some(a) }
+            async move { a }
         })
         .map(move |a| {
             Ok(match a {
                 Some(a) => Event::default()
                     .event("scan")
-                    .data(feed_item(tz, &feed::shown(&caller, a)).into_string()),
+                    .data(feed_item(tz, &a).into_string()),
                 None => Event::default()
                     .event("lagged")
                     .data("some scans were skipped"),
@@ -214,11 +217,9 @@ pub async fn volume_page(
     let hidden = v.restricted && !caller.sees_restricted();
     if hidden {
         v.hide_whereabouts();
-        for m in &mut moves {
-            m.from = None;
-            m.to = None;
-            m.station = "restricted".into();
-        }
+        moves
+            .iter_mut()
+            .for_each(query::MovementView::hide_whereabouts);
     }
     Ok(layout(
         Some(&caller),

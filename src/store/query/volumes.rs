@@ -59,6 +59,8 @@ impl VolumeView {
         if let Some(l) = &mut self.last_scan {
             l.location = Some(restricted_place());
             l.station = None;
+            // Who scanned it is where it was too (the clerk of a ward, the nurse of a clinic).
+            l.user = None;
         }
     }
 }
@@ -164,6 +166,18 @@ pub struct MovementView {
     pub receiver: Option<String>,
 }
 
+impl MovementView {
+    /// A restricted chart's movement as those below supervisor see it: what and when, not
+    /// where from or to, nor the station or the people (each of them is a place).
+    pub fn hide_whereabouts(&mut self) {
+        self.from = None;
+        self.to = None;
+        self.station = "restricted".into();
+        self.user = None;
+        self.receiver = None;
+    }
+}
+
 /// A volume's movements, newest first; `None` when the volume is unknown.
 pub fn movements(c: &Audited, barcode: &str, limit: u32) -> Result<Option<Vec<MovementView>>> {
     let id: Option<i64> = c
@@ -220,6 +234,7 @@ impl SearchHit {
         self.location = restricted_place();
         self.destination = self.destination.as_ref().map(|_| restricted_place());
         self.last_station = None;
+        self.last_user = None;
     }
 }
 

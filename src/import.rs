@@ -27,10 +27,24 @@ pub const REPORT_COLUMNS: [&str; 3] = ["barcode", "mrn", "description"];
 #[derive(Debug)]
 pub struct ImportErrors(pub Vec<(u64, String)>);
 
+/// Problems listed one by one before the rest are only counted: a file with the same mistake
+/// on every one of a million rows says so in a page, not in a million lines.
+pub const LISTED_PROBLEMS: usize = 200;
+
 impl std::fmt::Display for ImportErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (line, reason) in &self.0 {
+        for (line, reason) in self.0.iter().take(LISTED_PROBLEMS) {
             writeln!(f, "line {line}: {reason}")?;
+        }
+        if self.0.len() > LISTED_PROBLEMS {
+            let rest = &self.0[LISTED_PROBLEMS..];
+            let lines: HashSet<u64> = rest.iter().map(|(l, _)| *l).collect();
+            writeln!(
+                f,
+                "… and {} more problem(s) on {} more line(s), not listed",
+                rest.len(),
+                lines.len()
+            )?;
         }
         write!(f, "{} problem(s); nothing was imported", self.0.len())
     }
@@ -82,10 +96,12 @@ impl<'a> Lines<'a> {
     }
 }
 
-fn read_rows(
-    mut input: impl Read,
-    columns: &[&str],
-) -> anyhow::Result<Vec<(u64, csv::StringRecord)>> {
+/// The rows of a CSV file with their physical lines, and the problems of rows that cannot be
+/// read as rows at all (a wrong number of fields): those are reported with every other problem
+/// of the file, not instead of them.
+type Rows = (Vec<(u64, csv::StringRecord)>, Vec<(u64, String)>);
+
+fn read_rows(mut input: impl Read, columns: &[&str]) -> anyhow::Result<Rows> {
     let mut text = Vec::new();
     input.read_to_end(&mut text)?;
     let mut lines = Lines::new(&text);
@@ -123,10 +139,16 @@ fn read_rows(
             )),
         }
     }
-    if !errors.is_empty() {
-        return Err(ImportErrors(errors).into());
+    Ok((rows, errors))
+}
+
+/// All problems found, by line, or nothing.
+fn refuse_if_any(mut errors: Vec<(u64, String)>) -> anyhow::Result<()> {
+    if errors.is_empty() {
+        return Ok(());
     }
-    Ok(rows)
+    errors.sort_by_key(|(line, _)| *line);
+    Err(ImportErrors(errors).into())
 }
 
 fn progress(len: usize, what: &str) -> ProgressBar {
@@ -230,11 +252,10 @@ pub fn volumes(store: &Store, path: &Path) -> anyhow::Result<usize> {
 
 /// Import volumes from CSV text (a file or an upload). Call off the async runtime.
 pub fn volumes_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
-    let rows = read_rows(input, &VOLUME_COLUMNS)?;
+    let (rows, mut errors) = read_rows(input, &VOLUME_COLUMNS)?;
     let kinds = store
         .read_blocking(admin::location_kinds)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut errors = Vec::new();
     let mut parsed = Vec::new();
     let mut seen = HashSet::new();
     for (line, r) in &rows {
@@ -251,10 +272,7 @@ pub fn volumes_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
             Err(problems) => errors.extend(problems.into_iter().map(|e| (*line, e))),
         }
     }
-    errors.sort_by_key(|(line, _)| *line);
-    if !errors.is_empty() {
-        return Err(ImportErrors(errors).into());
-    }
+    refuse_if_any(errors)?;
     let pb = progress(parsed.len(), "importing volumes");
     let n = parsed.len();
     let now = store.clock().now();
@@ -349,18 +367,35 @@ pub fn locations(store: &Store, path: &Path) -> anyhow::Result<usize> {
 
 /// Import locations from CSV text (a file or an upload). Call off the async runtime.
 pub fn locations_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
-    let rows = read_rows(input, &LOCATION_COLUMNS)?;
-    let mut errors = Vec::new();
+    let (rows, mut errors) = read_rows(input, &LOCATION_COLUMNS)?;
     let mut parsed = Vec::new();
+    // A code or barcode twice in the file, named as such (not as "already exists").
+    let (mut codes, mut barcodes) = (HashMap::new(), HashMap::new());
     for (line, r) in &rows {
+        let code = r[0].to_uppercase();
+        if let Some(first) = codes.get(&code).filter(|_| !code.is_empty()) {
+            errors.push((
+                *line,
+                format!("location {code} appears twice in the file (first on line {first})"),
+            ));
+        } else {
+            codes.insert(code, *line);
+        }
+        let barcode = r[3].to_uppercase();
+        if let Some(first) = barcodes.get(&barcode).filter(|_| !barcode.is_empty()) {
+            errors.push((
+                *line,
+                format!("barcode {barcode} appears twice in the file (first on line {first})"),
+            ));
+        } else {
+            barcodes.insert(barcode, *line);
+        }
         match location_problems(&r[0], &r[1], &r[2], &r[3]) {
             Ok(l) => parsed.push((*line, l)),
             Err(problems) => errors.extend(problems.into_iter().map(|e| (*line, e))),
         }
     }
-    if !errors.is_empty() {
-        return Err(ImportErrors(errors).into());
-    }
+    refuse_if_any(errors)?;
     let n = parsed.len();
     let now = store.clock().now();
     store
@@ -390,8 +425,7 @@ pub fn reports(store: &Store, path: &Path) -> anyhow::Result<usize> {
 /// Register loose reports from CSV text (`barcode,mrn,description`; a blank barcode is issued).
 /// Call off the async runtime.
 pub fn reports_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
-    let rows = read_rows(input, &REPORT_COLUMNS)?;
-    let mut errors = Vec::new();
+    let (rows, mut errors) = read_rows(input, &REPORT_COLUMNS)?;
     let mut parsed = Vec::new();
     for (line, r) in &rows {
         let barcode = match &r[0] {
@@ -408,9 +442,7 @@ pub fn reports_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
             ),
         }
     }
-    if !errors.is_empty() {
-        return Err(ImportErrors(errors).into());
-    }
+    refuse_if_any(errors)?;
     let n = parsed.len();
     let now = store.clock().now();
     store

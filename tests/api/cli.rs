@@ -491,3 +491,68 @@ fn serve_refuses_an_unknown_timezone_naming_the_key() {
         "refused before opening the database"
     );
 }
+
+#[test]
+fn a_row_with_the_wrong_number_of_fields_does_not_hide_the_other_problems_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let locs = dir.path().join("locations.csv");
+    std::fs::write(
+        &locs,
+        "code,name,kind,barcode\n\
+         FR-00-19,Section 00-19,shelf,\n\
+         4W,4 West,ward,\n\
+         ,Nameless,unit,\n\
+         FR-00-19,Section again,shelf,\n\
+         5E,5 East,unit,,extra,fields\n",
+    )
+    .unwrap();
+    let out = chartrack(
+        dir.path(),
+        &["import", "locations", locs.to_str().unwrap()],
+        None,
+    );
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("line 3") && err.contains("ward"), "{err}");
+    assert!(err.contains("line 4"), "the empty code: {err}");
+    assert!(
+        err.contains("line 5: location FR-00-19 appears twice in the file (first on line 2)"),
+        "{err}"
+    );
+    assert!(err.contains("line 6: expected 4 fields, found 6"), "{err}");
+    assert!(!err.contains("already exists"), "{err}");
+}
+
+#[test]
+fn a_file_with_thousands_of_bad_rows_lists_the_first_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let vols = dir.path().join("volumes.csv");
+    let mut csv =
+        String::from("barcode,mrn,last_name,first_name,birth_date,volume,record_type,home\n");
+    for i in 0..3000 {
+        csv += &format!(
+            ",{:06},Synthetic,Row,1970-01-01,1,medical,NOWHERE\n",
+            100000 + i
+        );
+    }
+    std::fs::write(&vols, csv).unwrap();
+    let out = chartrack(
+        dir.path(),
+        &["import", "volumes", vols.to_str().unwrap()],
+        None,
+    );
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("line 2: ") && err.contains("NOWHERE"),
+        "{}",
+        &err[..500]
+    );
+    assert!(
+        err.contains("… and 2800 more problem(s) on 2800 more line(s), not listed"),
+        "{}",
+        &err[err.len().saturating_sub(500)..]
+    );
+    assert!(err.contains("3000 problem(s); nothing was imported"));
+    assert!(err.lines().count() < 260, "{} lines", err.lines().count());
+}

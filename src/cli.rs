@@ -413,7 +413,18 @@ fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || server::bootstrap_admin(&s)).await??
         {
             println!("First start: user 'admin' created with one-time password: {password}");
-            println!("Create an API token with: chartrack token create --user admin");
+            match &config_path {
+                Some(c) => println!(
+                    "Create an API token with: chartrack token create --user admin --config {}",
+                    c.display()
+                ),
+                // The demo's database is not the default one: say how to reach it.
+                None if demo => println!(
+                    "Create an API token with: printf 'database = \"{}\"\\n' > demo.toml; chartrack token create --user admin --config demo.toml",
+                    config.database.display()
+                ),
+                None => println!("Create an API token with: chartrack token create --user admin"),
+            }
         }
         if demo {
             let s = store.clone();

@@ -178,7 +178,7 @@ struct ScanBody {
     #[schema(max_length = 4096)]
     barcode: String,
     /// Unique per scan: a repeat is answered with the first answer and recorded once; the same
-    /// id from another station is a 409.
+    /// id from another station, or with another barcode, is a 409.
     #[serde(default)]
     id: Option<uuid::Uuid>,
     /// When the scanner read it (agents delivering a queue), RFC 3339.
@@ -195,7 +195,7 @@ struct ScanBody {
     (status = 200, description = "the station's answer, accepted or refused", body = crate::store::ScanAnswer),
     (status = 400, description = "a malformed request", body = ErrorBody),
     (status = 404, description = "no such station", body = ErrorBody),
-    (status = 409, description = "this scan id was recorded by another station", body = ErrorBody),
+    (status = 409, description = "this scan id was recorded by another station or for another barcode; nothing is recorded", body = ErrorBody),
 ))]
 async fn post_scan(
     State(s): State<AppState>,

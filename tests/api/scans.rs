@@ -263,6 +263,30 @@ async fn a_repeated_scan_id_is_recorded_once_with_the_first_answer() {
         )
         .await;
     assert_eq!(s, 409, "{e}");
+
+    // And from the same station with another barcode: a conflict that records nothing.
+    let (s, e) = app
+        .post(
+            "/api/v1/scans",
+            &app.admin,
+            &json!({"station": "card", "barcode": h.volumes[1], "id": id2}),
+        )
+        .await;
+    assert_eq!(s, 409, "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("another barcode"),
+        "{e}"
+    );
+    assert!(app.movements(&h.volumes[1]).await.is_empty());
+    // The same barcode typed in lower case (Caps Lock) is the same scan, replayed.
+    let (s, again) = app
+        .post(
+            "/api/v1/scans",
+            &app.admin,
+            &json!({"station": "card", "barcode": h.volumes[0].to_lowercase(), "id": id2}),
+        )
+        .await;
+    assert_eq!((s, &again), (200, &answers[0].1));
 }
 
 #[tokio::test]

@@ -182,17 +182,29 @@ pub fn apply(
 /// conflict.
 fn replay(c: &Connection, input: &ScanInput, scan_id: &str) -> Result<Option<ScanAnswer>> {
     let earlier = c
-        .prepare_cached("SELECT station_id, response FROM scan WHERE scan_id=?")?
+        .prepare_cached("SELECT station_id, value, response FROM scan WHERE scan_id=?")?
         .query_row([scan_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })
         .optional()?;
-    let Some((station, response)) = earlier else {
+    let Some((station, value, response)) = earlier else {
         return Ok(None);
     };
     if station != input.station {
         return Err(StoreError::Conflict(format!(
             "scan id {scan_id} was already used by another station"
+        )));
+    }
+    // The same id is the same scan delivered again only if it carries the same value (as it
+    // was recorded: normalised, or as printed when it could not be read).
+    let this = normalise_line(&input.line).unwrap_or_else(|_| printable(&input.line));
+    if this != value {
+        return Err(StoreError::Conflict(format!(
+            "scan id {scan_id} was already used for another barcode"
         )));
     }
     Ok(Some(serde_json::from_str(&response)?))

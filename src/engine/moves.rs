@@ -283,12 +283,20 @@ pub(super) fn wrong_section(here: &LocRef, v: &VolumeFacts) -> bool {
 pub(super) fn section_warning(d: &mut Decision, here: &LocRef, v: &VolumeFacts) -> bool {
     let wrong = wrong_section(here, v);
     if wrong {
-        d.warnings.push(format!(
-            "WRONG SECTION: terminal digits {:02} belong in {}, not {}",
-            TerminalDigit::of(&v.mrn).primary,
-            v.home.code,
-            here.code
-        ));
+        let td = TerminalDigit::of(&v.mrn).primary;
+        d.warnings.push(if here.id == v.home.id {
+            // Its registered home is this section, whose range does not hold its digits: the
+            // record is wrong, not the clerk.
+            format!(
+                "HOME NEEDS CHECKING: terminal digits {td:02} are not filed in {}, yet it is this chart's home; tell a supervisor",
+                here.code
+            )
+        } else {
+            format!(
+                "WRONG SECTION: terminal digits {td:02} belong in {}, not {}",
+                v.home.code, here.code
+            )
+        });
     }
     wrong
 }

@@ -112,6 +112,29 @@ fn duplicate_within_window_is_one_movement() {
 }
 
 #[test]
+fn a_chart_whose_home_does_not_hold_its_digits_is_not_told_it_belongs_where_it_is() {
+    // Imported with home 00-19 although its terminal digits are 25.
+    let mut st = station(Mode::CheckIn, shelf_00_19());
+    let mut v = vol("500025", shelf_00_19());
+    v.status = Status::AtLocation;
+    v.location = unit_4w();
+    let d = run(&mut st, Scanned::Volume(v), t(0));
+    assert!(d.accepted);
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.starts_with("HOME NEEDS CHECKING: terminal digits 25")),
+        "{:?}",
+        d.warnings
+    );
+    assert!(
+        !d.warnings.iter().any(|w| w.contains("belong in")),
+        "never 'belong in FR-00-19, not FR-00-19': {:?}",
+        d.warnings
+    );
+}
+
+#[test]
 fn checkin_warns_wrong_section_and_waiting_reports() {
     let mut st = station(Mode::CheckIn, shelf_00_19());
     let mut v = vol("123445", shelf_40_59());

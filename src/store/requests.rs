@@ -259,8 +259,11 @@ pub struct RequestView {
     pub reason: Option<String>,
     /// Asked of whoever holds the volume (it is not on its shelf), not of the file room.
     pub transfer: bool,
-    /// Who holds the volume now, while the request is open and it is not on its shelf.
+    /// Who holds the volume, or will when it arrives (while in transit: its destination), while
+    /// the request is open and the volume is not on its shelf: who the request is asked of.
     pub holder: Option<LocBrief>,
+    /// While the request is open and the volume in transit: where it left and since when.
+    pub on_the_way: Option<OnTheWay>,
     #[schema(value_type = crate::domain::Status)]
     pub volume_status: String,
     pub home: LocBrief,
@@ -278,10 +281,21 @@ pub struct RequestView {
     pub filing_key: Option<TerminalDigit>,
 }
 
+/// A requested volume in transit: where it left and since when.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OnTheWay {
+    pub from: LocBrief,
+    #[schema(format = DateTime)]
+    pub since: String,
+}
+
 impl RequestView {
     /// For someone who may not see a restricted chart's whereabouts.
     pub fn hide_whereabouts(&mut self) {
         self.holder = self.holder.as_ref().map(|_| restricted_place());
+        if let Some(w) = &mut self.on_the_way {
+            w.from = restricted_place();
+        }
         self.home = restricted_place();
     }
 }
@@ -293,13 +307,14 @@ const VIEW_SELECT: &str = "SELECT q.request_id, q.barcode, q.status, q.priority,
         q.pulled_at, (SELECT name FROM app_user WHERE user_id = q.pulled_by), q.pulled_station,
         q.delivered_at, (SELECT name FROM app_user WHERE user_id = q.delivered_by), q.delivered_station,
         q.ended_at, (SELECT name FROM app_user WHERE user_id = q.ended_by), q.end_reason, q.end_note,
-        p.restricted
+        p.restricted, s.since, ol.code, ol.name
      FROM request q
      JOIN volume v ON v.volume_id = q.volume_id JOIN patient p ON p.patient_id = v.patient_id
      JOIN volume_state s ON s.volume_id = v.volume_id
      JOIN location l ON l.location_id = q.location_id
      JOIN location h ON h.location_id = v.home_id
-     JOIN location hl ON hl.location_id = CASE WHEN s.status = 'in_transit' THEN coalesce(s.destination_id, s.location_id) ELSE s.location_id END";
+     JOIN location hl ON hl.location_id = CASE WHEN s.status = 'in_transit' THEN coalesce(s.destination_id, s.location_id) ELSE s.location_id END
+     JOIN location ol ON ol.location_id = s.location_id";
 
 fn view_row(r: &rusqlite::Row) -> rusqlite::Result<RequestView> {
     let text = |i: usize| -> rusqlite::Result<String> { r.get(i) };
@@ -319,10 +334,23 @@ fn view_row(r: &rusqlite::Row) -> rusqlite::Result<RequestView> {
     };
     let status = RequestStatus::from_str(&text(2)?).map_err(|e| bad(2, e))?;
     let volume_status = text(15)?;
-    let holder = (status.is_active() && volume_status != "on_shelf").then(|| LocBrief {
+    let held_elsewhere = status.is_active() && volume_status != "on_shelf";
+    let in_transit = volume_status == "in_transit";
+    let holder = held_elsewhere.then(|| LocBrief {
         code: text(18).unwrap_or_default(),
         name: text(19).unwrap_or_default(),
     });
+    let on_the_way = (status.is_active() && in_transit)
+        .then(|| -> rusqlite::Result<OnTheWay> {
+            Ok(OnTheWay {
+                from: LocBrief {
+                    code: text(34)?,
+                    name: text(35)?,
+                },
+                since: text(33)?,
+            })
+        })
+        .transpose()?;
     let requested = Step {
         at: text(20)?,
         by: r.get(21)?,
@@ -356,8 +384,9 @@ fn view_row(r: &rusqlite::Row) -> rusqlite::Result<RequestView> {
         },
         needed_by: r.get(12)?,
         reason: r.get(13)?,
-        transfer: r.get::<_, bool>(14)? || holder.is_some(),
+        transfer: r.get::<_, bool>(14)? || held_elsewhere,
         holder,
+        on_the_way,
         volume_status,
         home: LocBrief {
             code: text(16)?,

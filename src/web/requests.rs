@@ -68,7 +68,8 @@ fn request_rows(tz: Tz, caller: &Caller, rows: &[RequestView], cancel: bool) -> 
                             td { @if let Some(n) = &r.needed_by { (when(tz, n)) } @else { "—" } }
                             td {
                                 a href={ "/requests/" (r.id) } { (stage(r)) }
-                                @if let Some(h) = &r.holder { br; small { "held by " (h.name) } }
+                                @if let Some(w) = &r.on_the_way { br; small.where { "on the way from " (w.from.name) " since " (when(tz, &w.since)) } }
+                                @else if let Some(h) = &r.holder { br; small.where { "held by " (h.name) } }
                                 @if let Some(reason) = r.end_reason { br; small { (reason.label()) } }
                             }
                             td { (when(tz, &r.requested.at)) @if let Some(by) = &r.requested.by { br; small { (by) } } }
@@ -404,7 +405,8 @@ pub async fn request_page(
                 dt { "Deliver to" } dd { (r.location.name) " (" (r.location.code) ")" }
                 dt { "Needed by" } dd { @if let Some(n) = &r.needed_by { (when(tz, n)) } @else { "—" } }
                 dt { "Reason" } dd { (r.reason.as_deref().unwrap_or("—")) }
-                @if let Some(h) = &r.holder { dt { "Held by" } dd { (h.name) " (" (h.code) "): a transfer request" } }
+                @if let Some(w) = &r.on_the_way { dt { "On the way" } dd { "from " (w.from.name) " (" (w.from.code) ") since " (when(tz, &w.since)) } }
+                @else if let Some(h) = &r.holder { dt { "Held by" } dd { (h.name) " (" (h.code) "): a transfer request" } }
                 (step("Requested", Some(&r.requested)))
                 (step("Pulled", r.pulled.as_ref()))
                 (step("Delivered", r.delivered.as_ref()))

@@ -376,6 +376,18 @@ async fn a_nurse_requests_a_chart_and_watches_it_pulled_and_delivered_without_re
         t == "pulled · in transit"
     })
     .await;
+    // Said as it is: on its way from the file room, not "held by" the floor it is going to.
+    let where_now = text_until(
+        b,
+        "#request-list tr.request small.where",
+        "on the way",
+        |t| t.starts_with("on the way from "),
+    )
+    .await;
+    assert!(
+        where_now.starts_with("on the way from FR-00-19 name since ") && !where_now.contains("4W"),
+        "{where_now}"
+    );
     // Received on 4W: delivered.
     app.scan("w4", &h.volumes[2]).await;
     text_until(b, stage, "delivered", |t| t == "delivered").await;

@@ -24,6 +24,7 @@ use maud::{html, Markup, DOCTYPE};
 pub fn routes() -> Routes {
     Routes::new()
         .get("/static/{file}", Public, asset)
+        .get("/favicon.ico", Public, favicon)
         .get("/login", Public, signin::login_page)
         .post("/login", Public, signin::login)
         .post("/logout", User(Nurse), signin::logout)
@@ -112,12 +113,19 @@ pub fn url_escape(s: &str) -> String {
 }
 
 const CSS: &str = include_str!("assets/app.css");
+const FAVICON: &str = include_str!("assets/favicon.svg");
 const JS: &str = include_str!("assets/app.js");
+
+/// Browsers ask for `/favicon.ico` by themselves: the same icon (an SVG, which they take).
+async fn favicon() -> Response {
+    asset(Path("favicon.svg".to_owned())).await
+}
 
 async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "app.css" => (CSS, "text/css; charset=utf-8"),
         "app.js" => (JS, "text/javascript; charset=utf-8"),
+        "favicon.svg" => (FAVICON, "image/svg+xml"),
         _ => return error_page(StatusCode::NOT_FOUND, "There is no such file."),
     };
     (
@@ -145,6 +153,7 @@ pub fn layout(caller: Option<&Caller>, title: &str, body: Markup) -> Markup {
                 }
                 title { (title) " · chartrack" }
                 link rel="stylesheet" href="/static/app.css";
+                link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
                 script src="/static/app.js" defer {}
             }
             body {

@@ -156,6 +156,19 @@ pub async fn requests_page(
     Query(q): Query<RequestsQuery>,
 ) -> PageResult<Response> {
     let floor = q.location.clone().filter(|l| !l.trim().is_empty());
+    if let Some(code) = &floor {
+        let c = code.clone();
+        if s.store
+            .read(move |r| query::location_summary(r, &c))
+            .await?
+            .is_none()
+        {
+            return Err(AppError::NotFound(format!(
+                "There is no location {code}. Pick your floor from the list on the requests page."
+            ))
+            .into());
+        }
+    }
     if let (Some(code), Some("list")) = (&floor, q.part.as_deref()) {
         let (mine, theirs) = floor_data(&s, &caller, code).await?;
         return Ok(floor_list(s.tz, &caller, code, &mine, &theirs).into_response());

@@ -894,3 +894,21 @@ async fn the_live_feed_hides_a_restricted_charts_whereabouts_below_supervisor_an
         "{log:?}"
     );
 }
+
+#[tokio::test]
+async fn pages_have_an_icon_and_the_browsers_own_request_for_it_is_answered() {
+    let app = TestApp::spawn().await;
+    let r = reqwest::get(format!("{}/favicon.ico", app.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/svg+xml");
+    assert!(r.text().await.unwrap().starts_with("<svg"));
+    app.person("ames", Role::Nurse).await;
+    let s = app.sign_in("ames").await;
+    let (_, html) = app.page(&s.cookie, "/").await;
+    assert!(
+        html.contains(r#"<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">"#),
+        "{html}"
+    );
+}

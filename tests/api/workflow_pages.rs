@@ -359,3 +359,20 @@ async fn clerks_register_loose_reports_and_run_a_stocktake_from_the_pages() {
     assert!(page.contains("Closed"), "{page}");
     assert!(page.contains(&h.volumes[2]), "not seen: {page}");
 }
+
+#[tokio::test]
+async fn a_floor_page_for_a_location_that_does_not_exist_is_a_404_that_says_so() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    app.person("nurse1", Role::Nurse).await;
+    let nurse = app.sign_in("nurse1").await;
+    let (s, page) = app.page(&nurse.cookie, "/requests?location=NOPE").await;
+    assert_eq!(s, 404, "{page}");
+    assert!(page.contains("There is no location NOPE"), "{page}");
+    let (s, _) = app
+        .page(&nurse.cookie, "/requests?location=NOPE&part=list")
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = app.page(&nurse.cookie, "/requests?location=4W").await;
+    assert_eq!(s, 200);
+}

@@ -277,6 +277,9 @@ pub struct RequestView {
     /// Request to delivery, in minutes.
     pub turnaround_minutes: Option<i64>,
     pub restricted: bool,
+    /// The patient's date of birth (YYYY-MM-DD), to tell same-name patients apart.
+    #[schema(format = Date)]
+    pub birth_date: Option<String>,
     #[serde(skip)]
     pub filing_key: Option<TerminalDigit>,
 }
@@ -307,7 +310,7 @@ const VIEW_SELECT: &str = "SELECT q.request_id, q.barcode, q.status, q.priority,
         q.pulled_at, (SELECT name FROM app_user WHERE user_id = q.pulled_by), q.pulled_station,
         q.delivered_at, (SELECT name FROM app_user WHERE user_id = q.delivered_by), q.delivered_station,
         q.ended_at, (SELECT name FROM app_user WHERE user_id = q.ended_by), q.end_reason, q.end_note,
-        p.restricted, s.since, ol.code, ol.name
+        p.restricted, s.since, ol.code, ol.name, p.birth_date
      FROM request q
      JOIN volume v ON v.volume_id = q.volume_id JOIN patient p ON p.patient_id = v.patient_id
      JOIN volume_state s ON s.volume_id = v.volume_id
@@ -400,6 +403,7 @@ fn view_row(r: &rusqlite::Row) -> rusqlite::Result<RequestView> {
         end_note: r.get(31)?,
         turnaround_minutes,
         restricted: r.get(32)?,
+        birth_date: r.get(36)?,
     })
 }
 

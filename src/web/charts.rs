@@ -1,7 +1,7 @@
 //! Finding charts: the dashboard (one search box, counts, the live feed), a volume's page with
 //! its whole timeline, the live feed itself (Server-Sent Events) and the wall display.
 
-use super::{layout, masked, status_words, when, PageResult};
+use super::{born, layout, masked, status_words, today, when, PageResult};
 use crate::service::AppError;
 use crate::service::AppState;
 use crate::service::{feed, Caller};
@@ -65,13 +65,13 @@ pub async fn dashboard(
             form.search method="get" action="/" role="search" {
                 label for="q" { "Where is this chart?" }
                 div.row {
-                    input #q name="q" value=(text) placeholder="Volume barcode, MRN, or patient name (Last, First)"
+                    input #q name="q" value=(text) placeholder="Volume barcode, MRN, or patient name (Last, First 1970-01-31)"
                         maxlength="100" autofocus autocomplete="off";
                     button type="submit" { "Find" }
                 }
             }
             @if let Some(hits) = &hits {
-                (results(tz, &text, hits))
+                (results(tz, today(&s), &text, hits))
             }
             section.tiles aria-label="Counts" {
                 (tile(counts.at_location + counts.in_transit, "out", if supervisor { "/reports/charged-out" } else { "/locations" }))
@@ -88,7 +88,7 @@ pub async fn dashboard(
     ))
 }
 
-fn results(tz: Tz, text: &str, hits: &[SearchHit]) -> Markup {
+fn results(tz: Tz, today: chrono::NaiveDate, text: &str, hits: &[SearchHit]) -> Markup {
     html! {
         section.results {
             @if hits.is_empty() {
@@ -99,7 +99,7 @@ fn results(tz: Tz, text: &str, hits: &[SearchHit]) -> Markup {
                     tbody {
                         @for h in hits {
                             tr {
-                                td { a href={ "/volumes/" (h.barcode) } { (h.last_name) ", " (h.first_name) } }
+                                td { a href={ "/volumes/" (h.barcode) } { (h.last_name) ", " (h.first_name) } br; small { (born(h.birth_date.as_deref(), today)) } }
                                 td { (h.mrn) }
                                 td { (h.record_type) " " (h.volume) br; small { (h.barcode) } }
                                 td { span class={ "status " (h.status) } { (status_words(&h.status)) } }

@@ -252,6 +252,22 @@ pub fn when(tz: Tz, stamp: &str) -> String {
     }
 }
 
+/// A patient's date of birth and age ("b. 1970-01-31 · 56 y"), to tell same-name patients
+/// apart; nothing when it is not known.
+pub fn born(birth_date: Option<&str>, today: chrono::NaiveDate) -> Markup {
+    let Some(dob) = birth_date.and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    else {
+        return html! {};
+    };
+    let age = today.years_since(dob).unwrap_or(0);
+    html! { span.born { "b. " (dob.format("%Y-%m-%d")) " · " (age) " y" } }
+}
+
+/// Today's date where the hospital is.
+pub fn today(s: &crate::service::AppState) -> chrono::NaiveDate {
+    s.store.clock().now().with_timezone(&s.tz).date_naive()
+}
+
 /// Status words people use.
 pub fn status_words(status: &str) -> &'static str {
     match status {

@@ -52,7 +52,13 @@ fn stage(r: &RequestView) -> Markup {
     html! { span.stage data-status=(r.status.as_str()) { (words) } }
 }
 
-fn request_rows(tz: Tz, caller: &Caller, rows: &[RequestView], cancel: bool) -> Markup {
+fn request_rows(
+    tz: Tz,
+    today: chrono::NaiveDate,
+    caller: &Caller,
+    rows: &[RequestView],
+    cancel: bool,
+) -> Markup {
     html! {
         @if rows.is_empty() { p.empty { "No requests." } }
         @else {
@@ -62,7 +68,7 @@ fn request_rows(tz: Tz, caller: &Caller, rows: &[RequestView], cancel: bool) -> 
                     @for r in rows {
                         tr.request data-status=(r.status.as_str()) {
                             td { (priority_badge(r.priority)) }
-                            td { (r.last_name) ", " (r.first_name) br; small { "MRN " (r.mrn) } }
+                            td { (r.last_name) ", " (r.first_name) br; small { "MRN " (r.mrn) " " (super::born(r.birth_date.as_deref(), today)) } }
                             td { a href={ "/volumes/" (url_escape(&r.volume)) } { (r.volume) } br; small { (r.record_type) " vol. " (r.volume_no) } }
                             td { (r.location.name) br; small { (r.location.code) } }
                             td { @if let Some(n) = &r.needed_by { (when(tz, n)) } @else { "—" } }
@@ -99,6 +105,7 @@ fn request_rows(tz: Tz, caller: &Caller, rows: &[RequestView], cancel: bool) -> 
 /// The floor's live list: what it asked for, and what others ask of it.
 fn floor_list(
     tz: Tz,
+    today: chrono::NaiveDate,
     caller: &Caller,
     code: &str,
     mine: &[RequestView],
@@ -107,10 +114,10 @@ fn floor_list(
     html! {
         div #request-list {
             h2 { "Requested for " (code) }
-            (request_rows(tz, caller, mine, true))
+            (request_rows(tz, today, caller, mine, true))
             @if !asked_of_us.is_empty() {
                 h2 { "Asked of " (code) " (you hold these; hand them over)" }
-                (request_rows(tz, caller, asked_of_us, false))
+                (request_rows(tz, today, caller, asked_of_us, false))
             }
         }
     }
@@ -171,7 +178,9 @@ pub async fn requests_page(
     }
     if let (Some(code), Some("list")) = (&floor, q.part.as_deref()) {
         let (mine, theirs) = floor_data(&s, &caller, code).await?;
-        return Ok(floor_list(s.tz, &caller, code, &mine, &theirs).into_response());
+        return Ok(
+            floor_list(s.tz, super::today(&s), &caller, code, &mine, &theirs).into_response(),
+        );
     }
     let text = q.q.trim().to_owned();
     if text.chars().count() > 100 {
@@ -217,10 +226,18 @@ pub async fn requests_page(
         Vec::new()
     };
     // One patient's volumes can all be asked for at once.
-    let mut patients: Vec<(&str, &str, &str)> = hits
+    let mut patients: Vec<(&str, &str, &str, Option<&str>)> = hits
         .iter()
-        .map(|h| (h.mrn.as_str(), h.last_name.as_str(), h.first_name.as_str()))
+        .map(|h| {
+            (
+                h.mrn.as_str(),
+                h.last_name.as_str(),
+                h.first_name.as_str(),
+                h.birth_date.as_deref(),
+            )
+        })
         .collect();
+    let today = super::today(&s);
     patients.dedup();
     let title = match &floor {
         Some(code) => format!("Requests for {code}"),
@@ -234,7 +251,7 @@ pub async fn requests_page(
             form.search method="get" action="/requests" {
                 @if let Some(code) = &floor { input type="hidden" name="location" value=(code); }
                 div.row {
-                    input name="q" value=(text) placeholder="Patient name or MRN" aria-label="Patient name or MRN";
+                    input name="q" value=(text) placeholder="Patient name (and date of birth, 1970-01-31) or MRN" aria-label="Patient name or MRN";
                     button type="submit" { "Find the patient" }
                 }
             }
@@ -244,13 +261,13 @@ pub async fn requests_page(
                     input type="hidden" name="csrf" value=(caller.csrf());
                     fieldset {
                         legend { "Which volume" }
-                        @for (mrn, last, first) in &patients {
-                            label.check { input type="radio" name="volume" value={ "mrn:" (mrn) } required; " All volumes of " (last) ", " (first) " (MRN " (mrn) ")" }
+                        @for (mrn, last, first, dob) in &patients {
+                            label.check { input type="radio" name="volume" value={ "mrn:" (mrn) } required; " All volumes of " (last) ", " (first) " (MRN " (mrn) ") " (super::born(*dob, today)) }
                         }
                         @for h in &hits {
                             label.check {
                                 input type="radio" name="volume" value=(h.barcode) required;
-                                " " (h.barcode) " — " (h.last_name) ", " (h.first_name) ", " (h.record_type) " vol. " (h.volume) " · "
+                                " " (h.barcode) " — " (h.last_name) ", " (h.first_name) " " (super::born(h.birth_date.as_deref(), today)) ", " (h.record_type) " vol. " (h.volume) " · "
                                 span class={ "status " (h.status) } { (status_words(&h.status)) } " " (h.location.name)
                             }
                         }
@@ -280,12 +297,12 @@ pub async fn requests_page(
             section.floor data-requests=(format!("/events/requests?location={}", url_escape(code)))
                 data-list=(format!("/requests?location={}&part=list", url_escape(code))) {
                 p { span.live data-state="connecting" { "connecting" } " — this list updates by itself." }
-                (floor_list(s.tz, &caller, code, mine, theirs))
+                (floor_list(s.tz, today, &caller, code, mine, theirs))
             }
         } @else {
             h2 { "Open requests" }
             p { "Your floor's page: " @for l in &places { a href={ "/requests?location=" (url_escape(&l.code)) } { (l.code) } " " } }
-            (request_rows(s.tz, &caller, &all, true))
+            (request_rows(s.tz, today, &caller, &all, true))
         }
     };
     Ok(layout(Some(&caller), &title, body).into_response())
@@ -456,6 +473,7 @@ pub async fn pull_list(
         .map(|r| flows::shown(&caller, r))
         .collect();
     let now = crate::clock::show(s.store.clock().now(), tz);
+    let today = super::today(&s);
     Ok(layout(
         Some(&caller),
         "Pull list",
@@ -475,7 +493,7 @@ pub async fn pull_list(
                                 td { (priority_badge(r.priority)) }
                                 td { (r.home.code) }
                                 td { (r.volume) br; small { (r.record_type) " vol. " (r.volume_no) } }
-                                td { (r.last_name) ", " (r.first_name) br; small { "MRN " (r.mrn) } }
+                                td { (r.last_name) ", " (r.first_name) br; small { "MRN " (r.mrn) " " (super::born(r.birth_date.as_deref(), today)) } }
                                 td { (r.location.name) }
                                 td { @if let Some(n) = &r.needed_by { (when(tz, n)) } @else { "—" } }
                                 td { code { (r.barcode) } }
@@ -508,7 +526,7 @@ pub async fn pull_list(
                         article.slip {
                             div.slip-head { (priority_badge(r.priority)) " " strong { (r.location.name) } " (" (r.location.code) ")" }
                             div.slip-code { (slip_barcode(&r.barcode)) div { code { (r.barcode) } } }
-                            div { (r.last_name) ", " (r.first_name) " · MRN " (r.mrn) }
+                            div { (r.last_name) ", " (r.first_name) " · MRN " (r.mrn) " " (super::born(r.birth_date.as_deref(), today)) }
                             div { "Volume " (r.volume) " · " (r.record_type) " vol. " (r.volume_no) " · shelf " (r.home.code) }
                             @if let Some(n) = &r.needed_by { div { "Needed by " (when(tz, n)) } }
                             @if let Some(reason) = &r.reason { div { small { (reason) } } }

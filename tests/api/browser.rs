@@ -855,3 +855,60 @@ async fn scans_typed_as_the_session_ends_are_kept_through_signing_in_again() {
     assert!(url.as_str().ends_with("/scan?station=w4"), "{url}");
     b.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn same_name_patients_are_told_apart_by_date_of_birth_and_found_by_it() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    for (mrn, dob) in [("600101", "1970-01-31"), ("600202", "1982-05-02")] {
+        let (s, body) = app
+            .post(
+                "/api/v1/volumes",
+                &app.admin,
+                &serde_json::json!({"mrn": mrn, "last_name": "Twin", "first_name": "Ann",
+                                    "birth_date": dob, "home": "FR-00-19"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+    }
+    app.person("ames", Role::Nurse).await;
+    sign_in(b, &app, "ames").await;
+
+    // The dashboard's results: each line says when that Ann Twin was born, and her age today
+    // (the test clock's 2026-03-02).
+    b.goto(&format!("{}/?q=Twin", app.base)).await.unwrap();
+    let rows = text_until(b, "section.results tbody", "both patients", |t| {
+        t.contains("600101") && t.contains("600202")
+    })
+    .await;
+    assert!(rows.contains("b. 1970-01-31 · 56 y"), "{rows}");
+    assert!(rows.contains("b. 1982-05-02 · 43 y"), "{rows}");
+
+    // Name and date of birth in the one box: only her.
+    b.goto(&format!("{}/?q=Twin%2C%20Ann%201982-05-02", app.base))
+        .await
+        .unwrap();
+    let rows = text_until(b, "section.results tbody", "one patient", |t| {
+        t.contains("600202")
+    })
+    .await;
+    assert!(!rows.contains("600101"), "{rows}");
+
+    // The request form's picker too.
+    b.goto(&format!("{}/requests?location=4W&q=Twin", app.base))
+        .await
+        .unwrap();
+    let picker = text_until(b, "form.request fieldset", "the picker", |t| {
+        t.contains("600202")
+    })
+    .await;
+    assert!(
+        picker.contains("b. 1970-01-31 · 56 y") && picker.contains("b. 1982-05-02 · 43 y"),
+        "{picker}"
+    );
+    b.clone().close().await.unwrap();
+}

@@ -226,6 +226,9 @@ pub struct SearchHit {
     pub last_station: Option<String>,
     pub last_user: Option<String>,
     pub restricted: bool,
+    /// The patient's date of birth (YYYY-MM-DD), to tell same-name patients apart.
+    #[schema(format = Date)]
+    pub birth_date: Option<String>,
 }
 
 impl SearchHit {
@@ -241,7 +244,7 @@ impl SearchHit {
 /// The columns `hit_row` reads, after `FROM volume v JOIN patient p JOIN volume_state s JOIN
 /// location l` (the current location) and the joins in [`HIT_JOINS`].
 pub(super) const HIT_COLS: &str = "v.barcode, p.mrn, p.last_name, p.first_name, v.volume_no, v.record_type, s.status, l.code, l.name,
-    d.code, d.name, s.last_scan_at, s.last_station_id, u.name, p.restricted";
+    d.code, d.name, s.last_scan_at, s.last_station_id, u.name, p.restricted, p.birth_date";
 pub(super) const HIT_JOINS: &str = "LEFT JOIN location d ON d.location_id = s.destination_id
     LEFT JOIN app_user u ON u.user_id = s.last_user_id";
 
@@ -251,14 +254,29 @@ pub fn search(c: &Audited, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
     if q.is_empty() {
         return Ok(vec![]);
     }
+    // A name followed by a date of birth (YYYY-MM-DD): the name's matches born that day.
+    if let Some((name, dob)) = q.rsplit_once(' ') {
+        if let Ok(dob) = chrono::NaiveDate::parse_from_str(dob.trim(), "%Y-%m-%d") {
+            let name = name.trim().trim_end_matches(',').trim();
+            if !name.is_empty() {
+                return search_born(c, name, Some(dob.to_string()), limit);
+            }
+        }
+    }
+    search_born(c, q, None, limit)
+}
+
+/// [`search`], of patients born on `dob` when it is given.
+fn search_born(c: &Audited, q: &str, dob: Option<String>, limit: u32) -> Result<Vec<SearchHit>> {
     let code = crate::domain::Barcode::canonical(q);
     let base = format!("SELECT {HIT_COLS}
         FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
         JOIN location l ON l.location_id = s.location_id {HIT_JOINS}");
-    let order = "ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn, v.volume_no LIMIT ?3";
+    let order = "AND (?4 IS NULL OR p.birth_date = ?4)
+        ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn, v.volume_no LIMIT ?3";
     let (sql, a, b) = if q.bytes().all(|b| b.is_ascii_digit()) {
         (
-            format!("{base} WHERE p.mrn = ?1 OR v.barcode = ?2 {order}"),
+            format!("{base} WHERE (p.mrn = ?1 OR v.barcode = ?2) {order}"),
             q.to_owned(),
             q.to_owned(),
         )
@@ -270,18 +288,18 @@ pub fn search(c: &Audited, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
         )
     } else if let Some((first, last)) = q.split_once(' ') {
         (
-            format!("{base} WHERE (p.last_name LIKE ?1 ESCAPE '\\' AND p.first_name LIKE ?2 ESCAPE '\\') OR (p.last_name LIKE ?2 ESCAPE '\\' AND p.first_name LIKE ?1 ESCAPE '\\') {order}"),
+            format!("{base} WHERE ((p.last_name LIKE ?1 ESCAPE '\\' AND p.first_name LIKE ?2 ESCAPE '\\') OR (p.last_name LIKE ?2 ESCAPE '\\' AND p.first_name LIKE ?1 ESCAPE '\\')) {order}"),
             like_prefix(last.trim()),
             like_prefix(first.trim()),
         )
     } else {
         (
-            format!("{base} WHERE v.barcode = ?2 OR p.last_name LIKE ?1 ESCAPE '\\' {order}"),
+            format!("{base} WHERE (v.barcode = ?2 OR p.last_name LIKE ?1 ESCAPE '\\') {order}"),
             like_prefix(q),
             code.clone(),
         )
     };
-    if !q.contains([' ', ',']) {
+    if !q.contains([' ', ',']) && dob.is_none() {
         // A scanned or typed barcode: its unique index answers at once (an OR with the name
         // LIKE would read every patient).
         let exact = format!("{base} WHERE v.barcode = ?1");
@@ -294,7 +312,7 @@ pub fn search(c: &Audited, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
         }
     }
     let mut st = c.prepare_cached(&sql)?;
-    let rows = st.query_map(params![a, b, limit], hit_row)?;
+    let rows = st.query_map(params![a, b, limit, dob], hit_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -324,6 +342,7 @@ pub(super) fn hit_row(r: &rusqlite::Row) -> rusqlite::Result<SearchHit> {
         last_station: r.get(12)?,
         last_user: r.get(13)?,
         restricted: r.get(14)?,
+        birth_date: r.get(15)?,
     })
 }
 

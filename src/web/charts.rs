@@ -20,7 +20,13 @@ use std::convert::Infallible;
 pub struct SearchQuery {
     #[serde(default)]
     q: String,
+    /// The page of results, from 1.
+    #[serde(default)]
+    page: Option<u64>,
 }
+
+/// Results shown on one page of the dashboard.
+const PAGE: u32 = 100;
 
 pub async fn dashboard(
     State(s): State<AppState>,
@@ -39,18 +45,21 @@ pub async fn dashboard(
         None
     } else {
         let t = text.clone();
-        let mut hits = s
+        let offset = (q.page.unwrap_or(1).clamp(1, 100_000) - 1) * u64::from(PAGE);
+        let mut found = s
             .store
             .audited(caller.access("search", text.clone()), move |c| {
-                query::search(c, &t, 100)
+                query::search_page(c, &t, PAGE, offset)
             })
             .await?;
         if !caller.sees_restricted() {
-            hits.iter_mut()
+            found
+                .hits
+                .iter_mut()
                 .filter(|h| h.restricted)
                 .for_each(SearchHit::hide_whereabouts);
         }
-        Some(hits)
+        Some(found)
     };
     let role = caller.role();
     let supervisor = role.is_some_and(|r| r.at_least(crate::domain::Role::Supervisor));
@@ -70,8 +79,9 @@ pub async fn dashboard(
                     button type="submit" { "Find" }
                 }
             }
-            @if let Some(hits) = &hits {
-                (results(tz, today(&s), &text, hits))
+            @if let Some(found) = &hits {
+                (how_many(&text, found))
+                (results(tz, today(&s), &text, &found.hits))
             }
             section.tiles aria-label="Counts" {
                 (tile(counts.at_location + counts.in_transit, "out", if supervisor { "/reports/charged-out" } else { "/locations" }))
@@ -86,6 +96,31 @@ pub async fn dashboard(
             (feed_list(tz, &feed, "/events"))
         },
     ))
+}
+
+/// "Showing 1–100 of 156", a hint to narrow it, and the way to the other pages.
+fn how_many(text: &str, found: &query::SearchPage) -> Markup {
+    let shown = found.hits.len() as u64;
+    let (first, last) = (found.offset + 1, found.offset + shown);
+    let page = found.offset / u64::from(PAGE) + 1;
+    let link = |p: u64| format!("/?q={}&page={p}", super::url_escape(text));
+    html! {
+        @if found.total > shown || found.offset > 0 {
+            div.how-many role="status" {
+                @if shown > 0 { "Showing " (first) "–" (last) " of " (found.total) }
+                @else { (found.total) " found; this page is past the end" }
+                @if !text.contains(',') || !text.chars().any(|c| c.is_ascii_digit()) {
+                    " — add a first name or date of birth (Last, First 1970-01-31) to narrow it"
+                }
+                nav.pages {
+                    @if page > 1 { a.prev href=(link(page - 1)) { "← Previous " (PAGE) } " " }
+                    @if found.offset + shown < found.total { a.next href=(link(page + 1)) { "Next " (PAGE) " →" } }
+                }
+            }
+        } @else if shown > 1 {
+            div.how-many role="status" { (shown) " found" }
+        }
+    }
 }
 
 fn results(tz: Tz, today: chrono::NaiveDate, text: &str, hits: &[SearchHit]) -> Markup {

@@ -912,3 +912,57 @@ async fn same_name_patients_are_told_apart_by_date_of_birth_and_found_by_it() {
     );
     b.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_search_says_how_much_it_found_and_pages_through_the_rest() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    for i in 0..130 {
+        let (s, body) = app
+            .post(
+                "/api/v1/volumes",
+                &app.admin,
+                &serde_json::json!({"mrn": format!("{}", 700000 + i), "last_name": "Manyfold",
+                                    "first_name": format!("Pat{i:03}"), "home": "FR-00-19"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+    }
+    app.person("ames", Role::Nurse).await;
+    sign_in(b, &app, "ames").await;
+    b.goto(&format!("{}/?q=Manyfold", app.base)).await.unwrap();
+    let line = text_until(b, "div.how-many", "the count", |t| t.starts_with("Showing")).await;
+    assert!(line.starts_with("Showing 1–100 of 130"), "{line}");
+    assert!(line.contains("add a first name or date of birth"), "{line}");
+    let rows = b
+        .find_all(Locator::Css("section.results tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 100);
+    // The dashboard's counts stay above the results.
+    b.find(Locator::Css("a.tile")).await.expect("the counts");
+
+    b.find(Locator::Css("div.how-many a.next"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let line = text_until(b, "div.how-many", "the second page", |t| {
+        t.starts_with("Showing 101")
+    })
+    .await;
+    assert!(line.starts_with("Showing 101–130 of 130"), "{line}");
+    let rows = b
+        .find_all(Locator::Css("section.results tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 30);
+    assert!(b.find(Locator::Css("div.how-many a.prev")).await.is_ok());
+    assert!(b.find(Locator::Css("div.how-many a.next")).await.is_err());
+    b.clone().close().await.unwrap();
+}

@@ -250,51 +250,74 @@ pub(super) const HIT_JOINS: &str = "LEFT JOIN location d ON d.location_id = s.de
 
 /// Volumes by barcode, MRN, or patient name ("last", "last, first" or "first last" prefixes).
 pub fn search(c: &Audited, q: &str, limit: u32) -> Result<Vec<SearchHit>> {
+    Ok(search_page(c, q, limit, 0)?.hits)
+}
+
+/// One page of a search and how many match in all.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    /// Every volume the search matches (the page shows `hits`, from `offset`).
+    pub total: u64,
+    pub offset: u64,
+}
+
+/// [`search`]'s matches from `offset`, at most `limit`, and how many match in all.
+pub fn search_page(c: &Audited, q: &str, limit: u32, offset: u64) -> Result<SearchPage> {
     let q = q.trim();
+    let empty = SearchPage {
+        hits: vec![],
+        total: 0,
+        offset,
+    };
     if q.is_empty() {
-        return Ok(vec![]);
+        return Ok(empty);
     }
     // A name followed by a date of birth (YYYY-MM-DD): the name's matches born that day.
     if let Some((name, dob)) = q.rsplit_once(' ') {
         if let Ok(dob) = chrono::NaiveDate::parse_from_str(dob.trim(), "%Y-%m-%d") {
             let name = name.trim().trim_end_matches(',').trim();
             if !name.is_empty() {
-                return search_born(c, name, Some(dob.to_string()), limit);
+                return search_born(c, name, Some(dob.to_string()), limit, offset);
             }
         }
     }
-    search_born(c, q, None, limit)
+    search_born(c, q, None, limit, offset)
 }
 
-/// [`search`], of patients born on `dob` when it is given.
-fn search_born(c: &Audited, q: &str, dob: Option<String>, limit: u32) -> Result<Vec<SearchHit>> {
+/// [`search_page`], of patients born on `dob` when it is given.
+fn search_born(
+    c: &Audited,
+    q: &str,
+    dob: Option<String>,
+    limit: u32,
+    offset: u64,
+) -> Result<SearchPage> {
     let code = crate::domain::Barcode::canonical(q);
-    let base = format!("SELECT {HIT_COLS}
-        FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
+    let from = format!("FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
         JOIN location l ON l.location_id = s.location_id {HIT_JOINS}");
-    let order = "AND (?4 IS NULL OR p.birth_date = ?4)
-        ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn, v.volume_no LIMIT ?3";
-    let (sql, a, b) = if q.bytes().all(|b| b.is_ascii_digit()) {
+    let born = "AND (?3 IS NULL OR p.birth_date = ?3)";
+    let (filter, a, b) = if q.bytes().all(|b| b.is_ascii_digit()) {
         (
-            format!("{base} WHERE (p.mrn = ?1 OR v.barcode = ?2) {order}"),
+            "WHERE (p.mrn = ?1 OR v.barcode = ?2)",
             q.to_owned(),
             q.to_owned(),
         )
     } else if let Some((last, first)) = q.split_once(',') {
         (
-            format!("{base} WHERE p.last_name LIKE ?1 ESCAPE '\\' AND p.first_name LIKE ?2 ESCAPE '\\' {order}"),
+            "WHERE p.last_name LIKE ?1 ESCAPE '\\' AND p.first_name LIKE ?2 ESCAPE '\\'",
             like_prefix(last.trim()),
             like_prefix(first.trim()),
         )
     } else if let Some((first, last)) = q.split_once(' ') {
         (
-            format!("{base} WHERE ((p.last_name LIKE ?1 ESCAPE '\\' AND p.first_name LIKE ?2 ESCAPE '\\') OR (p.last_name LIKE ?2 ESCAPE '\\' AND p.first_name LIKE ?1 ESCAPE '\\')) {order}"),
+            "WHERE ((p.last_name LIKE ?1 ESCAPE '\\' AND p.first_name LIKE ?2 ESCAPE '\\') OR (p.last_name LIKE ?2 ESCAPE '\\' AND p.first_name LIKE ?1 ESCAPE '\\'))",
             like_prefix(last.trim()),
             like_prefix(first.trim()),
         )
     } else {
         (
-            format!("{base} WHERE (v.barcode = ?2 OR p.last_name LIKE ?1 ESCAPE '\\') {order}"),
+            "WHERE (v.barcode = ?2 OR p.last_name LIKE ?1 ESCAPE '\\')",
             like_prefix(q),
             code.clone(),
         )
@@ -302,18 +325,41 @@ fn search_born(c: &Audited, q: &str, dob: Option<String>, limit: u32) -> Result<
     if !q.contains([' ', ',']) && dob.is_none() {
         // A scanned or typed barcode: its unique index answers at once (an OR with the name
         // LIKE would read every patient).
-        let exact = format!("{base} WHERE v.barcode = ?1");
+        let exact = format!("SELECT {HIT_COLS} {from} WHERE v.barcode = ?1");
         if let Some(hit) = c
             .prepare_cached(&exact)?
             .query_row([&code], hit_row)
             .optional()?
         {
-            return Ok(vec![hit]);
+            let shown = offset == 0;
+            return Ok(SearchPage {
+                hits: if shown { vec![hit] } else { vec![] },
+                total: 1,
+                offset,
+            });
         }
     }
+    let order = "ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn, v.volume_no LIMIT ?4 OFFSET ?5";
+    let sql = format!("SELECT {HIT_COLS} {from} {filter} {born} {order}");
     let mut st = c.prepare_cached(&sql)?;
-    let rows = st.query_map(params![a, b, limit, dob], hit_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let rows = st.query_map(params![a, b, dob, limit, offset as i64], hit_row)?;
+    let hits: Vec<SearchHit> = rows.collect::<rusqlite::Result<_>>()?;
+    // The count is read only when the page is full or does not start at the top: a search
+    // that fits on its page already knows its total.
+    let total = if offset == 0 && hits.len() < limit as usize {
+        hits.len() as u64
+    } else {
+        let count = format!(
+            "SELECT count(*) FROM volume v JOIN patient p ON p.patient_id = v.patient_id {filter} {born}"
+        );
+        c.prepare_cached(&count)?
+            .query_row(params![a, b, dob], |r| r.get::<_, i64>(0))? as u64
+    };
+    Ok(SearchPage {
+        hits,
+        total,
+        offset,
+    })
 }
 
 /// A `SearchHit` from [`HIT_COLS`].

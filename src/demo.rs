@@ -10,6 +10,10 @@ use crate::store::requests::{self, NewRequest};
 use crate::store::{demo, query, ScanInput, Store};
 use std::time::Duration;
 
+/// Who the simulated stations scan and request as (they have no password: nobody signs in as them).
+pub const SIM_CLERK: &str = "simulated-clerk";
+pub const SIM_NURSE: &str = "simulated-nurse";
+
 const LAST: [&str; 20] = [
     "Ashdown",
     "Brightwater",
@@ -137,6 +141,11 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 false,
                 now,
             )?);
+        }
+        // The simulated stations scan as simulated people, never as a demo user a person
+        // signs in as: without a password they cannot sign in.
+        for (name, role) in [(SIM_CLERK, Role::Clerk), (SIM_NURSE, Role::Nurse)] {
+            admin::create_user(c, name, role, None, None, false, now)?;
         }
         let (nurse, supervisor) = (Some(users[1]), Some(users[2]));
         let mut made = Vec::new();
@@ -292,7 +301,7 @@ pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedSca
         .unwrap_or(1)
         | 1);
     let user = store
-        .read(|c| query::user_by_name(c, "clerk1"))
+        .read(|c| query::user_by_name(c, SIM_CLERK))
         .await
         .ok()
         .flatten();
@@ -413,7 +422,7 @@ async fn workflow(
             };
             let (now, nurse) = (
                 store.clock().now(),
-                store.read(|c| query::user_by_name(c, "nurse1")).await?,
+                store.read(|c| query::user_by_name(c, SIM_NURSE)).await?,
             );
             let (created, note) = store
                 .write(move |c| {

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod configured;
 mod conventions;
+mod demo;
 mod dependencies;
 mod faults;
 mod helpers;

@@ -556,6 +556,25 @@ pub fn resolve_exception(
     Ok(())
 }
 
+/// An admin resets a user's password to a one-time one (its hash made off the writer): the user
+/// must choose a new one at the next sign-in, and every session they have open ends now.
+pub fn reset_password(c: &Connection, name: &str, hash: &str, now: DateTime<Utc>) -> Result<()> {
+    let id: i64 = c
+        .prepare_cached("SELECT user_id FROM app_user WHERE name = ?")?
+        .query_row([name], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("no user '{name}'")))?;
+    c.prepare_cached(
+        "UPDATE app_user SET password_hash = ?2, must_change_password = 1 WHERE user_id = ?1",
+    )?
+    .execute(params![id, hash])?;
+    c.prepare_cached(
+        "UPDATE session SET ended_at = ?2, end_reason = 'password-reset' WHERE user_id = ?1 AND ended_at IS NULL",
+    )?
+    .execute(params![id, stamp(now)])?;
+    Ok(())
+}
+
 /// Change a user's role, or deactivate (or reactivate) them. A deactivated user's sessions and
 /// tokens stop working at once (both look the user up as active). The last active admin stays.
 pub fn set_user(c: &Connection, name: &str, role: Role, active: bool) -> Result<()> {

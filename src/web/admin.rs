@@ -181,6 +181,12 @@ fn admin_view(
                                 label.check { input type="checkbox" name="active" value="true" checked[u.active]; "active" }
                                 button type="submit" { "Save" }
                             }
+                            form.inline.reset method="post" action={ "/admin/users/" (super::url_escape(&u.name)) "/password" } {
+                                input type="hidden" name="csrf" value=(csrf);
+                                input name="password" type="password" required minlength="12" maxlength="128" autocomplete="new-password"
+                                    placeholder="new one-time password" aria-label={ "new one-time password for " (u.name) };
+                                button type="submit" { "Reset password" }
+                            }
                         }
                         td { (if u.has_badge { "yes" } else { "—" }) } td { (when(tz, &u.created_at)) } } } }
                 }
@@ -347,6 +353,44 @@ pub async fn add_user(
             .await?;
         Ok(format!(
             "User {name} added as {role}; they choose their own password at first sign-in."
+        ))
+    }
+    .await;
+    after(&s, &caller, result).await
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    password: String,
+}
+
+/// An admin gives a user a new one-time password: they choose their own at the next sign-in,
+/// and their open sessions end now.
+pub async fn reset_password(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    PageForm(f): PageForm<ResetForm>,
+) -> PageResult<Response> {
+    let result = async {
+        crate::passwords::check_policy(&f.password)
+            .map_err(|e| AppError::BadRequest(e.to_string()))?;
+        let pw = f.password.clone();
+        let hash = tokio::task::spawn_blocking(move || crate::passwords::hash(&pw))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let now = s.store.clock().now();
+        let entry = caller.access("password-reset", name.clone());
+        let n = name.clone();
+        s.store
+            .write(move |c| {
+                admin::reset_password(c, &n, &hash, now)?;
+                audit::append(c, &entry, now)
+            })
+            .await?;
+        Ok(format!(
+            "{name}'s password was reset; they choose their own at their next sign-in."
         ))
     }
     .await;

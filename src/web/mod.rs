@@ -78,6 +78,11 @@ pub fn routes() -> Routes {
         .get("/admin", User(Admin), admin::admin_page)
         .post("/admin/users", User(Admin), admin::add_user)
         .post("/admin/users/{name}", User(Admin), admin::change_user)
+        .post(
+            "/admin/users/{name}/password",
+            User(Admin),
+            admin::reset_password,
+        )
         .post("/admin/locations", User(Admin), admin::add_location)
         .post("/admin/stations", User(Admin), admin::add_station)
         .with(

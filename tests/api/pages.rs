@@ -912,3 +912,55 @@ async fn pages_have_an_icon_and_the_browsers_own_request_for_it_is_answered() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn an_admin_resets_a_password_the_user_chooses_a_new_one_and_old_sessions_end() {
+    let app = TestApp::spawn().await;
+    app.person("root", Role::Admin).await;
+    app.person("ames", Role::Nurse).await;
+    let root = app.sign_in("root").await;
+    let ames = app.sign_in("ames").await;
+    assert_eq!(app.page(&ames.cookie, "/").await.0, 200);
+
+    let r = app
+        .form(
+            &root,
+            "/admin/users/ames/password",
+            &[("password", "a new one-time secret")],
+            Some(&root.csrf),
+        )
+        .await;
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+
+    // Her open session ended at once; the old password no longer works.
+    let (s, _) = app.page(&ames.cookie, "/").await;
+    assert_eq!(s, 303, "the old session is over");
+    assert_eq!(app.try_sign_in("ames", PASSWORD).await.status(), 401);
+    // The one-time password signs her in, straight to choosing her own.
+    let r = app.try_sign_in("ames", "a new one-time secret").await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/account/password");
+    // Written in the access log, by whom and for whom.
+    let log = app.access_log().await;
+    assert!(
+        log.iter()
+            .any(|e| e.0 == "root" && e.1 == "password-reset" && e.2 == "ames"),
+        "{log:?}"
+    );
+    // Too short a password is refused, saying why, and changes nothing.
+    let r = app
+        .form(
+            &root,
+            "/admin/users/ames/password",
+            &[("password", "short")],
+            Some(&root.csrf),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        app.try_sign_in("ames", "a new one-time secret")
+            .await
+            .status(),
+        303
+    );
+}

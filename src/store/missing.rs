@@ -106,6 +106,9 @@ pub struct MissingView {
     pub mrn: String,
     pub last_name: String,
     pub first_name: String,
+    /// The patient's date of birth (YYYY-MM-DD), to tell same-name patients apart.
+    #[schema(format = Date)]
+    pub birth_date: Option<String>,
     pub volume_no: u32,
     pub record_type: String,
     pub reason: MissingReason,
@@ -175,7 +178,7 @@ pub fn missing(c: &Audited) -> Result<Vec<MissingView>> {
         "SELECT m.mark_id, v.volume_id, v.barcode, p.mrn, p.last_name, p.first_name, v.volume_no, v.record_type,
                 m.reason, m.note, m.marked_at, (SELECT name FROM app_user WHERE user_id = m.marked_by),
                 l.code, l.name, h.code, h.name, s.last_scan_at, s.last_station_id,
-                (SELECT name FROM app_user WHERE user_id = s.last_user_id), s.last_movement_id
+                (SELECT name FROM app_user WHERE user_id = s.last_user_id), s.last_movement_id, p.birth_date
          FROM missing_mark m JOIN volume v ON v.volume_id = m.volume_id
          JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
          JOIN location l ON l.location_id = s.location_id JOIN location h ON h.location_id = v.home_id
@@ -191,6 +194,7 @@ pub fn missing(c: &Audited) -> Result<Vec<MissingView>> {
                 mrn: r.get(3)?,
                 last_name: r.get(4)?,
                 first_name: r.get(5)?,
+                birth_date: r.get(20)?,
                 volume_no: r.get(6)?,
                 record_type: r.get(7)?,
                 reason: MissingReason::from_str(&r.get::<_, String>(8)?)

@@ -42,6 +42,7 @@ pub async fn missing_page(
     Query(q): Query<Done>,
 ) -> PageResult {
     let tz = s.tz;
+    let today = super::today(&s);
     let (missing, found, candidates) = s
         .store
         .audited(caller.access("missing-list", "all"), missing::overview)
@@ -82,7 +83,7 @@ pub async fn missing_page(
             @if missing.is_empty() { p.empty { "No volume is marked missing." } }
             @for m in &missing {
                 article.missing {
-                    h3 { a href={ "/volumes/" (url_escape(&m.barcode)) } { (m.barcode) } " · " (m.last_name) ", " (m.first_name) " " small { "MRN " (m.mrn) " · " (m.record_type) " vol. " (m.volume_no) } }
+                    h3 { a href={ "/volumes/" (url_escape(&m.barcode)) } { (m.barcode) } " · " (m.last_name) ", " (m.first_name) " " small { "MRN " (m.mrn) " " (super::born(m.birth_date.as_deref(), today)) " · " (m.record_type) " vol. " (m.volume_no) } }
                     dl {
                         dt { "Marked" } dd { (when(tz, &m.marked_at)) @if let Some(by) = &m.marked_by { " by " (by) } " · " (m.reason.label()) @if let Some(n) = &m.note { " · " (n) } }
                         dt { "Last recorded at" } dd { (m.last_location.name) " (" (m.last_location.code) ") · home " (m.home.code) }

@@ -376,3 +376,31 @@ async fn a_floor_page_for_a_location_that_does_not_exist_is_a_404_that_says_so()
     let (s, _) = app.page(&nurse.cookie, "/requests?location=4W").await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn the_missing_list_shows_each_patients_date_of_birth() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    let (s, b) = app
+        .post(
+            "/api/v1/volumes",
+            &app.admin,
+            &json!({"mrn": "600202", "last_name": "Twin", "first_name": "Ann", "birth_date": "1982-05-02", "home": "FR-00-19"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let barcode = b["barcode"].as_str().unwrap().to_owned();
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/volumes/{barcode}/missing"),
+            &app.admin,
+            &json!({"reason": "not_on_shelf"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    app.person("sup", Role::Supervisor).await;
+    let sup = app.sign_in("sup").await;
+    let (s, page) = app.page(&sup.cookie, "/missing").await;
+    assert_eq!(s, 200);
+    assert!(page.contains("b. 1982-05-02 · 43 y"), "{page}");
+}

@@ -966,3 +966,45 @@ async fn a_search_says_how_much_it_found_and_pages_through_the_rest() {
     assert!(b.find(Locator::Css("div.how-many a.next")).await.is_err());
     b.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn pages_fit_an_800_pixel_wide_screen_tables_scroll_inside_themselves() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    app.scan("fr-out", &h.volumes[0]).await;
+    app.person("root", Role::Admin).await;
+    sign_in(b, &app, "root").await;
+    b.set_window_size(800, 900).await.unwrap();
+    for page in [
+        "/?q=a",
+        "/pull-list",
+        "/requests",
+        "/locations",
+        "/stations",
+        "/missing",
+        "/reports/charged-out",
+        "/access-log",
+        "/admin",
+        "/exceptions",
+    ] {
+        b.goto(&format!("{}{page}", app.base)).await.unwrap();
+        let widths = b
+            .execute(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (scroll, client) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+        assert!(
+            scroll <= client,
+            "{page} is {scroll} px wide in a {client} px window: the page scrolls sideways"
+        );
+    }
+    b.clone().close().await.unwrap();
+}

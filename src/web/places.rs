@@ -20,6 +20,9 @@ pub async fn locations(
         "Locations",
         html! {
             h1 { "Locations" }
+            @if locs.is_empty() {
+                p.empty { "No locations yet. Import them (chartrack import locations FILE.csv) or add them on the admin page." }
+            }
             table.list {
                 thead { tr { th { "Code" } th { "Name" } th { "Kind" } th.num { "Here" } th.num { "On the way" } th { "" } } }
                 tbody {
@@ -68,6 +71,7 @@ pub async fn location(
             h1 { (l.name) " " small { (l.code) " · " (l.kind) } }
             p { (l.here) " here now, " (l.incoming) " on the way. "
                 @if withheld > 0 { (withheld) " restricted chart(s) not listed." } }
+            @if shown.is_empty() { p.empty { "No chart is listed here." } }
             table.list {
                 thead { tr { th { "Patient" } th { "MRN" } th { "Volume" } th { "Status" } th { "Last scan" } } }
                 tbody {
@@ -100,6 +104,9 @@ pub async fn stations(
         "Stations",
         html! {
             h1 { "Stations" }
+            @if stations.is_empty() {
+                p.empty { "No stations yet. A scanner attached to this server is added in chartrack.toml; a browser or agent station on the admin page." }
+            }
             table.list {
                 thead { tr { th { "Station" } th { "Location" } th { "Mode" } th { "Scanner" } th { "State" } th { "Last scan" } th { "" } } }
                 tbody {

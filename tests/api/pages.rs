@@ -964,3 +964,19 @@ async fn an_admin_resets_a_password_the_user_chooses_a_new_one_and_old_sessions_
         303
     );
 }
+
+#[tokio::test]
+async fn empty_lists_say_so() {
+    let app = TestApp::spawn().await;
+    app.person("cleo", Role::Clerk).await;
+    let s = app.sign_in("cleo").await;
+    let (_, html) = app.page(&s.cookie, "/locations").await;
+    assert!(html.contains("No locations yet"), "{html}");
+    let (_, html) = app.page(&s.cookie, "/stations").await;
+    assert!(html.contains("No stations yet"), "{html}");
+    app.seed().await;
+    let (_, html) = app.page(&s.cookie, "/locations/CARD").await;
+    assert!(html.contains("No chart is listed here"), "{html}");
+    let (_, html) = app.page(&s.cookie, "/locations").await;
+    assert!(!html.contains("No locations yet"), "{html}");
+}

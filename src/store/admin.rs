@@ -556,6 +556,26 @@ pub fn resolve_exception(
     Ok(())
 }
 
+/// Set (or clear, with `None`) a user's home unit.
+pub fn set_home(c: &Connection, name: &str, home: Option<&LocationCode>) -> Result<()> {
+    let location: Option<i64> = match home {
+        None => None,
+        Some(code) => Some(
+            c.prepare_cached("SELECT location_id FROM location WHERE code = ?")?
+                .query_row([code.as_str()], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::Invalid(format!("no location {code}")))?,
+        ),
+    };
+    let n = c
+        .prepare_cached("UPDATE app_user SET home_location_id = ?2 WHERE name = ?1")?
+        .execute(params![name, location])?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("no user '{name}'")));
+    }
+    Ok(())
+}
+
 /// An admin resets a user's password to a one-time one (its hash made off the writer): the user
 /// must choose a new one at the next sign-in, and every session they have open ends now.
 pub fn reset_password(c: &Connection, name: &str, hash: &str, now: DateTime<Utc>) -> Result<()> {

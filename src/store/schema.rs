@@ -341,6 +341,10 @@ UPDATE app_user SET badge = upper(badge) WHERE badge <> upper(badge);
 -- were already named (the terminal-digit order is judged over the whole run).
 CREATE INDEX misfile_stocktake ON misfile(stocktake_id, volume_id);
 "#,
+    r#"
+-- v8: a user's home unit: where the request form delivers to unless told otherwise.
+ALTER TABLE app_user ADD COLUMN home_location_id INTEGER REFERENCES location(location_id);
+"#,
 ];
 
 /// The schema version this build writes.

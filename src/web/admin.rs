@@ -181,6 +181,16 @@ fn admin_view(
                                 label.check { input type="checkbox" name="active" value="true" checked[u.active]; "active" }
                                 button type="submit" { "Save" }
                             }
+                            form.inline.home method="post" action={ "/admin/users/" (super::url_escape(&u.name)) "/home" } {
+                                input type="hidden" name="csrf" value=(csrf);
+                                select name="home" aria-label={ "home unit of " (u.name) } {
+                                    option value="" { "no home unit" }
+                                    @for l in locs.iter().filter(|l| !matches!(l.kind.as_str(), "shelf" | "container")) {
+                                        option value=(l.code) selected[u.home.as_deref() == Some(l.code.as_str())] { (l.name) " (" (l.code) ")" }
+                                    }
+                                }
+                                button type="submit" { "Set home unit" }
+                            }
                             form.inline.reset method="post" action={ "/admin/users/" (super::url_escape(&u.name)) "/password" } {
                                 input type="hidden" name="csrf" value=(csrf);
                                 input name="password" type="password" required minlength="12" maxlength="128" autocomplete="new-password"
@@ -354,6 +364,47 @@ pub async fn add_user(
         Ok(format!(
             "User {name} added as {role}; they choose their own password at first sign-in."
         ))
+    }
+    .await;
+    after(&s, &caller, result).await
+}
+
+#[derive(Deserialize)]
+pub struct HomeForm {
+    /// A location code, or empty for none.
+    #[serde(default)]
+    home: String,
+}
+
+/// Set a user's home unit: where the request form delivers to unless told otherwise.
+pub async fn set_home(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    PageForm(f): PageForm<HomeForm>,
+) -> PageResult<Response> {
+    let result = async {
+        let home = match f.home.trim() {
+            "" => None,
+            code => Some(
+                crate::domain::LocationCode::parse(code)
+                    .map_err(|e| AppError::BadRequest(format!("home unit: {e}")))?,
+            ),
+        };
+        let now = s.store.clock().now();
+        let what = match &home {
+            Some(h) => format!("{name}: home unit {h}"),
+            None => format!("{name}: no home unit"),
+        };
+        let entry = caller.access("user-changed", what.clone());
+        let n = name.clone();
+        s.store
+            .write(move |c| {
+                admin::set_home(c, &n, home.as_ref())?;
+                audit::append(c, &entry, now)
+            })
+            .await?;
+        Ok(format!("{what}."))
     }
     .await;
     after(&s, &caller, result).await

@@ -83,6 +83,7 @@ pub fn routes() -> Routes {
             User(Admin),
             admin::reset_password,
         )
+        .post("/admin/users/{name}/home", User(Admin), admin::set_home)
         .post("/admin/locations", User(Admin), admin::add_location)
         .post("/admin/stations", User(Admin), admin::add_station)
         .with(

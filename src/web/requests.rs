@@ -238,6 +238,12 @@ pub async fn requests_page(
         })
         .collect();
     let today = super::today(&s);
+    // "Deliver to" starts at the floor whose page this is, else the nurse's home unit.
+    let deliver_to = match (&floor, caller.user_id()) {
+        (Some(code), _) => Some(code.clone()),
+        (None, Some(id)) => s.store.read(move |c| query::home_of(c, id)).await?,
+        (None, None) => None,
+    };
     patients.dedup();
     let title = match &floor {
         Some(code) => format!("Requests for {code}"),
@@ -276,7 +282,7 @@ pub async fn requests_page(
                         label { "Deliver to"
                             select name="location" required {
                                 @for l in &places {
-                                    option value=(l.code) selected[floor.as_deref() == Some(l.code.as_str())] { (l.name) " (" (l.code) ")" }
+                                    option value=(l.code) selected[deliver_to.as_deref() == Some(l.code.as_str())] { (l.name) " (" (l.code) ")" }
                                 }
                             }
                         }

@@ -1008,3 +1008,58 @@ async fn pages_fit_an_800_pixel_wide_screen_tables_scroll_inside_themselves() {
     }
     b.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_request_form_delivers_to_the_nurses_home_unit_unless_told_otherwise() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    app.person("root", Role::Admin).await;
+    app.person("ames", Role::Nurse).await;
+    // The admin gives her a home unit on the admin page.
+    let root = app.sign_in("root").await;
+    let r = app
+        .form(
+            &root,
+            "/admin/users/ames/home",
+            &[("home", "CARD")],
+            Some(&root.csrf),
+        )
+        .await;
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    let log = app.access_log().await;
+    assert!(
+        log.iter()
+            .any(|e| e.1 == "user-changed" && e.2.contains("home unit CARD")),
+        "{log:?}"
+    );
+
+    sign_in(b, &app, "ames").await;
+    let deliver_to = || async {
+        b.execute(
+            "return document.querySelector('form.request select[name=location]').value",
+            vec![],
+        )
+        .await
+        .unwrap()
+    };
+    b.goto(&format!("{}/requests?q=Quill", app.base))
+        .await
+        .unwrap();
+    text_until(b, "form.request fieldset", "the picker", |t| !t.is_empty()).await;
+    assert_eq!(
+        deliver_to().await,
+        "CARD",
+        "her home unit, not the first alphabetically"
+    );
+    // On a floor's own page, that floor.
+    b.goto(&format!("{}/requests?location=4W&q=Quill", app.base))
+        .await
+        .unwrap();
+    text_until(b, "form.request fieldset", "the picker", |t| !t.is_empty()).await;
+    assert_eq!(deliver_to().await, "4W");
+    b.clone().close().await.unwrap();
+}

@@ -54,11 +54,14 @@ pub struct UserView {
     pub has_badge: bool,
     pub must_change_password: bool,
     pub created_at: String,
+    /// The user's home unit (its code): where the request form delivers to by default.
+    pub home: Option<String>,
 }
 
 pub fn users(c: &Connection) -> Result<Vec<UserView>> {
     let mut st = c.prepare_cached(
-        "SELECT name, role, active, badge IS NOT NULL, must_change_password, created_at FROM app_user ORDER BY name",
+        "SELECT u.name, u.role, u.active, u.badge IS NOT NULL, u.must_change_password, u.created_at, l.code
+         FROM app_user u LEFT JOIN location l ON l.location_id = u.home_location_id ORDER BY u.name",
     )?;
     let rows = st.query_map([], |r| {
         Ok(UserView {
@@ -68,7 +71,18 @@ pub fn users(c: &Connection) -> Result<Vec<UserView>> {
             has_badge: r.get(3)?,
             must_change_password: r.get(4)?,
             created_at: r.get(5)?,
+            home: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A user's home unit (its code), if they have one.
+pub fn home_of(c: &Connection, user_id: i64) -> Result<Option<String>> {
+    Ok(c
+        .prepare_cached(
+            "SELECT l.code FROM app_user u JOIN location l ON l.location_id = u.home_location_id WHERE u.user_id = ?",
+        )?
+        .query_row([user_id], |r| r.get(0))
+        .optional()?)
 }

@@ -129,7 +129,7 @@ async fn floor_data(
     code: &str,
 ) -> PageResult<(Vec<RequestView>, Vec<RequestView>)> {
     let since = crate::clock::stamp(s.store.clock().now() - chrono::Duration::hours(24));
-    let mine = flows::list(
+    let mut mine = flows::list(
         s,
         caller,
         Filter {
@@ -139,6 +139,13 @@ async fn floor_data(
         },
     )
     .await?;
+    // STAT first, then the rest still under way, then what ended today; newest first in each.
+    mine.sort_by_key(|r| {
+        (
+            !r.status.is_active(),
+            r.priority != crate::domain::Priority::Stat,
+        )
+    });
     let active = flows::list(
         s,
         caller,

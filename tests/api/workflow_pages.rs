@@ -404,3 +404,38 @@ async fn the_missing_list_shows_each_patients_date_of_birth() {
     assert_eq!(s, 200);
     assert!(page.contains("b. 1982-05-02 · 43 y"), "{page}");
 }
+
+#[tokio::test]
+async fn the_floor_page_lists_stat_requests_first() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.person("nurse1", Role::Nurse).await;
+    let nurse = app.sign_in("nurse1").await;
+    for (volume, priority) in [
+        (&h.volumes[0], "routine"),
+        (&h.volumes[1], "stat"),
+        (&h.volumes[2], "routine"),
+    ] {
+        let (s, b) = app
+            .post(
+                "/api/v1/requests",
+                &app.admin,
+                &json!({"barcode": volume, "location": "4W", "priority": priority}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let (s, list) = app
+        .page(&nurse.cookie, "/requests?location=4W&part=list")
+        .await;
+    assert_eq!(s, 200);
+    let stat_at = list
+        .find(&h.volumes[1])
+        .expect("the STAT request is listed");
+    for routine in [&h.volumes[0], &h.volumes[2]] {
+        assert!(
+            stat_at < list.find(routine.as_str()).unwrap(),
+            "STAT first: {list}"
+        );
+    }
+}

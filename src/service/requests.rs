@@ -3,7 +3,8 @@
 //! who may not see them, cancel one (and tell the floor pages).
 
 use super::{AppError, AppResult, AppState, Caller};
-use crate::domain::{EndReason, RequestStatus};
+use crate::domain::{EndReason, RequestStatus, Role};
+use crate::store::query;
 use crate::store::requests::{self, Created, Filter, NewRequest, RequestView};
 use crate::store::scan::RequestNote;
 use serde::Deserialize;
@@ -84,6 +85,23 @@ pub async fn cancel(
     id: i64,
     body: CancelBody,
 ) -> AppResult<RequestView> {
+    // A nurse cancels her own unit's requests (or the ones she made), not another floor's.
+    if caller.role() == Some(Role::Nurse) {
+        let before = read(s, caller, id).await?;
+        let home = match caller.user_id() {
+            Some(uid) => s.store.read(move |c| query::home_of(c, uid)).await?,
+            None => None,
+        };
+        let hers = home.as_deref() == Some(before.location.code.as_str())
+            || before.requested.by.as_deref() == Some(caller.name());
+        if !hers {
+            return Err(AppError::Forbidden(format!(
+                "A nurse may cancel only her own unit's requests ({}); this one is for {}. Ask its unit or the file room.",
+                home.as_deref().unwrap_or("no home unit set"),
+                before.location.code
+            )));
+        }
+    }
     let now = s.store.clock().now();
     let user = caller.user_id();
     s.store

@@ -82,7 +82,8 @@ fn request_rows(
                             @if cancel {
                                 td {
                                     @if r.status.is_active() {
-                                        form.inline method="post" action={ "/requests/" (r.id) "/cancel" } {
+                                        form.inline method="post" action={ "/requests/" (r.id) "/cancel" }
+                                            data-confirm={ "Cancel the request for " (r.volume) " (" (r.last_name) ", " (r.first_name) ") to " (r.location.name) "?" } {
                                             input type="hidden" name="csrf" value=(caller.csrf());
                                             select name="reason" aria-label="Why" {
                                                 @for reason in [EndReason::NoLongerNeeded, EndReason::EntryMistake, EndReason::ClinicCancelled, EndReason::PatientDischarged] {

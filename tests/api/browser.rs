@@ -1063,3 +1063,65 @@ async fn the_request_form_delivers_to_the_nurses_home_unit_unless_told_otherwise
     assert_eq!(deliver_to().await, "4W");
     b.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn cancelling_a_request_on_the_floor_page_asks_first() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.person("ames", Role::Nurse).await;
+    let (s, r) = app
+        .post(
+            "/api/v1/requests",
+            &app.admin,
+            &serde_json::json!({"barcode": h.volumes[0], "location": "4W", "priority": "routine"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let id = r["id"].as_i64().unwrap();
+    app.store
+        .write(|c| {
+            chartrack::store::admin::set_home(
+                c,
+                "ames",
+                Some(&chartrack::domain::LocationCode::parse("4W").unwrap()),
+            )
+        })
+        .await
+        .unwrap();
+    sign_in(b, &app, "ames").await;
+    b.goto(&format!("{}/requests?location=4W", app.base))
+        .await
+        .unwrap();
+    let cancel = "form[data-confirm] button[type=submit]";
+    let click = || async {
+        b.find(Locator::Css(cancel))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    };
+    // Changing her mind: nothing happens.
+    click().await;
+    let asked = b.get_alert_text().await.unwrap();
+    assert!(
+        asked.starts_with(&format!("Cancel the request for {}", h.volumes[0])),
+        "{asked}"
+    );
+    b.dismiss_alert().await.unwrap();
+    let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &app.admin).await;
+    assert_eq!(r["status"], "open");
+    // Meaning it: cancelled.
+    click().await;
+    b.accept_alert().await.unwrap();
+    crate::helpers::until(Duration::from_secs(10), "the request cancelled", || async {
+        let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &app.admin).await;
+        r["status"] == "cancelled"
+    })
+    .await;
+    b.clone().close().await.unwrap();
+}

@@ -439,3 +439,70 @@ async fn the_floor_page_lists_stat_requests_first() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_nurse_cancels_only_her_own_units_requests() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    let ames = app.user("ames", Role::Nurse, None).await;
+    app.store
+        .write(|c| {
+            chartrack::store::admin::set_home(
+                c,
+                "ames",
+                Some(&chartrack::domain::LocationCode::parse("4W").unwrap()),
+            )
+        })
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (volume, place) in [(&h.volumes[0], "CARD"), (&h.volumes[1], "4W")] {
+        let (s, b) = app
+            .post(
+                "/api/v1/requests",
+                &app.admin,
+                &json!({"barcode": volume, "location": place, "priority": "routine"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        ids.push(b["id"].as_i64().unwrap());
+    }
+    let cancel = json!({"reason": "no_longer_needed"});
+    let (s, e) = app
+        .post(
+            &format!("/api/v1/requests/{}/cancel", ids[0]),
+            &ames,
+            &cancel,
+        )
+        .await;
+    assert_eq!(s, 403, "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("this one is for CARD"),
+        "{e}"
+    );
+    let (_, r) = app
+        .get(&format!("/api/v1/requests/{}", ids[0]), &app.admin)
+        .await;
+    assert_eq!(r["status"], "open", "nothing changed: {r}");
+    let (s, r) = app
+        .post(
+            &format!("/api/v1/requests/{}/cancel", ids[1]),
+            &ames,
+            &cancel,
+        )
+        .await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("cancelled")), "{r}");
+    // A clerk may cancel any.
+    let clerk = app.user("cleo", Role::Clerk, None).await;
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/requests/{}/cancel", ids[0]),
+            &clerk,
+            &cancel,
+        )
+        .await;
+    assert_eq!(s, 200);
+}

@@ -291,4 +291,13 @@ function printButtons() {
   document.querySelectorAll("[data-print]").forEach((b) => b.addEventListener("click", () => window.print()));
 }
 
-document.addEventListener("DOMContentLoaded", () => { liveFeed(); scanPage(); jsonForms(); uploads(); requestsFloor(); printButtons(); });
+// A form that undoes someone's work (cancelling a request) asks first. Delegated from the
+// document, so it holds for lists the page replaces live.
+function confirmations() {
+  document.addEventListener("submit", (e) => {
+    const form = e.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) e.preventDefault();
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => { liveFeed(); scanPage(); jsonForms(); uploads(); requestsFloor(); printButtons(); confirmations(); });

@@ -1,5 +1,7 @@
 //! Example-based tests of the engine: one scan or a short sequence per workflow, with the answer
-//! a clerk or nurse would expect to hear.
+//! a clerk or nurse would expect to hear. One file (past 600 lines) so every workflow's examples
+//! share one set of fixtures (`loc`, `vol`, `station`, `run`); the generated sequences are in
+//! `proptests.rs` and the shelf audits in `audit_tests.rs`.
 
 use super::*;
 

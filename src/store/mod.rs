@@ -16,6 +16,7 @@ pub mod scan;
 pub mod schema;
 pub mod sessions;
 pub mod stocktake;
+pub mod users;
 pub mod writer;
 
 use crate::clock::Clock;

@@ -10,6 +10,7 @@ mod records;
 mod requests;
 mod scan;
 mod signin;
+mod users;
 
 use crate::auth::{Policy::Public, Policy::User, Routes};
 use crate::domain::Role::{self, Admin, Clerk, Nurse, Supervisor};
@@ -76,14 +77,14 @@ pub fn routes() -> Routes {
         )
         .get("/access-log", User(Supervisor), admin::access_log)
         .get("/admin", User(Admin), admin::admin_page)
-        .post("/admin/users", User(Admin), admin::add_user)
-        .post("/admin/users/{name}", User(Admin), admin::change_user)
+        .post("/admin/users", User(Admin), users::add_user)
+        .post("/admin/users/{name}", User(Admin), users::change_user)
         .post(
             "/admin/users/{name}/password",
             User(Admin),
-            admin::reset_password,
+            users::reset_password,
         )
-        .post("/admin/users/{name}/home", User(Admin), admin::set_home)
+        .post("/admin/users/{name}/home", User(Admin), users::set_home)
         .post("/admin/locations", User(Admin), admin::add_location)
         .post("/admin/stations", User(Admin), admin::add_station)
         .with(

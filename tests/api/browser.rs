@@ -1082,16 +1082,7 @@ async fn cancelling_a_request_on_the_floor_page_asks_first() {
         .await;
     assert_eq!(s, 201, "{r}");
     let id = r["id"].as_i64().unwrap();
-    app.store
-        .write(|c| {
-            chartrack::store::admin::set_home(
-                c,
-                "ames",
-                Some(&chartrack::domain::LocationCode::parse("4W").unwrap()),
-            )
-        })
-        .await
-        .unwrap();
+    app.set_home("ames", "4W").await;
     sign_in(b, &app, "ames").await;
     b.goto(&format!("{}/requests?location=4W", app.base))
         .await

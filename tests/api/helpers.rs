@@ -344,6 +344,15 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Give a user a home unit (what the admin page does).
+    pub async fn set_home(&self, name: &'static str, code: &str) {
+        let code = chartrack::domain::LocationCode::parse(code).unwrap();
+        self.store
+            .write(move |c| chartrack::store::admin::set_home(c, name, Some(&code)))
+            .await
+            .unwrap();
+    }
+
     /// POST the sign-in form as a browser on this site would.
     pub async fn try_sign_in(&self, name: &str, password: &str) -> reqwest::Response {
         self.browser_like()

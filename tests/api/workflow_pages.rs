@@ -445,16 +445,7 @@ async fn a_nurse_cancels_only_her_own_units_requests() {
     let app = TestApp::spawn().await;
     let h = app.seed().await;
     let ames = app.user("ames", Role::Nurse, None).await;
-    app.store
-        .write(|c| {
-            chartrack::store::admin::set_home(
-                c,
-                "ames",
-                Some(&chartrack::domain::LocationCode::parse("4W").unwrap()),
-            )
-        })
-        .await
-        .unwrap();
+    app.set_home("ames", "4W").await;
     let mut ids = Vec::new();
     for (volume, place) in [(&h.volumes[0], "CARD"), (&h.volumes[1], "4W")] {
         let (s, b) = app

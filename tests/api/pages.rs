@@ -425,15 +425,7 @@ async fn names_are_escaped_and_restricted_charts_hide_their_whereabouts() {
         )
         .await;
     assert_eq!(s, 201, "{b}");
-    let (s, b) = app
-        .post(
-            "/api/v1/volumes",
-            &app.admin,
-            &json!({"mrn": "555502", "last_name": "Vip", "first_name": "Very", "home": "FR-00-19", "restricted": true}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
-    let vip = b["barcode"].as_str().unwrap().to_owned();
+    let vip = restricted_volume(&app).await;
     app.scan("fr-out", &h.loc["4W"]).await;
     app.scan("fr-out", &vip).await;
 
@@ -807,15 +799,7 @@ async fn scan_events(feed: &mut reqwest::Response, n: usize) -> Vec<String> {
 async fn the_live_feed_hides_a_restricted_charts_whereabouts_below_supervisor_and_is_audited() {
     let app = TestApp::spawn().await;
     let h = app.seed().await;
-    let (s, b) = app
-        .post(
-            "/api/v1/volumes",
-            &app.admin,
-            &json!({"mrn": "555502", "last_name": "Vip", "first_name": "Very", "home": "FR-00-19", "restricted": true}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
-    let vip = b["barcode"].as_str().unwrap().to_owned();
+    let vip = restricted_volume(&app).await;
     app.person("ames", Role::Nurse).await;
     app.person("cleo", Role::Clerk).await;
     app.person("sup", Role::Supervisor).await;
@@ -979,4 +963,17 @@ async fn empty_lists_say_so() {
     assert!(html.contains("No chart is listed here"), "{html}");
     let (_, html) = app.page(&s.cookie, "/locations").await;
     assert!(!html.contains("No locations yet"), "{html}");
+}
+
+/// A restricted (VIP) patient's volume, MRN 555502, shelved at FR-00-19; its barcode.
+async fn restricted_volume(app: &TestApp) -> String {
+    let (s, b) = app
+        .post(
+            "/api/v1/volumes",
+            &app.admin,
+            &json!({"mrn": "555502", "last_name": "Vip", "first_name": "Very", "home": "FR-00-19", "restricted": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    b["barcode"].as_str().unwrap().to_owned()
 }

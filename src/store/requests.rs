@@ -407,6 +407,18 @@ fn view_row(r: &rusqlite::Row) -> rusqlite::Result<RequestView> {
     })
 }
 
+/// Who a request belongs to, without its patient: the code of the place it delivers to, and
+/// the user id of whoever made it. `None` when there is no such request.
+pub fn owner(c: &Connection, id: i64) -> Result<Option<(String, Option<i64>)>> {
+    Ok(c
+        .prepare_cached(
+            "SELECT l.code, q.requested_by FROM request q JOIN location l ON l.location_id = q.location_id
+             WHERE q.request_id = ?",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
 pub fn view(c: &Audited, id: i64) -> Result<Option<RequestView>> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| format!("{VIEW_SELECT} WHERE q.request_id = ?1"));

@@ -414,14 +414,14 @@ fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
         {
             println!("First start: user 'admin' created with one-time password: {password}");
             match &config_path {
+                // The demo's database is not the configured default: say how to reach it.
+                _ if demo => println!(
+                    "Create an API token with: printf 'database = \"{}\"\\n' > demo.toml; chartrack token create --user admin --config demo.toml",
+                    config.database.display()
+                ),
                 Some(c) => println!(
                     "Create an API token with: chartrack token create --user admin --config {}",
                     c.display()
-                ),
-                // The demo's database is not the default one: say how to reach it.
-                None if demo => println!(
-                    "Create an API token with: printf 'database = \"{}\"\\n' > demo.toml; chartrack token create --user admin --config demo.toml",
-                    config.database.display()
                 ),
                 None => println!("Create an API token with: chartrack token create --user admin"),
             }

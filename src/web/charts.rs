@@ -20,9 +20,9 @@ use std::convert::Infallible;
 pub struct SearchQuery {
     #[serde(default)]
     q: String,
-    /// The page of results, from 1.
+    /// The page of results, from 1 (anything else reads as the first page).
     #[serde(default)]
-    page: Option<u64>,
+    page: Option<String>,
 }
 
 /// Results shown on one page of the dashboard.
@@ -45,7 +45,8 @@ pub async fn dashboard(
         None
     } else {
         let t = text.clone();
-        let offset = (q.page.unwrap_or(1).clamp(1, 100_000) - 1) * u64::from(PAGE);
+        let page = q.page.as_deref().and_then(|p| p.trim().parse::<u64>().ok());
+        let offset = (page.unwrap_or(1).clamp(1, 100_000) - 1) * u64::from(PAGE);
         let mut found = s
             .store
             .audited(caller.access("search", text.clone()), move |c| {
@@ -81,7 +82,9 @@ pub async fn dashboard(
             }
             @if let Some(found) = &hits {
                 (how_many(&text, found))
-                (results(tz, today(&s), &text, &found.hits))
+                @if !found.hits.is_empty() || found.total == 0 {
+                    (results(tz, today(&s), &text, &found.hits))
+                }
             }
             section.tiles aria-label="Counts" {
                 (tile(counts.at_location + counts.in_transit, "out", if supervisor { "/reports/charged-out" } else { "/locations" }))
@@ -108,7 +111,7 @@ fn how_many(text: &str, found: &query::SearchPage) -> Markup {
         @if found.total > shown || found.offset > 0 {
             div.how-many role="status" {
                 @if shown > 0 { "Showing " (first) "–" (last) " of " (found.total) }
-                @else { (found.total) " found; this page is past the end" }
+                @else { (found.total) " found; this page is past the end: " a href=(link(1)) { "back to the first page" } }
                 @if !text.contains(',') || !text.chars().any(|c| c.is_ascii_digit()) {
                     " — add a first name or date of birth (Last, First 1970-01-31) to narrow it"
                 }

@@ -977,3 +977,24 @@ async fn restricted_volume(app: &TestApp) -> String {
     assert_eq!(s, 201, "{b}");
     b["barcode"].as_str().unwrap().to_owned()
 }
+
+#[tokio::test]
+async fn a_search_page_out_of_range_or_garbled_is_answered_plainly() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    app.person("ames", Role::Nurse).await;
+    let s = app.sign_in("ames").await;
+    let (status, html) = app.page(&s.cookie, "/?q=Quill&page=abc").await;
+    assert_eq!(
+        status, 200,
+        "a garbled page number is the first page: {html}"
+    );
+    assert!(html.contains("Quill"), "{html}");
+    let (status, html) = app.page(&s.cookie, "/?q=Quill&page=3").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("this page is past the end"), "{html}");
+    assert!(
+        !html.contains("Nothing matches"),
+        "no contradiction: {html}"
+    );
+}

@@ -235,11 +235,17 @@ set +e
 pid=$!
 trap 'rm -f "$FULL/ballast"' USR1
 trap 'kill -TERM $pid' TERM
-status=129
-while [ $status -gt 128 ] && kill -0 $pid 2>/dev/null; do
+# A trap interrupts `wait` (status > 128); wait again while the server runs. If it ended in
+# the moment between, one more `wait` collects its own exit status instead of the trap's.
+while :; do
     wait $pid
     status=$?
+    if [ $status -le 128 ] || ! kill -0 $pid 2>/dev/null; then break; fi
 done
+if [ $status -gt 128 ]; then
+    wait $pid
+    status=$?
+fi
 exit $status
 "#;
 

@@ -4,7 +4,7 @@
 
 use super::url_escape;
 use super::{layout, status_words, when, PageForm, PageResult};
-use crate::domain::{EndReason, Mrn, Priority, RequestStatus};
+use crate::domain::{EndReason, Mrn, Priority, RequestStatus, Role};
 use crate::labels::{code128_modules, svg_bars};
 use crate::service::requests::{self as flows, CancelBody};
 use crate::service::AppError;
@@ -52,18 +52,35 @@ fn stage(r: &RequestView) -> Markup {
     html! { span.stage data-status=(r.status.as_str()) { (words) } }
 }
 
+/// Whether the caller gets a Cancel button on a request: a nurse only on her home unit's
+/// requests and the ones she made (as `service::requests::cancel` allows); a clerk and above on
+/// any request still under way.
+fn may_cancel(caller: &Caller, home: Option<&str>, r: &RequestView) -> bool {
+    match caller.role() {
+        Some(Role::Nurse) => {
+            home == Some(r.location.code.as_str())
+                || r.requested.by.as_deref() == Some(caller.name())
+        }
+        Some(_) => true,
+        None => false,
+    }
+}
+
+/// The rows of a request list. `cancel`: the caller's home unit when the list offers Cancel
+/// (`Some(None)`: no home unit set), `None` when it never does.
 fn request_rows(
     tz: Tz,
     today: chrono::NaiveDate,
     caller: &Caller,
     rows: &[RequestView],
-    cancel: bool,
+    cancel: Option<Option<&str>>,
 ) -> Markup {
+    let cancel_column = cancel.is_some();
     html! {
         @if rows.is_empty() { p.empty { "No requests." } }
         @else {
             table {
-                thead { tr { th { "Priority" } th { "Patient" } th { "Volume" } th { "For" } th { "Needed by" } th { "Where it stands" } th { "Requested" } @if cancel { th { "" } } } }
+                thead { tr { th { "Priority" } th { "Patient" } th { "Volume" } th { "For" } th { "Needed by" } th { "Where it stands" } th { "Requested" } @if cancel_column { th { "" } } } }
                 tbody {
                     @for r in rows {
                         tr.request data-status=(r.status.as_str()) {
@@ -79,9 +96,9 @@ fn request_rows(
                                 @if let Some(reason) = r.end_reason { br; small { (reason.label()) } }
                             }
                             td { (when(tz, &r.requested.at)) @if let Some(by) = &r.requested.by { br; small { (by) } } }
-                            @if cancel {
+                            @if let Some(home) = cancel {
                                 td {
-                                    @if r.status.is_active() {
+                                    @if r.status.is_active() && may_cancel(caller, home, r) {
                                         form.inline method="post" action={ "/requests/" (r.id) "/cancel" }
                                             data-confirm={ "Cancel the request for " (r.volume) " (" (r.last_name) ", " (r.first_name) ") to " (r.location.name) "?" } {
                                             input type="hidden" name="csrf" value=(caller.csrf());
@@ -108,6 +125,7 @@ fn floor_list(
     tz: Tz,
     today: chrono::NaiveDate,
     caller: &Caller,
+    home: Option<&str>,
     code: &str,
     mine: &[RequestView],
     asked_of_us: &[RequestView],
@@ -115,13 +133,21 @@ fn floor_list(
     html! {
         div #request-list {
             h2 { "Requested for " (code) }
-            (request_rows(tz, today, caller, mine, true))
+            (request_rows(tz, today, caller, mine, Some(home)))
             @if !asked_of_us.is_empty() {
                 h2 { "Asked of " (code) " (you hold these; hand them over)" }
-                (request_rows(tz, today, caller, asked_of_us, false))
+                (request_rows(tz, today, caller, asked_of_us, None))
             }
         }
     }
+}
+
+/// The signed-in user's home unit (its code), if one is set.
+async fn home_unit(s: &AppState, caller: &Caller) -> PageResult<Option<String>> {
+    Ok(match caller.user_id() {
+        Some(id) => s.store.read(move |c| query::home_of(c, id)).await?,
+        None => None,
+    })
 }
 
 async fn floor_data(
@@ -186,9 +212,17 @@ pub async fn requests_page(
     }
     if let (Some(code), Some("list")) = (&floor, q.part.as_deref()) {
         let (mine, theirs) = floor_data(&s, &caller, code).await?;
-        return Ok(
-            floor_list(s.tz, super::today(&s), &caller, code, &mine, &theirs).into_response(),
-        );
+        let home = home_unit(&s, &caller).await?;
+        return Ok(floor_list(
+            s.tz,
+            super::today(&s),
+            &caller,
+            home.as_deref(),
+            code,
+            &mine,
+            &theirs,
+        )
+        .into_response());
     }
     let text = q.q.trim().to_owned();
     if text.chars().count() > 100 {
@@ -247,11 +281,8 @@ pub async fn requests_page(
         .collect();
     let today = super::today(&s);
     // "Deliver to" starts at the floor whose page this is, else the nurse's home unit.
-    let deliver_to = match (&floor, caller.user_id()) {
-        (Some(code), _) => Some(code.clone()),
-        (None, Some(id)) => s.store.read(move |c| query::home_of(c, id)).await?,
-        (None, None) => None,
-    };
+    let home = home_unit(&s, &caller).await?;
+    let deliver_to = floor.clone().or_else(|| home.clone());
     patients.dedup();
     let title = match &floor {
         Some(code) => format!("Requests for {code}"),
@@ -311,12 +342,12 @@ pub async fn requests_page(
             section.floor data-requests=(format!("/events/requests?location={}", url_escape(code)))
                 data-list=(format!("/requests?location={}&part=list", url_escape(code))) {
                 p { span.live data-state="connecting" { "connecting" } " — this list updates by itself." }
-                (floor_list(s.tz, today, &caller, code, mine, theirs))
+                (floor_list(s.tz, today, &caller, home.as_deref(), code, mine, theirs))
             }
         } @else {
             h2 { "Open requests" }
             p { "Your floor's page: " @for l in &places { a href={ "/requests?location=" (url_escape(&l.code)) } { (l.code) } " " } }
-            (request_rows(s.tz, today, &caller, &all, true))
+            (request_rows(s.tz, today, &caller, &all, Some(home.as_deref())))
         }
     };
     Ok(layout(Some(&caller), &title, body).into_response())

@@ -1116,3 +1116,54 @@ async fn cancelling_a_request_on_the_floor_page_asks_first() {
     .await;
     b.clone().close().await.unwrap();
 }
+
+/// A nurse sees Cancel only where she may use it: her home unit's requests and the ones she
+/// made; another floor's request made by someone else shows none (a clerk's page shows all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nurse_sees_cancel_only_on_requests_she_may_cancel() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.person("ames", Role::Nurse).await;
+    app.set_home("ames", "4W").await;
+    let ames = app
+        .token_for(chartrack::store::admin::TokenFor::User("ames".into()))
+        .await;
+    let request = |by: String, volume: String| {
+        let app = &app;
+        async move {
+            let (s, r) = app
+                .post(
+                    "/api/v1/requests",
+                    &by,
+                    &serde_json::json!({"barcode": volume, "location": "CARD", "priority": "routine"}),
+                )
+                .await;
+            assert_eq!(s, 201, "{r}");
+        }
+    };
+    request(app.admin.clone(), h.volumes[0].clone()).await;
+    request(ames, h.volumes[1].clone()).await;
+    sign_in(b, &app, "ames").await;
+    b.goto(&format!("{}/requests?location=CARD", app.base))
+        .await
+        .unwrap();
+    let rows = b
+        .find_all(Locator::Css("#request-list tr.request"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let mut seen = Vec::new();
+    for row in rows {
+        let text = row.text().await.unwrap();
+        let buttons = row.find_all(Locator::Css("button")).await.unwrap().len();
+        seen.push((text.contains(&h.volumes[1]), buttons));
+    }
+    seen.sort();
+    // The admin's request for the clinic: no button; her own: one.
+    assert_eq!(seen, vec![(false, 0), (true, 1)], "{seen:?}");
+    b.clone().close().await.unwrap();
+}

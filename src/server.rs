@@ -212,8 +212,8 @@ async fn authorize(
         .unwrap_or_default();
     match auth::check(&gate.state, &gate.table, path.as_deref(), req).await {
         Ok(req) => next.run(req).await,
-        Err(e) if page => crate::web::refusal(e, &full_path),
-        Err(e) => e.into_response(),
+        Err(r) if page => crate::web::refusal(r, &full_path),
+        Err(r) => r.error.into_response(),
     }
 }
 

@@ -266,19 +266,63 @@ fn remote_of(state: &AppState, req: &Request) -> String {
     }
 }
 
+/// A refusal at the gate: why, and, when a signed-in user's role falls short, who was refused
+/// and the role the route needs (so a page can keep the menu and say what the role may do).
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: AppError,
+    pub refused: Option<(Caller, Role)>,
+}
+
+impl From<AppError> for Refusal {
+    fn from(error: AppError) -> Self {
+        Refusal {
+            error,
+            refused: None,
+        }
+    }
+}
+
 /// The whole decision; on success the request carries its [`Caller`] and [`Principal`].
 pub async fn check(
     state: &AppState,
     table: &PolicyTable,
     path: Option<&str>,
-    mut req: Request,
-) -> Result<Request, AppError> {
+    req: Request,
+) -> Result<Request, Refusal> {
     let policy = path
         .and_then(|p| table.policy_for(req.method(), p))
         .ok_or_else(|| AppError::Forbidden("this route is not classified for access".into()))?;
     if policy == Public {
         return Ok(req);
     }
+    let (mut req, principal, caller) = identify(state, path, req).await?;
+    let allowed = match (policy, &principal) {
+        (Public | Any | Scan, _) => true,
+        (User(min), Principal::User { role, .. }) => role.at_least(min),
+        (User(_), Principal::Station { .. }) => false,
+    };
+    if !allowed {
+        return Err(Refusal {
+            error: AppError::Forbidden("your role may not do this".into()),
+            refused: match policy {
+                User(min) if caller.role().is_some() => Some((caller, min)),
+                _ => None,
+            },
+        });
+    }
+    req.extensions_mut().insert(principal);
+    req.extensions_mut().insert(caller);
+    Ok(req)
+}
+
+/// Who is calling: a bearer token's principal, or a live session's user (after the
+/// anti-forgery checks on a state-changing request and the one-time-password rule).
+async fn identify(
+    state: &AppState,
+    path: Option<&str>,
+    mut req: Request,
+) -> Result<(Request, Principal, Caller), AppError> {
     let remote = remote_of(state, &req);
     let settings = state.sessions;
     let now = state.store.clock().now();
@@ -353,21 +397,12 @@ pub async fn check(
     } else {
         return Err(AppError::Unauthorized);
     };
-    let allowed = match (policy, &principal) {
-        (Public | Any | Scan, _) => true,
-        (User(min), Principal::User { role, .. }) => role.at_least(min),
-        (User(_), Principal::Station { .. }) => false,
-    };
-    if !allowed {
-        return Err(AppError::Forbidden("your role may not do this".into()));
-    }
-    req.extensions_mut().insert(principal.clone());
-    req.extensions_mut().insert(Caller {
-        principal,
+    let caller = Caller {
+        principal: principal.clone(),
         remote,
         session,
-    });
-    Ok(req)
+    };
+    Ok((req, principal, caller))
 }
 
 /// The anti-forgery token of a request: the `x-csrf-token` header (scripts), else the `csrf`

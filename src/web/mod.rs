@@ -97,8 +97,11 @@ pub fn routes() -> Routes {
 
 /// A refusal at the gate, as a page: a stranger is sent to sign in (and back to `path`
 /// afterwards); every other refusal is an error page.
-pub fn refusal(error: AppError, path: &str) -> Response {
-    match error {
+pub fn refusal(refusal: crate::auth::Refusal, path: &str) -> Response {
+    if let Some((caller, need)) = &refusal.refused {
+        return not_for_your_role(caller, *need, path);
+    }
+    match refusal.error {
         AppError::Unauthorized => {
             axum::response::Redirect::to(&format!("/login?next={}", url_escape(path)))
                 .into_response()
@@ -145,6 +148,133 @@ async fn asset(Path(file): Path<String>) -> Response {
         .into_response()
 }
 
+/// One entry of the menu: the least role that sees it, where it goes, and what it is for (the
+/// refusal page lists these for the caller's role).
+pub struct MenuItem {
+    pub role: Role,
+    pub href: &'static str,
+    pub label: &'static str,
+    pub what: &'static str,
+}
+
+/// The menu, in the order the header shows it.
+pub const MENU: &[MenuItem] = &[
+    MenuItem {
+        role: Role::Nurse,
+        href: "/",
+        label: "Find a chart",
+        what: "search by name, MRN or barcode and see where a chart is",
+    },
+    MenuItem {
+        role: Role::Nurse,
+        href: "/scan",
+        label: "Scan",
+        what: "scan charts at a station",
+    },
+    MenuItem {
+        role: Role::Nurse,
+        href: "/requests",
+        label: "Requests",
+        what: "ask the file room for a chart and follow it to your floor",
+    },
+    MenuItem {
+        role: Role::Nurse,
+        href: "/locations",
+        label: "Locations",
+        what: "what each unit, clinic and shelf holds",
+    },
+    MenuItem {
+        role: Role::Clerk,
+        href: "/pull-list",
+        label: "Pull list",
+        what: "the charts to pull for open requests",
+    },
+    MenuItem {
+        role: Role::Clerk,
+        href: "/loose-reports",
+        label: "Loose reports",
+        what: "reports waiting to be filed",
+    },
+    MenuItem {
+        role: Role::Clerk,
+        href: "/stocktakes",
+        label: "Stocktakes",
+        what: "count a shelf and see what is missing or misfiled",
+    },
+    MenuItem {
+        role: Role::Clerk,
+        href: "/stations",
+        label: "Stations",
+        what: "the scanners, their modes and links",
+    },
+    MenuItem {
+        role: Role::Supervisor,
+        href: "/missing",
+        label: "Missing",
+        what: "charts marked missing and where to look",
+    },
+    MenuItem {
+        role: Role::Supervisor,
+        href: "/reports",
+        label: "Reports",
+        what: "charged-out, overdue and turnaround reports",
+    },
+    MenuItem {
+        role: Role::Supervisor,
+        href: "/exceptions",
+        label: "Exceptions",
+        what: "scans no station could place",
+    },
+    MenuItem {
+        role: Role::Supervisor,
+        href: "/access-log",
+        label: "Access log",
+        what: "who looked at which patient's charts",
+    },
+    MenuItem {
+        role: Role::Admin,
+        href: "/admin",
+        label: "Admin",
+        what: "users, locations, stations and imports",
+    },
+];
+
+/// A role in words, with its article ("a nurse", "an admin").
+fn a_role(role: Role) -> &'static str {
+    match role {
+        Role::Nurse => "a nurse",
+        Role::Clerk => "a file clerk",
+        Role::Supervisor => "a supervisor",
+        Role::Admin => "an admin",
+    }
+}
+
+/// The page for a signed-in user whose role may not open `path`: the menu stays, the page says
+/// which role it needs and lists what this role may do instead.
+fn not_for_your_role(caller: &Caller, need: Role, path: &str) -> Response {
+    let role = caller.role().unwrap_or(Role::Nurse);
+    let what = MENU
+        .iter()
+        .find(|i| i.href != "/" && path.starts_with(i.href))
+        .map(|i| i.label)
+        .unwrap_or("This page");
+    let body = html! {
+        h1 { "Not for your role" }
+        p.error { (what) " is for " (a_role(need)) @if need != Role::Admin { " or above" } "; you are signed in as " (caller.name()) ", " (a_role(role)) "." }
+        p { "Ask a supervisor if you need it. As " (a_role(role)) " you can:" }
+        ul.may {
+            @for item in MENU.iter().filter(|i| role.at_least(i.role)) {
+                li { a href=(item.href) { (item.label) } " — " (item.what) }
+            }
+        }
+    };
+    (
+        StatusCode::FORBIDDEN,
+        layout(Some(caller), "Not for your role", body),
+    )
+        .into_response()
+}
+
 /// A page with the site's header (navigation by role) around `body`.
 pub fn layout(caller: Option<&Caller>, title: &str, body: Markup) -> Markup {
     let role = caller.and_then(Caller::role);
@@ -168,23 +298,9 @@ pub fn layout(caller: Option<&Caller>, title: &str, body: Markup) -> Markup {
                     header.top {
                         a.brand href="/" { "chartrack" }
                         nav {
-                            a href="/" { "Find a chart" }
-                            a href="/scan" { "Scan" }
-                            a href="/requests" { "Requests" }
-                            a href="/locations" { "Locations" }
-                            @if may(Role::Clerk) {
-                                a href="/pull-list" { "Pull list" }
-                                a href="/loose-reports" { "Loose reports" }
-                                a href="/stocktakes" { "Stocktakes" }
-                                a href="/stations" { "Stations" }
+                            @for item in MENU.iter().filter(|i| may(i.role)) {
+                                a href=(item.href) { (item.label) }
                             }
-                            @if may(Role::Supervisor) {
-                                a href="/missing" { "Missing" }
-                                a href="/reports" { "Reports" }
-                                a href="/exceptions" { "Exceptions" }
-                                a href="/access-log" { "Access log" }
-                            }
-                            @if may(Role::Admin) { a href="/admin" { "Admin" } }
                         }
                         form.signout method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(c.csrf());

@@ -1167,3 +1167,77 @@ async fn a_nurse_sees_cancel_only_on_requests_she_may_cancel() {
     assert_eq!(seen, vec![(false, 0), (true, 1)], "{seen:?}");
     b.clone().close().await.unwrap();
 }
+
+/// A page the role may not open keeps the menu, says which role it needs and what this role
+/// may do instead (links); the API still answers JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_not_for_the_role_keeps_the_menu_and_says_what_the_role_may_do() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    app.person("ames", Role::Nurse).await;
+    sign_in(b, &app, "ames").await;
+    b.goto(&format!("{}/reports/overdue", app.base))
+        .await
+        .unwrap();
+    let main = b
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        main.contains("Reports is for a supervisor or above; you are signed in as ames, a nurse."),
+        "{main}"
+    );
+    let nav = b
+        .find(Locator::Css("header.top nav"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        nav.contains("Requests") && !nav.contains("Reports"),
+        "{nav}"
+    );
+    let who = b
+        .find(Locator::Css("header.top .who"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(who, "ames");
+    // What she may do instead: her menu's pages, as links, and nothing above her role.
+    let offered: Vec<String> = {
+        let mut v = Vec::new();
+        for a in b.find_all(Locator::Css("main ul.may a")).await.unwrap() {
+            v.push(a.attr("href").await.unwrap().unwrap());
+        }
+        v
+    };
+    assert_eq!(
+        offered,
+        ["/", "/scan", "/requests", "/locations"],
+        "{offered:?}"
+    );
+    b.find(Locator::Css("main ul.may a[href='/requests']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_until(b, "h1", "the requests page", |t| t == "Requests").await;
+    b.clone().close().await.unwrap();
+    // The same refusal to a script is JSON.
+    let token = app
+        .token_for(chartrack::store::admin::TokenFor::User("ames".into()))
+        .await;
+    let (s, r) = app.get("/api/v1/exceptions", &token).await;
+    assert_eq!(s, 403);
+    assert!(r["error"].as_str().is_some(), "{r}");
+}

@@ -23,6 +23,9 @@ pub struct SearchQuery {
     /// The page of results, from 1 (anything else reads as the first page).
     #[serde(default)]
     page: Option<String>,
+    /// `counts`: only the counts (the dashboard refreshes them live).
+    #[serde(default)]
+    part: Option<String>,
 }
 
 /// Results shown on one page of the dashboard.
@@ -40,6 +43,10 @@ pub async fn dashboard(
     let tz = s.tz;
     let cutoffs = s.loans.cutoffs(s.store.clock().now());
     let counts = s.store.read(move |c| query::counts(c, &cutoffs)).await?;
+    let tiles = tiles(&counts, caller.role());
+    if q.part.as_deref() == Some("counts") {
+        return Ok(tiles);
+    }
     let feed = feed::recent(&s, &caller, None, false, 15).await?;
     let hits = if text.is_empty() {
         None
@@ -62,12 +69,6 @@ pub async fn dashboard(
         }
         Some(found)
     };
-    let role = caller.role();
-    let supervisor = role.is_some_and(|r| r.at_least(crate::domain::Role::Supervisor));
-    let clerk = role.is_some_and(|r| r.at_least(crate::domain::Role::Clerk));
-    let tile = |n: i64, label: &str, href: &str| {
-        html! { a.tile href=(href) { span.n { (n) } span.l { (label) } } }
-    };
     Ok(layout(
         Some(&caller),
         "Find a chart",
@@ -86,7 +87,22 @@ pub async fn dashboard(
                     (results(tz, today(&s), &text, &found.hits))
                 }
             }
-            section.tiles aria-label="Counts" {
+            (tiles)
+            (feed_list(tz, &feed, "/events"))
+        },
+    ))
+}
+
+/// The counts, each a link to its list; the page refetches them (`?part=counts`) as scans
+/// arrive and every half minute.
+fn tiles(counts: &query::Counts, role: Option<crate::domain::Role>) -> Markup {
+    let supervisor = role.is_some_and(|r| r.at_least(crate::domain::Role::Supervisor));
+    let clerk = role.is_some_and(|r| r.at_least(crate::domain::Role::Clerk));
+    let tile = |n: i64, label: &str, href: &str| {
+        html! { a.tile href=(href) { span.n { (n) } span.l { (label) } } }
+    };
+    html! {
+            section.tiles #counts aria-label="Counts" data-counts="/?part=counts" {
                 (tile(counts.at_location + counts.in_transit, "out", if supervisor { "/reports/charged-out" } else { "/locations" }))
                 (tile(counts.in_transit, "in transit", "/locations"))
                 (tile(counts.overdue, "overdue", if supervisor { "/reports/overdue" } else { "/locations" }))
@@ -96,9 +112,7 @@ pub async fn dashboard(
                 (tile(counts.loose_waiting, "loose reports to file", if clerk { "/loose-reports" } else { "/" }))
                 (tile(counts.open_exceptions, "exceptions", "/exceptions"))
             }
-            (feed_list(tz, &feed, "/events"))
-        },
-    ))
+    }
 }
 
 /// "Showing 1–100 of 156", a hint to narrow it, and the way to the other pages.

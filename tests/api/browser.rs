@@ -1241,3 +1241,43 @@ async fn a_page_not_for_the_role_keeps_the_menu_and_says_what_the_role_may_do() 
     assert_eq!(s, 403);
     assert!(r["error"].as_str().is_some(), "{r}");
 }
+
+/// The dashboard's counts follow the scans without a reload, and each is a link to its list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_counts_update_live_and_link_to_their_lists() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.person("sue", Role::Supervisor).await;
+    sign_in(b, &app, "sue").await;
+    text_until(b, ".feed .live", "the feed connecting", |t| t == "live").await;
+    let out = "#counts a.tile:first-child";
+    let before = text_until(b, out, "the out count", |t| t.ends_with("out")).await;
+    assert!(before.starts_with('0'), "{before}");
+    // A chart arrives at the clinic: one more out, without reloading.
+    app.scan("card", &h.volumes[2]).await;
+    text_until(b, out, "the out count to go up", |t| t.starts_with('1')).await;
+    let href = b
+        .find(Locator::Css(out))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap();
+    assert_eq!(href.as_deref(), Some("/reports/charged-out"));
+    b.find(Locator::Css(out))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let page = text_until(b, "main", "the charged-out list", |t| {
+        t.contains(&h.volumes[2])
+    })
+    .await;
+    assert!(page.contains("CARD"), "{page}");
+    b.clone().close().await.unwrap();
+}

@@ -26,6 +26,7 @@ function liveFeed() {
   es.onopen = () => { if (state) { state.dataset.state = "live"; state.textContent = "live"; } };
   es.onerror = () => { if (state) { state.dataset.state = "down"; state.textContent = "reconnecting"; } };
   es.addEventListener("scan", (e) => {
+    document.dispatchEvent(new Event("chartrack:scan"));
     // The server sends the line already rendered and escaped.
     list.insertAdjacentHTML("afterbegin", e.data);
     while (list.children.length > 50) list.lastElementChild.remove();
@@ -37,6 +38,27 @@ function liveFeed() {
       }, 3000);
     }
   });
+}
+
+// The dashboard's counts: refetched a few seconds after scans arrive (at most every 5 s) and
+// every 30 s (requests and reports change them too). Stops when the session has ended.
+function liveCounts() {
+  if (!document.querySelector("[data-counts]")) return;
+  let due = null, last = 0, stopped = false;
+  const refresh = async () => {
+    due = null;
+    const tiles = document.querySelector("[data-counts]");
+    if (stopped || !tiles) return;
+    last = Date.now();
+    try {
+      const r = await fetch(tiles.dataset.counts, { credentials: "same-origin", redirect: "manual" });
+      if (r.status === 401 || r.type === "opaqueredirect") { stopped = true; return; }
+      if (r.ok) tiles.outerHTML = await r.text();
+    } catch (_) { /* unreachable: the next one tries again */ }
+  };
+  const soon = () => { if (!due) due = setTimeout(refresh, Math.max(2000, 5000 - (Date.now() - last))); };
+  document.addEventListener("chartrack:scan", soon);
+  setInterval(soon, 30000);
 }
 
 // Say it aloud. `interrupt` cuts off what is being said; a refusal is queued behind it instead,
@@ -300,4 +322,4 @@ function confirmations() {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => { liveFeed(); scanPage(); jsonForms(); uploads(); requestsFloor(); printButtons(); confirmations(); });
+document.addEventListener("DOMContentLoaded", () => { liveFeed(); liveCounts(); scanPage(); jsonForms(); uploads(); requestsFloor(); printButtons(); confirmations(); });

@@ -81,13 +81,13 @@ pub async fn dashboard(
                     button type="submit" { "Find" }
                 }
             }
+            (tiles)
             @if let Some(found) = &hits {
                 (how_many(&text, found))
                 @if !found.hits.is_empty() || found.total == 0 {
                     (results(tz, today(&s), &text, &found.hits))
                 }
             }
-            (tiles)
             (feed_list(tz, &feed, "/events"))
         },
     ))

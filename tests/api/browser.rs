@@ -944,7 +944,20 @@ async fn a_search_says_how_much_it_found_and_pages_through_the_rest() {
         .unwrap();
     assert_eq!(rows.len(), 100);
     // The dashboard's counts stay above the results.
-    b.find(Locator::Css("a.tile")).await.expect("the counts");
+    let above = b
+        .execute(
+            "const c = document.getElementById('counts').getBoundingClientRect();
+             const r = document.querySelector('section.results').getBoundingClientRect();
+             return c.bottom <= r.top;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        above,
+        serde_json::json!(true),
+        "the counts are below the results"
+    );
 
     b.find(Locator::Css("div.how-many a.next"))
         .await

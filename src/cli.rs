@@ -295,11 +295,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
         } => {
             let (_, store) = open(config.as_ref())?;
-            let r = store.read_blocking(crate::store::audit::verify);
+            let r = store.verify_audit_blocking();
             store.shutdown();
             match r? {
                 Ok(v) => {
                     println!("access log intact: {} entries; head {}", v.entries, v.head);
+                    if v.keyed_from > 1 {
+                        println!(
+                            "entries before {} were written before the log was keyed (plain SHA-256 chain)",
+                            v.keyed_from
+                        );
+                    }
+                    match &v.anchor {
+                        Some(a) => println!(
+                            "agrees with the newest anchor: entry {} written at {} ({})",
+                            a.entries,
+                            a.at,
+                            store.anchor_path().display()
+                        ),
+                        None => {
+                            println!("no anchor written yet ({})", store.anchor_path().display())
+                        }
+                    }
                     Ok(())
                 }
                 Err(broken) => anyhow::bail!("{broken}"),
@@ -311,6 +328,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             store.shutdown();
             r?;
             eprintln!("backup written to {}", dest.display());
+            eprintln!(
+                "the access log's key is not in it: keep a copy of {} apart from the backups (without it the log cannot be verified)",
+                store.audit_key_path().display()
+            );
             Ok(())
         }
     }

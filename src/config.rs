@@ -31,6 +31,14 @@ pub struct Config {
     pub trusted_proxies: Vec<TrustedProxy>,
     /// Days a volume may stay out, by the kind of place it is at (or going to), before it is overdue.
     pub loan_days: LoanDays,
+    /// The access log's key file (HMAC-SHA-256; created at first start, mode 0600). Default:
+    /// beside the database, `<database>.audit-key`. Keep a copy with the backups, apart from them.
+    pub audit_key: Option<PathBuf>,
+    /// The file the access log's head is appended to (every `anchor_seconds` and at shutdown),
+    /// ideally on another disk or a write-once share. Default: `<database>.anchors`.
+    pub audit_anchor: Option<PathBuf>,
+    /// Seconds between anchors (written only when the log has grown).
+    pub anchor_seconds: u32,
     pub stations: Vec<StationConfig>,
 }
 
@@ -200,6 +208,9 @@ impl Default for Config {
             secure_cookies: false,
             trusted_proxies: Vec::new(),
             loan_days: LoanDays::default(),
+            audit_key: None,
+            audit_anchor: None,
+            anchor_seconds: 60,
             stations: Vec::new(),
         }
     }

@@ -1,7 +1,7 @@
 //! Prometheus metrics at `/metrics`, with the Prometheus project's own client
 //! (`prometheus-client`, OpenMetrics text): scan counts and latency counted by this process;
 //! the writer's commits, volumes by status, recorded scans, open exceptions and stations
-//! connected read from the store at each scrape.
+//! connected and the access log's newest anchor read from the store at each scrape.
 
 use crate::store::{query, ScanAnswer, Store, StoreError};
 use prometheus_client::collector::Collector;
@@ -80,7 +80,26 @@ impl Metrics {
             })
             .await?;
         let w = store.writer_stats();
+        // The newest anchor of the access log; an unreadable anchor file reads as none (the
+        // access-log page and `audit verify` say why).
+        let anchor = store.newest_anchor().ok().flatten();
+        let anchored_at = anchor
+            .as_ref()
+            .and_then(|a| crate::clock::parse_stamp(&a.at))
+            .map_or(0, |t| t.timestamp());
         let snapshot = StoreSnapshot {
+            anchor: [
+                (
+                    "audit_anchor_entries",
+                    "Access log entries covered by the newest anchor written outside the database",
+                    anchor.as_ref().map_or(0, |a| a.entries),
+                ),
+                (
+                    "audit_anchor_timestamp_seconds",
+                    "When the newest access log anchor was written (Unix time; 0: none yet)",
+                    anchored_at,
+                ),
+            ],
             volumes: crate::domain::Status::ALL
                 .iter()
                 .map(|s| {
@@ -140,6 +159,7 @@ struct StoreSnapshot {
     recorded: [(&'static str, i64); 2],
     open_exceptions: i64,
     writer: [(&'static str, &'static str, u64); 4],
+    anchor: [(&'static str, &'static str, i64); 2],
 }
 
 impl Collector for StoreSnapshot {
@@ -162,6 +182,10 @@ impl Collector for StoreSnapshot {
             "outcome",
             self.recorded.iter().map(|(s, n)| (s.to_string(), *n)),
         )?;
+        for (name, help, value) in self.anchor {
+            let g = ConstGauge::new(value);
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
         let g = ConstGauge::new(self.open_exceptions);
         g.encode(encoder.encode_descriptor(
             "exceptions_open",

@@ -1,11 +1,16 @@
 //! The access log: who looked at which patient data, when and from where. Entries are chained
-//! (each row's SHA-256 covers the previous row's hash), so `verify` finds any entry that was
-//! changed, removed, inserted or reordered.
+//! (each row's hash covers the previous row's hash), so `verify` finds any entry that was
+//! changed, removed, inserted or reordered. The hash is keyed (HMAC-SHA-256 under the key in
+//! `store::anchor`, computed on the writer's connection by the SQL function
+//! `chartrack_audit_mac`), so it cannot be recomputed without the key; entries written before
+//! the key existed keep their plain SHA-256 chain. `verify` also compares the chain with the
+//! newest anchor, so a tail cut off is found too.
 //!
 //! Patient data is read only through [`crate::store::Store::audited`]: the writer commits the
 //! entry first, then the read runs. Functions that return patient data take an [`Audited`]
 //! connection, which nothing outside `store` can make, so no page or handler can skip the log.
 
+use super::anchor::{Anchor, AuditKey};
 use super::Result;
 use crate::clock::stamp;
 use chrono::{DateTime, Utc};
@@ -83,7 +88,10 @@ pub fn append(c: &Connection, a: &Access, now: DateTime<Utc>) -> Result<i64> {
         a.user_id,
         [&a.actor, a.action, &a.subject, &a.remote],
     );
-    let hash = chain(&prev, &row);
+    // The writer's connection carries the key (`AuditKey::register`); without it, no entry.
+    let hash: String = c
+        .prepare_cached("SELECT chartrack_audit_mac(?1, ?2)")?
+        .query_row(params![prev, row], |r| r.get(0))?;
     c.prepare_cached(
         "INSERT INTO access_log (entry_id, at, user_id, actor, action, subject, remote, prev_hash, row_hash)
          VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
@@ -97,6 +105,10 @@ pub fn append(c: &Connection, a: &Access, now: DateTime<Utc>) -> Result<i64> {
 pub struct Verified {
     pub entries: i64,
     pub head: String,
+    /// The first entry with a keyed hash.
+    pub keyed_from: i64,
+    /// The newest anchor, which the chain agrees with (`None`: none written yet).
+    pub anchor: Option<Anchor>,
 }
 
 /// The first entry that breaks the chain, and how.
@@ -107,8 +119,13 @@ pub struct Broken {
     pub reason: String,
 }
 
-/// Walk the whole chain. `Err(Broken)` names the first entry that does not verify.
-pub fn verify(c: &Connection) -> Result<std::result::Result<Verified, Broken>> {
+/// Walk the whole chain (plain hashes before the key's first entry, keyed from it on), then
+/// hold it against the newest anchor. `Err(Broken)` names the first entry that does not verify.
+pub fn verify(
+    c: &Connection,
+    key: &AuditKey,
+    anchor: Option<&Anchor>,
+) -> Result<std::result::Result<Verified, Broken>> {
     let mut st = c.prepare(
         "SELECT entry_id, at, user_id, actor, action, subject, remote, prev_hash, row_hash
          FROM access_log ORDER BY entry_id",
@@ -117,6 +134,7 @@ pub fn verify(c: &Connection) -> Result<std::result::Result<Verified, Broken>> {
     let mut prev = GENESIS.to_owned();
     let mut expected_id = 1;
     let mut count = 0;
+    let mut at_anchor = None;
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
         let broken = |reason: String| {
@@ -137,16 +155,47 @@ pub fn verify(c: &Connection) -> Result<std::result::Result<Verified, Broken>> {
             return broken("it does not follow the entry before it".into());
         }
         let row = canonical(id, &at, user, fields.each_ref().map(String::as_str));
-        if chain(&prev, &row) != stored_hash {
-            return broken("its contents do not match its hash".into());
+        if id < key.keyed_from {
+            if chain(&prev, &row) != stored_hash {
+                return broken("its contents do not match its hash".into());
+            }
+        } else if key.mac(&prev, &row) != stored_hash {
+            return broken(
+                "its contents do not match its keyed hash: it was changed or forged (or the audit key file is not the one it was written with)".into(),
+            );
+        }
+        if anchor.is_some_and(|a| a.entries == id) {
+            at_anchor = Some(stored_hash.clone());
         }
         prev = stored_hash;
         expected_id += 1;
         count += 1;
     }
+    if let Some(a) = anchor {
+        if count < a.entries {
+            return Ok(Err(Broken {
+                entry_id: count + 1,
+                reason: format!(
+                    "missing: the log ends at entry {count}, but the anchor written at {} says it had reached entry {}; the newest entries were cut off",
+                    a.at, a.entries
+                ),
+            }));
+        }
+        if at_anchor.as_deref() != Some(a.head.as_str()) {
+            return Ok(Err(Broken {
+                entry_id: a.entries,
+                reason: format!(
+                    "it differs from the anchor written at {}: the log was rewritten up to here",
+                    a.at
+                ),
+            }));
+        }
+    }
     Ok(Ok(Verified {
         entries: count,
         head: prev,
+        keyed_from: key.keyed_from,
+        anchor: anchor.cloned(),
     }))
 }
 
@@ -183,10 +232,16 @@ pub fn recent(c: &Connection, subject: Option<&str>, limit: u32) -> Result<Vec<A
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    fn key() -> Arc<AuditKey> {
+        Arc::new(AuditKey::new([7; 32], 1))
+    }
 
     fn db() -> Connection {
         let mut c = Connection::open_in_memory().unwrap();
         super::super::schema::migrate(&mut c).unwrap();
+        key().register(&c).unwrap();
         c
     }
 
@@ -200,31 +255,213 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_intact_chain_verifies_and_any_edit_is_found() {
+    /// A log of `n` entries whose triggers are gone (someone with the file can drop them).
+    fn log(n: i64) -> Connection {
         let c = db();
         let now = chrono::Utc::now();
-        for i in 0..5 {
+        for i in 1..=n {
             append(&c, &entry(&format!("CH{i}")), now).unwrap();
         }
-        let ok = verify(&c).unwrap().unwrap();
-        assert_eq!(ok.entries, 5);
-        // The triggers refuse edits; someone with the file can drop them and edit anyway.
         c.execute_batch(
             "DROP TRIGGER access_log_append_only_update; DROP TRIGGER access_log_append_only_delete;",
         )
         .unwrap();
-        c.execute("UPDATE access_log SET subject='CHX' WHERE entry_id=3", [])
+        c
+    }
+
+    fn anchor_of(c: &Connection) -> Anchor {
+        let (entries, head) = super::super::anchor::head(c).unwrap().unwrap();
+        Anchor {
+            at: "2026-12-01T00:00:00.000Z".into(),
+            entries,
+            head,
+        }
+    }
+
+    /// The first entry `verify` names, and why.
+    fn first_bad(c: &Connection, anchor: Option<&Anchor>) -> (i64, String) {
+        let b = verify(c, &key(), anchor).unwrap().unwrap_err();
+        (b.entry_id, b.reason)
+    }
+
+    /// Overwrite a row's hash with the plain (unkeyed) chain from `from` on, as someone without
+    /// the key would after changing it.
+    fn rehash_plain(c: &Connection, from: i64) {
+        let mut prev: String = if from == 1 {
+            GENESIS.into()
+        } else {
+            c.query_row(
+                "SELECT row_hash FROM access_log WHERE entry_id = ?1",
+                [from - 1],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let rows: Vec<(i64, String, Option<i64>, [String; 4])> = c
+            .prepare("SELECT entry_id, at, user_id, actor, action, subject, remote FROM access_log WHERE entry_id >= ?1 ORDER BY entry_id")
+            .unwrap()
+            .query_map([from], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?])))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (id, at, user, f) in rows {
+            let h = chain(
+                &prev,
+                &canonical(id, &at, user, f.each_ref().map(String::as_str)),
+            );
+            c.execute(
+                "UPDATE access_log SET prev_hash = ?1, row_hash = ?2 WHERE entry_id = ?3",
+                params![prev, h, id],
+            )
             .unwrap();
-        assert_eq!(verify(&c).unwrap().unwrap_err().entry_id, 3);
-        c.execute("UPDATE access_log SET subject='CH2' WHERE entry_id=3", [])
+            prev = h;
+        }
+    }
+
+    #[test]
+    fn an_intact_chain_verifies_against_its_anchor() {
+        let c = log(5);
+        let a = anchor_of(&c);
+        let ok = verify(&c, &key(), Some(&a)).unwrap().unwrap();
+        assert_eq!((ok.entries, ok.keyed_from), (5, 1));
+        assert_eq!(ok.anchor, Some(a));
+        // A log that grew after its anchor still agrees with it.
+        let a3 = Anchor {
+            entries: 3,
+            head: c
+                .query_row(
+                    "SELECT row_hash FROM access_log WHERE entry_id=3",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap(),
+            ..anchor_of(&c)
+        };
+        assert!(verify(&c, &key(), Some(&a3)).unwrap().is_ok());
+    }
+
+    #[test]
+    fn an_edited_byte_is_found() {
+        let c = log(5);
+        c.execute(
+            "UPDATE access_log SET subject = 'CH4X' WHERE entry_id = 3",
+            [],
+        )
+        .unwrap();
+        assert_eq!(first_bad(&c, None).0, 3);
+    }
+
+    #[test]
+    fn a_deleted_middle_row_is_found() {
+        let c = log(5);
+        c.execute("DELETE FROM access_log WHERE entry_id = 2", [])
             .unwrap();
-        assert!(verify(&c).unwrap().is_ok());
-        c.execute("DELETE FROM access_log WHERE entry_id=2", [])
+        let (id, why) = first_bad(&c, None);
+        assert_eq!(id, 3);
+        assert!(why.contains("missing"), "{why}");
+    }
+
+    #[test]
+    fn two_swapped_rows_are_found() {
+        let c = log(5);
+        c.execute_batch(
+            "UPDATE access_log SET entry_id = -1 WHERE entry_id = 2;
+             UPDATE access_log SET entry_id = 2 WHERE entry_id = 4;
+             UPDATE access_log SET entry_id = 4 WHERE entry_id = -1;",
+        )
+        .unwrap();
+        assert_eq!(first_bad(&c, None).0, 2);
+    }
+
+    #[test]
+    fn a_forged_row_with_a_recomputed_plain_hash_is_found() {
+        let c = log(5);
+        let (prev, at): (String, String) = c
+            .query_row(
+                "SELECT row_hash, at FROM access_log WHERE entry_id = 5",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
-        let broken = verify(&c).unwrap().unwrap_err();
-        assert_eq!(broken.entry_id, 3);
-        assert!(broken.reason.contains("missing"), "{broken}");
+        let fields = ["intruder", "view-volume", "CH9", "10.0.0.9"];
+        let h = chain(&prev, &canonical(6, &at, None, fields));
+        c.execute(
+            "INSERT INTO access_log (entry_id, at, user_id, actor, action, subject, remote, prev_hash, row_hash) VALUES (6, ?1, NULL, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![at, fields[0], fields[1], fields[2], fields[3], prev, h],
+        )
+        .unwrap();
+        let (id, why) = first_bad(&c, None);
+        assert_eq!(id, 6);
+        assert!(why.contains("keyed hash"), "{why}");
+    }
+
+    #[test]
+    fn a_rewritten_row_with_the_rest_rehashed_is_found() {
+        let c = log(6);
+        c.execute(
+            "UPDATE access_log SET actor = 'someone.else' WHERE entry_id = 3",
+            [],
+        )
+        .unwrap();
+        rehash_plain(&c, 3);
+        assert_eq!(first_bad(&c, None).0, 3);
+    }
+
+    #[test]
+    fn a_rewrite_by_someone_with_the_key_is_found_by_the_anchor() {
+        let c = log(6);
+        let a = anchor_of(&c);
+        // With the key, the chain can be recomputed: only the anchor tells.
+        c.execute("DELETE FROM access_log WHERE entry_id >= 3", [])
+            .unwrap();
+        for i in 3..=6 {
+            append(&c, &entry(&format!("OTHER{i}")), chrono::Utc::now()).unwrap();
+        }
+        assert!(verify(&c, &key(), None).unwrap().is_ok());
+        let (id, why) = first_bad(&c, Some(&a));
+        assert_eq!(id, 6);
+        assert!(why.contains("differs from the anchor"), "{why}");
+    }
+
+    #[test]
+    fn a_tail_cut_by_one_or_by_many_is_found_by_the_anchor() {
+        for cut in [1, 4] {
+            let c = log(6);
+            let a = anchor_of(&c);
+            c.execute("DELETE FROM access_log WHERE entry_id > ?1", [6 - cut])
+                .unwrap();
+            // The chain that is left is whole: without the anchor the cut is invisible.
+            assert!(verify(&c, &key(), None).unwrap().is_ok());
+            let (id, why) = first_bad(&c, Some(&a));
+            assert_eq!(id, 6 - cut + 1);
+            assert!(why.contains("cut off") && why.contains("entry 6"), "{why}");
+        }
+    }
+
+    #[test]
+    fn entries_from_before_the_key_keep_their_plain_chain() {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut c).unwrap();
+        // An older chartrack wrote two entries without a key (a plain SHA-256 chain).
+        let mut prev = GENESIS.to_owned();
+        for id in 1..=2 {
+            let f = ["nurse.ames", "view-volume", "CH1", "10.0.0.7"];
+            let h = chain(&prev, &canonical(id, "t", None, f));
+            c.execute(
+                "INSERT INTO access_log (entry_id, at, user_id, actor, action, subject, remote, prev_hash, row_hash) VALUES (?1, 't', NULL, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, f[0], f[1], f[2], f[3], prev, h],
+            )
+            .unwrap();
+            prev = h;
+        }
+        let k = Arc::new(AuditKey::new([7; 32], 3));
+        k.register(&c).unwrap();
+        append(&c, &entry("CH2"), chrono::Utc::now()).unwrap();
+        let ok = verify(&c, &k, None).unwrap().unwrap();
+        assert_eq!((ok.entries, ok.keyed_from), (3, 3));
+        // The same log read with another key: its keyed entry does not verify.
+        let other = AuditKey::new([8; 32], 3);
+        assert_eq!(verify(&c, &other, None).unwrap().unwrap_err().entry_id, 3);
     }
 
     #[test]
@@ -237,6 +474,17 @@ mod tests {
         assert!(e.to_string().contains("append-only"));
         let e = c.execute("DELETE FROM access_log", []).unwrap_err();
         assert!(e.to_string().contains("append-only"));
+    }
+
+    #[test]
+    fn without_the_key_no_entry_is_written() {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut c).unwrap();
+        assert!(append(&c, &entry("CH1"), chrono::Utc::now()).is_err());
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM access_log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
     }
 
     #[test]

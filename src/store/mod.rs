@@ -3,6 +3,7 @@
 //! Scans enter through [`Store::scan`], which runs the whole scan path inside the writer.
 
 pub mod admin;
+pub mod anchor;
 pub mod audit;
 mod checkpoint;
 pub mod demo;
@@ -74,6 +75,34 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Options {
     pub clock: Clock,
     pub engine: engine::Settings,
+    pub audit: AuditFiles,
+}
+
+/// Where the access log's key and anchors are kept, outside the database, and how often an
+/// anchor is written. A path left out is beside the database: `<database>.audit-key`,
+/// `<database>.anchors`.
+#[derive(Clone, Debug)]
+pub struct AuditFiles {
+    pub key: Option<PathBuf>,
+    pub anchors: Option<PathBuf>,
+    pub every: std::time::Duration,
+}
+
+impl Default for AuditFiles {
+    fn default() -> Self {
+        AuditFiles {
+            key: None,
+            anchors: None,
+            every: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// `<database><suffix>`: a file beside the database.
+fn beside(db: &Path, suffix: &str) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
 }
 
 impl Options {
@@ -84,6 +113,11 @@ impl Options {
                 memory: chrono::Duration::seconds(config.station_memory_seconds.into()),
                 duplicate_window: chrono::Duration::seconds(config.duplicate_seconds.into()),
             },
+            audit: AuditFiles {
+                key: config.audit_key.clone(),
+                anchors: config.audit_anchor.clone(),
+                every: std::time::Duration::from_secs(config.anchor_seconds.max(1).into()),
+            },
             ..Default::default()
         }
     }
@@ -93,6 +127,9 @@ struct Inner {
     path: PathBuf,
     writer: writer::Writer,
     checkpointer: checkpoint::Checkpointer,
+    anchorer: anchor::Anchorer,
+    audit_key: Arc<anchor::AuditKey>,
+    anchors: PathBuf,
     readers: Mutex<Vec<Connection>>,
     events: broadcast::Sender<ScanAnswer>,
     /// Requests whose state changed (by a scan or a page), for the floor pages.
@@ -201,13 +238,26 @@ impl Store {
         }
         schema::migrate(&mut conn).map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
         writer_pragmas(&conn)?;
+        let next_entry = anchor::head(&conn)?.map_or(1, |(n, _)| n + 1);
+        let key_path = (options.audit.key.clone()).unwrap_or_else(|| beside(path, ".audit-key"));
+        let audit_key = Arc::new(anchor::AuditKey::load_or_create(&key_path, next_entry)?);
+        let anchors = (options.audit.anchors.clone()).unwrap_or_else(|| beside(path, ".anchors"));
+        audit_key.register(&conn)?;
         let checkpointer = checkpoint::Checkpointer::start(open_conn(path, false)?)?;
+        let anchorer = anchor::Anchorer::start(
+            open_conn(path, true)?,
+            anchors.clone(),
+            options.audit.every,
+            options.clock.clone(),
+        )?;
         let again = path.to_owned();
+        let key = Arc::clone(&audit_key);
         let writer = writer::Writer::start(
             conn,
             Box::new(move || {
                 let c = open_conn(&again, false)?;
                 writer_pragmas(&c)?;
+                key.register(&c)?;
                 Ok(c)
             }),
         )?;
@@ -218,6 +268,9 @@ impl Store {
                 path: path.to_owned(),
                 writer,
                 checkpointer,
+                anchorer,
+                audit_key,
+                anchors,
                 readers: Mutex::new(Vec::new()),
                 events,
                 requests,
@@ -357,9 +410,43 @@ impl Store {
         Ok(())
     }
 
-    /// Finish queued writes and stop the writer. Later writes are refused as unavailable.
+    /// Finish queued writes and stop the writer; the access log's head is anchored last.
+    /// Later writes are refused as unavailable.
     pub fn shutdown(&self) {
         self.inner.writer.shutdown();
         self.inner.checkpointer.shutdown();
+        self.inner.anchorer.shutdown();
+    }
+
+    /// The access log checked whole: its chain (plain, then keyed) and the newest anchor.
+    pub fn verify_audit_blocking(
+        &self,
+    ) -> anyhow::Result<std::result::Result<audit::Verified, audit::Broken>> {
+        let anchor = anchor::newest(&self.inner.anchors)?;
+        let key = Arc::clone(&self.inner.audit_key);
+        Ok(self.read_blocking(move |c| audit::verify(c, &key, anchor.as_ref()))?)
+    }
+
+    /// [`Store::verify_audit_blocking`] on the blocking thread pool.
+    pub async fn verify_audit(
+        &self,
+    ) -> anyhow::Result<std::result::Result<audit::Verified, audit::Broken>> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.verify_audit_blocking()).await?
+    }
+
+    /// The newest anchor written (`/metrics`, the access-log page).
+    pub fn newest_anchor(&self) -> anyhow::Result<Option<anchor::Anchor>> {
+        anchor::newest(&self.inner.anchors)
+    }
+
+    /// The access log's key file.
+    pub fn audit_key_path(&self) -> &Path {
+        &self.inner.audit_key.path
+    }
+
+    /// Where the anchors are written.
+    pub fn anchor_path(&self) -> &Path {
+        &self.inner.anchors
     }
 }

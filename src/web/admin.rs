@@ -114,17 +114,30 @@ pub async fn access_log(
     let tz = s.tz;
     let subject = q.subject.filter(|t| !t.trim().is_empty());
     let sub = subject.clone();
-    let (rows, verified) = s
+    let rows = s
         .store
-        .read(move |c| Ok((audit::recent(c, sub.as_deref(), 300)?, audit::verify(c)?)))
+        .read(move |c| audit::recent(c, sub.as_deref(), 300))
         .await?;
+    let verified = s
+        .store
+        .verify_audit()
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(layout(
         Some(&caller),
         "Access log",
         html! {
             h1 { "Access log" }
             @match &verified {
-                Ok(v) => p.ok { "Chain intact: " (v.entries) " entries." }
+                Ok(v) => p.ok {
+                    "Chain intact: " (v.entries) " entries"
+                    @if v.keyed_from > 1 { " (keyed from entry " (v.keyed_from) ")" }
+                    "."
+                    @match &v.anchor {
+                        Some(a) => { " Agrees with the newest anchor: entry " (a.entries) ", written " (when(tz, &a.at)) " to " code { (s.store.anchor_path().display()) } "." }
+                        None => { " No anchor written yet (one is written every minute the log grows, and at shutdown)." }
+                    }
+                }
                 Err(b) => p.error role="alert" { (b.to_string()) }
             }
             form.search method="get" action="/access-log" {

@@ -347,9 +347,73 @@ fn audit_verify_passes_an_intact_log_and_names_the_first_altered_entry() {
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(
-        err.contains("entry 3") && err.contains("do not match its hash"),
+        err.contains("entry 3") && err.contains("do not match its keyed hash"),
         "{err}"
     );
+}
+
+#[test]
+fn audit_verify_finds_a_tail_cut_off_after_the_last_anchor_however_often_it_runs() {
+    use chartrack::store::audit::{append, Access};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let store = chartrack::store::Store::open(&db, Default::default()).unwrap();
+    store
+        .write_blocking(|c| {
+            for i in 0..8 {
+                let a = Access {
+                    user_id: None,
+                    actor: "clerk.bo".into(),
+                    action: "view-volume",
+                    subject: format!("V100000{i}"),
+                    remote: "10.1.2.3".into(),
+                };
+                append(c, &a, chrono::Utc::now())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    // Shutting down anchors the head (8 entries) outside the database; the key is there too.
+    store.shutdown();
+    let anchors = std::fs::read_to_string(dir.path().join("t.db.anchors")).unwrap();
+    assert!(
+        anchors.lines().last().unwrap().contains("\"entries\":8"),
+        "{anchors}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("t.db.audit-key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let out = chartrack(dir.path(), &["audit", "verify"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("agrees with the newest anchor: entry 8"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Someone with the database file cuts off the newest three entries: the chain left is whole.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(
+        "DROP TRIGGER access_log_append_only_delete; DELETE FROM access_log WHERE entry_id > 5;",
+    )
+    .unwrap();
+    drop(c);
+    // Every run says so: verifying (which opens and closes the store) never anchors the cut log.
+    for _ in 0..2 {
+        let out = chartrack(dir.path(), &["audit", "verify"], None);
+        assert!(!out.status.success());
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("entry 6") && err.contains("ends at entry 5") && err.contains("cut off"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

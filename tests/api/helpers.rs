@@ -72,7 +72,7 @@ impl TestApp {
             &config,
             Options {
                 clock: clock.clone(),
-                ..Default::default()
+                ..Options::from_config(&config)
             },
         )
         .await

@@ -427,7 +427,7 @@ async fn csrf_token(req: Request) -> Result<(Request, Option<String>), AppError>
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1024 * 1024)
         .await
-        .map_err(|_| AppError::BadRequest("the form is larger than 1 MB".into()))?;
+        .map_err(|_| AppError::TooLarge("the form is larger than 1 MB".into()))?;
     let token = form_urlencoded_field(&bytes, "csrf");
     Ok((
         Request::from_parts(parts, axum::body::Body::from(bytes)),

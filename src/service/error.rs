@@ -12,8 +12,23 @@ pub enum AppError {
     NotFound(String),
     Conflict(String),
     Unprocessable(String),
+    /// The body is larger than the route takes (413).
+    TooLarge(String),
     Unavailable(String),
     Internal(String),
+}
+
+impl AppError {
+    /// An extractor's rejection: 413 when the body is over the limit, else 400; its words kept.
+    pub fn rejected(status: axum::http::StatusCode, text: String) -> AppError {
+        if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge(format!(
+                "{text}: the body is larger than this request takes"
+            ))
+        } else {
+            AppError::BadRequest(text)
+        }
+    }
 }
 
 impl From<StoreError> for AppError {
@@ -37,6 +52,7 @@ impl std::fmt::Display for AppError {
             | AppError::NotFound(m)
             | AppError::Conflict(m)
             | AppError::Unprocessable(m)
+            | AppError::TooLarge(m)
             | AppError::Unavailable(m)
             | AppError::Internal(m) => f.write_str(m),
         }

@@ -419,22 +419,16 @@ pub async fn import(
                     }
                     Ok(b) if name == "file" => data = Some(b),
                     Ok(_) => {}
+                    // 413 when the file is over the limit, 400 when the upload broke off.
                     Err(e) => {
-                        return (
-                            StatusCode::BAD_REQUEST,
-                            format!("the upload was cut short: {e}"),
-                        )
+                        return (e.status(), format!("the upload was cut short: {e}"))
                             .into_response()
                     }
                 }
             }
             Ok(None) => break,
             Err(e) => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    format!("the upload could not be read: {e}"),
-                )
-                    .into_response()
+                return (e.status(), format!("the upload could not be read: {e}")).into_response()
             }
         }
     }

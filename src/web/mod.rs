@@ -344,6 +344,7 @@ impl IntoResponse for PageError {
             NotFound(m) => (StatusCode::NOT_FOUND, m),
             Conflict(m) => (StatusCode::CONFLICT, m),
             Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+            TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
             Unavailable(m) => {
                 tracing::warn!(reason = %m, "page refused: storage unavailable");
                 (
@@ -430,10 +431,10 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, PageError> {
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(v)) => Ok(PageForm(v)),
-            Err(r) => Err(PageError(AppError::BadRequest(format!(
-                "The form could not be read: {}",
-                r.body_text()
-            )))),
+            Err(r) => Err(PageError(AppError::rejected(
+                r.status(),
+                format!("The form could not be read: {}", r.body_text()),
+            ))),
         }
     }
 }

@@ -194,3 +194,85 @@ fn no_generated_request_gets_a_server_error() {
     });
     result.unwrap();
 }
+
+/// A body over the limit is a 413 that says so, on the API, on a page's form and on the CSV
+/// upload, and records nothing; one just under the limit is judged on what it says.
+#[tokio::test]
+async fn an_oversized_body_is_a_413_and_records_nothing() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    let big = "A".repeat(1024 * 1024 + 10);
+    let (s, e) = app
+        .post(
+            "/api/v1/scans",
+            &app.admin,
+            &json!({"station": "fr-out", "barcode": big}),
+        )
+        .await;
+    assert_eq!(s, 413, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("larger"), "{e}");
+    let (_, stations) = app.get("/api/v1/stations", &app.admin).await;
+    let fr_out = stations
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["id"] == "fr-out")
+        .unwrap()
+        .clone();
+    assert!(
+        fr_out["last_scan_at"].is_null(),
+        "nothing was recorded: {fr_out}"
+    );
+    let (s, e) = app
+        .post(
+            "/api/v1/scans",
+            &app.admin,
+            &json!({"station": "fr-out", "barcode": "A".repeat(5000)}),
+        )
+        .await;
+    assert!(
+        s == 400 || s == 200,
+        "a small body is judged on what it says: {s} {e}"
+    );
+
+    // A page's form: the session's anti-forgery check reads the form, and refuses it as too large.
+    app.person("ada", chartrack::domain::Role::Admin).await;
+    let admin = app.sign_in("ada").await;
+    let r = app
+        .browser_like()
+        .post(format!("{}/admin/locations", app.base))
+        .header("Cookie", &admin.cookie)
+        .header("Origin", &app.base)
+        .form(&[
+            ("csrf", admin.csrf.as_str()),
+            ("code", "BIG"),
+            ("name", big.as_str()),
+            ("kind", "unit"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    let (_, l) = app.get("/api/v1/locations/BIG", &app.admin).await;
+    assert!(l["code"].is_null(), "nothing was added: {l}");
+
+    // The CSV upload has a 64 MB limit.
+    let huge = vec![b'x'; 64 * 1024 * 1024 + 1024];
+    let form = reqwest::multipart::Form::new()
+        .text("what", "volumes")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(huge).file_name("v.csv"),
+        );
+    let r = app
+        .browser_like()
+        .post(format!("{}/admin/import", app.base))
+        .header("Cookie", &admin.cookie)
+        .header("Origin", &app.base)
+        .header("x-csrf-token", &admin.csrf)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+}

@@ -1,6 +1,6 @@
 //! `chartrack.toml`: every key optional, every default sensible.
 
-use crate::domain::{LocationCode, Mode};
+use crate::domain::{LocationCode, Mode, Role};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -149,6 +149,13 @@ pub struct StationConfig {
     pub parity: Option<Parity>,
     pub stop_bits: Option<u8>,
     pub flow_control: Option<FlowControl>,
+    /// The roles allowed to use this station on the scan page or with their own token, e.g.
+    /// `["clerk", "supervisor"]`; with `locations` empty too, anyone may.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// The home units whose staff may use it, e.g. `["4W"]` (a user's home unit), besides `roles`.
+    #[serde(default)]
+    pub locations: Vec<LocationCode>,
 }
 
 /// A serial line's parity.
@@ -328,6 +335,8 @@ fn known_keys(table: &[&str]) -> Vec<String> {
             parity: None,
             stop_bits: None,
             flow_control: None,
+            roles: Vec::new(),
+            locations: Vec::new(),
         }),
         Some(_) => return Vec::new(),
     };
@@ -417,6 +426,27 @@ baud = 9600
         assert!(known_keys(&["stations"])
             .iter()
             .any(|k| k == "flow_control"));
+        for k in ["roles", "locations"] {
+            assert!(known_keys(&["stations"]).iter().any(|x| x == k), "{k}");
+        }
+    }
+
+    #[test]
+    fn a_station_names_who_may_use_it_and_a_bad_role_is_refused() {
+        let c = Config::parse(
+            "[[stations]]\nid='FR-DESK'\nlocation='FR-DESK'\nmode='check-in'\nroles=['clerk','supervisor']\nlocations=['4W']\n",
+        )
+        .unwrap();
+        assert_eq!(c.stations[0].roles, [Role::Clerk, Role::Supervisor]);
+        assert_eq!(c.stations[0].locations[0].as_str(), "4W");
+        let e = Config::parse("[[stations]]\nid='a'\nlocation='X'\nroles=['janitor']\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("janitor"), "{e}");
+        let e = Config::parse("[[stations]]\nid='a'\nlocation='X'\nrole=['clerk']\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown key `role`"), "{e}");
     }
 
     #[test]

@@ -189,6 +189,8 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 mode: Mode::CheckOut,
                 port: None,
                 usb: None,
+                roles: vec![],
+                locations: vec![],
             },
             NewStation {
                 id: "demo-fileroom-in".into(),
@@ -196,6 +198,8 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 mode: Mode::CheckIn,
                 port: None,
                 usb: None,
+                roles: vec![],
+                locations: vec![],
             },
             NewStation {
                 id: SERIAL_STATION.into(),
@@ -203,6 +207,8 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 mode: Mode::CheckIn,
                 port: Some("(simulated scanner on a pseudo-terminal)".into()),
                 usb: None,
+                roles: vec![],
+                locations: vec![],
             },
         ];
         for (c_, _, _) in UNITS {
@@ -212,6 +218,8 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 mode: Mode::Receive,
                 port: None,
                 usb: None,
+                roles: vec![],
+                locations: vec![],
             });
         }
         stations.push(NewStation {
@@ -220,6 +228,8 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
             mode: Mode::File,
             port: None,
             usb: None,
+            roles: vec![],
+            locations: vec![],
         });
         for s in &stations {
             admin::upsert_station(c, s, now)?;

@@ -88,6 +88,9 @@ impl Default for Sessions {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LoanDays {
+    /// A work area in the records department (the check-in desk): a chart left there is not
+    /// on its shelf.
+    pub desk: u32,
     pub unit: u32,
     pub clinic: u32,
     pub office: u32,
@@ -99,6 +102,7 @@ pub struct LoanDays {
 impl Default for LoanDays {
     fn default() -> Self {
         LoanDays {
+            desk: 1,
             unit: 3,
             clinic: 1,
             office: 7,
@@ -113,6 +117,7 @@ impl LoanDays {
     /// For each kind, the time before which a volume out there is overdue (stored-time text).
     pub fn cutoffs(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<(&'static str, String)> {
         [
+            ("desk", self.desk),
             ("unit", self.unit),
             ("clinic", self.clinic),
             ("office", self.office),

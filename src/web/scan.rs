@@ -55,7 +55,7 @@ pub async fn scan_page(
         .station
         .as_deref()
         .and_then(|id| not_yours.iter().find(|st| st.id == id))
-        .and_then(|st| refusal(st));
+        .and_then(refusal);
     Ok(layout(
         Some(&caller),
         "Scan",

@@ -102,6 +102,18 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 now,
             )?;
         }
+        // The file room's check-in desk: charts come back here and are shelved at home.
+        admin::create_location(
+            c,
+            &NewLocation {
+                code: code("FR-DESK"),
+                name: "File room check-in desk".into(),
+                kind: LocationKind::Desk,
+                barcode: None,
+                terminal: None,
+            },
+            now,
+        )?;
         admin::create_location(
             c,
             &NewLocation {
@@ -194,16 +206,16 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
             },
             NewStation {
                 id: "demo-fileroom-in".into(),
-                location: code("FR-00-19"),
+                location: code("FR-DESK"),
                 mode: Mode::CheckIn,
                 port: None,
                 usb: None,
-                roles: vec![],
+                roles: vec![Role::Clerk, Role::Supervisor],
                 locations: vec![],
             },
             NewStation {
                 id: SERIAL_STATION.into(),
-                location: code("FR-00-19"),
+                location: code("FR-DESK"),
                 mode: Mode::CheckIn,
                 port: Some("(simulated scanner on a pseudo-terminal)".into()),
                 usb: None,

@@ -351,7 +351,9 @@ pub(super) fn may_drive(c: &Connection, station: &str, user: Option<&UserRef>) -
             "SELECT u.role, l.code FROM app_user u LEFT JOIN location l ON l.location_id = u.home_location_id
              WHERE u.user_id = ?",
         )?
-        .query_row([user.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        .query_row([user.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| StoreError::Forbidden(format!("station {station}: no such user")))?;
     let role = Role::from_str(&role).map_err(|e| StoreError::Internal(e.to_string()))?;
     match access.refusal(station, role, home.as_deref()) {
         None => Ok(()),

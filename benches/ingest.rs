@@ -49,6 +49,8 @@ fn seed(store: &Store) -> Vec<String> {
                         mode: Mode::Receive,
                         port: None,
                         usb: None,
+                        roles: vec![],
+                        locations: vec![],
                     },
                     now,
                 )?;

@@ -1,6 +1,6 @@
 //! `chartrack.toml`: every key optional, every default sensible.
 
-use crate::domain::{LocationCode, Mode};
+use crate::domain::{LocationCode, Mode, Role};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -96,6 +96,9 @@ impl Default for Sessions {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LoanDays {
+    /// A work area in the records department (the check-in desk): a chart left there is not
+    /// on its shelf.
+    pub desk: u32,
     pub unit: u32,
     pub clinic: u32,
     pub office: u32,
@@ -107,6 +110,7 @@ pub struct LoanDays {
 impl Default for LoanDays {
     fn default() -> Self {
         LoanDays {
+            desk: 1,
             unit: 3,
             clinic: 1,
             office: 7,
@@ -121,6 +125,7 @@ impl LoanDays {
     /// For each kind, the time before which a volume out there is overdue (stored-time text).
     pub fn cutoffs(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<(&'static str, String)> {
         [
+            ("desk", self.desk),
             ("unit", self.unit),
             ("clinic", self.clinic),
             ("office", self.office),
@@ -157,6 +162,13 @@ pub struct StationConfig {
     pub parity: Option<Parity>,
     pub stop_bits: Option<u8>,
     pub flow_control: Option<FlowControl>,
+    /// The roles allowed to use this station on the scan page or with their own token, e.g.
+    /// `["clerk", "supervisor"]`; with `locations` empty too, anyone may.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// The home units whose staff may use it, e.g. `["4W"]` (a user's home unit), besides `roles`.
+    #[serde(default)]
+    pub locations: Vec<LocationCode>,
 }
 
 /// A serial line's parity.
@@ -339,6 +351,8 @@ fn known_keys(table: &[&str]) -> Vec<String> {
             parity: None,
             stop_bits: None,
             flow_control: None,
+            roles: Vec::new(),
+            locations: Vec::new(),
         }),
         Some(_) => return Vec::new(),
     };
@@ -428,6 +442,27 @@ baud = 9600
         assert!(known_keys(&["stations"])
             .iter()
             .any(|k| k == "flow_control"));
+        for k in ["roles", "locations"] {
+            assert!(known_keys(&["stations"]).iter().any(|x| x == k), "{k}");
+        }
+    }
+
+    #[test]
+    fn a_station_names_who_may_use_it_and_a_bad_role_is_refused() {
+        let c = Config::parse(
+            "[[stations]]\nid='FR-DESK'\nlocation='FR-DESK'\nmode='check-in'\nroles=['clerk','supervisor']\nlocations=['4W']\n",
+        )
+        .unwrap();
+        assert_eq!(c.stations[0].roles, [Role::Clerk, Role::Supervisor]);
+        assert_eq!(c.stations[0].locations[0].as_str(), "4W");
+        let e = Config::parse("[[stations]]\nid='a'\nlocation='X'\nroles=['janitor']\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("janitor"), "{e}");
+        let e = Config::parse("[[stations]]\nid='a'\nlocation='X'\nrole=['clerk']\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown key `role`"), "{e}");
     }
 
     #[test]

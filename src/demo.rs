@@ -102,6 +102,18 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 now,
             )?;
         }
+        // The file room's check-in desk: charts come back here and are shelved at home.
+        admin::create_location(
+            c,
+            &NewLocation {
+                code: code("FR-DESK"),
+                name: "File room check-in desk".into(),
+                kind: LocationKind::Desk,
+                barcode: None,
+                terminal: None,
+            },
+            now,
+        )?;
         admin::create_location(
             c,
             &NewLocation {
@@ -189,20 +201,26 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 mode: Mode::CheckOut,
                 port: None,
                 usb: None,
+                roles: vec![],
+                locations: vec![],
             },
             NewStation {
                 id: "demo-fileroom-in".into(),
-                location: code("FR-00-19"),
+                location: code("FR-DESK"),
                 mode: Mode::CheckIn,
                 port: None,
                 usb: None,
+                roles: vec![Role::Clerk, Role::Supervisor],
+                locations: vec![],
             },
             NewStation {
                 id: SERIAL_STATION.into(),
-                location: code("FR-00-19"),
+                location: code("FR-DESK"),
                 mode: Mode::CheckIn,
                 port: Some("(simulated scanner on a pseudo-terminal)".into()),
                 usb: None,
+                roles: vec![],
+                locations: vec![],
             },
         ];
         for (c_, _, _) in UNITS {
@@ -212,6 +230,8 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 mode: Mode::Receive,
                 port: None,
                 usb: None,
+                roles: vec![],
+                locations: vec![],
             });
         }
         stations.push(NewStation {
@@ -220,6 +240,8 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
             mode: Mode::File,
             port: None,
             usb: None,
+            roles: vec![],
+            locations: vec![],
         });
         for s in &stations {
             admin::upsert_station(c, s, now)?;

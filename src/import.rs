@@ -467,7 +467,17 @@ pub fn reports_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::Lines;
+    use super::{location_from_fields, Lines};
+    use crate::domain::LocationKind;
+
+    #[test]
+    fn a_desk_is_a_location_kind_without_a_terminal_range() {
+        let l = location_from_fields("FR-DESK-20", "Check-in desk", "desk", "").unwrap();
+        assert_eq!(l.kind, LocationKind::Desk);
+        assert_eq!(l.terminal, None, "only shelf sections file terminal digits");
+        let e = location_from_fields("FR-DESK", "Desk", "bench", "").unwrap_err();
+        assert!(e.contains("desk"), "the kinds are named: {e}");
+    }
 
     #[test]
     fn lines_end_at_lf_crlf_or_a_lone_cr() {

@@ -193,10 +193,12 @@ struct ScanBody {
 ///
 /// The scan goes through the one scan path (the same as a serial scanner's). A refused scan
 /// (unknown barcode, wrong patient) is a 200 with `accepted: false`: the scan itself was
-/// recorded.
+/// recorded. A signed-in user a station does not allow (its `roles` and `locations`) is
+/// refused with a 403 naming who may use it, and nothing is recorded.
 #[utoipa::path(post, path = "/api/v1/scans", tag = "scans", request_body = ScanBody, responses(
     (status = 200, description = "the station's answer, accepted or refused", body = crate::store::ScanAnswer),
     (status = 400, description = "a malformed request", body = ErrorBody),
+    (status = 403, description = "the station names who may use it and this user is not among them (or a station token scanning as another station); nothing is recorded", body = ErrorBody),
     (status = 404, description = "no such station", body = ErrorBody),
     (status = 409, description = "this scan id was recorded by another station or for another barcode; nothing is recorded", body = ErrorBody),
 ))]

@@ -2,12 +2,14 @@
 //! check characters, scan-line normalisation and the small enums (roles, modes, statuses).
 //! Everything here is pure; invalid values cannot be constructed.
 
+mod access;
 mod checkchar;
 mod ids;
 mod line;
 mod secret;
 mod terminal;
 
+pub use access::StationAccess;
 pub use checkchar::{check_char, issue_barcode, verify_check_char};
 pub use ids::{Barcode, LocationCode, Mrn, ParseError};
 pub use line::{normalise_line, LineRefusal, MAX_LINE_BYTES};
@@ -70,8 +72,9 @@ wire_enum!(
     Status { OnShelf = "on_shelf", InTransit = "in_transit", AtLocation = "at_location", Missing = "missing" }
 );
 wire_enum!(
-    /// The kinds of location a chart can be at.
-    LocationKind { Shelf = "shelf", Unit = "unit", Clinic = "clinic", Office = "office", Offsite = "offsite", Person = "person", Container = "container" }
+    /// The kinds of location a chart can be at. A `desk` is a work area (the file room's check-in
+    /// desk): charts pass through it and are shelved at their home section.
+    LocationKind { Shelf = "shelf", Desk = "desk", Unit = "unit", Clinic = "clinic", Office = "office", Offsite = "offsite", Person = "person", Container = "container" }
 );
 wire_enum!(
     /// What a movement did to a volume.

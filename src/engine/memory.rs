@@ -2,9 +2,9 @@
 //! container), and the commands that switch mode, cancel, finish or report a request not found.
 
 use super::requests::not_found;
-use super::stocktake::{close_stocktake, scope_words};
+use super::stocktake::{close_stocktake, desk_holds_nothing, scope_words};
 use super::{Decision, Effect, LocRef, Memory, Remembered, StationFacts, UserRef};
-use crate::domain::{Command, Mode};
+use crate::domain::{Command, LocationKind, Mode};
 use chrono::{DateTime, Utc};
 
 /// A command barcode: switch mode, finish (closing an open stocktake), cancel what is half
@@ -95,6 +95,7 @@ pub(super) fn location(
                 "stocktake",
                 format!("the stocktake of {} is open: scan CMD-DONE to close it first", scope_words(&t.scope)),
             ),
+            None if l.kind == LocationKind::Desk => d.refuse("stocktake", desk_holds_nothing(l)),
             None => {
                 d.effects.push(Effect::OpenStocktake { location_id: l.id });
                 d.ok("stocktake-opened", format!("stocktake of {} ({}) opened: scan the volumes in shelf order, CMD-DONE at the end", l.code, l.name))

@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(test)]
 mod audit_tests;
+#[cfg(test)]
+mod desk_tests;
 mod memory;
 mod moves;
 mod order;
@@ -330,6 +332,9 @@ pub struct Decision {
     pub effects: Vec<Effect>,
     pub memory: Memory,
     pub mode: Mode,
+    /// A volume checked in to go back on its shelf: the home section's code, which the station
+    /// shows large ("Shelve at FR-20-39"); none when it must not be shelved.
+    pub shelve_at: Option<String>,
 }
 
 impl Decision {
@@ -342,6 +347,7 @@ impl Decision {
             effects: Vec::new(),
             memory,
             mode: station.mode,
+            shelve_at: None,
         }
     }
     fn ok(mut self, action: &'static str, message: impl Into<String>) -> Self {
@@ -355,6 +361,7 @@ impl Decision {
         self.action = action;
         self.message = message.into();
         self.effects.clear();
+        self.shelve_at = None;
         self
     }
 }

@@ -248,11 +248,16 @@ pub(super) fn check_in(
             v,
         )
     } else {
-        d.ok(
+        let mut d = d.ok(
             "check-in",
             format!("{} checked in: shelve at {}", v.barcode, v.home.code),
-        )
+        );
+        d.shelve_at = Some(v.home.code.clone());
+        d
     };
+    // At a shelf section the clerk shelves where the station is, so a chart of other digits is
+    // worth a word; at a desk (or anywhere else) nothing is being shelved here: the answer says
+    // where it goes.
     if !trapped {
         section_warning(&mut d, &station.location, v);
     }

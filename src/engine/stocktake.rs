@@ -8,13 +8,21 @@ use super::{
     ContainerChange, Counted, Decision, Effect, LocRef, Move, Scope, StationFacts, StocktakeFacts,
     VolumeFacts,
 };
-use crate::domain::{MoveAction, Status, TerminalDigit};
+use crate::domain::{LocationKind, MoveAction, Status, TerminalDigit};
 
 pub(super) fn scope_words(scope: &Scope) -> String {
     match scope {
         Scope::Location(l) => l.code.clone(),
         Scope::Terminal(lo, hi) => format!("terminal digits {lo:02}-{hi:02}"),
     }
+}
+
+/// Why a stocktake is not opened at a desk: charts pass through it, none is kept there.
+pub(super) fn desk_holds_nothing(desk: &LocRef) -> String {
+    format!(
+        "{} is a desk: no charts are kept there to count; scan the shelf section's barcode to count it",
+        desk.code
+    )
 }
 
 /// Count a volume in the station's stocktake (opening one for the station's location at its
@@ -27,6 +35,9 @@ pub(super) fn inventory(
     uid: Option<i64>,
 ) -> Decision {
     let opening = station.stocktake.is_none();
+    if opening && station.location.kind == LocationKind::Desk {
+        return d.refuse("inventory", desk_holds_nothing(&station.location));
+    }
     let scope = match &station.stocktake {
         Some(t) => t.scope.clone(),
         None => Scope::Location(station.location.clone()),

@@ -37,6 +37,7 @@ impl From<StoreError> for AppError {
             StoreError::Invalid(m) => AppError::Unprocessable(m),
             StoreError::NotFound(m) => AppError::NotFound(m),
             StoreError::Conflict(m) => AppError::Conflict(m),
+            StoreError::Forbidden(m) => AppError::Forbidden(m),
             StoreError::Unavailable(m) => AppError::Unavailable(m),
             StoreError::Internal(m) => AppError::Internal(m),
         }

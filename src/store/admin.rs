@@ -4,7 +4,9 @@
 
 use super::{Result, StoreError};
 use crate::clock::stamp;
-use crate::domain::{issue_barcode, Barcode, LocationCode, LocationKind, Mode, Mrn};
+use crate::domain::{
+    issue_barcode, Barcode, LocationCode, LocationKind, Mode, Mrn, Role, StationAccess,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -115,26 +117,32 @@ pub fn create_location(c: &Connection, l: &NewLocation, now: DateTime<Utc>) -> R
 fn apply_waiting_stations(c: &Connection, code: &LocationCode, now: DateTime<Utc>) -> Result<()> {
     let waiting: Vec<NewStation> = {
         let mut st = c.prepare_cached(
-            "SELECT station_id, mode, port, usb FROM station_waiting WHERE location_code = ?",
+            "SELECT station_id, mode, port, usb, allowed_roles, allowed_locations FROM station_waiting WHERE location_code = ?",
         )?;
         let rows = st.query_map([code.as_str()], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Option<String>>(3)?,
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                (
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ),
+                (r.get::<_, String>(4)?, r.get::<_, String>(5)?),
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, mode, port, usb) = row?;
+            let ((id, mode), (port, usb), (roles, locations)) = row?;
             let mode = Mode::from_str(&mode).map_err(|e| StoreError::Internal(e.to_string()))?;
+            let access = StationAccess::from_texts(&roles, &locations)
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
             out.push(NewStation {
                 id,
                 location: code.clone(),
                 mode,
                 port,
                 usb,
+                roles: access.roles,
+                locations: access.locations,
             });
         }
         out
@@ -169,9 +177,9 @@ pub fn apply_configured_stations(
             upsert_station(c, s, now)?;
         } else {
             c.prepare_cached(
-                "INSERT INTO station_waiting (station_id, location_code, mode, port, usb, since) VALUES (?1,?2,?3,?4,?5,?6)",
+                "INSERT INTO station_waiting (station_id, location_code, mode, port, usb, since, allowed_roles, allowed_locations) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
             )?
-            .execute(params![s.id, s.location.as_str(), s.mode.as_str(), s.port, s.usb, stamp(now)])?;
+            .execute(params![s.id, s.location.as_str(), s.mode.as_str(), s.port, s.usb, stamp(now), s.access().roles_text(), s.access().locations_text()])?;
             waiting.push((s.id.clone(), s.location.to_string()));
         }
     }
@@ -377,6 +385,23 @@ pub struct NewStation {
     pub port: Option<String>,
     #[serde(default)]
     pub usb: Option<String>,
+    /// The roles allowed to use it on the scan page or with their own token; with `locations`
+    /// empty too, anyone may. Station tokens and scanners on a port are the station itself.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// The home units whose staff may use it (a user's home unit), besides `roles`.
+    #[serde(default)]
+    pub locations: Vec<LocationCode>,
+}
+
+impl NewStation {
+    /// Who may drive it.
+    pub fn access(&self) -> StationAccess {
+        StationAccess {
+            roles: self.roles.clone(),
+            locations: self.locations.clone(),
+        }
+    }
 }
 
 impl From<&crate::config::StationConfig> for NewStation {
@@ -387,6 +412,8 @@ impl From<&crate::config::StationConfig> for NewStation {
             mode: s.mode,
             port: s.port.clone(),
             usb: s.usb.clone(),
+            roles: s.roles.clone(),
+            locations: s.locations.clone(),
         }
     }
 }
@@ -414,13 +441,15 @@ pub fn upsert_station(c: &Connection, s: &NewStation, now: DateTime<Utc>) -> Res
                 s.id, s.location
             ))
         })?;
+    let access = s.access();
     c.prepare_cached(
-        "INSERT INTO station (station_id, location_id, mode, port, usb, created_at) VALUES (?1,?2,?3,?4,?5,?6)
+        "INSERT INTO station (station_id, location_id, mode, port, usb, created_at, allowed_roles, allowed_locations) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)
          ON CONFLICT(station_id) DO UPDATE SET
             memory = CASE WHEN location_id <> excluded.location_id OR mode <> excluded.mode THEN '{}' ELSE memory END,
-            location_id = excluded.location_id, mode = excluded.mode, port = excluded.port, usb = excluded.usb",
+            location_id = excluded.location_id, mode = excluded.mode, port = excluded.port, usb = excluded.usb,
+            allowed_roles = excluded.allowed_roles, allowed_locations = excluded.allowed_locations",
     )?
-    .execute(params![s.id, loc, s.mode.as_str(), s.port, s.usb, stamp(now)])?;
+    .execute(params![s.id, loc, s.mode.as_str(), s.port, s.usb, stamp(now), access.roles_text(), access.locations_text()])?;
     Ok(())
 }
 

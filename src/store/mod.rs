@@ -40,6 +40,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The caller may not do this here (a station that names who may use it).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     #[error("internal storage error: {0}")]

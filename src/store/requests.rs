@@ -88,7 +88,10 @@ pub fn create(
         .query_row([&r.location], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("no location has the code {}", r.location)))?;
-    if kind == LocationKind::Shelf.as_str() || kind == LocationKind::Container.as_str() {
+    if kind == LocationKind::Shelf.as_str()
+        || kind == LocationKind::Desk.as_str()
+        || kind == LocationKind::Container.as_str()
+    {
         return Err(StoreError::Invalid(format!(
             "{} is a {kind}: a request is delivered to a unit, clinic, office or person",
             r.location

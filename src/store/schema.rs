@@ -345,6 +345,30 @@ CREATE INDEX misfile_stocktake ON misfile(stocktake_id, volume_id);
 -- v8: a user's home unit: where the request form delivers to unless told otherwise.
 ALTER TABLE app_user ADD COLUMN home_location_id INTEGER REFERENCES location(location_id);
 "#,
+    r#"
+-- v10: a location may be a desk (a work area: the file room's check-in desk), and a station says
+-- who may drive it: the roles and the home units allowed (comma-separated; empty: anyone).
+-- SQLite cannot change a CHECK constraint, so the location table is rebuilt; `migrate` turns
+-- foreign keys off around each step and checks them before it commits.
+CREATE TABLE location_v10 (
+    location_id  INTEGER PRIMARY KEY,
+    code         TEXT NOT NULL UNIQUE,
+    name         TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('shelf','desk','unit','clinic','office','offsite','person','container')),
+    barcode      TEXT NOT NULL UNIQUE,
+    terminal_lo  INTEGER CHECK (terminal_lo BETWEEN 0 AND 99),  -- shelf sections: terminal digits filed here
+    terminal_hi  INTEGER CHECK (terminal_hi BETWEEN 0 AND 99),
+    created_at   TEXT NOT NULL
+);
+INSERT INTO location_v10 (location_id, code, name, kind, barcode, terminal_lo, terminal_hi, created_at)
+    SELECT location_id, code, name, kind, barcode, terminal_lo, terminal_hi, created_at FROM location;
+DROP TABLE location;
+ALTER TABLE location_v10 RENAME TO location;
+ALTER TABLE station ADD COLUMN allowed_roles TEXT NOT NULL DEFAULT '';
+ALTER TABLE station ADD COLUMN allowed_locations TEXT NOT NULL DEFAULT '';
+ALTER TABLE station_waiting ADD COLUMN allowed_roles TEXT NOT NULL DEFAULT '';
+ALTER TABLE station_waiting ADD COLUMN allowed_locations TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// The schema version this build writes.
@@ -363,6 +387,8 @@ pub enum MigrationError {
         version: i64,
         source: rusqlite::Error,
     },
+    #[error("migration to version {version} would leave {broken} row(s) referring to rows that do not exist; nothing was changed")]
+    BrokenReferences { version: i64, broken: i64 },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -378,11 +404,33 @@ pub fn migrate(conn: &mut Connection) -> Result<(), MigrationError> {
     }
     // A negative version would wrap in the cast below and skip every migration.
     let done = usize::try_from(found).map_err(|_| MigrationError::Damaged { found })?;
+    if done >= MIGRATIONS.len() {
+        return Ok(());
+    }
+    // A step may rebuild a table (SQLite cannot change a CHECK constraint): dropping the old
+    // table must not touch the rows that refer to it. Foreign keys are off while the steps run
+    // (the pragma is a no-op inside a transaction, so it is set around them), each step checks
+    // them before it commits, and they are back on as they were whatever happens.
+    let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let result = run_steps(conn, done);
+    conn.pragma_update(None, "foreign_keys", enforced)?;
+    result
+}
+
+fn run_steps(conn: &mut Connection, done: usize) -> Result<(), MigrationError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let version = i as i64 + 1;
         let tx = conn.transaction()?;
         tx.execute_batch(sql)
             .map_err(|source| MigrationError::Failed { version, source })?;
+        let broken: i64 =
+            tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        if broken > 0 {
+            return Err(MigrationError::BrokenReferences { version, broken });
+        }
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
     }
@@ -502,6 +550,113 @@ mod tests {
                 .unwrap();
             assert_eq!(lower, 1, "nothing changed");
         }
+    }
+
+    /// The migration that adds desks and station access (found by its text, not its number).
+    fn desk_migration() -> usize {
+        MIGRATIONS
+            .iter()
+            .position(|m| m.contains("a location may be a desk"))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_desk_migration_keeps_every_location_and_what_refers_to_it() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        for (i, step) in MIGRATIONS[..desk_migration()].iter().enumerate() {
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(step).unwrap();
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO location VALUES (1,'FR-00-19','Shelf','shelf','LA',0,19,'t');
+             INSERT INTO location VALUES (2,'4W','4 West','unit','LB',NULL,NULL,'t');
+             INSERT INTO patient VALUES (1,'1','X','Y',NULL,0,'t');
+             INSERT INTO volume VALUES (1,'V1',1,1,'medical',1,'t');
+             INSERT INTO volume_state (volume_id, status, location_id, destination_id, since) VALUES (1,'in_transit',1,2,'t');
+             INSERT INTO app_user (user_id, name, role, created_at, home_location_id) VALUES (1,'nan','nurse','t',2);
+             INSERT INTO station (station_id, location_id, mode, created_at) VALUES ('s',1,'check-in','t');
+             INSERT INTO scan VALUES (1,'id','s',1,'V1','t',NULL,1,'check-out','{}');
+             INSERT INTO movement VALUES (1,1,1,'check-out',1,2,'t','s',1,NULL,NULL);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let on: bool = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert!(on, "foreign keys are enforced again after migrating");
+        let all = |sql: &str| -> Vec<String> {
+            let mut st = conn.prepare(sql).unwrap();
+            let rows = st.query_map([], |r| r.get(0)).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(
+            all("SELECT code || ' ' || kind || ' ' || coalesce(terminal_hi, '-') FROM location ORDER BY location_id"),
+            ["FR-00-19 shelf 19", "4W unit -"]
+        );
+        let bad: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(bad, 0);
+        conn.execute_batch(
+            "INSERT INTO location VALUES (3,'FR-DESK','Check-in desk','desk','LC',NULL,NULL,'t');
+             UPDATE station SET location_id = 3, allowed_roles = 'clerk,supervisor' WHERE station_id = 's';",
+        )
+        .unwrap();
+        // The rebuilt table is still the one the others refer to: a dangling reference is refused.
+        let e = conn
+            .execute(
+                "UPDATE station SET location_id = 99 WHERE station_id = 's'",
+                [],
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("FOREIGN KEY"), "{e}");
+        let e = conn
+            .execute("DELETE FROM location WHERE location_id = 1", [])
+            .unwrap_err();
+        assert!(e.to_string().contains("FOREIGN KEY"), "{e}");
+        let e = conn
+            .execute(
+                "INSERT INTO location VALUES (4,'X','X','shelfish','LD',NULL,NULL,'t')",
+                [],
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("CHECK"), "{e}");
+    }
+
+    #[test]
+    fn a_migration_that_would_break_a_reference_changes_nothing() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        for (i, step) in MIGRATIONS[..desk_migration()].iter().enumerate() {
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(step).unwrap();
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        // A row written while foreign keys were off (by hand, or by an old tool).
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        conn.execute_batch(
+            "INSERT INTO station (station_id, location_id, mode, created_at) VALUES ('s',7,'check-in','t');",
+        )
+        .unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        let e = migrate(&mut conn).unwrap_err().to_string();
+        assert!(e.contains("refer"), "{e}");
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, desk_migration() as i64, "nothing changed");
+        let on: bool = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert!(on);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! answered in `web::users`).
 
 use super::{layout, when, PageError, PageForm, PageResult};
-use crate::domain::{LocationCode, Mode};
+use crate::domain::{LocationCode, Mode, StationAccess};
 use crate::service::AppError;
 use crate::service::AppState;
 use crate::service::Caller;
@@ -199,7 +199,7 @@ fn admin_view(
                                 input type="hidden" name="csrf" value=(csrf);
                                 select name="home" aria-label={ "home unit of " (u.name) } {
                                     option value="" { "no home unit" }
-                                    @for l in locs.iter().filter(|l| !matches!(l.kind.as_str(), "shelf" | "container")) {
+                                    @for l in locs.iter().filter(|l| !matches!(l.kind.as_str(), "shelf" | "desk" | "container")) {
                                         option value=(l.code) selected[u.home.as_deref() == Some(l.code.as_str())] { (l.name) " (" (l.code) ")" }
                                     }
                                 }
@@ -230,7 +230,7 @@ fn admin_view(
                     input type="hidden" name="csrf" value=(csrf);
                     label { "Code" input name="code" required maxlength="32"; }
                     label { "Name" input name="name" required maxlength="100"; }
-                    label { "Kind" select name="kind" { @for k in ["shelf", "unit", "clinic", "office", "offsite", "person", "container"] { option { (k) } } } }
+                    label { "Kind" select name="kind" { @for k in ["shelf", "desk", "unit", "clinic", "office", "offsite", "person", "container"] { option { (k) } } } }
                     label { "Barcode (blank: issue one)" input name="barcode" maxlength="64"; }
                     button type="submit" { "Add location" }
                 }
@@ -238,11 +238,20 @@ fn admin_view(
             section #stations {
                 h2 { "Stations" }
                 p { (stations.len()) " stations. Serial and USB scanners are set in chartrack.toml; stations added here are browser or agent stations. " a href="/stations" { "See them all" } }
+                @if stations.iter().any(|st| !st.access().is_open()) {
+                    ul.station-access {
+                        @for st in stations.iter().filter(|st| !st.access().is_open()) {
+                            li { strong { (st.id) } ": only " (st.access().who()) }
+                        }
+                    }
+                }
                 form.grid method="post" action="/admin/stations" {
                     input type="hidden" name="csrf" value=(csrf);
                     label { "Station id" input name="id" required maxlength="64"; }
                     label { "Location" select name="location" { @for l in locs { option value=(l.code) { (l.code) " — " (l.name) } } } }
                     label { "Mode" select name="mode" { @for m in ["check-out", "check-in", "receive", "transfer", "file", "inventory"] { option { (m) } } } }
+                    label { "Roles allowed (blank: anyone)" input name="roles" maxlength="200" placeholder="clerk, supervisor"; }
+                    label { "Home units allowed" input name="locations" maxlength="400" placeholder="4W"; }
                     button type="submit" { "Add or change station" }
                 }
             }
@@ -373,6 +382,12 @@ pub struct StationForm {
     id: String,
     location: String,
     mode: String,
+    /// Comma-separated roles allowed (blank: anyone).
+    #[serde(default)]
+    roles: String,
+    /// Comma-separated home units allowed.
+    #[serde(default)]
+    locations: String,
 }
 
 pub async fn add_station(
@@ -381,6 +396,9 @@ pub async fn add_station(
     PageForm(f): PageForm<StationForm>,
 ) -> PageResult<Response> {
     let result = async {
+        let access =
+            StationAccess::from_texts(&f.roles.to_lowercase(), &f.locations.to_uppercase())
+                .map_err(|e| AppError::BadRequest(e.to_string()))?;
         let st = NewStation {
             id: f.id.trim().to_owned(),
             location: LocationCode::parse(&f.location)
@@ -388,6 +406,8 @@ pub async fn add_station(
             mode: Mode::from_str(&f.mode).map_err(|e| AppError::BadRequest(e.to_string()))?,
             port: None,
             usb: None,
+            roles: access.roles,
+            locations: access.locations,
         };
         let now = s.store.clock().now();
         let id = st.id.clone();

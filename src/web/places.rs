@@ -108,13 +108,14 @@ pub async fn stations(
                 p.empty { "No stations yet. A scanner attached to this server is added in chartrack.toml; a browser or agent station on the admin page." }
             }
             table.list {
-                thead { tr { th { "Station" } th { "Location" } th { "Mode" } th { "Scanner" } th { "State" } th { "Last scan" } th { "" } } }
+                thead { tr { th { "Station" } th { "Location" } th { "Mode" } th { "Who may use it" } th { "Scanner" } th { "State" } th { "Last scan" } th { "" } } }
                 tbody {
                     @for st in &stations {
                         tr {
                             td { (st.id) }
                             td { (st.location) }
                             td { (st.mode) }
+                            td.access { (st.access().who()) }
                             td { (st.kind) @if let Some(p) = st.port.as_ref().or(st.usb.as_ref()) { " " small { (p) } } }
                             td {
                                 @if st.connected { span.link.up { "connected" } }

@@ -231,7 +231,7 @@ pub async fn requests_page(
     let places = s.store.read(query::locations).await?;
     let places: Vec<_> = places
         .into_iter()
-        .filter(|l| !matches!(l.kind.as_str(), "shelf" | "container"))
+        .filter(|l| !matches!(l.kind.as_str(), "shelf" | "desk" | "container"))
         .collect();
     let hits: Vec<SearchHit> = if text.is_empty() {
         Vec::new()

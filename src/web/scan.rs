@@ -2,8 +2,10 @@
 //! taking keys; a scan ends on Enter. The page queues each line with its own scan id, posts them
 //! in order to `POST /api/v1/scans` (the same path as every scan), retries one the server could
 //! not take (the id makes a retry idempotent), shows how many wait, shows the latest answer
-//! huge, coloured and in words, lists the recent answers (a refusal in a burst stays visible),
-//! and speaks them. The script is `assets/app.js`.
+//! huge, coloured and in words (a chart checked in to be shelved: "Shelve at FR-20-39"), lists
+//! the recent answers (a refusal in a burst stays visible), and speaks them. A station that names
+//! who may use it is offered only to them; the others see who may, and why not them.
+//! The script is `assets/app.js`.
 
 use super::{layout, PageResult};
 use crate::service::AppState;
@@ -24,25 +26,51 @@ pub async fn scan_page(
     Extension(caller): Extension<Caller>,
     Query(q): Query<ScanQuery>,
 ) -> PageResult {
-    let stations: Vec<_> = s
+    let user = caller.user_id();
+    let (all, home) = s
         .store
-        .read(query::stations)
-        .await?
+        .read(move |c| {
+            let home = match user {
+                Some(id) => query::home_of(c, id)?,
+                None => None,
+            };
+            Ok((query::stations(c)?, home))
+        })
+        .await?;
+    // Why this user may not drive a station (its roles and home units); a station token drives
+    // its own station. The scan path refuses the same way; the page says so before a scan.
+    let refusal = |st: &query::StationView| -> Option<String> {
+        let role = caller.role()?;
+        st.access().refusal(&st.id, role, home.as_deref())
+    };
+    let (stations, not_yours): (Vec<_>, Vec<_>) = all
         .into_iter()
         .filter(|st| st.kind == "http")
-        .collect();
+        .partition(|st| refusal(st).is_none());
     let chosen = q
         .station
         .as_deref()
         .and_then(|id| stations.iter().find(|st| st.id == id));
+    let refused = q
+        .station
+        .as_deref()
+        .and_then(|id| not_yours.iter().find(|st| st.id == id))
+        .and_then(refusal);
     Ok(layout(
         Some(&caller),
         "Scan",
         html! {
             @match chosen {
                 None => {
+                    @if let Some(why) = &refused {
+                        div #refusal.answer.refused role="alert" {
+                            div.verdict { "Not your station" }
+                            div.message { (why) }
+                        }
+                    }
                     h1 { "Choose this workstation's station" }
-                    @if stations.is_empty() { p.empty { "No browser stations yet: an admin adds one under Admin → Stations (no port, no USB)." } }
+                    @if stations.is_empty() && not_yours.is_empty() { p.empty { "No browser stations yet: an admin adds one under Admin → Stations (no port, no USB)." } }
+                    @if stations.is_empty() && !not_yours.is_empty() { p.empty { "None of the browser stations is yours to use; ask a supervisor." } }
                     form.narrow method="get" action="/scan" {
                         label { "Station"
                             select name="station" {
@@ -50,6 +78,12 @@ pub async fn scan_page(
                             }
                         }
                         button type="submit" { "Start scanning" }
+                    }
+                    @if !not_yours.is_empty() {
+                        h2 { "Stations for others" }
+                        ul.not-yours {
+                            @for st in &not_yours { li { strong { (st.id) } " at " (st.location) ": only " (st.access().who()) } }
+                        }
                     }
                 }
                 Some(st) => {

@@ -20,6 +20,7 @@ mod pages;
 mod robust;
 mod scans;
 mod serial;
+mod stations_access;
 mod volumes;
 mod workflow_pages;
 mod workflows;

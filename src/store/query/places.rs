@@ -2,6 +2,7 @@
 //! [`Audited`]), and the stations.
 
 use super::volumes::{hit_row, SearchHit, HIT_COLS, HIT_JOINS};
+use crate::domain::{LocationCode, Role, StationAccess};
 use crate::store::audit::Audited;
 use crate::store::Result;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -27,14 +28,37 @@ pub struct StationView {
     pub link_changed_at: Option<String>,
     #[schema(format = DateTime)]
     pub last_scan_at: Option<String>,
+    /// The roles allowed to use it on the scan page or with their own token (with `locations`
+    /// empty too: anyone).
+    pub roles: Vec<Role>,
+    /// The home units whose staff may use it, besides `roles`.
+    pub locations: Vec<String>,
+}
+
+impl StationView {
+    /// Who may drive it.
+    pub fn access(&self) -> StationAccess {
+        StationAccess {
+            roles: self.roles.clone(),
+            locations: self
+                .locations
+                .iter()
+                .filter_map(|l| LocationCode::parse(l).ok())
+                .collect(),
+        }
+    }
 }
 
 pub fn stations(c: &Connection) -> Result<Vec<StationView>> {
     let mut st = c.prepare_cached(
-        "SELECT s.station_id, l.code, s.mode, s.port, s.usb, s.connected, s.last_scan_at, s.link_error, s.link_changed_at
+        "SELECT s.station_id, l.code, s.mode, s.port, s.usb, s.connected, s.last_scan_at, s.link_error, s.link_changed_at,
+                s.allowed_roles, s.allowed_locations
          FROM station s JOIN location l ON l.location_id = s.location_id ORDER BY s.station_id",
     )?;
     let rows = st.query_map([], |r| {
+        // Written by `admin::upsert_station` from checked values; anything unreadable is left out.
+        let access = StationAccess::from_texts(&r.get::<_, String>(9)?, &r.get::<_, String>(10)?)
+            .unwrap_or_default();
         let port: Option<String> = r.get(3)?;
         let usb: Option<String> = r.get(4)?;
         let serial = port.is_some() || usb.is_some();
@@ -50,6 +74,8 @@ pub fn stations(c: &Connection) -> Result<Vec<StationView>> {
             last_scan_at: r.get(6)?,
             link_error: r.get(7)?,
             link_changed_at: r.get(8)?,
+            roles: access.roles,
+            locations: access.locations.iter().map(|l| l.to_string()).collect(),
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -4,7 +4,8 @@
 
 use super::super::{Result, StoreError};
 use crate::domain::{
-    verify_check_char, Command, LocationKind, Mode, Mrn, Priority, RequestStatus, Status,
+    verify_check_char, Command, LocationKind, Mode, Mrn, Priority, RequestStatus, Role,
+    StationAccess, Status,
 };
 use crate::engine::{
     LocRef, Memory, ReportRef, RequestRef, Scanned, StationFacts, UserRef, VolumeFacts, VolumeWhere,
@@ -316,6 +317,48 @@ pub(super) fn station_facts(c: &Connection, id: &str) -> Result<StationFacts> {
         memory: serde_json::from_str::<Memory>(&memory).unwrap_or_default(),
         stocktake: None,
     })
+}
+
+/// Who may drive a station (`StationAccess`), read as stored; `None` for an unknown station
+/// (the scan path says so itself).
+fn station_access(c: &Connection, id: &str) -> Result<Option<StationAccess>> {
+    let row = c
+        .prepare_cached(
+            "SELECT allowed_roles, allowed_locations FROM station WHERE station_id = ?",
+        )?
+        .query_row([id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .optional()?;
+    row.map(|(roles, units)| {
+        StationAccess::from_texts(&roles, &units).map_err(|e| StoreError::Internal(e.to_string()))
+    })
+    .transpose()
+}
+
+/// A signed-in user scanning at a station that names who may use it: refused (`Forbidden`,
+/// with the reason) unless their role or home unit is allowed. Station tokens and scanners on
+/// a port scan as the station itself (no user) and are not restricted.
+pub(super) fn may_drive(c: &Connection, station: &str, user: Option<&UserRef>) -> Result<()> {
+    let Some(user) = user else {
+        return Ok(());
+    };
+    let Some(access) = station_access(c, station)?.filter(|a| !a.is_open()) else {
+        return Ok(());
+    };
+    let (role, home): (String, Option<String>) = c
+        .prepare_cached(
+            "SELECT u.role, l.code FROM app_user u LEFT JOIN location l ON l.location_id = u.home_location_id
+             WHERE u.user_id = ?",
+        )?
+        .query_row([user.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| StoreError::Forbidden(format!("station {station}: no such user")))?;
+    let role = Role::from_str(&role).map_err(|e| StoreError::Internal(e.to_string()))?;
+    match access.refusal(station, role, home.as_deref()) {
+        None => Ok(()),
+        Some(why) => Err(StoreError::Forbidden(why)),
+    }
 }
 
 /// Does deciding this scan need the station's open stocktake?

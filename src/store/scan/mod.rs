@@ -15,7 +15,7 @@ use crate::domain::{normalise_line, Mode, RequestStatus, Status};
 use crate::engine::{self, Decision, Effect, LocRef, Scanned, StationFacts, UserRef, VolumeFacts};
 use chrono::{DateTime, Utc};
 use effects::Written;
-use facts::{needs_stocktake, station_facts};
+use facts::{may_drive, needs_stocktake, station_facts};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +71,10 @@ pub struct ScanAnswer {
     /// feeds show this answer's whereabouts only to those who may see them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restricted: bool,
+    /// A volume checked in to go back on its shelf: its home section's code, shown large at
+    /// the station ("Shelve at FR-20-39"). Absent when it must not be shelved (requested).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shelve_at: Option<String>,
 }
 
 /// A request's new state, as told in a scan's answer and to the live feeds.
@@ -143,6 +147,9 @@ pub fn apply(
     now: DateTime<Utc>,
     settings: &engine::Settings,
 ) -> Result<ScanAnswer> {
+    // A user the station does not allow is refused before anything, a replay included:
+    // nothing is recorded and the station's memory is untouched.
+    may_drive(c, &input.station, input.user.as_ref())?;
     let scan_id = input.id.unwrap_or_else(uuid::Uuid::new_v4).to_string();
     if let Some(answer) = replay(c, input, &scan_id)? {
         return Ok(answer);
@@ -231,6 +238,7 @@ fn decide_line(
                 effects: vec![],
                 memory: station.memory.clone(),
                 mode: station.mode,
+                shelve_at: None,
             };
             return Ok((printable(&input.line), None, d));
         }
@@ -297,6 +305,7 @@ fn answer(
         at: now,
         moved,
         volume,
+        shelve_at: decision.shelve_at.clone(),
     })
 }
 

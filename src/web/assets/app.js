@@ -153,8 +153,10 @@ function scanPage() {
     if (latest && body.accepted && refusedInBurst > 0) {
       shown += " (" + refusedInBurst + " earlier scan" + (refusedInBurst > 1 ? "s" : "") + " refused: see the list below)";
     }
+    // A chart checked in to go back on its shelf: where, in the biggest type on the page.
+    const verdict = !body.accepted ? "Refused" : body.shelve_at ? "Shelve at " + body.shelve_at : "Done";
     show((body.accepted ? "accepted" : "refused") + (warn || (latest && refusedInBurst) ? " warning" : ""),
-      body.accepted ? "Done" : "Refused", shown);
+      verdict, shown);
     if (!body.accepted) speak("Refused. " + message, false);
     else if (latest) speak(message, refusedInBurst === 0);
     if (latest) refusedInBurst = 0;
@@ -203,8 +205,9 @@ function scanPage() {
     } else if (!r || r.status >= 500 || r.status === 408 || r.status === 429) {
       failed(r ? "The server answered " + r.status + "." : "The server cannot be reached.");
     } else if (r.status === 403 || r.status === 404) {
-      // Refused for the page's sake, not the line's (a stale page, a role, a station removed):
-      // sending again will not help, dropping the line would lose it. Keep them; a reload sends.
+      // Refused for the page's sake, not the line's (a stale page, a role, a station that names
+      // who may use it, a station removed): sending again will not help, dropping the line would
+      // lose it. Keep them, say why, and stop; a reload sends them once the station takes them.
       stopped = true;
       const why = body.error || ("The server answered " + r.status + ".");
       show("refused", "Not sent", why + " " + kept() + ": reload the page to send them.");

@@ -81,22 +81,24 @@ mod tests {
     use rusqlite::{Connection, OpenFlags};
 
     fn rows_in_main_file(db: &std::path::Path) -> i64 {
-        // `immutable=1` reads the database file alone, ignoring the write-ahead log.
+        // `immutable=1` reads the database file alone, ignoring the write-ahead log. While the
+        // checkpoint thread is copying pages into it the file can be caught half-written (the
+        // migrations rebuild tables): such a read counts as "not yet", and the loop reads again.
         let uri = format!("file:{}?immutable=1", db.display());
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
-        let c = Connection::open_with_flags(uri, flags).unwrap();
-        let tables: i64 = c
-            .query_row(
+        let count = || -> rusqlite::Result<i64> {
+            let c = Connection::open_with_flags(&uri, flags)?;
+            let tables: i64 = c.query_row(
                 "SELECT count(*) FROM sqlite_master WHERE name = 'location'",
                 [],
                 |r| r.get(0),
-            )
-            .unwrap();
-        if tables == 0 {
-            return 0; // not even the schema has been copied from the log yet
-        }
-        c.query_row("SELECT count(*) FROM location", [], |r| r.get(0))
-            .unwrap()
+            )?;
+            if tables == 0 {
+                return Ok(0); // not even the schema has been copied from the log yet
+            }
+            c.query_row("SELECT count(*) FROM location", [], |r| r.get(0))
+        };
+        count().unwrap_or(-1)
     }
 
     #[test]

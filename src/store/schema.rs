@@ -346,7 +346,7 @@ CREATE INDEX misfile_stocktake ON misfile(stocktake_id, volume_id);
 ALTER TABLE app_user ADD COLUMN home_location_id INTEGER REFERENCES location(location_id);
 "#,
     r#"
--- v10: a location may be a desk (a work area: the file room's check-in desk), and a station says
+-- v9: a location may be a desk (a work area: the file room's check-in desk), and a station says
 -- who may drive it: the roles and the home units allowed (comma-separated; empty: anyone).
 -- SQLite cannot change a CHECK constraint, so the location table is rebuilt; `migrate` turns
 -- foreign keys off around each step and checks them before it commits.

@@ -137,6 +137,8 @@ pub async fn report(
             "Showing {shown} of {} rows; the CSV has them all.",
             table.total
         )
+    } else if table.total == 1 {
+        "1 row.".to_owned()
     } else {
         format!("{} rows.", table.total)
     };
@@ -240,7 +242,7 @@ fn report_table(tz: Tz, report: Report, t: &Table, sort: Option<Sort>, days: u32
                     tr {
                         @for (i, cell) in row.iter().enumerate() {
                             @let c = t.columns[i];
-                            td.num[NUMBERS.contains(&c)] {
+                            td.num[NUMBERS.contains(&c)] .time[t.times[i]] {
                                 @if t.times[i] { (when(tz, cell)) }
                                 @else { (cell_view(report, c, cell, row, &t.columns)) }
                             }
@@ -324,6 +326,16 @@ fn cell_view(report: Report, column: &str, cell: &str, row: &[String], columns: 
     }
 }
 
+/// A bar's label cut to fit beside the chart (the bar's title has it whole).
+fn short(label: &str) -> String {
+    const MAX: usize = 30;
+    if label.chars().count() <= MAX {
+        label.to_owned()
+    } else {
+        label.chars().take(MAX - 1).chain(['…']).collect()
+    }
+}
+
 /// A horizontal bar chart, drawn here: one labelled bar a line with its number written beside
 /// it (readable in black and white and by a screen reader: a title, a description, and each
 /// bar's numbers in words), an axis with its unit, sized for a printed page.
@@ -331,7 +343,7 @@ fn bar_chart(chart: &Chart) -> Markup {
     const LABEL: i64 = 200;
     const PLOT: i64 = 400;
     const ROW: i64 = 22;
-    const TOP: i64 = 10;
+    const TOP: i64 = 26;
     let width = LABEL + PLOT + 170;
     let n = chart.bars.len() as i64;
     let height = TOP + n * ROW + 50;
@@ -368,7 +380,7 @@ fn bar_chart(chart: &Chart) -> Markup {
                 @for (i, b) in chart.bars.iter().enumerate() {
                     @let y = TOP + i as i64 * ROW;
                     g.bar-row {
-                        text x=(LABEL - 8) y=(y + 15) text-anchor="end" font-size="12" fill="#000" { (b.label) }
+                        text x=(LABEL - 8) y=(y + 15) text-anchor="end" font-size="12" fill="#000" { (short(&b.label)) }
                         rect.bar x=(LABEL) y=(y + 3) width=(x(b.value) - LABEL) height=(ROW - 6)
                             fill="#9ca3af" stroke="#000" stroke-width="1" data-value=(b.value) {
                             title { (b.label) ": " (b.note) }
@@ -392,8 +404,7 @@ fn bar_chart(chart: &Chart) -> Markup {
                     text x=(x(v)) y=(axis_y + 18) text-anchor="middle" font-size="11" fill="#000" { (v) }
                 }
                 text.axis-label x=(LABEL + PLOT / 2) y=(axis_y + 38) text-anchor="middle" font-size="12" fill="#000" { (chart.measure) }
-                text.axis-label x="12" y=(TOP + n * ROW / 2) text-anchor="middle" font-size="12" fill="#000"
-                    transform={ "rotate(-90 12 " (TOP + n * ROW / 2) ")" } { (chart.per) }
+                text.axis-label x=(LABEL - 8) y=(TOP - 8) text-anchor="end" font-size="12" font-weight="bold" fill="#000" { (chart.per) }
             }
             figcaption {
                 (chart.title) ". " (summary)

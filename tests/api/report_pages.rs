@@ -513,3 +513,60 @@ fn utf16_hex(s: &str) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn a_long_report_shows_a_page_sorted_over_all_its_rows_and_says_how_many_the_csv_has() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    app.person("root", Role::Admin).await;
+    let root = app.sign_in("root").await;
+    // 501 loose reports for one patient, "Result 000" to "Result 500".
+    let mut csv = String::from("barcode,mrn,description\n");
+    for i in 0..=500 {
+        csv += &format!(",123405,Result {i:03}\n");
+    }
+    let form = reqwest::multipart::Form::new()
+        .text("what", "reports")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("reports.csv"),
+        );
+    let r = app
+        .browser_like()
+        .post(format!("{}/admin/import", app.base))
+        .header("Cookie", &root.cookie)
+        .header("X-CSRF-Token", &root.csrf)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    app.person("him1", Role::Supervisor).await;
+    let him = app.sign_in("him1").await;
+
+    let (s, page) = app
+        .page(
+            &him.cookie,
+            "/reports/loose-reports?sort=description&dir=desc",
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        page.contains("Showing 500 of 501 rows; the CSV has them all."),
+        "{page}"
+    );
+    assert_eq!(page.matches(">Result ").count(), 500, "a page of 500");
+    let table = &page[page.find("<tbody>").unwrap()..];
+    assert!(
+        table.find("Result 500").unwrap() < table.find("Result 499").unwrap(),
+        "sorted over all 501, the last first"
+    );
+    assert!(
+        !table.contains("Result 000"),
+        "the 501st is left for the CSV"
+    );
+    let (_, csv) = app
+        .page(&him.cookie, "/reports/loose-reports?format=csv")
+        .await;
+    assert_eq!(csv.lines().count(), 502, "a header and every row");
+}

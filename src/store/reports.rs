@@ -61,6 +61,77 @@ impl Report {
             Report::Activity => "Activity by station and by user",
         }
     }
+    /// The columns, in order: the CSV's header (scripts read it: keep it stable).
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Report::ChargedOut | Report::Overdue => &[
+                "holder",
+                "holder name",
+                "kind",
+                "volume",
+                "patient",
+                "mrn",
+                "status",
+                "since",
+                "days out",
+                "overdue",
+            ],
+            Report::Missing => &[
+                "volume",
+                "patient",
+                "mrn",
+                "reason",
+                "note",
+                "marked at",
+                "marked by",
+                "last location",
+                "last scan",
+                "last station",
+                "last user",
+                "open requests",
+            ],
+            Report::PendingRequests => &[
+                "slip",
+                "priority",
+                "needed by",
+                "deliver to",
+                "volume",
+                "patient",
+                "status",
+                "volume is",
+                "requested at",
+                "requested by",
+            ],
+            Report::Turnaround => &[
+                "priority",
+                "deliver to",
+                "delivered",
+                "median minutes",
+                "90th percentile minutes",
+                "longest minutes",
+            ],
+            Report::LooseReports => &[
+                "report",
+                "patient",
+                "mrn",
+                "description",
+                "registered",
+                "received",
+                "age hours",
+                "routed to",
+                "volumes",
+            ],
+            Report::Misfiles => &[
+                "section",
+                "section name",
+                "wrong section",
+                "out of order",
+                "total",
+                "last found",
+            ],
+            Report::Activity => &["by", "name", "scans", "accepted", "refused", "movements"],
+        }
+    }
     /// Reports over a period (the rest are as of now).
     pub fn has_period(self) -> bool {
         matches!(
@@ -74,10 +145,23 @@ impl Report {
 #[derive(Debug, Clone)]
 pub struct Params {
     pub now: DateTime<Utc>,
+    /// The configured zone: a day in a chart is a local day.
+    pub tz: Tz,
     /// Loan cutoffs by location kind (`config::LoanDays::cutoffs`).
     pub cutoffs: Vec<(&'static str, String)>,
     /// The period, for reports that have one: the last `days` days.
     pub days: u32,
+    /// The order asked for; `None` is the report's own order (the CSV's).
+    pub sort: Option<Sort>,
+    /// At most this many rows (a page); `None` is every row (the CSV).
+    pub limit: Option<usize>,
+}
+
+/// A column to order the rows by (its index in `Table::columns`), and which way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub column: usize,
+    pub descending: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,7 +172,41 @@ pub struct Table {
     /// For each column: does it hold times (stored UTC stamps)? Those are shown and exported
     /// in the configured zone.
     pub times: Vec<bool>,
+    /// How many rows there are in all (`rows` holds at most `Params::limit` of them).
+    pub total: usize,
+    /// A picture of the report, where one reads faster than the table.
+    pub chart: Option<Chart>,
 }
+
+/// Bars, one a line: what a page draws as a chart (the numbers, never the drawing).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Chart {
+    pub title: String,
+    /// What the bars' length is, with its unit ("median minutes, request to delivery").
+    pub measure: &'static str,
+    /// What each bar is ("day", "shelf section").
+    pub per: &'static str,
+    /// What `Bar::mark` is, when bars have one.
+    pub mark: Option<&'static str>,
+    pub bars: Vec<Bar>,
+    /// What the chart leaves out, in words, when it does.
+    pub left_out: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Bar {
+    pub label: String,
+    pub value: i64,
+    /// A second value drawn as a tick across the bar (a 90th percentile beside a median).
+    pub mark: Option<i64>,
+    /// The bar's numbers in words ("4 delivered, 90th percentile 75 min").
+    pub note: String,
+}
+
+/// The misfiles chart shows this many sections at most (the most misfiles first).
+const SECTIONS_CHARTED: usize = 25;
+/// The turnaround chart draws this many days (or weeks) at most, the latest.
+const DAYS_CHARTED: usize = 62;
 
 /// The columns, in any report, that hold a time.
 const TIME_COLUMNS: &[&str] = &[
@@ -169,6 +287,71 @@ fn rows(c: &Audited, sql: &str, args: Vec<Value>) -> Result<Vec<Vec<String>>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// A listing that can be long (one row a volume or request): ordered and cut in SQL, so a
+/// page of it sorts the whole set without holding it; the count only when the page is full.
+fn listing(
+    c: &Audited,
+    sql: &str,
+    args: Vec<Value>,
+    p: &Params,
+) -> Result<(Vec<Vec<String>>, usize)> {
+    if p.sort.is_none() && p.limit.is_none() {
+        let all = rows(c, sql, args)?;
+        let n = all.len();
+        return Ok((all, n));
+    }
+    let order = match p.sort {
+        // Column positions only (never user text); a tie keeps the report's own order.
+        Some(s) => format!(
+            "ORDER BY {} {}",
+            s.column + 1,
+            if s.descending { "DESC" } else { "ASC" }
+        ),
+        None => String::new(),
+    };
+    let limit = p.limit.unwrap_or(usize::MAX >> 1);
+    let page = rows(
+        c,
+        &format!("SELECT * FROM ({sql}) {order} LIMIT {limit}"),
+        args.clone(),
+    )?;
+    let total = if page.len() < limit {
+        page.len()
+    } else {
+        let n: i64 = c.query_row(
+            &format!("SELECT count(*) FROM ({sql})"),
+            params_from_iter(args),
+            |r| r.get(0),
+        )?;
+        n as usize
+    };
+    Ok((page, total))
+}
+
+/// Order and cut rows already in hand (the short summaries): numbers as numbers, the rest as
+/// text; a stable sort, so ties keep the report's own order.
+fn arrange(mut rows: Vec<Vec<String>>, p: &Params) -> (Vec<Vec<String>>, usize) {
+    if let Some(s) = p.sort {
+        rows.sort_by(|a, b| {
+            let (x, y) = (&a[s.column], &b[s.column]);
+            let o = match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(x), Ok(y)) => x.total_cmp(&y),
+                _ => x.cmp(y),
+            };
+            if s.descending {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+    }
+    let total = rows.len();
+    if let Some(limit) = p.limit {
+        rows.truncate(limit);
+    }
+    (rows, total)
+}
+
 /// `CASE kind WHEN 'unit' THEN ?n ...`: the loan cutoff of a location's kind (the kinds are
 /// fixed words from the configuration's keys, never user text).
 fn cutoff_case(cutoffs: &[(&'static str, String)], column: &str, first: usize) -> String {
@@ -186,7 +369,8 @@ pub fn run(c: &Audited, report: Report, p: &Params) -> Result<Table> {
         .iter()
         .map(|(_, t)| Value::Text(t.clone()))
         .collect();
-    let (columns, rows) = match report {
+    let mut chart = None;
+    let (rows, total) = match report {
         Report::ChargedOut | Report::Overdue => {
             let only_overdue = report == Report::Overdue;
             let sql = format!(
@@ -202,14 +386,10 @@ pub fn run(c: &Audited, report: Report, p: &Params) -> Result<Table> {
             );
             let mut args = vec![Value::Text(stamp(p.now))];
             args.extend(cut);
-            (
-                vec!["holder", "holder name", "kind", "volume", "patient", "mrn", "status", "since", "days out", "overdue"],
-                rows(c, &sql, args)?,
-            )
+            listing(c, &sql, args, p)?
         }
-        Report::Missing => (
-            vec!["volume", "patient", "mrn", "reason", "note", "marked at", "marked by", "last location", "last scan", "last station", "last user", "open requests"],
-            rows(
+        Report::Missing =>
+            listing(
                 c,
                 "SELECT v.barcode, p.last_name || ', ' || p.first_name, p.mrn, m.reason, m.note, m.marked_at,
                         (SELECT name FROM app_user WHERE user_id = m.marked_by), l.code, s.last_scan_at, s.last_station_id,
@@ -219,11 +399,10 @@ pub fn run(c: &Audited, report: Report, p: &Params) -> Result<Table> {
                  JOIN volume_state s ON s.volume_id = v.volume_id JOIN location l ON l.location_id = s.location_id
                  WHERE m.found_at IS NULL ORDER BY m.marked_at",
                 vec![],
+                p,
             )?,
-        ),
-        Report::PendingRequests => (
-            vec!["slip", "priority", "needed by", "deliver to", "volume", "patient", "status", "volume is", "requested at", "requested by"],
-            rows(
+        Report::PendingRequests =>
+            listing(
                 c,
                 "SELECT q.barcode, q.priority, q.needed_by, l.code, v.barcode, p.last_name || ', ' || p.first_name, q.status,
                         s.status || ' ' || hl.code, q.created_at, (SELECT name FROM app_user WHERE user_id = q.requested_by)
@@ -233,12 +412,13 @@ pub fn run(c: &Audited, report: Report, p: &Params) -> Result<Table> {
                  WHERE q.status IN ('open','pulled')
                  ORDER BY q.priority = 'stat' DESC, q.needed_by IS NULL, q.needed_by, q.request_id",
                 vec![],
+                p,
             )?,
-        ),
-        Report::Turnaround => (
-            vec!["priority", "deliver to", "delivered", "median minutes", "90th percentile minutes", "longest minutes"],
-            turnaround(c, &since)?,
-        ),
+        Report::Turnaround => {
+            let delivered = delivered(c, &since)?;
+            chart = Some(turnaround_by_day(&delivered, p));
+            arrange(turnaround(delivered), p)
+        }
         Report::LooseReports => {
             let waiting = loose::waiting(c, p.now, 10_000)?;
             let rows = waiting
@@ -263,55 +443,64 @@ pub fn run(c: &Audited, report: Report, p: &Params) -> Result<Table> {
                     ]
                 })
                 .collect();
-            (
-                vec!["report", "patient", "mrn", "description", "registered", "received", "age hours", "routed to", "volumes"],
-                rows,
-            )
+            arrange(rows, p)
         }
-        Report::Misfiles => (
-            vec!["section", "section name", "wrong section", "out of order", "total", "last found"],
-            rows(
+        Report::Misfiles => {
+            // One row a shelf section: short whatever the size of the file room.
+            let all = rows(
                 c,
                 "SELECT l.code, l.name, sum(f.kind = 'wrong_section'), sum(f.kind = 'out_of_order'), count(*), max(f.at)
                  FROM misfile f JOIN location l ON l.location_id = f.location_id
                  WHERE f.at >= ?1 GROUP BY l.location_id ORDER BY count(*) DESC, l.code",
                 vec![Value::Text(since.clone())],
-            )?,
-        ),
-        Report::Activity => (
-            vec!["by", "name", "scans", "accepted", "refused", "movements"],
-            rows(
-                c,
-                "SELECT 'station', x.station_id, count(*), sum(x.accepted), sum(NOT x.accepted),
-                        (SELECT count(*) FROM movement m JOIN scan y ON y.scan_seq = m.scan_seq
-                          WHERE y.station_id = x.station_id AND y.received_at >= ?1)
-                 FROM scan x WHERE x.received_at >= ?1 GROUP BY x.station_id
-                 UNION ALL
-                 SELECT 'user', coalesce(u.name, '(no user)'), count(*), sum(x.accepted), sum(NOT x.accepted),
-                        (SELECT count(*) FROM movement m WHERE m.user_id IS x.user_id AND m.at >= ?1)
-                 FROM scan x LEFT JOIN app_user u ON u.user_id = x.user_id WHERE x.received_at >= ?1 GROUP BY x.user_id
-                 ORDER BY 1 DESC, 3 DESC",
-                vec![Value::Text(since.clone())],
-            )?,
-        ),
+            )?;
+            chart = Some(misfiles_by_section(&all, p.days));
+            arrange(all, p)
+        }
+        Report::Activity =>
+            arrange(
+                rows(
+                    c,
+                    "SELECT 'station', x.station_id, count(*), sum(x.accepted), sum(NOT x.accepted),
+                            (SELECT count(*) FROM movement m JOIN scan y ON y.scan_seq = m.scan_seq
+                              WHERE y.station_id = x.station_id AND y.received_at >= ?1)
+                     FROM scan x WHERE x.received_at >= ?1 GROUP BY x.station_id
+                     UNION ALL
+                     SELECT 'user', coalesce(u.name, '(no user)'), count(*), sum(x.accepted), sum(NOT x.accepted),
+                            (SELECT count(*) FROM movement m WHERE m.user_id IS x.user_id AND m.at >= ?1)
+                     FROM scan x LEFT JOIN app_user u ON u.user_id = x.user_id WHERE x.received_at >= ?1 GROUP BY x.user_id
+                     ORDER BY 1 DESC, 3 DESC",
+                    vec![Value::Text(since.clone())],
+                )?,
+                p,
+            ),
     };
+    let columns = report.columns().to_vec();
     Ok(Table {
         title: report.title(),
         times: columns.iter().map(|c| TIME_COLUMNS.contains(c)).collect(),
         columns,
         rows,
+        total,
+        chart,
     })
 }
 
-/// Delivered requests in the period: count, median, 90th percentile and longest, by priority
-/// and place, then by priority alone.
-fn turnaround(c: &Audited, since: &str) -> Result<Vec<Vec<String>>> {
+/// A delivered request: its priority, where it went, and minutes from asking to delivery.
+struct Delivered {
+    priority: String,
+    place: String,
+    delivered_at: DateTime<Utc>,
+    minutes: i64,
+}
+
+/// The requests delivered in the period (the index on `delivered_at` bounds the read to it).
+fn delivered(c: &Audited, since: &str) -> Result<Vec<Delivered>> {
     let mut st = c.prepare_cached(
         "SELECT q.priority, l.code, q.created_at, q.delivered_at FROM request q
          JOIN location l ON l.location_id = q.location_id
          WHERE q.delivered_at IS NOT NULL AND q.delivered_at >= ?1 ORDER BY q.priority, l.code",
     )?;
-    let mut groups: std::collections::BTreeMap<(String, String), Vec<i64>> = Default::default();
     let rows = st.query_map([since], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -320,40 +509,233 @@ fn turnaround(c: &Audited, since: &str) -> Result<Vec<Vec<String>>> {
             r.get::<_, String>(3)?,
         ))
     })?;
+    let mut out = Vec::new();
     for row in rows {
         let (priority, place, asked, delivered) = row?;
         if let (Some(a), Some(d)) = (parse_stamp(&asked), parse_stamp(&delivered)) {
-            let minutes = (d - a).num_minutes();
-            groups
-                .entry((priority.clone(), place))
-                .or_default()
-                .push(minutes);
-            groups
-                .entry((priority, "(all)".into()))
-                .or_default()
-                .push(minutes);
+            out.push(Delivered {
+                priority,
+                place,
+                delivered_at: d,
+                minutes: (d - a).num_minutes(),
+            });
         }
     }
-    Ok(groups
+    Ok(out)
+}
+
+/// The median and 90th percentile of some minutes (sorted here).
+fn quantiles(minutes: &mut [i64]) -> (i64, i64) {
+    minutes.sort_unstable();
+    let at = |q: f64| minutes[((minutes.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.9))
+}
+
+/// Delivered requests in the period: count, median, 90th percentile and longest, by priority
+/// and place, then by priority alone.
+fn turnaround(delivered: Vec<Delivered>) -> Vec<Vec<String>> {
+    let mut groups: std::collections::BTreeMap<(String, String), Vec<i64>> = Default::default();
+    for d in delivered {
+        groups
+            .entry((d.priority.clone(), d.place))
+            .or_default()
+            .push(d.minutes);
+        groups
+            .entry((d.priority, "(all)".into()))
+            .or_default()
+            .push(d.minutes);
+    }
+    groups
         .into_iter()
         .map(|((priority, place), mut minutes)| {
-            minutes.sort_unstable();
-            let at = |q: f64| minutes[((minutes.len() - 1) as f64 * q).round() as usize];
+            let (median, p90) = quantiles(&mut minutes);
             vec![
                 priority,
                 place,
                 minutes.len().to_string(),
-                at(0.5).to_string(),
-                at(0.9).to_string(),
+                median.to_string(),
+                p90.to_string(),
                 minutes.last().copied().unwrap_or(0).to_string(),
             ]
         })
-        .collect())
+        .collect()
+}
+
+/// Median minutes to delivery on each local day of the period (every day, a quiet one as an
+/// empty bar), with the 90th percentile as a mark; by week when the period is long.
+fn turnaround_by_day(delivered: &[Delivered], p: &Params) -> Chart {
+    use chrono::NaiveDate;
+    let weekly = p.days > 62;
+    let bucket = |d: NaiveDate| {
+        if weekly {
+            d.week(chrono::Weekday::Mon).first_day()
+        } else {
+            d
+        }
+    };
+    let today = p.now.with_timezone(&p.tz).date_naive();
+    let first = today - Duration::days(i64::from(p.days) - 1);
+    let mut days: std::collections::BTreeMap<NaiveDate, Vec<i64>> = Default::default();
+    let mut d = first;
+    while d <= today {
+        days.entry(bucket(d)).or_default();
+        d += Duration::days(1);
+    }
+    for r in delivered {
+        let day = r.delivered_at.with_timezone(&p.tz).date_naive();
+        if day >= first {
+            days.entry(bucket(day)).or_default().push(r.minutes);
+        }
+    }
+    let bars = days
+        .into_iter()
+        .map(|(day, mut minutes)| {
+            let label = if weekly {
+                format!("week of {}", day.format("%a %Y-%m-%d"))
+            } else {
+                day.format("%a %Y-%m-%d").to_string()
+            };
+            if minutes.is_empty() {
+                return Bar {
+                    label,
+                    value: 0,
+                    mark: None,
+                    note: "none delivered".into(),
+                };
+            }
+            let (median, p90) = quantiles(&mut minutes);
+            Bar {
+                label,
+                value: median,
+                mark: Some(p90),
+                note: format!(
+                    "{} delivered, median {median} min, 90th percentile {p90} min",
+                    minutes.len()
+                ),
+            }
+        })
+        .collect();
+    let mut bars: Vec<Bar> = bars;
+    let left_out = (bars.len() > DAYS_CHARTED).then(|| {
+        let n = bars.len() - DAYS_CHARTED;
+        bars.drain(..n);
+        format!(
+            "The {n} earliest {}s are in the table, not drawn.",
+            if weekly { "week" } else { "day" }
+        )
+    });
+    Chart {
+        title: format!(
+            "Request turnaround {} (last {} days)",
+            if weekly { "by week" } else { "by day" },
+            p.days
+        ),
+        measure: "median minutes from request to delivery",
+        per: if weekly { "week" } else { "day" },
+        mark: Some("90th percentile"),
+        bars,
+        left_out,
+    }
+}
+
+/// Misfiles in each shelf section, the most first (rows as the report's own order gives them).
+fn misfiles_by_section(rows: &[Vec<String>], days: u32) -> Chart {
+    let bars = rows
+        .iter()
+        .take(SECTIONS_CHARTED)
+        .map(|r| Bar {
+            label: format!("{} {}", r[0], r[1]),
+            value: r[4].parse().unwrap_or(0),
+            mark: None,
+            note: format!("{} wrong section, {} out of order", r[2], r[3]),
+        })
+        .collect();
+    Chart {
+        title: format!("Misfiles by shelf section (last {days} days)"),
+        measure: "misfiles found",
+        per: "shelf section",
+        mark: None,
+        bars,
+        left_out: (rows.len() > SECTIONS_CHARTED).then(|| {
+            format!(
+                "{} more sections, with fewer, are in the table.",
+                rows.len() - SECTIONS_CHARTED
+            )
+        }),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn params(sort: Option<Sort>, limit: Option<usize>) -> Params {
+        Params {
+            now: Utc::now(),
+            tz: chrono_tz::UTC,
+            cutoffs: vec![],
+            days: 30,
+            sort,
+            limit,
+        }
+    }
+
+    fn texts(rows: &[Vec<String>]) -> Vec<Vec<&str>> {
+        rows.iter()
+            .map(|r| r.iter().map(String::as_str).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_page_of_a_listing_is_sorted_and_cut_in_sql_and_counts_the_rest() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t(name TEXT, n INTEGER);
+             INSERT INTO t VALUES ('b', 10), ('a', 9), ('c', 100), ('d', 2);",
+        )
+        .unwrap();
+        let c = super::super::audit::Audited::after_logging(&conn);
+        let sql = "SELECT name, n FROM t ORDER BY name";
+        let down = Some(Sort {
+            column: 1,
+            descending: true,
+        });
+        let (rows, total) = listing(&c, sql, vec![], &params(down, Some(2))).unwrap();
+        assert_eq!(
+            texts(&rows),
+            [["c", "100"], ["b", "10"]],
+            "numbers as numbers"
+        );
+        assert_eq!(total, 4, "the page says how many there are in all");
+        let (rows, total) = listing(&c, sql, vec![], &params(None, None)).unwrap();
+        assert_eq!(
+            texts(&rows),
+            [["a", "9"], ["b", "10"], ["c", "100"], ["d", "2"]],
+            "the report's own order"
+        );
+        assert_eq!(total, 4);
+        let (rows, total) = listing(&c, sql, vec![], &params(None, Some(3))).unwrap();
+        assert_eq!((rows.len(), total), (3, 4));
+        assert_eq!(
+            rows[0][0], "a",
+            "a page without a sort keeps the report's order"
+        );
+    }
+
+    #[test]
+    fn a_summary_sorts_numbers_as_numbers_and_keeps_ties_in_their_order() {
+        let rows = [["x", "10"], ["y", "9"], ["z", "10"], ["w", "100"]]
+            .iter()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect();
+        let up = Some(Sort {
+            column: 1,
+            descending: false,
+        });
+        let (rows, total) = arrange(rows, &params(up, Some(3)));
+        assert_eq!(texts(&rows), [["y", "9"], ["x", "10"], ["z", "10"]]);
+        assert_eq!(total, 4);
+    }
 
     #[test]
     fn formula_cells_are_neutralised_and_numbers_and_dates_are_not() {
@@ -380,6 +762,8 @@ mod tests {
             columns: vec!["a", "b"],
             rows: vec![vec!["=HYPERLINK(\"x\")".into(), "-1".into()]],
             times: vec![false, false],
+            total: 1,
+            chart: None,
         };
         assert_eq!(
             t.to_csv(chrono_tz::UTC).unwrap(),

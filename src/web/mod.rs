@@ -7,6 +7,7 @@ mod admin;
 mod charts;
 mod places;
 mod records;
+mod reports;
 mod requests;
 mod scan;
 mod signin;
@@ -67,8 +68,8 @@ pub fn routes() -> Routes {
             User(Supervisor),
             records::acknowledge,
         )
-        .get("/reports", User(Supervisor), records::reports_index)
-        .get("/reports/{name}", User(Supervisor), records::report)
+        .get("/reports", User(Supervisor), reports::reports_index)
+        .get("/reports/{name}", User(Supervisor), reports::report)
         .get("/exceptions", User(Supervisor), admin::exceptions)
         .post(
             "/exceptions/{id}/resolve",

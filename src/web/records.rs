@@ -1,5 +1,5 @@
 //! The records department's lists: missing and found, loose reports waiting to be filed,
-//! stocktakes and their results, and the supervisor's reports (each also as CSV).
+//! stocktakes and their results. (The supervisor's reports are `web::reports`.)
 
 use super::url_escape;
 use super::{layout, status_words, when, PageForm, PageResult};
@@ -7,11 +7,9 @@ use crate::domain::{Barcode, MissingReason, Mrn};
 use crate::service::AppError;
 use crate::service::AppState;
 use crate::service::Caller;
-use crate::store::reports::{self, Params, Report};
 use crate::store::stocktake::{self, NewStocktake};
 use crate::store::{admin, loose, missing, query};
 use axum::extract::{Path, Query, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use maud::{html, Markup};
@@ -491,97 +489,4 @@ pub async fn close_stocktake(
         .write(move |c| stocktake::close(c, id, user, now))
         .await?;
     Ok(Redirect::to(&format!("/stocktakes/{id}")).into_response())
-}
-
-pub async fn reports_index(Extension(caller): Extension<Caller>) -> PageResult {
-    Ok(layout(
-        Some(&caller),
-        "Reports",
-        html! {
-            h1 { "Reports" }
-            ul.reports {
-                @for r in Report::ALL {
-                    li {
-                        a href={ "/reports/" (r.slug()) } { (r.title()) }
-                        " · " a href={ "/reports/" (r.slug()) "?format=csv" } { "CSV" }
-                    }
-                }
-            }
-        },
-    ))
-}
-
-#[derive(Deserialize, Default)]
-pub struct ReportQuery {
-    format: Option<String>,
-    days: Option<u32>,
-}
-
-pub async fn report(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
-    Query(q): Query<ReportQuery>,
-) -> PageResult<Response> {
-    let report = Report::from_slug(&name)
-        .ok_or_else(|| AppError::NotFound(format!("There is no report called {name}.")))?;
-    let days = q.days.unwrap_or(30);
-    if !(1..=3660).contains(&days) {
-        return Err(AppError::BadRequest("days must be 1 to 3660".into()).into());
-    }
-    let now = s.store.clock().now();
-    let params = Params {
-        now,
-        cutoffs: s.loans.cutoffs(now),
-        days,
-    };
-    let table = s
-        .store
-        .audited(caller.access("report", report.slug()), move |c| {
-            reports::run(c, report, &params)
-        })
-        .await?;
-    if q.format.as_deref() == Some("csv") {
-        let csv = table.to_csv(s.tz)?;
-        let file = format!(
-            "attachment; filename=\"chartrack-{}-{}.csv\"",
-            report.slug(),
-            now.with_timezone(&s.tz).format("%Y%m%d")
-        );
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                (header::CONTENT_DISPOSITION, file),
-            ],
-            csv,
-        )
-            .into_response());
-    }
-    Ok(layout(
-        Some(&caller),
-        table.title,
-        html! {
-            h1 { (table.title) }
-            p {
-                @if report.has_period() { "The last " (days) " days. " }
-                a href={ "/reports/" (report.slug()) "?format=csv&days=" (days) } { "Download CSV" }
-                " · " a href="/reports" { "All reports" }
-            }
-            @if report.has_period() {
-                form.inline method="get" {
-                    label.check { "Days " input name="days" value=(days) inputmode="numeric" size="4"; }
-                    button type="submit" { "Show" }
-                }
-            }
-            @if table.rows.is_empty() { p.empty { "Nothing to report." } }
-            @else {
-                table.report {
-                    thead { tr { @for c in &table.columns { th { (c) } } } }
-                    tbody { @for row in &table.rows { tr { @for (cell, &time) in row.iter().zip(&table.times) { td { @if time { (when(s.tz, cell)) } @else { (cell) } } } } } }
-                }
-                p { small { (table.rows.len()) " rows." } }
-            }
-        },
-    )
-    .into_response())
 }

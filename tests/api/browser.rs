@@ -13,6 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub(crate) struct Browser {
     pub(crate) client: Client,
+    /// chromedriver's address, for commands fantoccini has no method for (`goog/cdp/execute`).
+    pub(crate) driver_url: String,
     _driver: Driver,
     _profile: tempfile::TempDir,
 }
@@ -95,6 +97,7 @@ pub(crate) async fn browser() -> Option<Browser> {
             Ok(client) => {
                 return Some(Browser {
                     client,
+                    driver_url: url,
                     _driver: child,
                     _profile: profile,
                 })

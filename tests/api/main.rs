@@ -17,6 +17,7 @@ mod layers;
 mod local_time;
 mod openapi;
 mod pages;
+mod report_pages;
 mod robust;
 mod scans;
 mod serial;

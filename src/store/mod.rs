@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod displays;
 mod checkpoint;
 pub mod demo;
 pub mod loose;

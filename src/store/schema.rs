@@ -345,6 +345,23 @@ CREATE INDEX misfile_stocktake ON misfile(stocktake_id, volume_id);
 -- v8: a user's home unit: where the request form delivers to unless told otherwise.
 ALTER TABLE app_user ADD COLUMN home_location_id INTEGER REFERENCES location(location_id);
 "#,
+    r#"
+-- v9: wall displays. A screen on a wall opens one location's display page with a secret of its
+-- own (created by an admin, revocable), not a person's session: it sees that page and nothing
+-- else. Only the secret's SHA-256 is stored.
+CREATE TABLE display (
+    display_id   INTEGER PRIMARY KEY,
+    location_id  INTEGER NOT NULL REFERENCES location(location_id),
+    label        TEXT NOT NULL,
+    digest       TEXT NOT NULL UNIQUE,
+    created_at   TEXT NOT NULL,
+    created_by   INTEGER REFERENCES app_user(user_id),
+    last_seen_at TEXT,
+    revoked_at   TEXT,
+    revoked_by   INTEGER REFERENCES app_user(user_id)
+);
+CREATE UNIQUE INDEX display_label ON display(label) WHERE revoked_at IS NULL;
+"#,
 ];
 
 /// The schema version this build writes.

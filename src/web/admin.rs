@@ -22,7 +22,9 @@ use std::str::FromStr;
 fn user_id(caller: &Caller) -> Result<i64, AppError> {
     match &caller.principal {
         Principal::User { id, .. } => Ok(*id),
-        Principal::Station { .. } => Err(AppError::Forbidden("stations cannot do this".into())),
+        Principal::Station { .. } | Principal::Display { .. } => {
+            Err(AppError::Forbidden("only a signed-in person can do this".into()))
+        }
     }
 }
 
@@ -159,6 +161,7 @@ fn admin_view(
     stations: &[query::StationView],
     q: &AdminQuery,
     error: Option<&str>,
+    displays: &[crate::store::displays::DisplayView],
 ) -> Markup {
     let csrf = caller.csrf();
     layout(
@@ -233,6 +236,7 @@ fn admin_view(
                     button type="submit" { "Add or change station" }
                 }
             }
+            (super::display::admin_section(tz, csrf, displays, locs))
             section #volume {
                 h2 { "Register a chart volume" }
                 p { "Unknown barcode at a station? Register it here. Many at once: import a CSV below." }
@@ -285,8 +289,9 @@ pub async fn admin_page(
     Query(q): Query<AdminQuery>,
 ) -> PageResult {
     let (users, locs, stations) = admin_data(&s).await?;
+    let displays = super::display::admin_list(&s).await?;
     Ok(admin_view(
-        s.tz, &caller, &users, &locs, &stations, &q, None,
+        s.tz, &caller, &users, &locs, &stations, &q, None, &displays,
     ))
 }
 
@@ -307,6 +312,7 @@ pub(super) async fn after(
             | AppError::NotFound(m),
         ) => {
             let (users, locs, stations) = admin_data(s).await?;
+            let displays = super::display::admin_list(s).await?;
             Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
                 admin_view(
@@ -317,6 +323,7 @@ pub(super) async fn after(
                     &stations,
                     &AdminQuery::default(),
                     Some(&m),
+                    &displays,
                 ),
             )
                 .into_response())

@@ -454,10 +454,7 @@ async fn display(
 pub async fn still_holds(state: &AppState, caller: &Caller) -> Result<bool, AppError> {
     if let Principal::Display { id, .. } = &caller.principal {
         let id = *id;
-        return Ok(state
-            .store
-            .read(move |c| displays::is_live(c, id))
-            .await?);
+        return Ok(state.store.read(move |c| displays::is_live(c, id)).await?);
     }
     let Some(session) = &caller.session else {
         return Ok(true);

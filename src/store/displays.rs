@@ -102,30 +102,30 @@ pub fn revoke(c: &Connection, id: i64, by: i64, now: DateTime<Utc>) -> Result<St
 
 /// The display a secret opens, if it is not revoked.
 pub fn by_secret(c: &Connection, secret: &str) -> Result<Option<DisplayRef>> {
-    Ok(c
-        .prepare_cached(
-            "SELECT d.display_id, d.label, l.code, d.last_seen_at FROM display d
+    Ok(c.prepare_cached(
+        "SELECT d.display_id, d.label, l.code, d.last_seen_at FROM display d
              JOIN location l ON l.location_id = d.location_id
              WHERE d.digest = ? AND d.revoked_at IS NULL",
-        )?
-        .query_row([token_digest(secret)], |r| {
-            Ok(DisplayRef {
-                id: r.get(0)?,
-                label: r.get(1)?,
-                location: r.get(2)?,
-                last_seen_at: r.get(3)?,
-            })
+    )?
+    .query_row([token_digest(secret)], |r| {
+        Ok(DisplayRef {
+            id: r.get(0)?,
+            label: r.get(1)?,
+            location: r.get(2)?,
+            last_seen_at: r.get(3)?,
         })
-        .optional()?)
+    })
+    .optional()?)
 }
 
 /// Is this display still open (not revoked)?
 pub fn is_live(c: &Connection, id: i64) -> Result<bool> {
-    Ok(c
-        .prepare_cached("SELECT 1 FROM display WHERE display_id = ? AND revoked_at IS NULL")?
-        .query_row([id], |_| Ok(()))
-        .optional()?
-        .is_some())
+    Ok(
+        c.prepare_cached("SELECT 1 FROM display WHERE display_id = ? AND revoked_at IS NULL")?
+            .query_row([id], |_| Ok(()))
+            .optional()?
+            .is_some(),
+    )
 }
 
 /// The display was used now (written at most every minute, by the gate).

@@ -4,9 +4,9 @@
 
 pub mod admin;
 pub mod audit;
-pub mod displays;
 mod checkpoint;
 pub mod demo;
+pub mod displays;
 pub mod loose;
 pub mod missing;
 pub mod outbox;

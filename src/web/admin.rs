@@ -22,9 +22,9 @@ use std::str::FromStr;
 fn user_id(caller: &Caller) -> Result<i64, AppError> {
     match &caller.principal {
         Principal::User { id, .. } => Ok(*id),
-        Principal::Station { .. } | Principal::Display { .. } => {
-            Err(AppError::Forbidden("only a signed-in person can do this".into()))
-        }
+        Principal::Station { .. } | Principal::Display { .. } => Err(AppError::Forbidden(
+            "only a signed-in person can do this".into(),
+        )),
     }
 }
 

@@ -24,7 +24,8 @@ use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 
 /// What a wall screen says when its display is no more (revoked, or the cookie lost).
-pub const SIGNED_OUT: &str = "This display was signed out or revoked — ask an admin to set it up again.";
+pub const SIGNED_OUT: &str =
+    "This display was signed out or revoked — ask an admin to set it up again.";
 
 /// The display's routes, and the admin's forms for displays.
 pub fn routes() -> Routes {
@@ -114,7 +115,9 @@ pub struct DisplayQuery {
 fn location_of(caller: &Caller) -> Result<String, AppError> {
     match &caller.principal {
         Principal::Display { location, .. } => Ok(location.clone()),
-        _ => Err(AppError::Forbidden("only a wall display opens this page".into())),
+        _ => Err(AppError::Forbidden(
+            "only a wall display opens this page".into(),
+        )),
     }
 }
 
@@ -146,7 +149,7 @@ pub async fn page(
     .into_response())
 }
 
-/// The display's stream: a `changed` event (no data) after each committed scan, so the page
+/// The display's stream: a `changed` event (nothing of the scan itself) after each committed scan, so the page
 /// refetches its list; `signed-out` when the display is revoked. Ends at shutdown.
 pub async fn events(
     State(s): State<AppState>,
@@ -161,7 +164,8 @@ pub async fn events(
             Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
         }
     })
-    .map(|()| Ok(Event::default().event("changed").data("")))
+    // Browsers drop an event whose data is empty: say what it is.
+    .map(|()| Ok(Event::default().event("changed").data("a scan")))
     .take_until(async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     });
@@ -245,8 +249,8 @@ pub async fn create(
         let by = caller
             .user_id()
             .ok_or_else(|| AppError::Forbidden("only a signed-in admin can do this".into()))?;
-        let location =
-            LocationCode::parse(f.location.trim()).map_err(|e| AppError::BadRequest(e.to_string()))?;
+        let location = LocationCode::parse(f.location.trim())
+            .map_err(|e| AppError::BadRequest(e.to_string()))?;
         let label = f.label.trim().to_owned();
         let now = s.store.clock().now();
         let (_, secret) = s
@@ -263,7 +267,11 @@ pub async fn create(
     let path = format!("/display/{}", secret.expose());
     let link = match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
         Some(host) => {
-            let scheme = if s.sessions.secure_cookies { "https" } else { "http" };
+            let scheme = if s.sessions.secure_cookies {
+                "https"
+            } else {
+                "http"
+            };
             format!("{scheme}://{host}{path}")
         }
         None => path,

@@ -7,14 +7,16 @@
 use crate::auth;
 use crate::service::{AppState, Caller};
 use axum::response::sse::Event;
+use chrono::{DateTime, Utc};
 use futures_util::stream::{self, Stream, StreamExt};
 use std::convert::Infallible;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A quiet stream asks this often whether its caller's access still holds.
 const CHECK_EVERY: Duration = Duration::from_secs(15);
-/// An event goes out after asking again, unless the last answer is fresher than this.
-const RECHECK_AFTER: Duration = Duration::from_secs(2);
+/// An event goes out after asking again, unless the last answer is fresher than this (by the
+/// store's clock, the one sessions are judged by).
+const RECHECK_AFTER: chrono::Duration = chrono::Duration::seconds(2);
 
 enum Step {
     Send(Result<Event, Infallible>),
@@ -42,7 +44,7 @@ where
             .chain(stream::once(async { Step::End })),
         ticks,
     );
-    let state = (Box::pin(steps), None::<Instant>, s, caller);
+    let state = (Box::pin(steps), None::<DateTime<Utc>>, s, caller);
     stream::unfold(Some(state), |state| async move {
         let (mut steps, mut asked, s, caller) = state?;
         loop {
@@ -52,9 +54,10 @@ where
                 Step::Check => None,
                 Step::Send(e) => Some(e),
             };
-            let due = event.is_none() || asked.is_none_or(|t| t.elapsed() >= RECHECK_AFTER);
+            let now = s.store.clock().now();
+            let due = event.is_none() || asked.is_none_or(|t| now - t >= RECHECK_AFTER);
             if due {
-                asked = Some(Instant::now());
+                asked = Some(now);
                 if let Ok(false) = auth::still_holds(&s, &caller).await {
                     let last = Event::default()
                         .event("signed-out")

@@ -99,7 +99,7 @@ pub fn routes() -> Routes {
 }
 
 /// A request a page's script makes for part of a page: a live stream (`Accept:
-/// text/event-stream`) or a list fragment (`?part=`). Refused, it gets a bare status, never the
+/// text/event-stream`), a list fragment (`?part=`) or the session probe (`/session`). Refused, it gets a bare status, never the
 /// sign-in page (which would land inside the list it was meant to refresh).
 pub fn is_fragment(path_and_query: &str, headers: &axum::http::HeaderMap) -> bool {
     let stream = headers
@@ -110,7 +110,8 @@ pub fn is_fragment(path_and_query: &str, headers: &axum::http::HeaderMap) -> boo
     let part = path_and_query
         .split_once('?')
         .is_some_and(|(_, q)| q.split('&').any(|kv| kv.starts_with("part=")));
-    stream || part
+    let probe = path_and_query.split('?').next() == Some("/session");
+    stream || part || probe
 }
 
 /// A refusal at the gate, as a page: a stranger is sent to sign in (and back to `path`
@@ -118,7 +119,8 @@ pub fn is_fragment(path_and_query: &str, headers: &axum::http::HeaderMap) -> boo
 /// (`is_fragment`) gets the bare status (401, 403) for its script to act on; every other
 /// refusal is an error page.
 pub fn refusal(error: AppError, path: &str, fragment: bool) -> Response {
-    let display = path == "/display" || path.starts_with("/display?") || path.starts_with("/display/");
+    let display =
+        path == "/display" || path.starts_with("/display?") || path.starts_with("/display/");
     if fragment {
         let status = match &error {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,

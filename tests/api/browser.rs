@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     _driver: Driver,
     _profile: tempfile::TempDir,
 }
@@ -44,7 +44,7 @@ fn which(names: &[&str]) -> Option<String> {
 }
 
 /// A fresh browser, or `None` (with a note) where Chromium is not installed outside CI.
-async fn browser() -> Option<Browser> {
+pub(crate) async fn browser() -> Option<Browser> {
     let (Some(chromium), Some(driver)) = (
         which(&["chromium", "chromium-browser"]),
         which(&["chromedriver"]),
@@ -106,7 +106,7 @@ async fn browser() -> Option<Browser> {
     panic!("chromedriver did not start: {last:?}");
 }
 
-async fn sign_in(b: &Client, app: &TestApp, name: &str) {
+pub(crate) async fn sign_in(b: &Client, app: &TestApp, name: &str) {
     sign_in_at(b, &app.base, name).await
 }
 
@@ -151,7 +151,12 @@ async fn fill_sign_in(b: &Client, name: &str) {
 }
 
 /// The text of the first element matching `css`, polled until `ok` accepts it.
-async fn text_until(b: &Client, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn text_until(
+    b: &Client,
+    css: &str,
+    what: &str,
+    ok: impl Fn(&str) -> bool,
+) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(e) = b.find(Locator::Css(css)).await {

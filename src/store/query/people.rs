@@ -10,9 +10,19 @@ use std::str::FromStr;
 /// cookie, which opens nothing but its display page).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    User { id: i64, name: String, role: Role },
-    Station { id: String },
-    Display { id: i64, label: String, location: String },
+    User {
+        id: i64,
+        name: String,
+        role: Role,
+    },
+    Station {
+        id: String,
+    },
+    Display {
+        id: i64,
+        label: String,
+        location: String,
+    },
 }
 
 pub fn principal_by_digest(c: &Connection, digest: &str) -> Result<Option<Principal>> {

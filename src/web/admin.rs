@@ -153,6 +153,8 @@ pub struct AdminQuery {
     done: Option<String>,
 }
 
+// Each section's data, as read; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn admin_view(
     tz: Tz,
     caller: &Caller,

@@ -500,3 +500,37 @@ async fn a_wall_display_shows_its_charts_without_a_menu_and_says_so_when_revoked
     assert!(!html.contains("data-state=\"live\""), "{html}");
     b.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_wall_page_that_reconnects_after_a_restart_to_an_ended_session_says_signed_out() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("w4", &h.volumes[0]).await;
+    app.person("ames", Role::Nurse).await;
+    sign_in(b, &app, "ames").await;
+    b.goto(&format!("{}/wall/4W", app.base)).await.unwrap();
+    text_until(b, ".feed .live", "the wall connecting", |t| t == "live").await;
+
+    // The server goes away: the page says so, and not "live".
+    let listen = app.base.trim_start_matches("http://").to_owned();
+    let (dir, db, clock) = app.stop().await;
+    text_until(b, ".feed .live", "the server away", |t| t == "reconnecting").await;
+    // It comes back after the session went idle: the stream is refused (401), the page asks
+    // whether it is still signed in, and says it is not.
+    clock.advance(chrono::Duration::minutes(16));
+    let app = TestApp::spawn_configured(dir, db, clock, Vec::new(), &listen).await;
+    let notice = text_until(b, ".signed-out", "the signed-out notice", |t| {
+        t.contains("session ended")
+    })
+    .await;
+    assert!(notice.contains("Sign in again"), "{notice}");
+    let html = b.source().await.unwrap();
+    assert!(!html.contains("TA ·3405"), "the list is gone: {html}");
+    assert!(!html.contains("name=\"password\""), "{html}");
+    drop(app);
+    b.clone().close().await.unwrap();
+}

@@ -68,6 +68,8 @@ function liveStream(url, state, handlers, message) {
     let r = null;
     try { r = await fetch(src, { credentials: "same-origin", cache: "no-store" }); } catch (_) { return; }
     if (r.status === 401) { signedOut(); return; }
+    // Led anywhere else (an older server's sign-in redirect): never put that page in the list.
+    if (r.redirected) { if (new URL(r.url).pathname === "/login") signedOut(); return; }
     const el = document.getElementById(id);
     if (r.ok && el && !over) el.outerHTML = await r.text();
   };

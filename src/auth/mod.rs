@@ -186,19 +186,15 @@ pub fn display_cookie_name(s: &Sessions) -> &'static str {
     }
 }
 
-/// The Set-Cookie value for a wall display's secret (or its removal, with `None`). It lasts
-/// as long as browsers let a cookie last (400 days): a wall screen restarts; the display ends
-/// when an admin revokes it.
-pub fn set_display_cookie(s: &Sessions, secret: Option<&Secret>) -> HeaderValue {
+/// The Set-Cookie value for a wall display's secret. It lasts as long as browsers let a
+/// cookie last (400 days): a wall screen restarts; the display ends when an admin revokes it.
+pub fn set_display_cookie(s: &Sessions, secret: &Secret) -> HeaderValue {
     let secure = if s.secure_cookies { "; Secure" } else { "" };
     let name = display_cookie_name(s);
-    let v = match secret {
-        Some(v) => format!(
-            "{name}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=34560000{secure}",
-            v.expose()
-        ),
-        None => format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
-    };
+    let v = format!(
+        "{name}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=34560000{secure}",
+        secret.expose()
+    );
     HeaderValue::from_str(&v).expect("cookie is ASCII")
 }
 

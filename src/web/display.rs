@@ -98,7 +98,7 @@ pub async fn open(State(s): State<AppState>, Path(secret): Path<String>) -> Resp
         [
             (
                 header::SET_COOKIE,
-                set_display_cookie(&s.sessions, Some(&Secret::new(secret))),
+                set_display_cookie(&s.sessions, &Secret::new(secret)),
             ),
             (header::LOCATION, "/display".parse().expect("ASCII")),
         ],

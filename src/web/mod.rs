@@ -99,8 +99,9 @@ pub fn routes() -> Routes {
 }
 
 /// A request a page's script makes for part of a page: a live stream (`Accept:
-/// text/event-stream`), a list fragment (`?part=`) or the session probe (`/session`). Refused, it gets a bare status, never the
-/// sign-in page (which would land inside the list it was meant to refresh).
+/// text/event-stream`), a list fragment (`?part=`) or the session probe (`/session`). Refused,
+/// it gets a bare status, never the sign-in page (which would land inside the list it was
+/// meant to refresh).
 pub fn is_fragment(path_and_query: &str, headers: &axum::http::HeaderMap) -> bool {
     let stream = headers
         .get_all(header::ACCEPT)
@@ -122,12 +123,12 @@ pub fn refusal(error: AppError, path: &str, fragment: bool) -> Response {
     let display =
         path == "/display" || path.starts_with("/display?") || path.starts_with("/display/");
     if fragment {
-        let status = match &error {
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            _ => return PageError(error).into_response(),
+        let (status, says) = match error {
+            AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "signed out".to_owned()),
+            AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            other => return PageError(other).into_response(),
         };
-        return (status, [(header::CACHE_CONTROL, "no-store")], "signed out").into_response();
+        return (status, [(header::CACHE_CONTROL, "no-store")], says).into_response();
     }
     match error {
         AppError::Unauthorized if display => display::signed_out_page(),

@@ -210,9 +210,10 @@ async fn authorize(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
+    let fragment = page && crate::web::is_fragment(&full_path, req.headers());
     match auth::check(&gate.state, &gate.table, path.as_deref(), req).await {
         Ok(req) => next.run(req).await,
-        Err(r) if page => crate::web::refusal(r, &full_path),
+        Err(r) if page => crate::web::refusal(r, &full_path, fragment),
         Err(r) => r.error.into_response(),
     }
 }

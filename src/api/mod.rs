@@ -208,6 +208,10 @@ async fn post_scan(
     ApiJson(body): ApiJson<ScanBody>,
 ) -> AppResult<impl IntoResponse> {
     let station = match (body.station, &who) {
+        // The gate lets no display this far; said again where it would matter.
+        (_, Principal::Display { .. }) => {
+            return Err(AppError::Forbidden("a wall display cannot scan".into()))
+        }
         (Some(s), _) => s,
         (None, Principal::Station { id }) => id.clone(),
         (None, Principal::User { .. }) => {
@@ -232,7 +236,7 @@ async fn post_scan(
                 "this token belongs to station '{id}' and may only scan as it"
             )));
         }
-        Principal::Station { .. } => None,
+        Principal::Station { .. } | Principal::Display { .. } => None,
         Principal::User { id, name, .. } => Some(UserRef {
             id: *id,
             name: name.clone(),

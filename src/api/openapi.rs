@@ -131,6 +131,7 @@ impl Modify for Policies {
                 Policy::Any => "any valid token or session: a user's or a station's".to_owned(),
                 Policy::Scan => "a station (only as itself) or any signed-in user".to_owned(),
                 Policy::User(role) => format!("a user whose role is {role} or above"),
+                Policy::Display => "a wall display, by its own cookie".to_owned(),
             };
             let description = op.description.get_or_insert_with(String::new);
             if !description.is_empty() {

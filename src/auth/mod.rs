@@ -12,7 +12,7 @@ use crate::domain::{Role, Secret};
 use crate::service::{AppError, AppState, Caller, SessionRef};
 use crate::store::admin::token_digest;
 use crate::store::query::{self, Principal};
-use crate::store::sessions;
+use crate::store::{displays, sessions};
 use axum::extract::{ConnectInfo, Request};
 use axum::handler::Handler;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
@@ -34,9 +34,13 @@ pub enum Policy {
     Scan,
     /// A user whose role is at least this one (nurse < clerk < supervisor < admin).
     User(Role),
+    /// A wall display, by its own cookie, and no one else. A display's cookie opens nothing
+    /// but these routes (its page, its list, its stream); a session or a token opens none of
+    /// them.
+    Display,
 }
 
-use Policy::{Any, Public, Scan, User};
+use Policy::{Any, Display, Public, Scan, User};
 
 /// One route of the table: method, path (axum's pattern) and who may call it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +177,27 @@ pub fn cookie_name(s: &Sessions) -> &'static str {
     }
 }
 
+/// A wall display's cookie: `__Host-` prefixed when served over TLS.
+pub fn display_cookie_name(s: &Sessions) -> &'static str {
+    if s.secure_cookies {
+        "__Host-chartrack-display"
+    } else {
+        "chartrack_display"
+    }
+}
+
+/// The Set-Cookie value for a wall display's secret. It lasts as long as browsers let a
+/// cookie last (400 days): a wall screen restarts; the display ends when an admin revokes it.
+pub fn set_display_cookie(s: &Sessions, secret: &Secret) -> HeaderValue {
+    let secure = if s.secure_cookies { "; Secure" } else { "" };
+    let name = display_cookie_name(s);
+    let v = format!(
+        "{name}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=34560000{secure}",
+        secret.expose()
+    );
+    HeaderValue::from_str(&v).expect("cookie is ASCII")
+}
+
 /// The Set-Cookie value for a session secret (or its removal, with `None`).
 pub fn set_cookie(s: &Sessions, secret: Option<&Secret>) -> HeaderValue {
     let secure = if s.secure_cookies { "; Secure" } else { "" };
@@ -296,11 +321,31 @@ pub async fn check(
     if policy == Public {
         return Ok(req);
     }
+    if policy == Display {
+        // Only the display's own cookie: never a person's session or a token.
+        let mut req = req;
+        let remote = remote_of(state, &req);
+        let now = state.store.clock().now();
+        let secret = cookie(req.headers(), display_cookie_name(&state.sessions))
+            .ok_or(AppError::Unauthorized)?
+            .to_owned();
+        let principal = display(state, secret, now).await?;
+        req.extensions_mut().insert(principal.clone());
+        req.extensions_mut().insert(Caller {
+            principal,
+            remote,
+            session: None,
+        });
+        return Ok(req);
+    }
     let (mut req, principal, caller) = identify(state, path, req).await?;
     let allowed = match (policy, &principal) {
+        // Found by a token or a session: never a display.
+        (_, Principal::Display { .. }) => false,
         (Public | Any | Scan, _) => true,
         (User(min), Principal::User { role, .. }) => role.at_least(min),
         (User(_), Principal::Station { .. }) => false,
+        (Display, _) => false,
     };
     if !allowed {
         return Err(Refusal {
@@ -403,6 +448,68 @@ async fn identify(
         session,
     };
     Ok((req, principal, caller))
+}
+
+/// The wall display whose cookie the request carries, if it is not revoked. Its use is noted
+/// (at most once a minute) for the admin page's "last seen".
+async fn display(
+    state: &AppState,
+    secret: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Principal, AppError> {
+    let found = state
+        .store
+        .read(move |c| displays::by_secret(c, &secret))
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    let stale = found
+        .last_seen_at
+        .as_deref()
+        .and_then(crate::clock::parse_stamp)
+        .is_none_or(|seen| now - seen > chrono::Duration::minutes(1));
+    if stale {
+        let id = found.id;
+        state
+            .store
+            .write(move |c| displays::touch(c, id, now))
+            .await?;
+    }
+    Ok(Principal::Display {
+        id: found.id,
+        label: found.label,
+        location: found.location,
+    })
+}
+
+/// Does the caller's access still hold? A live page's stream asks while it is open, so that a
+/// session that ended (signed out, idle, expired, the user disabled) or a display revoked
+/// closes its stream. A session found idle or expired is ended on the server, as at the gate.
+/// A bearer token's caller holds for the stream's life (its token was checked when it began).
+pub async fn still_holds(state: &AppState, caller: &Caller) -> Result<bool, AppError> {
+    if let Principal::Display { id, .. } = &caller.principal {
+        let id = *id;
+        return Ok(state.store.read(move |c| displays::is_live(c, id)).await?);
+    }
+    let Some(session) = &caller.session else {
+        return Ok(true);
+    };
+    let (id, settings, now) = (session.id, state.sessions, state.store.clock().now());
+    let held = state
+        .store
+        .read(move |c| sessions::holds(c, id, now, settings.idle, settings.lifetime))
+        .await?;
+    match held {
+        Ok(()) => Ok(true),
+        Err(ended) => {
+            if let Some((id, reason)) = ended.to_end() {
+                state
+                    .store
+                    .write(move |c| sessions::end(c, id, reason, now))
+                    .await?;
+            }
+            Ok(false)
+        }
+    }
 }
 
 /// The anti-forgery token of a request: the `x-csrf-token` header (scripts), else the `csrf`

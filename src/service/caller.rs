@@ -25,7 +25,7 @@ impl Caller {
     pub fn role(&self) -> Option<Role> {
         match &self.principal {
             Principal::User { role, .. } => Some(*role),
-            Principal::Station { .. } => None,
+            Principal::Station { .. } | Principal::Display { .. } => None,
         }
     }
     /// May see where a restricted chart is (stations never need to).
@@ -36,13 +36,14 @@ impl Caller {
     pub fn user_id(&self) -> Option<i64> {
         match &self.principal {
             Principal::User { id, .. } => Some(*id),
-            Principal::Station { .. } => None,
+            Principal::Station { .. } | Principal::Display { .. } => None,
         }
     }
     pub fn name(&self) -> &str {
         match &self.principal {
             Principal::User { name, .. } => name,
             Principal::Station { id } => id,
+            Principal::Display { label, .. } => label,
         }
     }
     /// What the access log records of this caller.
@@ -52,6 +53,7 @@ impl Caller {
             actor: match &self.principal {
                 Principal::User { name, .. } => name.clone(),
                 Principal::Station { id } => format!("station:{id}"),
+                Principal::Display { label, .. } => format!("display:{label}"),
             },
             action,
             subject: subject.into(),

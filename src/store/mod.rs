@@ -7,6 +7,7 @@ pub mod anchor;
 pub mod audit;
 mod checkpoint;
 pub mod demo;
+pub mod displays;
 pub mod loose;
 pub mod missing;
 pub mod outbox;

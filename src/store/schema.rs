@@ -369,6 +369,23 @@ ALTER TABLE station ADD COLUMN allowed_locations TEXT NOT NULL DEFAULT '';
 ALTER TABLE station_waiting ADD COLUMN allowed_roles TEXT NOT NULL DEFAULT '';
 ALTER TABLE station_waiting ADD COLUMN allowed_locations TEXT NOT NULL DEFAULT '';
 "#,
+    r#"
+-- v10: wall displays. A screen on a wall opens one location's display page with a secret of its
+-- own (created by an admin, revocable), not a person's session: it sees that page and nothing
+-- else. Only the secret's SHA-256 is stored.
+CREATE TABLE display (
+    display_id   INTEGER PRIMARY KEY,
+    location_id  INTEGER NOT NULL REFERENCES location(location_id),
+    label        TEXT NOT NULL,
+    digest       TEXT NOT NULL UNIQUE,
+    created_at   TEXT NOT NULL,
+    created_by   INTEGER REFERENCES app_user(user_id),
+    last_seen_at TEXT,
+    revoked_at   TEXT,
+    revoked_by   INTEGER REFERENCES app_user(user_id)
+);
+CREATE UNIQUE INDEX display_label ON display(label) WHERE revoked_at IS NULL;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -152,6 +152,40 @@ pub fn find_live(
     }))
 }
 
+/// Does session `session_id` still hold (not ended, its user active, not idle past `idle` nor
+/// older than `lifetime`)? Asked by a live page's stream while it is open; an idle or expired
+/// session is reported so the caller can end it on the writer.
+pub fn holds(
+    c: &Connection,
+    session_id: i64,
+    now: DateTime<Utc>,
+    idle: Duration,
+    lifetime: Duration,
+) -> Result<std::result::Result<(), Ended>> {
+    let row: Option<(String, String)> = c
+        .prepare_cached(
+            "SELECT s.last_seen_at, s.created_at FROM session s JOIN app_user u ON u.user_id = s.user_id
+             WHERE s.session_id = ? AND s.ended_at IS NULL AND u.active = 1",
+        )?
+        .query_row([session_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((seen, created)) = row else {
+        return Ok(Err(Ended::Unknown));
+    };
+    let parse = |t: &str| {
+        DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| StoreError::Internal(format!("bad session time {t}: {e}")))
+    };
+    if now - parse(&seen)? > idle {
+        return Ok(Err(Ended::Idle(session_id)));
+    }
+    if now - parse(&created)? > lifetime {
+        return Ok(Err(Ended::Expired(session_id)));
+    }
+    Ok(Ok(()))
+}
+
 /// The user was active now.
 pub fn touch(c: &Connection, session_id: i64, now: DateTime<Utc>) -> Result<()> {
     c.prepare_cached(

@@ -22,7 +22,9 @@ use std::str::FromStr;
 fn user_id(caller: &Caller) -> Result<i64, AppError> {
     match &caller.principal {
         Principal::User { id, .. } => Ok(*id),
-        Principal::Station { .. } => Err(AppError::Forbidden("stations cannot do this".into())),
+        Principal::Station { .. } | Principal::Display { .. } => Err(AppError::Forbidden(
+            "only a signed-in person can do this".into(),
+        )),
     }
 }
 
@@ -164,6 +166,8 @@ pub struct AdminQuery {
     done: Option<String>,
 }
 
+// Each section's data, as read; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn admin_view(
     tz: Tz,
     caller: &Caller,
@@ -172,6 +176,7 @@ fn admin_view(
     stations: &[query::StationView],
     q: &AdminQuery,
     error: Option<&str>,
+    displays: &[crate::store::displays::DisplayView],
 ) -> Markup {
     let csrf = caller.csrf();
     layout(
@@ -255,6 +260,7 @@ fn admin_view(
                     button type="submit" { "Add or change station" }
                 }
             }
+            (super::display::admin_section(tz, csrf, displays, locs))
             section #volume {
                 h2 { "Register a chart volume" }
                 p { "Unknown barcode at a station? Register it here. Many at once: import a CSV below." }
@@ -307,8 +313,9 @@ pub async fn admin_page(
     Query(q): Query<AdminQuery>,
 ) -> PageResult {
     let (users, locs, stations) = admin_data(&s).await?;
+    let displays = super::display::admin_list(&s).await?;
     Ok(admin_view(
-        s.tz, &caller, &users, &locs, &stations, &q, None,
+        s.tz, &caller, &users, &locs, &stations, &q, None, &displays,
     ))
 }
 
@@ -329,6 +336,7 @@ pub(super) async fn after(
             | AppError::NotFound(m),
         ) => {
             let (users, locs, stations) = admin_data(s).await?;
+            let displays = super::display::admin_list(s).await?;
             Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
                 admin_view(
@@ -339,6 +347,7 @@ pub(super) async fn after(
                     &stations,
                     &AdminQuery::default(),
                     Some(&m),
+                    &displays,
                 ),
             )
                 .into_response())

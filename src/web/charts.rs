@@ -205,7 +205,8 @@ pub struct FeedQuery {
 }
 
 /// The live feed: every committed scan's answer as an SSE `scan` event whose data is the HTML of
-/// its feed line (escaped by maud). Ends when the server shuts down.
+/// its feed line (escaped by maud). Ends when the server shuts down, or with `signed-out` when
+/// the caller's session ends (`web::live`).
 pub async fn events(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -215,6 +216,7 @@ pub async fn events(
     let tz = s.tz;
     let mut shutdown = s.shutdown.clone();
     let station = q.station;
+    let who = caller.clone();
     let answers = stream::unfold(rx, |mut rx| async move {
         match rx.recv().await {
             Ok(a) => Some((Some(a), rx)),
@@ -230,7 +232,7 @@ pub async fn events(
             let a = match a {
                 None => Some(None),
                 Some(a) if station.as_ref().is_some_and(|st| a.station != *st) => None,
-                Some(a) => feed::shown(&caller, a).map(Some),
+                Some(a) => feed::shown(&who, a).map(Some),
             };
             async move { a }
         })
@@ -247,6 +249,7 @@ pub async fn events(
         .take_until(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         });
+    let stream = super::live::while_access_holds(s, caller, stream);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
@@ -339,19 +342,17 @@ pub struct WallQuery {
     part: Option<String>,
 }
 
-/// The wall display for a floor or the file room: what is here and on its way, with masked
-/// identifiers, refreshed live. Restricted charts are left off.
-pub async fn wall(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(code): Path<String>,
-    Query(q): Query<WallQuery>,
-) -> PageResult<axum::response::Response> {
-    use axum::response::IntoResponse;
-    let c2 = code.clone();
+/// What a wall shows of a location: the charts here and on their way, masked, restricted ones
+/// left off. The read is in the access log under the caller (a person, or `display:<label>`).
+pub(super) async fn wall_list(
+    s: &AppState,
+    caller: &Caller,
+    code: &str,
+) -> Result<(query::LocationView, Markup), AppError> {
+    let c2 = code.to_owned();
     let detail = s
         .store
-        .audited(caller.access("view-wall", code.clone()), move |c| {
+        .audited(caller.access("view-wall", code), move |c| {
             query::location(c, &c2, 500)
         })
         .await?
@@ -369,10 +370,23 @@ pub async fn wall(
                 ul.wall { @for h in &coming { li { span.mask { (masked(&h.last_name, &h.first_name, &h.mrn)) } " " small { (h.record_type) " " (h.volume) } } } } }
         }
     };
+    Ok((detail.location, list))
+}
+
+/// The wall display for a floor or the file room, for a signed-in person: what is here and on
+/// its way, with masked identifiers, refreshed live. Restricted charts are left off. (A screen
+/// left on a wall uses a display of its own instead: `web::display`.)
+pub async fn wall(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+    Query(q): Query<WallQuery>,
+) -> PageResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let (l, list) = wall_list(&s, &caller, &code).await?;
     if q.part.as_deref() == Some("list") {
         return Ok(list.into_response());
     }
-    let l = &detail.location;
     Ok(layout(
         Some(&caller),
         &format!("Wall: {}", l.name),

@@ -5,6 +5,8 @@
 
 mod admin;
 mod charts;
+mod display;
+mod live;
 mod places;
 mod records;
 mod reports;
@@ -94,15 +96,48 @@ pub fn routes() -> Routes {
             User(Admin),
             axum::routing::post(admin::import).layer(DefaultBodyLimit::max(64 * 1024 * 1024)),
         )
+        .merge(display::routes())
+}
+
+/// A request a page's script makes for part of a page: a live stream (`Accept:
+/// text/event-stream`), a list fragment (`?part=`) or the session probe (`/session`). Refused,
+/// it gets a bare status, never the sign-in page (which would land inside the list it was
+/// meant to refresh).
+pub fn is_fragment(path_and_query: &str, headers: &axum::http::HeaderMap) -> bool {
+    let stream = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"));
+    let part = path_and_query
+        .split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|kv| kv.starts_with("part=")));
+    let probe = path_and_query.split('?').next() == Some("/session");
+    stream || part || probe
 }
 
 /// A refusal at the gate, as a page: a stranger is sent to sign in (and back to `path`
-/// afterwards); every other refusal is an error page.
-pub fn refusal(refusal: crate::auth::Refusal, path: &str) -> Response {
+/// afterwards); a wall display's pages say the display was signed out; a fragment or a stream
+/// (`is_fragment`) gets the bare status (401, 403) for its script to act on; a signed-in user
+/// whose role falls short gets a page that keeps the menu and says what the role may do; every
+/// other refusal is an error page.
+pub fn refusal(refusal: crate::auth::Refusal, path: &str, fragment: bool) -> Response {
+    let display =
+        path == "/display" || path.starts_with("/display?") || path.starts_with("/display/");
+    let error = refusal.error;
+    if fragment {
+        let (status, says) = match error {
+            AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "signed out".to_owned()),
+            AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            other => return PageError(other).into_response(),
+        };
+        return (status, [(header::CACHE_CONTROL, "no-store")], says).into_response();
+    }
     if let Some((caller, need)) = &refusal.refused {
         return not_for_your_role(caller, *need, path);
     }
-    match refusal.error {
+    match error {
+        AppError::Unauthorized if display => display::signed_out_page(),
         AppError::Unauthorized => {
             axum::response::Redirect::to(&format!("/login?next={}", url_escape(path)))
                 .into_response()

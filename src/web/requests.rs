@@ -589,9 +589,11 @@ pub struct RequestEventsQuery {
 }
 
 /// Request changes as SSE `request` events (data: the request's id and new status), for one
-/// location or all. Ends when the server shuts down.
+/// location or all. Ends when the server shuts down, or with `signed-out` when the caller's
+/// session ends (`web::live`).
 pub async fn events(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<RequestEventsQuery>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = s.store.subscribe_requests();
@@ -623,5 +625,6 @@ pub async fn events(
         .take_until(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         });
+    let stream = super::live::while_access_holds(s, caller, stream);
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

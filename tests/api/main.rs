@@ -10,6 +10,7 @@ mod configured;
 mod conventions;
 mod demo;
 mod dependencies;
+mod displays;
 mod faults;
 mod helpers;
 mod inputs;

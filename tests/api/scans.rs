@@ -421,9 +421,17 @@ async fn every_route_is_classified_and_closed_without_a_token() {
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
         match (*policy, chartrack::auth::is_page(path)) {
+            // A display's link that opens no display says so.
+            (chartrack::auth::Policy::Public, _) if *path == "/display/{secret}" => {
+                assert_eq!(status, 404, "{method} {path}")
+            }
             (chartrack::auth::Policy::Public, _) if *method == "GET" => {
                 assert_eq!(status, 200, "{method} {path}")
             }
+            // A wall display's page, or the session probe: a plain 401 ("signed out"), for
+            // a screen nobody signs in at, or a script to act on.
+            (chartrack::auth::Policy::Display, _) => assert_eq!(status, 401, "{method} {path}"),
+            (_, true) if *path == "/session" => assert_eq!(status, 401, "{method} {path}"),
             (chartrack::auth::Policy::Public, _) => {
                 assert!(
                     (400..500).contains(&status) && status != 401,

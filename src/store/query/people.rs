@@ -6,11 +6,23 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use std::str::FromStr;
 
-/// Who a bearer token belongs to.
+/// Who is calling: a user (session or token), a station (token), or a wall display (its own
+/// cookie, which opens nothing but its display page).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    User { id: i64, name: String, role: Role },
-    Station { id: String },
+    User {
+        id: i64,
+        name: String,
+        role: Role,
+    },
+    Station {
+        id: String,
+    },
+    Display {
+        id: i64,
+        label: String,
+        location: String,
+    },
 }
 
 pub fn principal_by_digest(c: &Connection, digest: &str) -> Result<Option<Principal>> {

@@ -1,4 +1,4 @@
-// chartrack pages: the live feed (Server-Sent Events), the wall display's refresh, the browser
+// chartrack pages: the live feed (Server-Sent Events), the wall and display pages' refresh, the browser
 // scan page, and admin forms that post JSON or upload a CSV. No inline script anywhere (CSP).
 "use strict";
 
@@ -16,27 +16,106 @@ function uuid() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+// A live page's stream. The page says "live" only while the stream is open. When the stream
+// fails, the page asks whether its access still holds (the probe, /session or the display's
+// /display/session, answers 401 once it has ended): if it has ended, or the server said so with
+// a `signed-out` event, the stream is closed for good, nothing refreshes any more, the page's
+// lists are taken away and a notice says what happened. Otherwise it says "reconnecting" and
+// the stream is opened again.
+function liveStream(url, state, handlers, message) {
+  const probe = document.body.dataset.probe || "/session";
+  let es = null;
+  let over = false;
+  let again = null;
+  const say = (s, text) => { if (state) { state.dataset.state = s; state.textContent = text; } };
+  const signedOut = () => {
+    if (over) return;
+    over = true;
+    if (es) es.close();
+    if (again) clearTimeout(again);
+    say("out", "signed out");
+    signedOutNotice(message);
+  };
+  // true: still signed in, or the server cannot tell us now (try again later).
+  const stillIn = async () => {
+    try {
+      const r = await fetch(probe, { credentials: "same-origin", cache: "no-store" });
+      if (r.status === 401) { signedOut(); return false; }
+    } catch (_) { /* unreachable: not a sign-out */ }
+    return true;
+  };
+  const open = () => {
+    es = new EventSource(url);
+    es.onopen = () => { if (!over) say("live", "live"); };
+    es.onerror = () => {
+      if (over) return;
+      say("down", "reconnecting");
+      if (es.readyState === EventSource.CLOSED) {
+        // The browser gave up (the server refused the stream): ask, then open it anew.
+        again = setTimeout(async () => { again = null; if (await stillIn() && !over) open(); }, 2000);
+      } else {
+        stillIn(); // the browser reconnects by itself; a sign-out still ends it here
+      }
+    };
+    es.addEventListener("signed-out", signedOut);
+    Object.entries(handlers).forEach(([name, f]) => es.addEventListener(name, (e) => { if (!over) f(e); }));
+  };
+  open();
+  // A list fragment, fetched to replace `id`: replaced only by a fragment, never by an error
+  // or sign-in page; a 401 is a sign-out.
+  const refetch = async (src, id) => {
+    if (over) return;
+    let r = null;
+    try { r = await fetch(src, { credentials: "same-origin", cache: "no-store" }); } catch (_) { return; }
+    if (r.status === 401) { signedOut(); return; }
+    // Led anywhere else (an older server's sign-in redirect): never put that page in the list.
+    if (r.redirected) { if (new URL(r.url).pathname === "/login") signedOut(); return; }
+    const el = document.getElementById(id);
+    if (r.ok && el && !over) el.outerHTML = await r.text();
+  };
+  return { refetch, signedOut };
+}
+
+// The page's access ended: no more patient data on it, and one clear sentence instead.
+function signedOutNotice(message) {
+  const main = document.querySelector("main");
+  if (!main || document.querySelector(".signed-out")) return;
+  const box = document.createElement("div");
+  box.className = "signed-out";
+  box.setAttribute("role", "alert");
+  const p = document.createElement("p");
+  p.textContent = message || "Your session ended, so this page stopped updating.";
+  box.append(p);
+  if (!message) {
+    const a = document.createElement("a");
+    a.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+    a.textContent = "Sign in again";
+    a.className = "button";
+    box.append(a);
+  }
+  main.replaceChildren(box);
+  const who = document.querySelector("header.top");
+  if (who) who.remove();
+  document.title = "Signed out · chartrack";
+}
+
+// The dashboard's live feed, and on a wall page the list refreshed after scans.
 function liveFeed() {
   const list = document.getElementById("feed");
   if (!list || !window.EventSource) return;
-  const state = document.querySelector(".feed .live");
   const wall = document.querySelector("[data-wall]");
   let refresh = null;
-  const es = new EventSource(list.dataset.feed);
-  es.onopen = () => { if (state) { state.dataset.state = "live"; state.textContent = "live"; } };
-  es.onerror = () => { if (state) { state.dataset.state = "down"; state.textContent = "reconnecting"; } };
-  es.addEventListener("scan", (e) => {
-    document.dispatchEvent(new Event("chartrack:scan"));
-    // The server sends the line already rendered and escaped.
-    list.insertAdjacentHTML("afterbegin", e.data);
-    while (list.children.length > 50) list.lastElementChild.remove();
-    if (wall && !refresh) {
-      refresh = setTimeout(async () => {
-        refresh = null;
-        const r = await fetch(wall.dataset.wall, { credentials: "same-origin" });
-        if (r.ok) document.getElementById("wall-list").outerHTML = await r.text();
-      }, 3000);
-    }
+  let live = null;
+  live = liveStream(list.dataset.feed, document.querySelector(".feed .live"), {
+    scan: (e) => {
+      document.dispatchEvent(new Event("chartrack:scan"));
+      // The server sends the line already rendered and escaped.
+      list.insertAdjacentHTML("afterbegin", e.data);
+      while (list.children.length > 50) list.lastElementChild.remove();
+      if (wall && !refresh) {
+        refresh = setTimeout(() => { refresh = null; live.refetch(wall.dataset.wall, "wall-list"); }, 3000);
+      }
+    },
   });
 }
 
@@ -59,6 +138,21 @@ function liveCounts() {
   const soon = () => { if (!due) due = setTimeout(refresh, Math.max(2000, 5000 - (Date.now() - last))); };
   document.addEventListener("chartrack:scan", soon);
   setInterval(soon, 30000);
+}
+
+// A wall display's page (web::display): its list refreshed after scans; signed out when the
+// display is revoked.
+function displayPage() {
+  const page = document.querySelector("[data-display]");
+  if (!page || !window.EventSource) return;
+  let refresh = null;
+  let live = null;
+  live = liveStream(page.dataset.display, page.querySelector(".live"), {
+    changed: () => {
+      if (refresh) return;
+      refresh = setTimeout(() => { refresh = null; live.refetch(page.dataset.wall, "wall-list"); }, 3000);
+    },
+  }, page.dataset.signedOut);
 }
 
 // Say it aloud. `interrupt` cuts off what is being said; a refusal is queued behind it instead,
@@ -297,18 +391,13 @@ function uploads() {
 function requestsFloor() {
   const floor = document.querySelector("[data-requests]");
   if (!floor || !window.EventSource) return;
-  const state = floor.querySelector(".live");
   let refresh = null;
-  const es = new EventSource(floor.dataset.requests);
-  es.onopen = () => { if (state) { state.dataset.state = "live"; state.textContent = "live"; } };
-  es.onerror = () => { if (state) { state.dataset.state = "down"; state.textContent = "reconnecting"; } };
-  es.addEventListener("request", () => {
-    if (refresh) return;
-    refresh = setTimeout(async () => {
-      refresh = null;
-      const r = await fetch(floor.dataset.list, { credentials: "same-origin" });
-      if (r.ok) document.getElementById("request-list").outerHTML = await r.text();
-    }, 250);
+  let live = null;
+  live = liveStream(floor.dataset.requests, floor.querySelector(".live"), {
+    request: () => {
+      if (refresh) return;
+      refresh = setTimeout(() => { refresh = null; live.refetch(floor.dataset.list, "request-list"); }, 250);
+    },
   });
 }
 
@@ -325,4 +414,4 @@ function confirmations() {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => { liveFeed(); liveCounts(); scanPage(); jsonForms(); uploads(); requestsFloor(); printButtons(); confirmations(); });
+document.addEventListener("DOMContentLoaded", () => { liveFeed(); liveCounts(); displayPage(); scanPage(); jsonForms(); uploads(); requestsFloor(); printButtons(); confirmations(); });

@@ -18,6 +18,7 @@ mod layers;
 mod local_time;
 mod openapi;
 mod pages;
+mod privacy;
 mod report_pages;
 mod robust;
 mod scans;

@@ -6,6 +6,7 @@ mod audit_log;
 mod barcode_case;
 mod browser;
 mod cli;
+mod clock;
 mod configured;
 mod conventions;
 mod demo;

@@ -140,6 +140,34 @@ fn printable(line: &[u8]) -> String {
     s.chars().take(160).collect()
 }
 
+/// How far ahead of the server a scanner's clock may be (skew) before its time is not believed.
+pub const CLOCK_AHEAD: chrono::Duration = chrono::Duration::minutes(5);
+/// How old a queued scan may be (an agent cut off over a long weekend) before its time is not
+/// believed.
+pub const CLOCK_BEHIND: chrono::Duration = chrono::Duration::days(30);
+
+/// When a scan's movements happened: the scanner's own time when the sender gives one (an
+/// agent's queued scan) and it is plausible. A time in the future or older than a queue could
+/// hold is kept on the scan row as sent, but the movements are dated when the scan was received
+/// and the answer says so. History is ordered by commit, never by these times.
+fn movement_time(
+    scanned_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> (DateTime<Utc>, Option<String>) {
+    match scanned_at {
+        None => (now, None),
+        Some(t) if t > now + CLOCK_AHEAD || t < now - CLOCK_BEHIND => (
+            now,
+            Some(format!(
+                "the scanner's clock said {}; recorded as scanned when received ({}): check its clock",
+                stamp(t),
+                stamp(now)
+            )),
+        ),
+        Some(t) => (t, None),
+    }
+}
+
 /// The whole scan path; runs inside the writer's transaction.
 pub fn apply(
     c: &Connection,
@@ -162,7 +190,11 @@ pub fn apply(
         .as_ref()
         .map(|b| b.value.id)
         .or(input.user.as_ref().map(|u| u.id));
-    let answer = answer(c, scan_id, &station, scanned.as_ref(), &decision, now)?;
+    let mut answer = answer(c, scan_id, &station, scanned.as_ref(), &decision, now)?;
+    let (at, clock_off) = movement_time(input.scanned_at, now);
+    if let Some(warning) = clock_off {
+        answer.warnings.push(warning);
+    }
 
     // The scan row first, with its answer: movements and exceptions refer to it.
     let seq = record_scan(c, input, user_id, &value, &answer, now)?;
@@ -170,7 +202,7 @@ pub fn apply(
         c,
         station: &station,
         seq,
-        at: stamp(input.scanned_at.unwrap_or(now)),
+        at: stamp(at),
         received: stamp(now),
         user_id,
         opened: None,

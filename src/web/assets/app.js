@@ -61,6 +61,12 @@ function liveStream(url, state, handlers, message) {
     Object.entries(handlers).forEach(([name, f]) => es.addEventListener(name, (e) => { if (!over) f(e); }));
   };
   open();
+  // Leaving the page closes its stream at once. A page kept for the back button (the
+  // back/forward cache) would otherwise hold its connection open, and a browser has only six
+  // to one server: a clerk moving from chart to chart would find the seventh page waiting a
+  // minute. Coming back to a kept page opens the stream again.
+  window.addEventListener("pagehide", () => { if (es) es.close(); es = null; });
+  window.addEventListener("pageshow", (e) => { if (e.persisted && !over) open(); });
   // A list fragment, fetched to replace `id`: replaced only by a fragment, never by an error
   // or sign-in page; a 401 is a sign-out.
   const refetch = async (src, id) => {

@@ -1,0 +1,37 @@
+//! Live pages in a real Chromium over the hours of a shift: moving from page to page never
+//! leaves streams behind that starve the browser's connections, and a page left open does not
+//! keep an idle session alive by refreshing itself.
+
+use crate::browser::{browser, sign_in, text_until};
+use crate::helpers::*;
+use chartrack::domain::Role;
+use fantoccini::Locator;
+use std::time::{Duration, Instant};
+
+/// A clerk looks up one chart after another: every page opens the live feed. Twelve pages in a
+/// row all load promptly (a browser keeps six connections to one server; streams left open by
+/// pages already left would make the seventh wait for a minute).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dozen_searches_in_a_row_each_load_promptly() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let b = &browser.client;
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.person("bo", Role::Clerk).await;
+    sign_in(b, &app, "bo").await;
+    let mut slowest = Duration::ZERO;
+    for i in 0..12 {
+        let v = &h.volumes[i % h.volumes.len()];
+        let t = Instant::now();
+        b.goto(&format!("{}/?q={v}", app.base)).await.unwrap();
+        text_until(b, ".feed .live", "the feed live", |t| t == "live").await;
+        slowest = slowest.max(t.elapsed());
+        b.find(Locator::Css("section.results")).await.unwrap();
+    }
+    // A hang is a minute (the server's request timeout); a page on a busy test machine is well
+    // under a second. Twenty seconds tells the two apart without timing anything finer.
+    assert!(slowest < Duration::from_secs(20), "a page took {slowest:?}");
+    b.clone().close().await.unwrap();
+}

@@ -291,6 +291,23 @@ fn remote_of(state: &AppState, req: &Request) -> String {
     }
 }
 
+/// A request a page's script makes by itself, not the person: a live stream (`Accept:
+/// text/event-stream`), a list fragment (`?part=`) or the session probe (`/session`). It does
+/// not count as activity: a page left open refreshing itself must not keep an idle session
+/// alive (automatic logoff).
+pub fn is_background(path_and_query: &str, headers: &HeaderMap) -> bool {
+    let stream = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"));
+    let part = path_and_query
+        .split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|kv| kv.starts_with("part=")));
+    let probe = path_and_query.split('?').next() == Some("/session");
+    stream || part || probe
+}
+
 /// A refusal at the gate: why, and, when a signed-in user's role falls short, who was refused
 /// and the role the route needs (so a page can keep the menu and say what the role may do).
 #[derive(Debug)]
@@ -413,8 +430,13 @@ async fn identify(
                 ));
             }
         }
-        // Activity keeps the session alive (written at most every 5 seconds).
-        if now - live.last_seen_at > chrono::Duration::seconds(5) {
+        // Activity keeps the session alive (written at most every 5 seconds); a page refreshing
+        // itself is not activity.
+        let background = is_background(
+            req.uri().path_and_query().map_or("", |p| p.as_str()),
+            req.headers(),
+        );
+        if !background && now - live.last_seen_at > chrono::Duration::seconds(5) {
             let id = live.session_id;
             state
                 .store

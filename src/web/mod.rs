@@ -99,21 +99,11 @@ pub fn routes() -> Routes {
         .merge(display::routes())
 }
 
-/// A request a page's script makes for part of a page: a live stream (`Accept:
-/// text/event-stream`), a list fragment (`?part=`) or the session probe (`/session`). Refused,
-/// it gets a bare status, never the sign-in page (which would land inside the list it was
-/// meant to refresh).
+/// A request a page's script makes for part of a page (`auth::is_background`). Refused, it gets
+/// a bare status, never the sign-in page (which would land inside the list it was meant to
+/// refresh).
 pub fn is_fragment(path_and_query: &str, headers: &axum::http::HeaderMap) -> bool {
-    let stream = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("text/event-stream"));
-    let part = path_and_query
-        .split_once('?')
-        .is_some_and(|(_, q)| q.split('&').any(|kv| kv.starts_with("part=")));
-    let probe = path_and_query.split('?').next() == Some("/session");
-    stream || part || probe
+    crate::auth::is_background(path_and_query, headers)
 }
 
 /// A refusal at the gate, as a page: a stranger is sent to sign in (and back to `path`

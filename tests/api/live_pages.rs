@@ -35,3 +35,32 @@ async fn a_dozen_searches_in_a_row_each_load_promptly() {
     assert!(slowest < Duration::from_secs(20), "a page took {slowest:?}");
     b.clone().close().await.unwrap();
 }
+
+/// A page left open refreshes its counts and lists by itself: that is not the person working,
+/// so the session still ends after the idle limit (15 minutes). Opening a page is activity.
+#[tokio::test]
+async fn a_page_refreshing_itself_does_not_keep_an_idle_session_alive() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    app.person("ames", Role::Nurse).await;
+    let s = app.sign_in("ames").await;
+    // Opening pages keeps it alive: 10 minutes, a page, 10 more minutes, still signed in.
+    app.clock.advance(chrono::Duration::minutes(10));
+    assert_eq!(app.page(&s.cookie, "/").await.0, 200);
+    app.clock.advance(chrono::Duration::minutes(10));
+    assert_eq!(app.page(&s.cookie, "/locations").await.0, 200);
+    // Now only the page's own refreshes, every few minutes, for 20 minutes.
+    for _ in 0..4 {
+        app.clock.advance(chrono::Duration::minutes(5));
+        let (status, _) = app.page(&s.cookie, "/?part=counts").await;
+        let (status_list, _) = app.page(&s.cookie, "/requests?location=4W&part=list").await;
+        if status == 401 || status_list == 401 {
+            break;
+        }
+    }
+    let (status, _) = app.page(&s.cookie, "/").await;
+    assert_eq!(
+        status, 303,
+        "the idle session ended and the page sends her to sign in"
+    );
+}

@@ -13,6 +13,9 @@ use std::time::Duration;
 /// Who the simulated stations scan and request as (they have no password: nobody signs in as them).
 pub const SIM_CLERK: &str = "simulated-clerk";
 pub const SIM_NURSE: &str = "simulated-nurse";
+/// The simulated clerk's badge: the demo's serial scanner reads it before its scans, as a clerk
+/// badges in at a station, so those scans are the simulated clerk's too.
+pub const SIM_BADGE: &str = "BADGE-SIMCLERK";
 
 const LAST: [&str; 20] = [
     "Ashdown",
@@ -160,6 +163,8 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
             admin::create_user(c, name, role, None, None, false, now)?;
         }
         let (nurse, supervisor) = (Some(users[1]), Some(users[2]));
+        // nurse1 works on 4 West: her request form delivers there, and its floor page is hers.
+        admin::set_home(c, "nurse1", Some(&code("4W")))?;
         let mut made = Vec::new();
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for i in 0..volumes {
@@ -201,7 +206,7 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
                 mode: Mode::CheckOut,
                 port: None,
                 usb: None,
-                roles: vec![],
+                roles: vec![Role::Clerk, Role::Supervisor],
                 locations: vec![],
             },
             NewStation {
@@ -240,7 +245,7 @@ pub fn seed(store: &Store, volumes: u32) -> anyhow::Result<Option<String>> {
             mode: Mode::File,
             port: None,
             usb: None,
-            roles: vec![],
+            roles: vec![Role::Clerk, Role::Supervisor],
             locations: vec![],
         });
         for s in &stations {
@@ -315,6 +320,35 @@ pub fn serial_scanner() -> anyhow::Result<(SimulatedScanner, crate::stations::Se
 /// back. Every scan goes through `Store::scan`, like a real scanner's; returns to the file room
 /// go through the simulated serial scanner when there is one, so the demo exercises the serial
 /// path too.
+/// The simulator's own stations, beside the people's: a station remembers who scans and
+/// where things go, so a simulated clerk sharing a person's station would change its
+/// destination between the person's slip and chart. Set up (again) at every start.
+fn sim_stations(c: &rusqlite::Connection) -> crate::store::Result<()> {
+    let now = chrono::Utc::now();
+    let mut stations = vec![
+        ("sim-fileroom-out".to_owned(), "FR-00-19", Mode::CheckOut),
+        ("sim-fileroom-in".to_owned(), "FR-DESK", Mode::CheckIn),
+        ("sim-fileroom-file".to_owned(), "FR-00-19", Mode::File),
+    ];
+    for (unit, _, _) in UNITS {
+        stations.push((format!("sim-{}", unit.to_lowercase()), unit, Mode::Receive));
+    }
+    for (id, place, mode) in stations {
+        let s = NewStation {
+            id,
+            location: code(place),
+            mode,
+            port: None,
+            usb: None,
+            roles: vec![Role::Clerk, Role::Nurse],
+            locations: vec![],
+        };
+        admin::upsert_station(c, &s, now)?;
+    }
+    let badge = crate::domain::Barcode::parse(SIM_BADGE).expect("a valid barcode");
+    crate::store::users::set_badge(c, SIM_CLERK, Some(&badge))
+}
+
 pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedScanner>) {
     let scanner = scanner.map(|s| std::sync::Arc::new(std::sync::Mutex::new(s)));
     let mut rng = Rng(std::time::SystemTime::now()
@@ -327,6 +361,12 @@ pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedSca
         .await
         .ok()
         .flatten();
+    if let Err(e) = store.write(sim_stations).await {
+        tracing::warn!(error = %e, "the demo's simulated stations could not be set up");
+    }
+    // When the serial scanner last read the simulated clerk's badge (a station remembers it
+    // for `station_memory_seconds`, 300 by default).
+    let mut badged: Option<std::time::Instant> = None;
     loop {
         tokio::time::sleep(pace).await;
         let scan = |station: String, value: String| ScanInput {
@@ -339,7 +379,7 @@ pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedSca
         if rng.below(40) == 0 {
             // Now and then a label nobody registered: an exception for the supervisor.
             let value = format!("LEGACY-{:05}", rng.below(100_000));
-            let _ = store.scan(scan("demo-ed".into(), value)).await;
+            let _ = store.scan(scan("sim-ed".into(), value)).await;
             continue;
         }
         let offset = rng.below(10_000) as i64;
@@ -367,8 +407,8 @@ pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedSca
                 .ok()
                 .flatten();
             let Some(dest) = loc_barcode else { continue };
-            let _ = store.scan(scan("demo-fileroom-out".into(), dest)).await;
-            store.scan(scan("demo-fileroom-out".into(), barcode)).await
+            let _ = store.scan(scan("sim-fileroom-out".into(), dest)).await;
+            store.scan(scan("sim-fileroom-out".into(), barcode)).await
         } else if roll < 8 {
             let Ok(mut v) = store
                 .read(move |c| demo::sample_volumes(c, "in_transit", offset, 1))
@@ -380,7 +420,7 @@ pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedSca
                 continue;
             };
             store
-                .scan(scan(format!("demo-{}", dest.to_lowercase()), barcode))
+                .scan(scan(format!("sim-{}", dest.to_lowercase()), barcode))
                 .await
         } else {
             let Ok(mut v) = store
@@ -395,8 +435,16 @@ pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedSca
             if let Some(sc) = &scanner {
                 // As a clerk would: scan, then hear the answer (the feedback is read off the line).
                 let sc = sc.clone();
+                let badge_due = badged
+                    .is_none_or(|t: std::time::Instant| t.elapsed() > Duration::from_secs(120));
+                if badge_due {
+                    badged = Some(std::time::Instant::now());
+                }
                 let _ = tokio::task::spawn_blocking(move || {
                     let mut sc = sc.lock().expect("demo scanner");
+                    if badge_due && sc.scan(SIM_BADGE).is_ok() {
+                        let _ = sc.read_back(64, Duration::from_millis(300));
+                    }
                     if sc.scan(&barcode).is_ok() {
                         let _ = sc.read_back(64, Duration::from_millis(300));
                     }
@@ -404,7 +452,7 @@ pub async fn simulate(store: Store, pace: Duration, scanner: Option<SimulatedSca
                 .await;
                 continue;
             }
-            store.scan(scan("demo-fileroom-in".into(), barcode)).await
+            store.scan(scan("sim-fileroom-in".into(), barcode)).await
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "demo scan not recorded");
@@ -420,7 +468,7 @@ async fn workflow(
     offset: i64,
     scan: &(dyn Fn(String, String) -> ScanInput + Sync),
 ) -> crate::store::Result<()> {
-    let out = || "demo-fileroom-out".to_string();
+    let out = || "sim-fileroom-out".to_string();
     match rng.below(5) {
         0 => {
             let Some((barcode, _)) = store
@@ -489,16 +537,12 @@ async fn workflow(
         _ => {
             // Receive the oldest report not yet received; or file one whose volume is on a shelf.
             if let Some((report, _)) = store.read(|c| demo::next_report(c, false)).await? {
-                store.scan(scan("demo-fileroom-in".into(), report)).await?;
+                store.scan(scan("sim-fileroom-in".into(), report)).await?;
             } else if let Some((report, Some(volume))) =
                 store.read(|c| demo::next_report(c, true)).await?
             {
-                store
-                    .scan(scan("demo-fileroom-file".into(), report))
-                    .await?;
-                store
-                    .scan(scan("demo-fileroom-file".into(), volume))
-                    .await?;
+                store.scan(scan("sim-fileroom-file".into(), report)).await?;
+                store.scan(scan("sim-fileroom-file".into(), volume)).await?;
             }
         }
     }

@@ -36,6 +36,18 @@ pub fn create_user(
     Ok(c.last_insert_rowid())
 }
 
+/// Give a user a badge (or take it away): the barcode a station reads to know who is scanning.
+pub fn set_badge(c: &Connection, name: &str, badge: Option<&Barcode>) -> Result<()> {
+    let n = c
+        .prepare_cached("UPDATE app_user SET badge = ?2 WHERE name = ?1")?
+        .execute(params![name, badge.map(|b| b.as_str())])
+        .map_err(|e| constraint(e, &format!("the badge of {name}")))?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("no user {name}")));
+    }
+    Ok(())
+}
+
 pub fn user_count(c: &Connection) -> Result<i64> {
     Ok(c.query_row("SELECT count(*) FROM app_user", [], |r| r.get(0))?)
 }

@@ -320,6 +320,11 @@ pub async fn requests_page(
                     div.grid {
                         label { "Deliver to"
                             select name="location" required {
+                                // No floor page and no home unit: the nurse chooses; never a
+                                // quiet default to the first place in the list.
+                                @if deliver_to.is_none() {
+                                    option value="" selected disabled { "— choose where —" }
+                                }
                                 @for l in &places {
                                     option value=(l.code) selected[deliver_to.as_deref() == Some(l.code.as_str())] { (l.name) " (" (l.code) ")" }
                                 }

@@ -497,3 +497,24 @@ async fn a_nurse_cancels_only_her_own_units_requests() {
         .await;
     assert_eq!(s, 200);
 }
+
+/// A nurse with no home unit, away from a floor's page, chooses where a chart goes: the form
+/// never quietly starts at the first place in the list.
+#[tokio::test]
+async fn without_a_home_unit_the_request_form_asks_where_to_deliver() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    app.person("ames", chartrack::domain::Role::Nurse).await;
+    let s = app.sign_in("ames").await;
+    let (status, html) = app.page(&s.cookie, "/requests?q=Ashdown").await;
+    assert_eq!(status, 200);
+    let select = html.split("name=\"location\"").nth(1).unwrap();
+    let first_option = select.split("<option").nth(1).unwrap();
+    assert!(
+        first_option.contains("value=\"\"") && first_option.contains("selected"),
+        "{first_option}"
+    );
+    app.set_home("ames", "4W").await;
+    let (_, html) = app.page(&s.cookie, "/requests?q=Ashdown").await;
+    assert!(!html.contains("choose where"), "her home unit is the start");
+}

@@ -362,11 +362,24 @@ pub(super) async fn wall_list(
         .iter()
         .filter(|h| !h.restricted)
         .partition(|h| h.status != "in_transit");
+    let l = &detail.location;
+    // The list stops at 500 (a wall cannot show more). A complete list counts what it shows
+    // (restricted charts are left off, and so is their number: a wall is read by passers-by);
+    // a cut one says so and gives the place's own counts.
+    let cut = (l.here + l.incoming) as usize > detail.volumes.len();
+    let (n_here, n_coming) = if cut {
+        (l.here as usize, l.incoming as usize)
+    } else {
+        (here.len(), coming.len())
+    };
     let list = html! {
         div #wall-list {
-            section { h2 { "Here (" (here.len()) ")" }
+            @if cut {
+                p.how-many { "Showing " (here.len() + coming.len()) " of " (n_here + n_coming) "." }
+            }
+            section { h2 { "Here (" (n_here) ")" }
                 ul.wall { @for h in &here { li { span.mask { (masked(&h.last_name, &h.first_name, &h.mrn)) } " " small { (h.record_type) " " (h.volume) } } } } }
-            section { h2 { "On the way (" (coming.len()) ")" }
+            section { h2 { "On the way (" (n_coming) ")" }
                 ul.wall { @for h in &coming { li { span.mask { (masked(&h.last_name, &h.first_name, &h.mrn)) } " " small { (h.record_type) " " (h.volume) } } } } }
         }
     };

@@ -64,6 +64,8 @@ pub async fn location(
         .collect();
     let withheld = detail.volumes.len() - shown.len();
     let l = &detail.location;
+    // The list stops at LISTED; say so when there are more.
+    let more = (l.here + l.incoming) as usize > detail.volumes.len();
     Ok(layout(
         Some(&caller),
         &l.name,
@@ -71,8 +73,11 @@ pub async fn location(
             h1 { (l.name) " " small { (l.code) " · " (l.kind) } }
             p { (l.here) " here now, " (l.incoming) " on the way. "
                 @if withheld > 0 { (withheld) " restricted chart(s) not listed." } }
+            @if more {
+                p.how-many role="status" { "Showing the first " (detail.volumes.len()) " of " (l.here + l.incoming) ". To find one chart here, search for it from the dashboard." }
+            }
             @if shown.is_empty() { p.empty { "No chart is listed here." } }
-            table.list {
+            @else { table.list {
                 thead { tr { th { "Patient" } th { "MRN" } th { "Volume" } th { "Status" } th { "Last scan" } } }
                 tbody {
                     @for h in &shown {
@@ -85,7 +90,7 @@ pub async fn location(
                         }
                     }
                 }
-            }
+            } }
         },
     ))
 }

@@ -64,3 +64,49 @@ async fn a_page_refreshing_itself_does_not_keep_an_idle_session_alive() {
         "the idle session ended and the page sends her to sign in"
     );
 }
+
+/// A shelf section holding more charts than a page lists: the location page and the wall say
+/// how many they show of how many, and the wall's counts are the place's, not the list's.
+#[tokio::test]
+async fn a_full_section_says_how_many_of_how_many_it_lists() {
+    use chartrack::store::admin::{self, NewVolume};
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    let now = app.clock.now();
+    app.store
+        .write(move |c| {
+            for i in 0..2_100u32 {
+                let v = NewVolume {
+                    barcode: None,
+                    mrn: chartrack::domain::Mrn::parse(&format!("9{i:05}")).unwrap(),
+                    last_name: "Shelfworth".into(),
+                    first_name: format!("P{i}"),
+                    birth_date: None,
+                    volume: 1,
+                    record_type: "medical".into(),
+                    home: chartrack::domain::LocationCode::parse("FR-00-19").unwrap(),
+                    restricted: false,
+                };
+                admin::create_volume(c, &v, now)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    app.person("bo", Role::Clerk).await;
+    let s = app.sign_in("bo").await;
+    let (status, html) = app.page(&s.cookie, "/locations/FR-00-19").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Showing the first 2000 of 2102"),
+        "{}",
+        &html[..2000.min(html.len())]
+    );
+    let (status, html) = app.page(&s.cookie, "/wall/FR-00-19?part=list").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Showing 500 of 2102"), "{html:.600}");
+    assert!(html.contains("Here (2102)"), "{html:.600}");
+    // A place whose charts all fit counts what it shows.
+    let (_, html) = app.page(&s.cookie, "/wall/4W?part=list").await;
+    assert!(!html.contains("Showing"), "{html:.600}");
+}

@@ -246,6 +246,20 @@ impl NewVolume {
     }
 }
 
+/// A date of birth no patient has: in the future (a day's grace for time zones), or before
+/// 1880 (a mistyped century).
+pub fn birth_date_problem(d: chrono::NaiveDate, now: DateTime<Utc>) -> Option<String> {
+    let latest = (now + chrono::Duration::days(1)).date_naive();
+    let earliest = chrono::NaiveDate::from_ymd_opt(1880, 1, 1).expect("a date");
+    if d > latest {
+        Some(format!("birth_date {d} is in the future"))
+    } else if d < earliest {
+        Some(format!("birth_date {d} is before 1880: check the year"))
+    } else {
+        None
+    }
+}
+
 /// Every problem with a volume's own fields (names, volume number, record type), in column
 /// order; empty when they are fine. The CSV import names them all at once.
 pub fn volume_problems(
@@ -285,6 +299,9 @@ pub fn location_kinds(c: &Connection) -> Result<std::collections::HashMap<String
 /// Register a volume (and its patient); returns the barcode.
 pub fn create_volume(c: &Connection, v: &NewVolume, now: DateTime<Utc>) -> Result<String> {
     v.validate()?;
+    if let Some(problem) = v.birth_date.and_then(|d| birth_date_problem(d, now)) {
+        return Err(StoreError::Invalid(problem));
+    }
     let home: (i64, String) = c
         .prepare_cached("SELECT location_id, kind FROM location WHERE code=?")?
         .query_row([v.home.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -155,3 +155,41 @@ async fn health_metrics_and_openapi() {
     assert_eq!(spec["openapi"], "3.1.0");
     assert!(spec["paths"]["/api/v1/scans"]["post"].is_object());
 }
+
+/// A date of birth no patient has (in the future, or a mistyped century) is refused with the
+/// reason, by the API and the CSV import, and nothing is registered.
+#[tokio::test]
+async fn an_impossible_date_of_birth_is_refused() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    for (dob, says) in [
+        ("2099-01-01", "in the future"),
+        ("1800-01-01", "before 1880"),
+    ] {
+        let (s, e) = app
+            .post(
+                "/api/v1/volumes",
+                &app.admin,
+                &serde_json::json!({"mrn": "445566", "last_name": "Datewise", "first_name": "Una",
+                                    "birth_date": dob, "home": "FR-00-19"}),
+            )
+            .await;
+        assert_eq!(s, 422, "{e}");
+        assert!(e["error"].as_str().unwrap().contains(says), "{e}");
+    }
+    let (_, found) = app.get("/api/v1/search?q=Datewise", &app.admin).await;
+    assert_eq!(found.as_array().map(Vec::len), Some(0), "{found}");
+    let csv = "barcode,mrn,last_name,first_name,birth_date,volume,record_type,home\n,445567,Datewise,Ivo,2099-01-01,1,medical,FR-00-19\n";
+    let store = app.store.clone();
+    let err = tokio::task::spawn_blocking(move || {
+        chartrack::import::volumes_from(&store, csv.as_bytes())
+    })
+    .await
+    .unwrap()
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("line 2") && err.contains("in the future"),
+        "{err}"
+    );
+}

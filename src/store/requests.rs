@@ -67,6 +67,17 @@ pub fn create(
     now: DateTime<Utc>,
 ) -> Result<Created> {
     validate(r)?;
+    // A deadline already gone is a mistyped date (a wrong year, a.m. for p.m.), not a request
+    // to rush: it would sort first on the pull list forever. Ten minutes' grace for the form.
+    if let Some(t) = r
+        .needed_by
+        .filter(|t| *t < now - chrono::Duration::minutes(10))
+    {
+        return Err(StoreError::Invalid(format!(
+            "needed by {} is in the past: check the date",
+            stamp(t)
+        )));
+    }
     let volume = c
         .prepare_cached(
             "SELECT v.volume_id, s.status, s.location_id, s.destination_id

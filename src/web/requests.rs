@@ -397,7 +397,8 @@ pub async fn create(
         needed_by,
         reason: Some(f.reason.clone()).filter(|r| !r.trim().is_empty()),
     };
-    let slips: Vec<String> = match f.volume.strip_prefix("mrn:") {
+    // Each slip, and whether it was made now or was already there (then it stands as it was).
+    let slips: Vec<(String, bool)> = match f.volume.strip_prefix("mrn:") {
         Some(mrn) => {
             let mrn = Mrn::parse(mrn).map_err(|e| AppError::BadRequest(e.to_string()))?;
             let (now, user) = (s.store.clock().now(), caller.user_id());
@@ -408,16 +409,40 @@ pub async fn create(
             let mut slips = Vec::new();
             for c in created {
                 let view = flows::read(&s, &caller, c.id()).await?;
-                if let requests::Created::New(_) = c {
+                let new = matches!(c, requests::Created::New(_));
+                if new {
                     s.store.request_changed(flows::note(&view));
                 }
-                slips.push(view.barcode);
+                slips.push((view.barcode, new));
             }
             slips
         }
-        None => vec![flows::create(&s, &caller, template).await?.1.barcode],
+        None => {
+            let (created, view) = flows::create(&s, &caller, template).await?;
+            vec![(view.barcode, matches!(created, requests::Created::New(_)))]
+        }
     };
-    let mut done = format!("Requested: {} (slip {}).", f.location, slips.join(", "));
+    let list = |new: bool| {
+        slips
+            .iter()
+            .filter(|(_, n)| *n == new)
+            .map(|(b, _)| b.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (made, already) = (list(true), list(false));
+    let mut done = String::new();
+    if !made.is_empty() {
+        done = format!("Requested: {} (slip {made}).", f.location);
+    }
+    if !already.is_empty() {
+        done = format!(
+            "{done} Already requested for {} (slip {already}): that request stands as it was; cancel it to ask again differently.",
+            f.location
+        )
+        .trim_start()
+        .to_owned();
+    }
     if let Some(note) = adjusted {
         done = format!("{done} Needed by: {note}");
     }

@@ -518,3 +518,54 @@ async fn without_a_home_unit_the_request_form_asks_where_to_deliver() {
     let (_, html) = app.page(&s.cookie, "/requests?q=Ashdown").await;
     assert!(!html.contains("choose where"), "her home unit is the start");
 }
+
+/// Asking again for a chart already on its way says so, and the first request stands; a
+/// needed-by time already gone is refused as a mistyped date.
+#[tokio::test]
+async fn asking_again_says_already_requested_and_a_past_deadline_is_refused() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.person("ames", Role::Nurse).await;
+    let s = app.sign_in("ames").await;
+    let ask = |needed_by: &'static str| {
+        let (app, s, v) = (&app, &s, h.volumes[0].clone());
+        async move {
+            let r = app
+                .form(
+                    s,
+                    "/requests",
+                    &[
+                        ("volume", v.as_str()),
+                        ("location", "4W"),
+                        ("priority", "stat"),
+                        ("needed_by", needed_by),
+                    ],
+                    Some(&s.csrf),
+                )
+                .await;
+            let status = r.status().as_u16();
+            let to = r
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            (status, to, r.text().await.unwrap())
+        }
+    };
+    let (status, to, _) = ask("").await;
+    assert_eq!(status, 303);
+    assert!(to.contains("Requested"), "{to}");
+    let (status, to, _) = ask("2026-03-05T10:00").await;
+    assert_eq!(status, 303);
+    assert!(to.contains("Already%20requested"), "{to}");
+    let (_, list) = app.get("/api/v1/requests?active=true", &app.admin).await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert!(
+        list[0]["needed_by"].is_null(),
+        "the first request stands: {list:?}"
+    );
+    let (status, _, body) = ask("2000-01-01T08:00").await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("in the past"), "{body}");
+}

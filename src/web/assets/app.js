@@ -277,7 +277,10 @@ function scanPage() {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
-        body: JSON.stringify({ station, barcode: item.barcode, id: item.id, scanned_at: item.at }),
+        // The workstation's clock dates only a line that waited (a slow or cut network, a
+        // sign-in): a line sent at once is dated by the server, whose clock is the one trusted.
+        body: JSON.stringify({ station, barcode: item.barcode, id: item.id,
+          scanned_at: Date.now() - Date.parse(item.at) > 2000 ? item.at : undefined }),
         signal: ctl ? ctl.signal : undefined,
       });
       body = await r.json().catch(() => ({}));

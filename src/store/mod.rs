@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod anchor;
 pub mod audit;
+pub mod check;
 mod checkpoint;
 pub mod demo;
 pub mod loose;
@@ -436,6 +437,12 @@ impl Store {
     ) -> anyhow::Result<std::result::Result<audit::Verified, audit::Broken>> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.verify_audit_blocking()).await?
+    }
+
+    /// Every volume's stored state compared with the one its movements give (`chartrack check`),
+    /// in one read transaction.
+    pub fn check_volumes_blocking(&self) -> Result<check::Checked> {
+        self.read_blocking(check::volumes)
     }
 
     /// The newest anchor written (`/metrics`, the access-log page).

@@ -202,10 +202,11 @@ fn open_conn(path: &Path, read_only: bool) -> anyhow::Result<Connection> {
 }
 
 /// The write connection's own settings. Checkpoints run on their own thread (see
-/// `checkpoint`), never inside a commit; the log file is cut back to 64 MB after each restart.
+/// `checkpoint`), never inside a commit; when the writer starts the log over itself (every
+/// page copied, no reader on it), the file is cut back to 4 MB.
 fn writer_pragmas(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+    conn.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)
 }
 
 /// Whether the store's threads are running (`GET /healthz`).

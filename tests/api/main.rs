@@ -14,6 +14,7 @@ mod faults;
 mod helpers;
 mod inputs;
 mod layers;
+mod ledger;
 mod local_time;
 mod openapi;
 mod pages;

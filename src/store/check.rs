@@ -231,11 +231,17 @@ pub fn volumes(c: &Connection) -> Result<Checked> {
     let mut out = Checked::default();
     let place = |id: Option<i64>| match id {
         None => "none".to_owned(),
-        Some(id) => places.get(&id).cloned().unwrap_or_else(|| format!("location {id}")),
+        Some(id) => places
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("location {id}")),
     };
     let person = |id: Option<i64>| match id {
         None => "none".to_owned(),
-        Some(id) => people.get(&id).cloned().unwrap_or_else(|| format!("user {id}")),
+        Some(id) => people
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("user {id}")),
     };
     let text = |t: &Option<String>| t.clone().unwrap_or_else(|| "none".to_owned());
     while let Some(v) = vols.next() {

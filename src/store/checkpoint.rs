@@ -5,29 +5,79 @@
 //! A passive checkpoint runs every [`INTERVAL`]; it never waits for readers or the writer.
 //! Under steady load it never quite catches up (the writer has always committed again by the
 //! time it finishes), so the log would grow without end. The log is kept bounded by a
-//! truncating checkpoint, which copies what is left and cuts the file to nothing:
-//! - when the log holds [`TRUNCATE_PAGES`] pages or more (about 4 MB), and
-//! - when the passive checkpoint has caught up (nothing to copy: only the file is cut, which
-//!   also hands the space of a log that grew while a disk was full back to the disk).
+//! truncating checkpoint, which copies what is left and cuts the file to nothing. It needs the
+//! write lock, which a busy writer never lets go long enough for another thread to take, so:
+//! - when the passive checkpoint has caught up (the writer idle), this thread truncates the log
+//!   itself (nothing to copy; this also hands the space of a log that grew while a disk was
+//!   full back to the disk);
+//! - when the log holds [`TRUNCATE_PAGES`] pages or more (about 4 MB), it asks the writer
+//!   ([`Request`]), which truncates between two batches, after answering the batch, waiting at
+//!   most [`WAIT`] for readers on an old snapshot. Past [`HOLD_PAGES`] (about 8 MB) it asks
+//!   again every [`SOON`] until the log is cut, and the writer waits up to [`HOLD`]: a reader
+//!   holding an old snapshot then holds the writer up (its callers' batches grow) rather than
+//!   let the log grow. A reader holding a snapshot longer than that still lets it grow.
 //!
-//! A truncating checkpoint must have the writer wait and every reader be on the newest
-//! snapshot; it waits at most [`WAIT`] for that (the writer is held up no longer than that
-//! plus the copy) and otherwise tries again at the next interval. A reader that holds an old
-//! snapshot for long (a report over a million charts) lets the log grow until it lets go.
 //! Under steady scan load with readers coming and going the log file stays under 16 MB
 //! (`tests/api/ledger.rs`, `the_write_ahead_log_stays_under_16_mb_under_steady_load`).
 
 use rusqlite::Connection;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub const INTERVAL: Duration = Duration::from_millis(100);
-/// About 4 MB of log with 4 KiB pages.
+/// About 4 MB of log with 4 KiB pages: the writer is asked to truncate it.
 pub const TRUNCATE_PAGES: i64 = 1_024;
-/// How long a truncating checkpoint waits for the writer's transaction and old readers.
+/// About 8 MB: asked again every [`SOON`] until it is done, waiting up to [`HOLD`].
+pub const HOLD_PAGES: i64 = 2_048;
+/// How long the writer waits for readers on an old snapshot once the log is past
+/// [`HOLD_PAGES`]: the log stops growing; a batch waits (and the next one grows).
+pub const HOLD: Duration = Duration::from_millis(250);
+/// How long a truncating checkpoint waits for readers on an old snapshot.
 pub const WAIT: Duration = Duration::from_millis(50);
+/// While the log is past [`HOLD_PAGES`], the next round comes this soon.
+pub const SOON: Duration = Duration::from_millis(10);
+/// The writer's usual busy timeout, restored after its truncating checkpoint.
+const WRITER_BUSY: Duration = Duration::from_secs(5);
+
+/// The checkpoint thread's request to the writer: truncate the log between two batches.
+#[derive(Debug, Default)]
+pub struct Request(AtomicU8);
+
+impl Request {
+    /// `hold`: the log is past [`HOLD_PAGES`]; wait for old readers up to [`HOLD`].
+    fn ask(&self, hold: bool) {
+        self.0.store(if hold { 2 } else { 1 }, Ordering::SeqCst);
+    }
+
+    /// Run by the writer outside any transaction, after answering a batch: if asked, copy what
+    /// is left of the log and cut it, waiting at most [`WAIT`] for old readers.
+    pub fn serve(&self, conn: &Connection) {
+        let asked = self.0.swap(0, Ordering::SeqCst);
+        // The writer looks at the log file itself too: it grows faster than the checkpoint
+        // thread's rounds come when scans pour in.
+        let long = wal_len(conn) >= HOLD_PAGES as u64 * 4096;
+        let wait = match asked {
+            _ if long => HOLD,
+            0 => return,
+            1 => WAIT,
+            _ => HOLD,
+        };
+        let r = conn
+            .busy_timeout(wait)
+            .and_then(|()| checkpoint(conn, "TRUNCATE"));
+        if let Err(e) = conn.busy_timeout(WRITER_BUSY) {
+            tracing::warn!(error = %e, "the writer's busy timeout could not be restored");
+        }
+        match r {
+            Ok(_) => {} // done, or a reader held on: asked again
+            Err(e) if busy(&e) => {}
+            Err(e) => tracing::warn!(error = %e, "truncating checkpoint failed; will retry"),
+        }
+    }
+}
 
 pub struct Checkpointer {
     stop: Mutex<Option<mpsc::Sender<()>>>,
@@ -45,7 +95,38 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64, i64)
     })
 }
 
-/// The writer or a reader held on longer than [`WAIT`]: not a failure, the next round retries.
+/// The size of the connection's write-ahead log file (0 when there is none or it is unknown).
+fn wal_len(conn: &Connection) -> u64 {
+    conn.path()
+        .filter(|p| !p.is_empty())
+        .and_then(|p| std::fs::metadata(format!("{p}-wal")).ok())
+        .map_or(0, |m| m.len())
+}
+
+/// One round: a passive checkpoint; then the log truncated here when it was copied whole, or
+/// the writer asked to when it is long. Returns false when the next round should come
+/// [`SOON`].
+fn round(conn: &Connection, writer: &Request) -> rusqlite::Result<bool> {
+    let (log, copied) = match checkpoint(conn, "PASSIVE") {
+        Ok((_, log, copied)) => (log, copied),
+        Err(e) if busy(&e) => return Ok(true),
+        Err(e) => return Err(e),
+    };
+    if log > 0 && copied == log {
+        return match checkpoint(conn, "TRUNCATE") {
+            Ok(_) => Ok(true),
+            Err(e) if busy(&e) => Ok(true),
+            Err(e) => Err(e),
+        };
+    }
+    if log >= TRUNCATE_PAGES {
+        writer.ask(log >= HOLD_PAGES);
+    }
+    Ok(log < HOLD_PAGES)
+}
+
+/// The writer or a reader held on longer than it was waited for: not a failure, the next round
+/// retries.
 fn busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
@@ -54,31 +135,23 @@ fn busy(e: &rusqlite::Error) -> bool {
 }
 
 impl Checkpointer {
-    pub fn start(conn: Connection) -> std::io::Result<Checkpointer> {
-        // The truncating checkpoint waits this long, no longer, for the writer and readers.
+    pub fn start(conn: Connection, writer: Arc<Request>) -> std::io::Result<Checkpointer> {
         conn.busy_timeout(WAIT)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let (tx, rx) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("chartrack-checkpoint".into())
             .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(INTERVAL) {
-                    match checkpoint(&conn, "PASSIVE") {
-                        Ok((_, log, copied))
-                            if log >= TRUNCATE_PAGES || (log > 0 && copied == log) =>
-                        {
-                            match checkpoint(&conn, "TRUNCATE") {
-                                Ok(_) => {} // done, or busy: tried again next time
-                                Err(e) if busy(&e) => {}
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "truncating checkpoint failed; will retry")
-                                }
-                            }
+                let mut wait = INTERVAL;
+                while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(wait) {
+                    wait = match round(&conn, &writer) {
+                        Ok(true) => INTERVAL,
+                        Ok(false) => SOON,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "checkpoint failed; will retry");
+                            INTERVAL
                         }
-                        Ok(_) => {}
-                        Err(e) if busy(&e) => {}
-                        Err(e) => tracing::warn!(error = %e, "checkpoint failed; will retry"),
-                    }
+                    };
                 }
             })?;
         Ok(Checkpointer {

@@ -248,7 +248,9 @@ impl Store {
         let audit_key = Arc::new(anchor::AuditKey::load_or_create(&key_path, next_entry)?);
         let anchors = (options.audit.anchors.clone()).unwrap_or_else(|| beside(path, ".anchors"));
         audit_key.register(&conn)?;
-        let checkpointer = checkpoint::Checkpointer::start(open_conn(path, false)?)?;
+        let truncate = Arc::new(checkpoint::Request::default());
+        let checkpointer =
+            checkpoint::Checkpointer::start(open_conn(path, false)?, Arc::clone(&truncate))?;
         let anchorer = anchor::Anchorer::start(
             open_conn(path, true)?,
             anchors.clone(),
@@ -265,6 +267,7 @@ impl Store {
                 key.register(&c)?;
                 Ok(c)
             }),
+            truncate,
         )?;
         let (events, _) = broadcast::channel(1024);
         let (requests, _) = broadcast::channel(256);

@@ -713,7 +713,10 @@ mod tests {
             "DELETE FROM scan WHERE scan_id = 'id'",
         ] {
             let e = conn.execute(sql, []).unwrap_err();
-            assert!(e.to_string().contains("scans are append-only"), "{sql}: {e}");
+            assert!(
+                e.to_string().contains("scans are append-only"),
+                "{sql}: {e}"
+            );
         }
         let row: (String, String) = conn
             .query_row("SELECT value, response FROM scan", [], |r| {

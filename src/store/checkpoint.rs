@@ -52,8 +52,9 @@ impl Request {
         self.0.store(if hold { 2 } else { 1 }, Ordering::SeqCst);
     }
 
-    /// Run by the writer outside any transaction, after answering a batch: if asked, copy what
-    /// is left of the log and cut it, waiting at most [`WAIT`] for old readers.
+    /// Run by the writer outside any transaction, after answering a batch: if asked, or if the
+    /// log file is past [`HOLD_PAGES`], copy what is left of the log and cut it, waiting at most
+    /// [`WAIT`] for old readers ([`HOLD`] when the log is that long).
     pub fn serve(&self, conn: &Connection) {
         let asked = self.0.swap(0, Ordering::SeqCst);
         // The writer looks at the log file itself too: it grows faster than the checkpoint

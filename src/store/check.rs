@@ -244,7 +244,7 @@ pub fn volumes(c: &Connection) -> Result<Checked> {
             .unwrap_or_else(|| format!("user {id}")),
     };
     let text = |t: &Option<String>| t.clone().unwrap_or_else(|| "none".to_owned());
-    while let Some(v) = vols.next() {
+    for v in vols.by_ref() {
         let v = v?;
         out.volumes += 1;
         let ms = take_for(&mut moves, v.id, |m| m.volume)?;

@@ -270,7 +270,7 @@ async fn the_write_ahead_log_stays_under_16_mb_under_steady_load() {
         clients.push(tokio::spawn(async move {
             let mut n = 0u64;
             while std::time::Instant::now() < until {
-                let station = if n % 2 == 0 { "w4" } else { "card" };
+                let station = if n.is_multiple_of(2) { "w4" } else { "card" };
                 let a = app.scan(station, &v).await;
                 assert_eq!(a["accepted"], true, "{a}");
                 n += 1;

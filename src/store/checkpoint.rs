@@ -17,6 +17,10 @@
 //!   holding an old snapshot then holds the writer up (its callers' batches grow) rather than
 //!   let the log grow. A reader holding a snapshot longer than that still lets it grow.
 //!
+//! - after a write fails for want of space, the writer cuts the log after every batch for
+//!   [`TIGHT`]: otherwise the log, growing by a few MB between two rounds, eats the space an
+//!   operator frees within a few hundred scans (the full-disk test in `tests/api/faults.rs`).
+//!
 //! Under steady scan load with readers coming and going the log file stays under 16 MB
 //! (`tests/api/ledger.rs`, `the_write_ahead_log_stays_under_16_mb_under_steady_load`).
 
@@ -42,21 +46,53 @@ pub const SOON: Duration = Duration::from_millis(10);
 /// The writer's usual busy timeout, restored after its truncating checkpoint.
 const WRITER_BUSY: Duration = Duration::from_secs(5);
 
+/// After a write failed for want of space, the writer cuts the log after every batch for this
+/// long: the space an operator frees goes to the records, not to a log that grows again.
+pub const TIGHT: Duration = Duration::from_secs(600);
+
 /// The checkpoint thread's request to the writer: truncate the log between two batches.
 #[derive(Debug, Default)]
-pub struct Request(AtomicU8);
+pub struct Request {
+    asked: AtomicU8,
+    /// Until when the log is cut after every batch (a disk was full).
+    tight_until: Mutex<Option<std::time::Instant>>,
+}
 
 impl Request {
     /// `hold`: the log is past [`HOLD_PAGES`]; wait for old readers up to [`HOLD`].
     fn ask(&self, hold: bool) {
-        self.0.store(if hold { 2 } else { 1 }, Ordering::SeqCst);
+        self.asked.store(if hold { 2 } else { 1 }, Ordering::SeqCst);
+    }
+
+    /// A disk was full just now (`Some(true)`), or: is the log still being kept tight?
+    fn tight(&self, disk_full: bool) -> bool {
+        let mut until = lock(&self.tight_until);
+        let now = std::time::Instant::now();
+        if disk_full {
+            *until = Some(now + TIGHT);
+        }
+        match *until {
+            Some(t) if now < t => true,
+            Some(_) => {
+                *until = None;
+                false
+            }
+            None => false,
+        }
     }
 
     /// Run by the writer outside any transaction, after answering a batch: if asked, or if the
     /// log file is past [`HOLD_PAGES`], copy what is left of the log and cut it, waiting at most
     /// [`WAIT`] for old readers ([`HOLD`] when the log is that long).
-    pub fn serve(&self, conn: &Connection) {
-        let asked = self.0.swap(0, Ordering::SeqCst);
+    ///
+    /// `disk_full`: the batch failed for want of space. For [`TIGHT`] after that, the log is
+    /// cut after every batch.
+    pub fn serve(&self, conn: &Connection, disk_full: bool) {
+        let tight = self.tight(disk_full);
+        let asked = match self.asked.swap(0, Ordering::SeqCst) {
+            0 if tight => 1,
+            a => a,
+        };
         // The writer looks at the log file itself too: it grows faster than the checkpoint
         // thread's rounds come when scans pour in.
         let long = wal_len(conn) >= HOLD_PAGES as u64 * 4096;
@@ -75,6 +111,10 @@ impl Request {
         match r {
             Ok(_) => {} // done, or a reader held on: asked again
             Err(e) if busy(&e) => {}
+            // A full disk is told once a batch by the writes that fail; not again here.
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+                tracing::debug!(error = %e, "truncating checkpoint failed: the disk is full")
+            }
             Err(e) => tracing::warn!(error = %e, "truncating checkpoint failed; will retry"),
         }
     }

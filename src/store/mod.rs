@@ -50,11 +50,14 @@ pub enum StoreError {
     Internal(String),
 }
 
+/// What a write refused for want of space says (the writer recognises it: see `checkpoint`).
+pub(crate) const DISK_FULL: &str = "the disk is full";
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::*;
         match e.sqlite_error_code() {
-            Some(DiskFull) => StoreError::Unavailable("the disk is full".into()),
+            Some(DiskFull) => StoreError::Unavailable(DISK_FULL.into()),
             Some(SystemIoFailure) | Some(CannotOpen) | Some(ReadOnly) => {
                 StoreError::Unavailable(format!("the database cannot be written ({e})"))
             }

@@ -224,8 +224,9 @@ fn run(
         }
         // Between two batches, with everyone answered: the log cut if the checkpoint thread
         // asked (it cannot take the write lock from a busy writer itself).
+        let disk_full = matches!(&commit, Err(StoreError::Unavailable(m)) if m == super::DISK_FULL);
         if let Some(c) = &conn {
-            checkpoint.serve(c);
+            checkpoint.serve(c, disk_full);
         }
     }
 }

@@ -102,9 +102,17 @@ impl Request {
             1 => WAIT,
             _ => HOLD,
         };
-        let r = conn
-            .busy_timeout(wait)
-            .and_then(|()| checkpoint(conn, "TRUNCATE"));
+        // A checkpoint running on the other thread makes this one give up at once (-1, -1):
+        // try again within the same wait, or the log grows while that one copies.
+        let started = std::time::Instant::now();
+        let r = conn.busy_timeout(wait).and_then(|()| loop {
+            match checkpoint(conn, "TRUNCATE") {
+                Ok((1, -1, _)) if started.elapsed() < wait => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                r => break r,
+            }
+        });
         if let Err(e) = conn.busy_timeout(WRITER_BUSY) {
             tracing::warn!(error = %e, "the writer's busy timeout could not be restored");
         }

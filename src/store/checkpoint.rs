@@ -103,11 +103,11 @@ impl Request {
             _ => HOLD,
         };
         // A checkpoint running on the other thread makes this one give up at once (-1, -1):
-        // try again within the same wait, or the log grows while that one copies.
+        // try again for up to [`WAIT`], or the log grows while that one copies.
         let started = std::time::Instant::now();
         let r = conn.busy_timeout(wait).and_then(|()| loop {
             match checkpoint(conn, "TRUNCATE") {
-                Ok((1, -1, _)) if started.elapsed() < wait => {
+                Ok((1, -1, _)) if started.elapsed() < WAIT => {
                     std::thread::sleep(Duration::from_millis(1))
                 }
                 r => break r,

@@ -1,4 +1,4 @@
-//! The command line (clap): serve, user, token, import, audit, backup, agent, scanners. Only commands
+//! The command line (clap): serve, user, token, import, audit, check, backup, agent, scanners. Only commands
 //! that work are listed.
 
 use crate::config::Config;
@@ -58,6 +58,12 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
         #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Recompute every volume's current state from its movements: exit 0 when each agrees
+    /// with the stored state, non-zero naming every volume that differs.
+    Check {
+        #[arg(long)]
         config: Option<PathBuf>,
     },
     /// Write a consistent copy of the live database to DEST (SQLite online backup).
@@ -348,6 +354,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Err(broken) => anyhow::bail!("{broken}"),
             }
+        }
+        Command::Check { config } => {
+            let (_, store) = open(config.as_ref())?;
+            let started = std::time::Instant::now();
+            let r = store.check_volumes_blocking();
+            store.shutdown();
+            let checked = r?;
+            for d in &checked.differences {
+                println!("{d}");
+            }
+            let took = started.elapsed().as_secs_f64();
+            if checked.differing > 0 {
+                let more = checked.differences.len() == store::check::MAX_LISTED;
+                anyhow::bail!(
+                    "{} of {} volume(s) differ from what their movements say{}; the movements are the record: find out who changed the current state around chartrack",
+                    checked.differing,
+                    checked.volumes,
+                    if more { " (the first differences are listed)" } else { "" }
+                );
+            }
+            println!(
+                "{} volume(s) agree with their {} movement(s) ({took:.1} s)",
+                checked.volumes, checked.movements
+            );
+            Ok(())
         }
         Command::Backup { dest, config } => {
             let (_, store) = open(config.as_ref())?;

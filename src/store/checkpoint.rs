@@ -3,19 +3,130 @@
 //! COMMIT crosses the threshold: that scan waits for it, and so does its whole batch).
 //!
 //! A passive checkpoint runs every [`INTERVAL`]; it never waits for readers or the writer.
-//! If the log still holds more than [`RESTART_PAGES`] pages (the writer never paused long
-//! enough for it to catch up), a restart checkpoint waits briefly for the writer so the log
-//! starts again from its beginning and does not grow without end.
+//! Under steady load it never quite catches up (the writer has always committed again by the
+//! time it finishes), so the log would grow without end. The log is kept bounded by a
+//! truncating checkpoint, which copies what is left and cuts the file to nothing. It needs the
+//! write lock, which a busy writer never lets go long enough for another thread to take, so:
+//! - when the passive checkpoint has caught up (the writer idle), this thread truncates the log
+//!   itself (nothing to copy; this also hands the space of a log that grew while a disk was
+//!   full back to the disk);
+//! - when the log holds [`TRUNCATE_PAGES`] pages or more (about 4 MB), it asks the writer
+//!   ([`Request`]), which truncates between two batches, after answering the batch, waiting at
+//!   most [`WAIT`] for readers on an old snapshot. Past [`HOLD_PAGES`] (about 8 MB) it asks
+//!   again every [`SOON`] until the log is cut, and the writer waits up to [`HOLD`]: a reader
+//!   holding an old snapshot then holds the writer up (its callers' batches grow) rather than
+//!   let the log grow. A reader holding a snapshot longer than that still lets it grow.
+//!
+//! - after a write fails for want of space, the writer cuts the log after every batch for
+//!   [`TIGHT`]: otherwise the log, growing by a few MB between two rounds, eats the space an
+//!   operator frees within a few hundred scans (the full-disk test in `tests/api/faults.rs`).
+//!
+//! Under steady scan load with readers coming and going the log file stays under 16 MB
+//! (`tests/api/ledger.rs`, `the_write_ahead_log_stays_under_16_mb_under_steady_load`).
 
 use rusqlite::Connection;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub const INTERVAL: Duration = Duration::from_millis(500);
-/// About 64 MB of log with 4 KiB pages.
-pub const RESTART_PAGES: i64 = 16_384;
+pub const INTERVAL: Duration = Duration::from_millis(100);
+/// About 4 MB of log with 4 KiB pages: the writer is asked to truncate it.
+pub const TRUNCATE_PAGES: i64 = 1_024;
+/// About 8 MB: asked again every [`SOON`] until it is done, waiting up to [`HOLD`].
+pub const HOLD_PAGES: i64 = 2_048;
+/// How long the writer waits for readers on an old snapshot once the log is past
+/// [`HOLD_PAGES`]: the log stops growing; a batch waits (and the next one grows).
+pub const HOLD: Duration = Duration::from_millis(250);
+/// How long a truncating checkpoint waits for readers on an old snapshot.
+pub const WAIT: Duration = Duration::from_millis(50);
+/// While the log is past [`HOLD_PAGES`], the next round comes this soon.
+pub const SOON: Duration = Duration::from_millis(10);
+/// The writer's usual busy timeout, restored after its truncating checkpoint.
+const WRITER_BUSY: Duration = Duration::from_secs(5);
+
+/// After a write failed for want of space, the writer cuts the log after every batch for this
+/// long: the space an operator frees goes to the records, not to a log that grows again.
+pub const TIGHT: Duration = Duration::from_secs(600);
+
+/// The checkpoint thread's request to the writer: truncate the log between two batches.
+#[derive(Debug, Default)]
+pub struct Request {
+    asked: AtomicU8,
+    /// Until when the log is cut after every batch (a disk was full).
+    tight_until: Mutex<Option<std::time::Instant>>,
+}
+
+impl Request {
+    /// `hold`: the log is past [`HOLD_PAGES`]; wait for old readers up to [`HOLD`].
+    fn ask(&self, hold: bool) {
+        self.asked.store(if hold { 2 } else { 1 }, Ordering::SeqCst);
+    }
+
+    /// A disk was full just now (`Some(true)`), or: is the log still being kept tight?
+    fn tight(&self, disk_full: bool) -> bool {
+        let mut until = lock(&self.tight_until);
+        let now = std::time::Instant::now();
+        if disk_full {
+            *until = Some(now + TIGHT);
+        }
+        match *until {
+            Some(t) if now < t => true,
+            Some(_) => {
+                *until = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Run by the writer outside any transaction, after answering a batch: if asked, or if the
+    /// log file is past [`HOLD_PAGES`], copy what is left of the log and cut it, waiting at most
+    /// [`WAIT`] for old readers ([`HOLD`] when the log is that long).
+    ///
+    /// `disk_full`: the batch failed for want of space. For [`TIGHT`] after that, the log is
+    /// cut after every batch.
+    pub fn serve(&self, conn: &Connection, disk_full: bool) {
+        let tight = self.tight(disk_full);
+        let asked = match self.asked.swap(0, Ordering::SeqCst) {
+            0 if tight => 1,
+            a => a,
+        };
+        // The writer looks at the log file itself too: it grows faster than the checkpoint
+        // thread's rounds come when scans pour in.
+        let long = wal_len(conn) >= HOLD_PAGES as u64 * 4096;
+        let wait = match asked {
+            _ if long => HOLD,
+            0 => return,
+            1 => WAIT,
+            _ => HOLD,
+        };
+        // A checkpoint running on the other thread makes this one give up at once (-1, -1):
+        // try again for up to [`WAIT`], or the log grows while that one copies.
+        let started = std::time::Instant::now();
+        let r = conn.busy_timeout(wait).and_then(|()| loop {
+            match checkpoint(conn, "TRUNCATE") {
+                Ok((1, -1, _)) if started.elapsed() < WAIT => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                r => break r,
+            }
+        });
+        if let Err(e) = conn.busy_timeout(WRITER_BUSY) {
+            tracing::warn!(error = %e, "the writer's busy timeout could not be restored");
+        }
+        match r {
+            Ok(_) => {} // done, or a reader held on: asked again
+            Err(e) if busy(&e) => {}
+            // A full disk is told once a batch by the writes that fail; not again here.
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+                tracing::debug!(error = %e, "truncating checkpoint failed: the disk is full")
+            }
+            Err(e) => tracing::warn!(error = %e, "truncating checkpoint failed; will retry"),
+        }
+    }
+}
 
 pub struct Checkpointer {
     stop: Mutex<Option<mpsc::Sender<()>>>,
@@ -33,22 +144,63 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64, i64)
     })
 }
 
+/// The size of the connection's write-ahead log file (0 when there is none or it is unknown).
+fn wal_len(conn: &Connection) -> u64 {
+    conn.path()
+        .filter(|p| !p.is_empty())
+        .and_then(|p| std::fs::metadata(format!("{p}-wal")).ok())
+        .map_or(0, |m| m.len())
+}
+
+/// One round: a passive checkpoint; then the log truncated here when it was copied whole, or
+/// the writer asked to when it is long. Returns false when the next round should come
+/// [`SOON`].
+fn round(conn: &Connection, writer: &Request) -> rusqlite::Result<bool> {
+    let (log, copied) = match checkpoint(conn, "PASSIVE") {
+        Ok((_, log, copied)) => (log, copied),
+        Err(e) if busy(&e) => return Ok(true),
+        Err(e) => return Err(e),
+    };
+    if log > 0 && copied == log {
+        return match checkpoint(conn, "TRUNCATE") {
+            Ok(_) => Ok(true),
+            Err(e) if busy(&e) => Ok(true),
+            Err(e) => Err(e),
+        };
+    }
+    if log >= TRUNCATE_PAGES {
+        writer.ask(log >= HOLD_PAGES);
+    }
+    Ok(log < HOLD_PAGES)
+}
+
+/// The writer or a reader held on longer than it was waited for: not a failure, the next round
+/// retries.
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 impl Checkpointer {
-    pub fn start(conn: Connection) -> std::io::Result<Checkpointer> {
+    pub fn start(conn: Connection, writer: Arc<Request>) -> std::io::Result<Checkpointer> {
+        conn.busy_timeout(WAIT)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         let (tx, rx) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("chartrack-checkpoint".into())
             .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(INTERVAL) {
-                    match checkpoint(&conn, "PASSIVE") {
-                        Ok((_, log, _)) if log > RESTART_PAGES => {
-                            if let Err(e) = checkpoint(&conn, "RESTART") {
-                                tracing::warn!(error = %e, "restart checkpoint failed; will retry");
-                            }
+                let mut wait = INTERVAL;
+                while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(wait) {
+                    wait = match round(&conn, &writer) {
+                        Ok(true) => INTERVAL,
+                        Ok(false) => SOON,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "checkpoint failed; will retry");
+                            INTERVAL
                         }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "checkpoint failed; will retry"),
-                    }
+                    };
                 }
             })?;
         Ok(Checkpointer {

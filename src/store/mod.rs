@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod anchor;
 pub mod audit;
+pub mod check;
 mod checkpoint;
 pub mod demo;
 pub mod displays;
@@ -50,11 +51,14 @@ pub enum StoreError {
     Internal(String),
 }
 
+/// What a write refused for want of space says (the writer recognises it: see `checkpoint`).
+pub(crate) const DISK_FULL: &str = "the disk is full";
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::*;
         match e.sqlite_error_code() {
-            Some(DiskFull) => StoreError::Unavailable("the disk is full".into()),
+            Some(DiskFull) => StoreError::Unavailable(DISK_FULL.into()),
             Some(SystemIoFailure) | Some(CannotOpen) | Some(ReadOnly) => {
                 StoreError::Unavailable(format!("the database cannot be written ({e})"))
             }
@@ -202,10 +206,11 @@ fn open_conn(path: &Path, read_only: bool) -> anyhow::Result<Connection> {
 }
 
 /// The write connection's own settings. Checkpoints run on their own thread (see
-/// `checkpoint`), never inside a commit; the log file is cut back to 64 MB after each restart.
+/// `checkpoint`), never inside a commit; when the writer starts the log over itself (every
+/// page copied, no reader on it), the file is cut back to 4 MB.
 fn writer_pragmas(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+    conn.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)
 }
 
 /// Whether the store's threads are running (`GET /healthz`).
@@ -247,7 +252,9 @@ impl Store {
         let audit_key = Arc::new(anchor::AuditKey::load_or_create(&key_path, next_entry)?);
         let anchors = (options.audit.anchors.clone()).unwrap_or_else(|| beside(path, ".anchors"));
         audit_key.register(&conn)?;
-        let checkpointer = checkpoint::Checkpointer::start(open_conn(path, false)?)?;
+        let truncate = Arc::new(checkpoint::Request::default());
+        let checkpointer =
+            checkpoint::Checkpointer::start(open_conn(path, false)?, Arc::clone(&truncate))?;
         let anchorer = anchor::Anchorer::start(
             open_conn(path, true)?,
             anchors.clone(),
@@ -264,6 +271,7 @@ impl Store {
                 key.register(&c)?;
                 Ok(c)
             }),
+            truncate,
         )?;
         let (events, _) = broadcast::channel(1024);
         let (requests, _) = broadcast::channel(256);
@@ -437,6 +445,12 @@ impl Store {
     ) -> anyhow::Result<std::result::Result<audit::Verified, audit::Broken>> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.verify_audit_blocking()).await?
+    }
+
+    /// Every volume's stored state compared with the one its movements give (`chartrack check`),
+    /// in one read transaction.
+    pub fn check_volumes_blocking(&self) -> Result<check::Checked> {
+        self.read_blocking(check::volumes)
     }
 
     /// The newest anchor written (`/metrics`, the access-log page).

@@ -386,6 +386,14 @@ CREATE TABLE display (
 );
 CREATE UNIQUE INDEX display_label ON display(label) WHERE revoked_at IS NULL;
 "#,
+    r#"
+-- v11: the record of answered scans is append-only, like the movements and the access log: a
+-- scan's answer is what a repeated scan id is told, and what the movements refer to.
+CREATE TRIGGER scan_append_only_update BEFORE UPDATE ON scan
+BEGIN SELECT RAISE(ABORT, 'scans are append-only'); END;
+CREATE TRIGGER scan_append_only_delete BEFORE DELETE ON scan
+BEGIN SELECT RAISE(ABORT, 'scans are append-only'); END;
+"#,
 ];
 
 /// The schema version this build writes.
@@ -703,5 +711,41 @@ mod tests {
         assert!(e.to_string().contains("append-only"));
         let e = conn.execute("DELETE FROM movement", []).unwrap_err();
         assert!(e.to_string().contains("append-only"));
+    }
+
+    #[test]
+    fn scans_are_append_only() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO location VALUES (1,'A','A','shelf','LA',NULL,NULL,'t');
+             INSERT INTO station (station_id, location_id, mode, created_at) VALUES ('s',1,'receive','t');
+             INSERT INTO scan VALUES (1,'id','s',NULL,'V1','t',NULL,1,'receive','{}');",
+        )
+        .unwrap();
+        for sql in [
+            "UPDATE scan SET response = '{\"accepted\":false}'",
+            "UPDATE scan SET value = 'V2' WHERE scan_seq = 1",
+            "DELETE FROM scan",
+            "DELETE FROM scan WHERE scan_id = 'id'",
+        ] {
+            let e = conn.execute(sql, []).unwrap_err();
+            assert!(
+                e.to_string().contains("scans are append-only"),
+                "{sql}: {e}"
+            );
+        }
+        let row: (String, String) = conn
+            .query_row("SELECT value, response FROM scan", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(row, ("V1".into(), "{}".into()), "nothing changed");
+        // Appending goes on.
+        conn.execute(
+            "INSERT INTO scan VALUES (2,'id2','s',NULL,'V1','t',NULL,1,'receive','{}')",
+            [],
+        )
+        .unwrap();
     }
 }

@@ -90,14 +90,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Writer {
-    pub fn start(conn: Connection, reopen: Reopen) -> std::io::Result<Writer> {
+    /// `checkpoint`: the checkpoint thread's requests to truncate the log, served between batches.
+    pub fn start(
+        conn: Connection,
+        reopen: Reopen,
+        checkpoint: Arc<super::checkpoint::Request>,
+    ) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let stats = Arc::new(WriterStats::default());
         let usable = Arc::new(AtomicBool::new(true));
         let (s, u) = (stats.clone(), usable.clone());
         let thread = std::thread::Builder::new()
             .name("chartrack-writer".into())
-            .spawn(move || run(conn, reopen, rx, &s, &u))?;
+            .spawn(move || run(conn, reopen, rx, &s, &u, &checkpoint))?;
         Ok(Writer {
             sender: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
@@ -179,6 +184,7 @@ fn run(
     rx: mpsc::Receiver<Box<dyn Job>>,
     stats: &WriterStats,
     usable: &AtomicBool,
+    checkpoint: &super::checkpoint::Request,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     let mut conn = Some(conn);
@@ -215,6 +221,12 @@ fn run(
         usable.store(conn.is_some(), Ordering::SeqCst);
         for job in batch {
             job.finish(commit.clone());
+        }
+        // Between two batches, with everyone answered: the log cut if the checkpoint thread
+        // asked (it cannot take the write lock from a busy writer itself).
+        let disk_full = matches!(&commit, Err(StoreError::Unavailable(m)) if m == super::DISK_FULL);
+        if let Some(c) = &conn {
+            checkpoint.serve(c, disk_full);
         }
     }
 }
@@ -357,7 +369,12 @@ mod tests {
         let conn = file_conn(&path);
         conn.execute_batch("CREATE TABLE t (x)").unwrap();
         let p = path.clone();
-        let w = Writer::start(conn, Box::new(move || Ok(file_conn(&p)))).unwrap();
+        let w = Writer::start(
+            conn,
+            Box::new(move || Ok(file_conn(&p))),
+            Default::default(),
+        )
+        .unwrap();
         let r: Result<(), StoreError> = w.exec_blocking(|c| {
             c.execute("INSERT INTO t VALUES (1)", [])?;
             panic!("synthetic");

@@ -56,6 +56,8 @@ fn serve_with(mut cmd: Command) -> (Child, String) {
 }
 
 const VOLUMES: usize = 40;
+/// Scans that must go on being recorded after a full disk is relieved by 2 MiB.
+const AFTER_RELIEF: usize = 400;
 const CLIENTS: usize = 8;
 
 /// A hospital through the command line: a shelf, two units with receive stations, 40 volumes,
@@ -291,7 +293,8 @@ fn signal(child: &Child, sig: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_scans_keeps_serving_reads_and_recovers_when_space_returns() {
-    // Arrange: the hospital's database copied onto a small tmpfs, with 1 MiB free and a 1 MiB ballast file.
+    // Arrange: the hospital's database copied onto a small tmpfs, with 1 MiB free and a 2 MiB
+    // ballast file (what an operator frees).
     let dir = tempfile::tempdir().unwrap();
     let (config, token) = tokio::task::spawn_blocking({
         let d = dir.path().to_owned();
@@ -313,8 +316,8 @@ async fn a_full_disk_refuses_scans_keeps_serving_reads_and_recovers_when_space_r
     let db_k = std::fs::metadata(dir.path().join("t.db")).unwrap().len() / 1024;
     let mut cmd = Command::new("unshare");
     cmd.args(["--map-root-user", "--mount", "sh", "-c", FULL_DISK_SCRIPT])
-        .env("SIZE_K", (db_k + 1024 + 1024).to_string())
-        .env("BALLAST_K", "1024")
+        .env("SIZE_K", (db_k + 1024 + 2048).to_string())
+        .env("BALLAST_K", "2048")
         .env("FULL", &full)
         .env("SRC_DB", dir.path().join("t.db"))
         .env("BIN", env!("CARGO_BIN_EXE_chartrack"))
@@ -416,6 +419,16 @@ async fn a_full_disk_refuses_scans_keeps_serving_reads_and_recovers_when_space_r
         assert!(
             newest.contains(&&Value::from(acked_id.as_str())),
             "the last acknowledged scan is its last movement before recovery: {moves}"
+        );
+    }
+    // And they go on: the write-ahead log does not eat the freed space again (it used to,
+    // within a few dozen scans). Each scan moves its volume (two stations in turn).
+    for n in 0..AFTER_RELIEF {
+        let station = if n % 2 == 0 { "card" } else { "w4" };
+        let (status, body, _) = post_scan(&http, &base, &token, station, &barcode).await;
+        assert_eq!(
+            status, 200,
+            "scan {n} after 2 MiB were freed was refused: {body}"
         );
     }
     signal(&child, "-TERM");

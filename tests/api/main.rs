@@ -16,6 +16,7 @@ mod faults;
 mod helpers;
 mod inputs;
 mod layers;
+mod ledger;
 mod live_pages;
 mod local_time;
 mod openapi;

@@ -3,6 +3,7 @@
 //! point performs (a scan, a request's creation and cancellation). `api`, `web`, the scanner
 //! stations, the command line and the coming HL7 listener call these; none of them calls another.
 
+pub mod break_glass;
 mod caller;
 mod error;
 pub mod feed;

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod anchor;
 pub mod audit;
+pub mod break_glass;
 pub mod check;
 mod checkpoint;
 pub mod demo;

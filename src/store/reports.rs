@@ -20,10 +20,11 @@ pub enum Report {
     LooseReports,
     Misfiles,
     Activity,
+    BreakGlass,
 }
 
 impl Report {
-    pub const ALL: [Report; 8] = [
+    pub const ALL: [Report; 9] = [
         Report::ChargedOut,
         Report::Overdue,
         Report::Missing,
@@ -32,6 +33,7 @@ impl Report {
         Report::LooseReports,
         Report::Misfiles,
         Report::Activity,
+        Report::BreakGlass,
     ];
     /// The name in its address (`/reports/{slug}`).
     pub fn slug(self) -> &'static str {
@@ -44,6 +46,7 @@ impl Report {
             Report::LooseReports => "loose-reports",
             Report::Misfiles => "misfiles",
             Report::Activity => "activity",
+            Report::BreakGlass => "break-glass",
         }
     }
     pub fn from_slug(s: &str) -> Option<Report> {
@@ -59,6 +62,7 @@ impl Report {
             Report::LooseReports => "Loose reports waiting to be filed, oldest first",
             Report::Misfiles => "Misfiles by shelf section",
             Report::Activity => "Activity by station and by user",
+            Report::BreakGlass => "Break-glass: restricted charts opened in an emergency",
         }
     }
     /// The columns, in order: the CSV's header (scripts read it: keep it stable).
@@ -130,13 +134,22 @@ impl Report {
                 "last found",
             ],
             Report::Activity => &["by", "name", "scans", "accepted", "refused", "movements"],
+            Report::BreakGlass => &[
+                "opened at",
+                "opened by",
+                "role",
+                "volume",
+                "patient",
+                "reason",
+                "until",
+            ],
         }
     }
     /// Reports over a period (the rest are as of now).
     pub fn has_period(self) -> bool {
         matches!(
             self,
-            Report::Turnaround | Report::Misfiles | Report::Activity
+            Report::Turnaround | Report::Misfiles | Report::Activity | Report::BreakGlass
         )
     }
 }
@@ -218,6 +231,8 @@ const TIME_COLUMNS: &[&str] = &[
     "registered",
     "received",
     "last found",
+    "opened at",
+    "until",
 ];
 
 /// A cell as a spreadsheet will read it as text. A cell beginning with `=`, `+`, `-`, `@`, a
@@ -457,6 +472,15 @@ pub fn run(c: &Audited, report: Report, p: &Params) -> Result<Table> {
             chart = Some(misfiles_by_section(&all, p.days));
             arrange(all, p)
         }
+        Report::BreakGlass => listing(
+            c,
+            "SELECT b.opened_at, u.name, u.role, v.barcode, p.last_name || ', ' || p.first_name, b.reason, b.expires_at
+             FROM break_glass b JOIN app_user u ON u.user_id = b.user_id JOIN volume v ON v.volume_id = b.volume_id
+             JOIN patient p ON p.patient_id = b.patient_id
+             WHERE b.opened_at >= ?1 ORDER BY b.opened_at DESC",
+            vec![Value::Text(since.clone())],
+            p,
+        )?,
         Report::Activity =>
             arrange(
                 rows(

@@ -394,6 +394,26 @@ BEGIN SELECT RAISE(ABORT, 'scans are append-only'); END;
 CREATE TRIGGER scan_append_only_delete BEFORE DELETE ON scan
 BEGIN SELECT RAISE(ABORT, 'scans are append-only'); END;
 "#,
+    r#"
+-- v12: break-glass: a user below supervisor opens a restricted chart in an emergency, with a typed
+-- reason, for a limited time; each opening is kept (append-only) for the supervisors' review.
+CREATE TABLE break_glass (
+    break_glass_id INTEGER PRIMARY KEY,
+    user_id      INTEGER NOT NULL REFERENCES app_user(user_id),
+    volume_id    INTEGER NOT NULL REFERENCES volume(volume_id),
+    patient_id   INTEGER NOT NULL REFERENCES patient(patient_id),
+    reason       TEXT NOT NULL,
+    opened_at    TEXT NOT NULL,
+    expires_at   TEXT NOT NULL,
+    access_entry_id INTEGER NOT NULL          -- the access-log entry written with it
+);
+CREATE INDEX break_glass_user ON break_glass(user_id, patient_id, expires_at);
+CREATE INDEX break_glass_opened ON break_glass(opened_at);
+CREATE TRIGGER break_glass_append_only_update BEFORE UPDATE ON break_glass
+BEGIN SELECT RAISE(ABORT, 'break-glass openings are append-only'); END;
+CREATE TRIGGER break_glass_append_only_delete BEFORE DELETE ON break_glass
+BEGIN SELECT RAISE(ABORT, 'break-glass openings are append-only'); END;
+"#,
 ];
 
 /// The schema version this build writes.

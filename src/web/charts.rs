@@ -269,7 +269,13 @@ pub async fn volume_page(
     let Some((mut v, mut moves)) = found else {
         return Err(AppError::NotFound(format!("No volume has the barcode {barcode}.")).into());
     };
-    let hidden = v.restricted && !caller.sees_restricted();
+    // Below supervisor a restricted chart's whereabouts are hidden, unless this user opened it by
+    // break-glass and the opening is still in force (`until`).
+    let (hidden, until) =
+        match crate::service::break_glass::sees(&s, &caller, &v.barcode, v.restricted).await? {
+            Ok(until) => (false, until),
+            Err(()) => (true, None),
+        };
     if hidden {
         v.hide_whereabouts();
         moves
@@ -288,6 +294,23 @@ pub async fn volume_page(
                     span class={ "status big " (v.status) } { (status_words(&v.status)) }
                     span.place { (v.location.name) }
                     @if let Some(d) = &v.destination { span.dest { "→ " (d.name) } }
+                }
+                @if let Some(until) = &until {
+                    p.error role="status" { "Emergency access until " (when(tz, until)) ": it is logged and a supervisor reviews it." }
+                }
+                @if hidden && caller.user_id().is_some() {
+                    section.break-glass {
+                        h2 { "Emergency access" }
+                        p { "This chart is restricted. If a patient's care needs it now, open it with a reason: access lasts "
+                            (crate::store::break_glass::MINUTES) " minutes, is logged at high severity and is reviewed by a supervisor." }
+                        form method="post" action={ "/volumes/" (super::url_escape(&v.barcode)) "/break-glass" }
+                            data-confirm="Open a restricted chart? Your name and your reason go to the supervisors." {
+                            input type="hidden" name="csrf" value=(caller.csrf());
+                            label { "Reason (10 to 500 characters)"
+                                input name="reason" required minlength="10" maxlength="500" autocomplete="off"; }
+                            button type="submit" { "Open with this reason" }
+                        }
+                    }
                 }
                 dl {
                     dt { "Last scan" }
@@ -384,6 +407,26 @@ pub(super) async fn wall_list(
         }
     };
     Ok((detail.location, list))
+}
+
+#[derive(Deserialize)]
+pub struct BreakGlassForm {
+    reason: String,
+}
+
+/// Break-glass from the chart's page: opened with the reason, then back to the chart.
+pub async fn break_glass(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(barcode): Path<String>,
+    super::PageForm(f): super::PageForm<BreakGlassForm>,
+) -> PageResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    crate::service::break_glass::open(&s, &caller, &barcode, &f.reason).await?;
+    Ok(
+        axum::response::Redirect::to(&format!("/volumes/{}", super::url_escape(&barcode)))
+            .into_response(),
+    )
 }
 
 /// The wall display for a floor or the file room, for a signed-in person: what is here and on

@@ -37,6 +37,11 @@ pub fn routes() -> Routes {
         .get("/", User(Nurse), charts::dashboard)
         .get("/events", User(Nurse), charts::events)
         .get("/volumes/{barcode}", User(Nurse), charts::volume_page)
+        .post(
+            "/volumes/{barcode}/break-glass",
+            User(Nurse),
+            charts::break_glass,
+        )
         .get("/wall/{code}", User(Nurse), charts::wall)
         .get("/locations", User(Nurse), places::locations)
         .get("/locations/{code}", User(Nurse), places::location)

@@ -286,7 +286,7 @@ fn cell_view(report: Report, column: &str, cell: &str, row: &[String], columns: 
                 place_link(cell)
             }
         }
-        "marked by" | "last user" | "requested by" => user_link(cell),
+        "marked by" | "last user" | "requested by" | "opened by" => user_link(cell),
         "name" if report == Report::Activity => {
             let by = columns.iter().position(|c| *c == "by").map(|i| &row[i]);
             if by.is_some_and(|b| b == "user") {

@@ -4,6 +4,7 @@
 mod agent;
 mod audit_log;
 mod barcode_case;
+mod break_glass;
 mod browser;
 mod cli;
 mod clock;

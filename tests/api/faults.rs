@@ -437,3 +437,120 @@ async fn a_full_disk_refuses_scans_keeps_serving_reads_and_recovers_when_space_r
         .unwrap();
     assert!(exit.success(), "{exit:?}");
 }
+
+/// SIGKILL under load, round after round on one database (`CHARTRACK_CRASH_ROUNDS`, default 3;
+/// the README's figures come from 100 rounds, `CHARTRACK_CRASH_SEED` picks the kill moments).
+/// Each round: the real binary serves eight clients scanning; at a moment drawn at random it is
+/// killed with SIGKILL; then, with nothing running, the database passes `PRAGMA
+/// integrity_check`, `chartrack check` (every volume's state is what its movements say) and
+/// `chartrack audit verify`. At the end every acknowledged scan is there exactly once, with
+/// exactly the movements its answer reported: lost 0, doubled 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_round_after_round_loses_and_doubles_nothing() {
+    let rounds: usize = std::env::var("CHARTRACK_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut seed: u64 = std::env::var("CHARTRACK_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5EED_F00D)
+        | 1;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (config, token) = tokio::task::spawn_blocking({
+        let d = dir.path().to_owned();
+        move || hospital(&d)
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    // (scan id, movements its answer reported)
+    let acked = Arc::new(Mutex::new(Vec::<(String, u64)>::new()));
+    let mut slowest_start = std::time::Duration::ZERO;
+    for round in 0..rounds {
+        let started = std::time::Instant::now();
+        let (mut child, base) = serve(&config);
+        slowest_start = slowest_start.max(started.elapsed());
+        let before = acked.lock().unwrap().len();
+        let mut clients = Vec::new();
+        for k in 0..CLIENTS {
+            let (http, base, token, acked) =
+                (http.clone(), base.clone(), token.clone(), acked.clone());
+            clients.push(tokio::spawn(async move {
+                for turn in 0usize.. {
+                    for i in (k..VOLUMES).step_by(CLIENTS) {
+                        let station = if (turn + i) % 2 == 0 { "w4" } else { "card" };
+                        let barcode = format!("SD{i:04}");
+                        let Some((status, body, id)) =
+                            try_scan(&http, &base, &token, station, &barcode).await
+                        else {
+                            return; // killed
+                        };
+                        if status != 200 {
+                            return; // a body cut short as it died
+                        }
+                        acked
+                            .lock()
+                            .unwrap()
+                            .push((id, body["moved"].as_u64().unwrap_or(0)));
+                    }
+                }
+            }));
+        }
+        // Kill at a moment drawn at random once the clients are busy.
+        crate::helpers::until(
+            std::time::Duration::from_secs(60),
+            "scans acknowledged this round",
+            || async { acked.lock().unwrap().len() >= before + 20 },
+        )
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(next() % 700)).await;
+        signal(&child, "-KILL");
+        let _ = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap();
+        for c in clients {
+            c.await.unwrap();
+        }
+        // Nothing running: the database is whole and agrees with itself.
+        let db = dir.path().join("t.db");
+        let integrity: String = rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok", "round {round}");
+        chartrack(&config, &["check"], "");
+        chartrack(&config, &["audit", "verify"], "");
+    }
+    let acked = acked.lock().unwrap().clone();
+    let c = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    let (mut lost, mut doubled) = (0, 0);
+    for (id, moved) in &acked {
+        let found: Vec<i64> = c
+            .prepare_cached(
+                "SELECT (SELECT count(*) FROM movement m WHERE m.scan_seq = s.scan_seq) FROM scan s WHERE s.scan_id = ?1",
+            )
+            .unwrap()
+            .query_map([id], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        match found.as_slice() {
+            [] => lost += 1,
+            [n] if *n as u64 == *moved => {}
+            _ => doubled += 1,
+        }
+    }
+    eprintln!(
+        "kill -9: {rounds} rounds, {} scans acknowledged, lost {lost}, doubled {doubled}, slowest start to listening {slowest_start:?}",
+        acked.len()
+    );
+    assert_eq!((lost, doubled), (0, 0));
+    assert!(acked.len() >= rounds * 20);
+}

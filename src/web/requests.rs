@@ -34,6 +34,9 @@ pub struct RequestsQuery {
     done: Option<String>,
 }
 
+/// Volumes the request form's patient search lists at most.
+const PICKER: u32 = 50;
+
 fn priority_badge(p: Priority) -> Markup {
     html! { @if p == Priority::Stat { span.badge { "STAT" } } @else { span.routine { "routine" } } }
 }
@@ -240,7 +243,7 @@ pub async fn requests_page(
         let mut hits = s
             .store
             .audited(caller.access("search", text.clone()), move |c| {
-                query::search(c, &t, 50)
+                query::search(c, &t, PICKER)
             })
             .await?;
         if !caller.sees_restricted() {
@@ -301,6 +304,9 @@ pub async fn requests_page(
                 }
             }
             @if !text.is_empty() && hits.is_empty() { p.empty { "No patient matches " (text) "." } }
+            @if hits.len() >= PICKER as usize {
+                p.how-many role="status" { "Showing the first " (hits.len()) " volumes that match — add a first name or date of birth (Last, First 1970-01-31) to narrow it." }
+            }
             @if !hits.is_empty() {
                 form.request method="post" action="/requests" {
                     input type="hidden" name="csrf" value=(caller.csrf());

@@ -569,3 +569,34 @@ async fn asking_again_says_already_requested_and_a_past_deadline_is_refused() {
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("in the past"), "{body}");
 }
+
+/// The request form's patient search says when it lists only the first matches, and how to
+/// narrow them.
+#[tokio::test]
+async fn the_request_picker_says_when_it_shows_only_the_first_matches() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    for i in 0..55 {
+        let (s, b) = app
+            .post(
+                "/api/v1/volumes",
+                &app.admin,
+                &json!({"mrn": format!("{}", 810000 + i), "last_name": "Pickwell",
+                        "first_name": format!("Pat{i:02}"), "home": "FR-00-19"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    app.person("ames", Role::Nurse).await;
+    let s = app.sign_in("ames").await;
+    let (_, html) = app.page(&s.cookie, "/requests?q=Pickwell").await;
+    assert!(
+        html.contains("Showing the first 50 volumes that match"),
+        "the hint"
+    );
+    let (_, html) = app.page(&s.cookie, "/requests?q=Pickwell%2C%20Pat07").await;
+    assert!(
+        !html.contains("Showing the first"),
+        "a narrowed search lists them all"
+    );
+}

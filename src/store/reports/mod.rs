@@ -1,6 +1,11 @@
 //! The supervisor's reports. Each is a plain table (title, columns, rows of text) so one page
 //! renders them all and one writer exports them as CSV.
 
+mod charts;
+
+use charts::{misfiles_by_section, quantiles, turnaround_by_day};
+pub use charts::{Bar, Chart};
+
 use super::audit::Audited;
 use super::{loose, Result};
 use crate::clock::{local_rfc3339, parse_stamp, stamp};
@@ -190,36 +195,6 @@ pub struct Table {
     /// A picture of the report, where one reads faster than the table.
     pub chart: Option<Chart>,
 }
-
-/// Bars, one a line: what a page draws as a chart (the numbers, never the drawing).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Chart {
-    pub title: String,
-    /// What the bars' length is, with its unit ("median minutes, request to delivery").
-    pub measure: &'static str,
-    /// What each bar is ("day", "shelf section").
-    pub per: &'static str,
-    /// What `Bar::mark` is, when bars have one.
-    pub mark: Option<&'static str>,
-    pub bars: Vec<Bar>,
-    /// What the chart leaves out, in words, when it does.
-    pub left_out: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Bar {
-    pub label: String,
-    pub value: i64,
-    /// A second value drawn as a tick across the bar (a 90th percentile beside a median).
-    pub mark: Option<i64>,
-    /// The bar's numbers in words ("4 delivered, 90th percentile 75 min").
-    pub note: String,
-}
-
-/// The misfiles chart shows this many sections at most (the most misfiles first).
-const SECTIONS_CHARTED: usize = 25;
-/// The turnaround chart draws this many days (or weeks) at most, the latest.
-const DAYS_CHARTED: usize = 62;
 
 /// The columns, in any report, that hold a time.
 const TIME_COLUMNS: &[&str] = &[
@@ -548,13 +523,6 @@ fn delivered(c: &Audited, since: &str) -> Result<Vec<Delivered>> {
     Ok(out)
 }
 
-/// The median and 90th percentile of some minutes (sorted here).
-fn quantiles(minutes: &mut [i64]) -> (i64, i64) {
-    minutes.sort_unstable();
-    let at = |q: f64| minutes[((minutes.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.9))
-}
-
 /// Delivered requests in the period: count, median, 90th percentile and longest, by priority
 /// and place, then by priority alone.
 fn turnaround(delivered: Vec<Delivered>) -> Vec<Vec<String>> {
@@ -585,213 +553,5 @@ fn turnaround(delivered: Vec<Delivered>) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Median minutes to delivery on each local day of the period (every day, a quiet one as an
-/// empty bar), with the 90th percentile as a mark; by week when the period is long.
-fn turnaround_by_day(delivered: &[Delivered], p: &Params) -> Chart {
-    use chrono::NaiveDate;
-    let weekly = p.days > 62;
-    let bucket = |d: NaiveDate| {
-        if weekly {
-            d.week(chrono::Weekday::Mon).first_day()
-        } else {
-            d
-        }
-    };
-    let today = p.now.with_timezone(&p.tz).date_naive();
-    let first = today - Duration::days(i64::from(p.days) - 1);
-    let mut days: std::collections::BTreeMap<NaiveDate, Vec<i64>> = Default::default();
-    let mut d = first;
-    while d <= today {
-        days.entry(bucket(d)).or_default();
-        d += Duration::days(1);
-    }
-    for r in delivered {
-        let day = r.delivered_at.with_timezone(&p.tz).date_naive();
-        if day >= first {
-            days.entry(bucket(day)).or_default().push(r.minutes);
-        }
-    }
-    let bars = days
-        .into_iter()
-        .map(|(day, mut minutes)| {
-            let label = if weekly {
-                format!("week of {}", day.format("%a %Y-%m-%d"))
-            } else {
-                day.format("%a %Y-%m-%d").to_string()
-            };
-            if minutes.is_empty() {
-                return Bar {
-                    label,
-                    value: 0,
-                    mark: None,
-                    note: "none delivered".into(),
-                };
-            }
-            let (median, p90) = quantiles(&mut minutes);
-            Bar {
-                label,
-                value: median,
-                mark: Some(p90),
-                note: format!(
-                    "{} delivered, median {median} min, 90th percentile {p90} min",
-                    minutes.len()
-                ),
-            }
-        })
-        .collect();
-    let mut bars: Vec<Bar> = bars;
-    let left_out = (bars.len() > DAYS_CHARTED).then(|| {
-        let n = bars.len() - DAYS_CHARTED;
-        bars.drain(..n);
-        format!(
-            "The {n} earliest {}s are in the table, not drawn.",
-            if weekly { "week" } else { "day" }
-        )
-    });
-    Chart {
-        title: format!(
-            "Request turnaround {} (last {} days)",
-            if weekly { "by week" } else { "by day" },
-            p.days
-        ),
-        measure: "median minutes from request to delivery",
-        per: if weekly { "week" } else { "day" },
-        mark: Some("90th percentile"),
-        bars,
-        left_out,
-    }
-}
-
-/// Misfiles in each shelf section, the most first (rows as the report's own order gives them).
-fn misfiles_by_section(rows: &[Vec<String>], days: u32) -> Chart {
-    let bars = rows
-        .iter()
-        .take(SECTIONS_CHARTED)
-        .map(|r| Bar {
-            label: format!("{} {}", r[0], r[1]),
-            value: r[4].parse().unwrap_or(0),
-            mark: None,
-            note: format!("{} wrong section, {} out of order", r[2], r[3]),
-        })
-        .collect();
-    Chart {
-        title: format!("Misfiles by shelf section (last {days} days)"),
-        measure: "misfiles found",
-        per: "shelf section",
-        mark: None,
-        bars,
-        left_out: (rows.len() > SECTIONS_CHARTED).then(|| {
-            format!(
-                "{} more sections, with fewer, are in the table.",
-                rows.len() - SECTIONS_CHARTED
-            )
-        }),
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn params(sort: Option<Sort>, limit: Option<usize>) -> Params {
-        Params {
-            now: Utc::now(),
-            tz: chrono_tz::UTC,
-            cutoffs: vec![],
-            days: 30,
-            sort,
-            limit,
-        }
-    }
-
-    fn texts(rows: &[Vec<String>]) -> Vec<Vec<&str>> {
-        rows.iter()
-            .map(|r| r.iter().map(String::as_str).collect())
-            .collect()
-    }
-
-    #[test]
-    fn a_page_of_a_listing_is_sorted_and_cut_in_sql_and_counts_the_rest() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE t(name TEXT, n INTEGER);
-             INSERT INTO t VALUES ('b', 10), ('a', 9), ('c', 100), ('d', 2);",
-        )
-        .unwrap();
-        let c = super::super::audit::Audited::after_logging(&conn);
-        let sql = "SELECT name, n FROM t ORDER BY name";
-        let down = Some(Sort {
-            column: 1,
-            descending: true,
-        });
-        let (rows, total) = listing(&c, sql, vec![], &params(down, Some(2))).unwrap();
-        assert_eq!(
-            texts(&rows),
-            [["c", "100"], ["b", "10"]],
-            "numbers as numbers"
-        );
-        assert_eq!(total, 4, "the page says how many there are in all");
-        let (rows, total) = listing(&c, sql, vec![], &params(None, None)).unwrap();
-        assert_eq!(
-            texts(&rows),
-            [["a", "9"], ["b", "10"], ["c", "100"], ["d", "2"]],
-            "the report's own order"
-        );
-        assert_eq!(total, 4);
-        let (rows, total) = listing(&c, sql, vec![], &params(None, Some(3))).unwrap();
-        assert_eq!((rows.len(), total), (3, 4));
-        assert_eq!(
-            rows[0][0], "a",
-            "a page without a sort keeps the report's order"
-        );
-    }
-
-    #[test]
-    fn a_summary_sorts_numbers_as_numbers_and_keeps_ties_in_their_order() {
-        let rows = [["x", "10"], ["y", "9"], ["z", "10"], ["w", "100"]]
-            .iter()
-            .map(|r| r.iter().map(|c| c.to_string()).collect())
-            .collect();
-        let up = Some(Sort {
-            column: 1,
-            descending: false,
-        });
-        let (rows, total) = arrange(rows, &params(up, Some(3)));
-        assert_eq!(texts(&rows), [["y", "9"], ["x", "10"], ["z", "10"]]);
-        assert_eq!(total, 4);
-    }
-
-    #[test]
-    fn formula_cells_are_neutralised_and_numbers_and_dates_are_not() {
-        for (cell, shown) in [
-            ("=1+1", "'=1+1"),
-            ("+SUM(A1)", "'+SUM(A1)"),
-            ("-2+3", "'-2+3"),
-            ("@cmd", "'@cmd"),
-            ("\t=1", "'\t=1"),
-            ("\r=1", "'\r=1"),
-            ("-", "'-"),
-            ("-.5", "'-.5"),
-            ("-3", "-3"),
-            ("+12.5", "+12.5"),
-            ("0", "0"),
-            ("2026-03-02T08:00:00Z", "2026-03-02T08:00:00Z"),
-            ("Ashdown, Test", "Ashdown, Test"),
-            ("", ""),
-        ] {
-            assert_eq!(csv_cell(cell), shown, "{cell:?}");
-        }
-        let t = Table {
-            title: "t",
-            columns: vec!["a", "b"],
-            rows: vec![vec!["=HYPERLINK(\"x\")".into(), "-1".into()]],
-            times: vec![false, false],
-            total: 1,
-            chart: None,
-        };
-        assert_eq!(
-            t.to_csv(chrono_tz::UTC).unwrap(),
-            "a,b\n\"'=HYPERLINK(\"\"x\"\")\",-1\n"
-        );
-    }
-}
+mod tests;

@@ -8,6 +8,7 @@ mod charts;
 mod display;
 mod live;
 mod places;
+mod pull_list;
 mod records;
 mod reports;
 mod requests;
@@ -57,7 +58,7 @@ pub fn routes() -> Routes {
         .get("/requests/{id}", User(Nurse), requests::request_page)
         .post("/requests/{id}/cancel", User(Nurse), requests::cancel)
         .get("/events/requests", User(Nurse), requests::events)
-        .get("/pull-list", User(Clerk), requests::pull_list)
+        .get("/pull-list", User(Clerk), pull_list::pull_list)
         .get("/loose-reports", User(Clerk), records::loose_reports)
         .post("/loose-reports", User(Clerk), records::register_report)
         .get("/stocktakes", User(Clerk), records::stocktakes)

@@ -1,11 +1,10 @@
 //! Requests on the pages: a nurse asks for a patient's chart and watches it come (the floor
-//! page, live over Server-Sent Events); the file room works the printable pull list with a
-//! slip per request whose barcode is scanned as the destination.
+//! page, live over Server-Sent Events), cancels her unit's requests, and reads one request's
+//! history. The file room's pull list is `web::pull_list`.
 
 use super::url_escape;
 use super::{layout, status_words, when, PageForm, PageResult};
 use crate::domain::{EndReason, Mrn, Priority, RequestStatus, Role};
-use crate::labels::{code128_modules, svg_bars};
 use crate::service::requests::{self as flows, CancelBody};
 use crate::service::AppError;
 use crate::service::AppState;
@@ -18,7 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use chrono_tz::Tz;
 use futures_util::stream::{self, Stream, StreamExt};
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 use serde::Deserialize;
 use std::convert::Infallible;
 
@@ -37,7 +36,7 @@ pub struct RequestsQuery {
 /// Volumes the request form's patient search lists at most.
 const PICKER: u32 = 50;
 
-fn priority_badge(p: Priority) -> Markup {
+pub(super) fn priority_badge(p: Priority) -> Markup {
     html! { @if p == Priority::Stat { span.badge { "STAT" } } @else { span.routine { "routine" } } }
 }
 
@@ -526,94 +525,6 @@ pub async fn request_page(
                     dt { "Why" } dd { (r.end_reason.map(EndReason::label).unwrap_or("—")) @if let Some(n) = &r.end_note { " · " (n) } }
                 }
                 @if let Some(m) = r.turnaround_minutes { dt { "Turnaround" } dd { (m) " minutes" } }
-            }
-        },
-    ))
-}
-
-/// A request slip's barcode as an inline SVG (Code 128; the value carries its check character).
-fn slip_barcode(value: &str) -> Markup {
-    match code128_modules(value) {
-        Ok(m) => PreEscaped(svg_bars(&m, 2, 56)),
-        Err(_) => html! { code { (value) } },
-    }
-}
-
-pub async fn pull_list(
-    State(s): State<AppState>,
-    Extension(caller): Extension<Caller>,
-) -> PageResult {
-    let tz = s.tz;
-    let (pull, transfer) = s
-        .store
-        .audited(caller.access("pull-list", "file room"), requests::pull_list)
-        .await?;
-    let pull: Vec<_> = pull.into_iter().map(|r| flows::shown(&caller, r)).collect();
-    let transfer: Vec<_> = transfer
-        .into_iter()
-        .map(|r| flows::shown(&caller, r))
-        .collect();
-    let now = crate::clock::show(s.store.clock().now(), tz);
-    let today = super::today(&s);
-    Ok(layout(
-        Some(&caller),
-        "Pull list",
-        html! {
-            h1 { "Pull list " small { (now) } }
-            p.noprint { button type="button" data-print { "Print the list and slips" } }
-            p { "STAT first, then by needed-by time, then in terminal-digit order: one walk along the shelves. "
-                "Scan a slip, then its volume, at a check-out station; CMD-NOTFOUND after the slip if the volume is not there." }
-            @if pull.is_empty() { p.empty { "Nothing to pull." } }
-            @else {
-                table.pull {
-                    thead { tr { th { "#" } th { "Priority" } th { "Shelf" } th { "Volume" } th { "Patient" } th { "Deliver to" } th { "Needed by" } th { "Slip" } } }
-                    tbody {
-                        @for (i, r) in pull.iter().enumerate() {
-                            tr {
-                                td.num { (i + 1) }
-                                td { (priority_badge(r.priority)) }
-                                td { (r.home.code) }
-                                td { (r.volume) br; small { (r.record_type) " vol. " (r.volume_no) } }
-                                td { (r.last_name) ", " (r.first_name) br; small { "MRN " (r.mrn) " " (super::born(r.birth_date.as_deref(), today)) } }
-                                td { (r.location.name) }
-                                td { @if let Some(n) = &r.needed_by { (when(tz, n)) } @else { "—" } }
-                                td { code { (r.barcode) } }
-                            }
-                        }
-                    }
-                }
-            }
-            @if !transfer.is_empty() {
-                h2 { "Transfer requests (the volume is out: the holder hands it over)" }
-                table {
-                    thead { tr { th { "Priority" } th { "Volume" } th { "Held by" } th { "Deliver to" } th { "Slip" } } }
-                    tbody {
-                        @for r in &transfer {
-                            tr {
-                                td { (priority_badge(r.priority)) }
-                                td { (r.volume) }
-                                td { @if let Some(h) = &r.holder { (h.name) } }
-                                td { (r.location.name) }
-                                td { code { (r.barcode) } }
-                            }
-                        }
-                    }
-                }
-            }
-            @if !pull.is_empty() {
-                section.slips {
-                    h2 { "Slips" }
-                    @for r in &pull {
-                        article.slip {
-                            div.slip-head { (priority_badge(r.priority)) " " strong { (r.location.name) } " (" (r.location.code) ")" }
-                            div.slip-code { (slip_barcode(&r.barcode)) div { code { (r.barcode) } } }
-                            div { (r.last_name) ", " (r.first_name) " · MRN " (r.mrn) " " (super::born(r.birth_date.as_deref(), today)) }
-                            div { "Volume " (r.volume) " · " (r.record_type) " vol. " (r.volume_no) " · shelf " (r.home.code) }
-                            @if let Some(n) = &r.needed_by { div { "Needed by " (when(tz, n)) } }
-                            @if let Some(reason) = &r.reason { div { small { (reason) } } }
-                        }
-                    }
-                }
             }
         },
     ))

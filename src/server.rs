@@ -210,7 +210,9 @@ async fn authorize(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    let fragment = page && crate::web::is_fragment(&full_path, req.headers());
+    // A page's script asking for part of a page: refused with a bare status, never the sign-in
+    // page (which would land inside the list it meant to refresh).
+    let fragment = page && auth::is_background(&full_path, req.headers());
     match auth::check(&gate.state, &gate.table, path.as_deref(), req).await {
         Ok(req) => next.run(req).await,
         Err(r) if page => crate::web::refusal(r, &full_path, fragment),

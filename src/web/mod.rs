@@ -105,16 +105,9 @@ pub fn routes() -> Routes {
         .merge(display::routes())
 }
 
-/// A request a page's script makes for part of a page (`auth::is_background`). Refused, it gets
-/// a bare status, never the sign-in page (which would land inside the list it was meant to
-/// refresh).
-pub fn is_fragment(path_and_query: &str, headers: &axum::http::HeaderMap) -> bool {
-    crate::auth::is_background(path_and_query, headers)
-}
-
 /// A refusal at the gate, as a page: a stranger is sent to sign in (and back to `path`
 /// afterwards); a wall display's pages say the display was signed out; a fragment or a stream
-/// (`is_fragment`) gets the bare status (401, 403) for its script to act on; a signed-in user
+/// (`auth::is_background`) gets the bare status (401, 403) for its script to act on; a signed-in user
 /// whose role falls short gets a page that keeps the menu and says what the role may do; every
 /// other refusal is an error page.
 pub fn refusal(refusal: crate::auth::Refusal, path: &str, fragment: bool) -> Response {

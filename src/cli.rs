@@ -176,6 +176,7 @@ enum ImportCommand {
 }
 
 pub fn main() -> ExitCode {
+    ignore_file_size_signal();
     let cli = Cli::parse();
     init_tracing();
     let detail = std::env::var("CHARTRACK_PANIC_DETAIL").is_ok_and(|v| v == "1");
@@ -188,6 +189,19 @@ pub fn main() -> ExitCode {
             eprintln!("chartrack: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A write past the process's file-size limit (`ulimit -f`, a service manager's LimitFSIZE)
+/// raises SIGXFSZ, whose default action kills the process: the server would die in the middle of
+/// a write and every station would lose it. Ignored, the write fails with EFBIG instead, which
+/// SQLite reports as an I/O error: the write is refused, nothing of it is acknowledged, reads go
+/// on, and writes resume when the limit is raised (`tests/api/io_faults.rs`).
+fn ignore_file_size_signal() {
+    // SAFETY: called first thing in `main`, before any other thread exists; SIG_IGN installs
+    // no handler code, so there is nothing to be async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 

@@ -285,13 +285,22 @@ impl Anchorer {
             .spawn(move || {
                 let mut last = newest(&path).ok().flatten();
                 let mut complained = false;
+                let mut failing = super::streak::Streak::default();
                 let mut once = || match extends(&conn, last.as_ref()) {
                     Ok(Extends::Yes(entries, head)) => {
                         let at = crate::clock::stamp(clock.now());
                         let anchor = Anchor { at, entries, head };
                         match append(&path, &anchor) {
-                            Ok(()) => last = Some(anchor),
-                            Err(e) => tracing::warn!(error = %e, path = %path.display(), "could not write the access log anchor; will retry"),
+                            Ok(()) => {
+                                last = Some(anchor);
+                                if let Some((n, _)) = failing.succeeded() {
+                                    tracing::info!(failed = n, path = %path.display(), "the access log anchor is written again");
+                                }
+                            }
+                            Err(e) => match failing.failed(&e.to_string()) {
+                                super::streak::Tell::Log => tracing::warn!(error = %e, path = %path.display(), "could not write the access log anchor; will retry (repeats are not logged)"),
+                                super::streak::Tell::Repeat => tracing::debug!(error = %e, "could not write the access log anchor again"),
+                            },
                         }
                     }
                     Ok(Extends::Unchanged) => {}

@@ -24,6 +24,7 @@
 //! Under steady scan load with readers coming and going the log file stays under 16 MB
 //! (`tests/api/ledger.rs`, `the_write_ahead_log_stays_under_16_mb_under_steady_load`).
 
+use super::streak::Tell;
 use rusqlite::Connection;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
@@ -56,6 +57,8 @@ pub struct Request {
     asked: AtomicU8,
     /// Until when the log is cut after every batch (a disk was full).
     tight_until: Mutex<Option<std::time::Instant>>,
+    /// The writer's truncating checkpoints failing in a row (told once).
+    failing: Mutex<super::streak::Streak>,
 }
 
 impl Request {
@@ -117,13 +120,21 @@ impl Request {
             tracing::warn!(error = %e, "the writer's busy timeout could not be restored");
         }
         match r {
-            Ok(_) => {} // done, or a reader held on: asked again
+            // Done, or a reader held on: asked again.
+            Ok(_) => {
+                lock(&self.failing).succeeded();
+            }
             Err(e) if busy(&e) => {}
-            // A full disk is told once a batch by the writes that fail; not again here.
+            // A full disk is told by the writes that fail; not again here.
             Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
                 tracing::debug!(error = %e, "truncating checkpoint failed: the disk is full")
             }
-            Err(e) => tracing::warn!(error = %e, "truncating checkpoint failed; will retry"),
+            Err(e) => match lock(&self.failing).failed(&e.to_string()) {
+                Tell::Log => {
+                    tracing::warn!(error = %e, "truncating checkpoint failed; will retry (repeats are not logged)")
+                }
+                Tell::Repeat => tracing::debug!(error = %e, "truncating checkpoint failed again"),
+            },
         }
     }
 }
@@ -192,12 +203,24 @@ impl Checkpointer {
             .name("chartrack-checkpoint".into())
             .spawn(move || {
                 let mut wait = INTERVAL;
+                let mut failing = super::streak::Streak::default();
                 while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(wait) {
                     wait = match round(&conn, &writer) {
-                        Ok(true) => INTERVAL,
-                        Ok(false) => SOON,
+                        Ok(calm) => {
+                            if let Some((n, lasted)) = failing.succeeded() {
+                                tracing::info!(failed = n, seconds = lasted.as_secs(), "checkpoints succeed again");
+                            }
+                            if calm {
+                                INTERVAL
+                            } else {
+                                SOON
+                            }
+                        }
                         Err(e) => {
-                            tracing::warn!(error = %e, "checkpoint failed; will retry");
+                            match failing.failed(&e.to_string()) {
+                                Tell::Log => tracing::warn!(error = %e, "checkpoint failed; will retry (repeats are not logged)"),
+                                Tell::Repeat => tracing::debug!(error = %e, "checkpoint failed again"),
+                            }
                             INTERVAL
                         }
                     };

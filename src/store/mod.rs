@@ -20,6 +20,7 @@ pub mod scan;
 pub mod schema;
 pub mod sessions;
 pub mod stocktake;
+mod streak;
 pub mod users;
 pub mod writer;
 
@@ -61,7 +62,15 @@ impl From<rusqlite::Error> for StoreError {
         match e.sqlite_error_code() {
             Some(DiskFull) => StoreError::Unavailable(DISK_FULL.into()),
             Some(SystemIoFailure) | Some(CannotOpen) | Some(ReadOnly) => {
-                StoreError::Unavailable(format!("the database cannot be written ({e})"))
+                // The extended code tells an operator which operation failed (778: a write,
+                // 1034: an fsync, ...); the message alone says only "disk I/O error".
+                let code = match &e {
+                    rusqlite::Error::SqliteFailure(f, _) => {
+                        format!("; SQLite code {}", f.extended_code)
+                    }
+                    _ => String::new(),
+                };
+                StoreError::Unavailable(format!("the database cannot be written ({e}{code})"))
             }
             Some(DatabaseBusy) | Some(DatabaseLocked) => {
                 StoreError::Unavailable("the database is busy".into())

@@ -186,8 +186,10 @@ fn run(
     usable: &AtomicBool,
     checkpoint: &super::checkpoint::Request,
 ) {
+    use super::streak::{Streak, Tell};
     use std::sync::atomic::Ordering::Relaxed;
     let mut conn = Some(conn);
+    let mut streak = Streak::default();
     while let Ok(first) = rx.recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
@@ -208,10 +210,26 @@ fn run(
         };
         if let Err(e) = &commit {
             stats.failed_commits.fetch_add(1, Relaxed);
-            tracing::error!(error = %e, jobs = batch.len(), "write transaction failed; nothing in it was acknowledged");
+            // Told once a run (a failing disk must not fill the log it is also writing to);
+            // every failure is counted in chartrack_writer_failed_commits_total.
+            match streak.failed(&e.to_string()) {
+                Tell::Log => {
+                    tracing::error!(error = %e, jobs = batch.len(), "write transaction failed; nothing in it was acknowledged; writes are refused until this clears (repeats are counted, not logged)")
+                }
+                Tell::Repeat => {
+                    tracing::debug!(error = %e, jobs = batch.len(), "write transaction failed again")
+                }
+            }
         } else {
             stats.commits.fetch_add(1, Relaxed);
             stats.jobs.fetch_add(batch.len() as u64, Relaxed);
+            if let Some((failed, lasted)) = streak.succeeded() {
+                tracing::warn!(
+                    failed_transactions = failed,
+                    seconds = lasted.as_secs(),
+                    "writes succeed again"
+                );
+            }
         }
         // Before anyone is answered: the next write must find the connection outside any
         // transaction.

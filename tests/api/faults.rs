@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-fn chartrack(config: &Path, args: &[&str], stdin: &str) -> String {
+pub(crate) fn chartrack(config: &Path, args: &[&str], stdin: &str) -> String {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_chartrack"))
         .args(args)
@@ -62,7 +62,7 @@ const CLIENTS: usize = 8;
 
 /// A hospital through the command line: a shelf, two units with receive stations, 40 volumes,
 /// a clerk with a token.
-fn hospital(dir: &Path) -> (std::path::PathBuf, String) {
+pub(crate) fn hospital(dir: &Path) -> (std::path::PathBuf, String) {
     let config = dir.join("chartrack.toml");
     std::fs::write(
         &config,
@@ -252,7 +252,7 @@ exit $status
 "#;
 
 /// One scan with a fresh id: status, body and the id; `None` when the server cannot be reached.
-async fn try_scan(
+pub(crate) async fn try_scan(
     http: &reqwest::Client,
     base: &str,
     token: &str,

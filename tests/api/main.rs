@@ -16,6 +16,7 @@ mod displays;
 mod faults;
 mod helpers;
 mod inputs;
+mod io_faults;
 mod layers;
 mod ledger;
 mod live_pages;

@@ -13,7 +13,7 @@ use crate::auth::Routes;
 use crate::domain::Role::{Admin, Clerk, Nurse, Supervisor};
 use crate::domain::{Barcode, Mrn};
 use crate::engine::UserRef;
-use crate::service::{scans, AppError, AppResult, AppState, Caller};
+use crate::service::{break_glass, scans, AppError, AppResult, AppState, Caller};
 use crate::store::admin::{self, NewLocation, NewStation, NewVolume};
 use crate::store::query::{self, Principal};
 use crate::store::ScanInput;
@@ -398,11 +398,8 @@ async fn search(
         .store
         .audited(access, move |c| query::search(c, &q.q, limit))
         .await?;
-    if !caller.sees_restricted() {
-        hits.iter_mut()
-            .filter(|h| h.restricted)
-            .for_each(query::SearchHit::hide_whereabouts);
-    }
+    let seen = break_glass::seen(&s, &caller, break_glass::restricted_in(&hits)).await?;
+    seen.mask(&mut hits);
     Ok(Json(hits))
 }
 
@@ -437,10 +434,10 @@ async fn get_location(
         .audited(access, move |c| query::location(c, &code, limit))
         .await?
         .ok_or_else(|| AppError::NotFound("no location with that code".into()))?;
-    if !caller.sees_restricted() {
-        // A restricted chart's presence here is itself its whereabouts.
-        l.volumes.retain(|h| !h.restricted);
-    }
+    // A restricted chart's presence here is itself its whereabouts: listed only for a role
+    // that sees restricted charts or a break-glass opening in force.
+    let seen = break_glass::seen(&s, &caller, break_glass::restricted_in(&l.volumes)).await?;
+    l.volumes.retain(|h| seen.shows(&h.barcode, h.restricted));
     Ok(Json(l))
 }
 

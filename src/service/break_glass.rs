@@ -62,3 +62,59 @@ pub async fn sees(
         .await?;
     Ok(until.map(Some).ok_or(()))
 }
+
+/// Which restricted charts among `barcodes` the caller sees: everything for a role that sees
+/// restricted charts; otherwise only those opened by this user's break-glass now. Read only
+/// when there is a restricted chart to decide about.
+pub async fn seen(
+    s: &AppState,
+    caller: &Caller,
+    restricted: impl IntoIterator<Item = String>,
+) -> AppResult<Seen> {
+    if caller.sees_restricted() {
+        return Ok(Seen::All);
+    }
+    let mut restricted = restricted.into_iter().peekable();
+    let (Some(user_id), Some(_)) = (caller.user_id(), restricted.peek()) else {
+        return Ok(Seen::Opened(Default::default()));
+    };
+    let now = s.store.clock().now();
+    let opened = s
+        .store
+        .read(move |c| break_glass::opened_barcodes(c, user_id, now))
+        .await?;
+    Ok(Seen::Opened(opened))
+}
+
+/// What [`seen`] answers.
+pub enum Seen {
+    /// The role sees every restricted chart.
+    All,
+    /// Only these (break-glass openings in force).
+    Opened(std::collections::HashSet<String>),
+}
+
+impl Seen {
+    /// Whether a chart's whereabouts are shown.
+    pub fn shows(&self, barcode: &str, restricted: bool) -> bool {
+        match self {
+            Seen::All => true,
+            Seen::Opened(o) => !restricted || o.contains(barcode),
+        }
+    }
+
+    /// Hide the whereabouts of the restricted search hits the caller does not see.
+    pub fn mask(&self, hits: &mut [crate::store::query::SearchHit]) {
+        hits.iter_mut()
+            .filter(|h| !self.shows(&h.barcode, h.restricted))
+            .for_each(crate::store::query::SearchHit::hide_whereabouts);
+    }
+}
+
+/// The restricted barcodes in `hits` (what [`seen`] needs to decide about).
+pub fn restricted_in(hits: &[crate::store::query::SearchHit]) -> Vec<String> {
+    hits.iter()
+        .filter(|h| h.restricted)
+        .map(|h| h.barcode.clone())
+        .collect()
+}

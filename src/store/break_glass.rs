@@ -90,3 +90,19 @@ pub fn in_force(
         |r| r.get(0),
     )?)
 }
+
+/// Every volume barcode `user_id` sees by break-glass now (the volumes of the patients opened and
+/// not yet expired): a handful at most, read once for a page of search results or a location.
+pub fn opened_barcodes(
+    c: &Connection,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashSet<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT DISTINCT v.barcode FROM break_glass b
+             JOIN volume v ON v.patient_id = b.patient_id
+             WHERE b.user_id = ?1 AND b.expires_at > ?2",
+    )?;
+    let rows = st.query_map(params![user_id, stamp(now)], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -4,7 +4,7 @@
 use super::{born, layout, masked, status_words, today, when, PageResult};
 use crate::service::AppError;
 use crate::service::AppState;
-use crate::service::{feed, Caller};
+use crate::service::{break_glass, feed, Caller};
 use crate::store::query::{self, SearchHit};
 use crate::store::ScanAnswer;
 use axum::extract::{Path, Query, State};
@@ -60,13 +60,8 @@ pub async fn dashboard(
                 query::search_page(c, &t, PAGE, offset)
             })
             .await?;
-        if !caller.sees_restricted() {
-            found
-                .hits
-                .iter_mut()
-                .filter(|h| h.restricted)
-                .for_each(SearchHit::hide_whereabouts);
-        }
+        let seen = break_glass::seen(&s, &caller, break_glass::restricted_in(&found.hits)).await?;
+        seen.mask(&mut found.hits);
         Some(found)
     };
     Ok(layout(

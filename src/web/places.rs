@@ -56,11 +56,16 @@ pub async fn location(
         })
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No location has the code {code}.")))?;
-    let sees = caller.sees_restricted();
+    let seen = crate::service::break_glass::seen(
+        &s,
+        &caller,
+        crate::service::break_glass::restricted_in(&detail.volumes),
+    )
+    .await?;
     let shown: Vec<&SearchHit> = detail
         .volumes
         .iter()
-        .filter(|h| sees || !h.restricted)
+        .filter(|h| seen.shows(&h.barcode, h.restricted))
         .collect();
     let withheld = detail.volumes.len() - shown.len();
     let l = &detail.location;

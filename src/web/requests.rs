@@ -245,11 +245,13 @@ pub async fn requests_page(
                 query::search(c, &t, PICKER)
             })
             .await?;
-        if !caller.sees_restricted() {
-            hits.iter_mut()
-                .filter(|h| h.restricted)
-                .for_each(SearchHit::hide_whereabouts);
-        }
+        let seen = crate::service::break_glass::seen(
+            &s,
+            &caller,
+            crate::service::break_glass::restricted_in(&hits),
+        )
+        .await?;
+        seen.mask(&mut hits);
         hits
     };
     let floor_part = match &floor {

@@ -1,7 +1,169 @@
-//! Barcode symbols: encoded with rxing and drawn as SVG bars (runs of modules, not one rectangle
-//! per pixel). Chart and location label layouts (ZPL, sheets) come with their own issue.
+//! Labels: every barcode chartrack depends on (volumes, locations, badges, carts, request slips,
+//! loose reports), laid out by the templates in `templates/` (ZPL for thermal printers, SVG for
+//! sheets), encoded with rxing, and sent to printers over raw TCP (`print`).
+
+pub mod print;
+pub mod set;
+pub mod template;
 
 use rxing::{BarcodeFormat, EncodeHints, MultiFormatWriter, Writer};
+
+/// What a label is of. `chartrack label KIND ID` and `chartrack print KIND ID` name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Volume,
+    Location,
+    Badge,
+    Container,
+    Report,
+    /// A request's slip (the pull list's barcode); not in the fixed command line's list, added.
+    Slip,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Volume,
+        Kind::Location,
+        Kind::Badge,
+        Kind::Container,
+        Kind::Report,
+        Kind::Slip,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Volume => "volume",
+            Kind::Location => "location",
+            Kind::Badge => "badge",
+            Kind::Container => "container",
+            Kind::Report => "report",
+            Kind::Slip => "slip",
+        }
+    }
+
+    /// The placeholders its templates may use (besides `{{symbol}}`).
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            Kind::Volume => &[
+                "barcode", "name", "last_name", "first_name", "mrn", "mrn_grouped", "birth_date",
+                "volume", "record_type", "home", "tens_digit", "units_digit", "tens_colour",
+                "units_colour",
+            ],
+            Kind::Location | Kind::Container => &["barcode", "code", "name", "kind"],
+            Kind::Badge => &["barcode", "user", "role"],
+            Kind::Report => &["barcode", "name", "mrn", "mrn_grouped", "description"],
+            Kind::Slip => &[
+                "barcode", "name", "mrn", "mrn_grouped", "volume_barcode", "destination",
+                "destination_name", "priority", "needed_by", "requested_by",
+            ],
+        }
+    }
+}
+
+/// The symbol a label's barcode is drawn as (`label_symbology` in chartrack.toml).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Symbology {
+    /// Code 128: what every scanner reads.
+    #[default]
+    Code128,
+    /// DataMatrix: small labels (a 2D imager is needed).
+    DataMatrix,
+}
+
+impl Symbology {
+    pub fn parse(s: &str) -> anyhow::Result<Symbology> {
+        match s.to_ascii_lowercase().replace(['-', '_', ' '], "").as_str() {
+            "code128" => Ok(Symbology::Code128),
+            "datamatrix" => Ok(Symbology::DataMatrix),
+            _ => anyhow::bail!("label symbology `{s}` is not known: code128 or datamatrix"),
+        }
+    }
+}
+
+/// One label's content: its barcode and the values of its kind's fields.
+#[derive(Debug, Clone)]
+pub struct Label {
+    pub kind: Kind,
+    pub barcode: String,
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl Label {
+    pub fn get(&self, field: &str) -> String {
+        self.fields
+            .iter()
+            .find(|(k, _)| *k == field)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// An MRN in terminal-digit groups of two from the right: 123456 → 12-34-56.
+pub fn mrn_grouped(mrn: &str) -> String {
+    let chars: Vec<char> = mrn.chars().collect();
+    let mut groups: Vec<String> = chars
+        .rchunks(2)
+        .map(|c| c.iter().collect())
+        .collect();
+    groups.reverse();
+    groups.join("-")
+}
+
+/// The colours of terminal-digit bands (0–9), one per digit: a misfiled chart stands out on the
+/// shelf because its bands differ from its neighbours'.
+pub const BAND_COLOURS: [&str; 10] = [
+    "#c62828", "#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#ad1457", "#f9a825", "#4e342e",
+    "#00838f", "#616161",
+];
+
+/// The terminal digits of an MRN (tens, units) and their band colours; blanks for an MRN that
+/// does not end in two digits.
+pub fn terminal_digits(mrn: &str) -> [(String, String); 2] {
+    let digits: Vec<u32> = mrn.chars().rev().take(2).filter_map(|c| c.to_digit(10)).collect();
+    match digits.as_slice() {
+        [units, tens] => [
+            (tens.to_string(), BAND_COLOURS[*tens as usize].to_owned()),
+            (units.to_string(), BAND_COLOURS[*units as usize].to_owned()),
+        ],
+        _ => [
+            (String::new(), "#ffffff".into()),
+            (String::new(), "#ffffff".into()),
+        ],
+    }
+}
+
+/// Runs of dark modules: (start, length).
+pub fn runs(modules: &[bool]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut x = 0;
+    while x < modules.len() {
+        if !modules[x] {
+            x += 1;
+            continue;
+        }
+        let start = x;
+        while x < modules.len() && modules[x] {
+            x += 1;
+        }
+        out.push((start, x - start));
+    }
+    out
+}
+
+/// The modules of a DataMatrix symbol, row by row (its quiet zone is added where it is drawn).
+pub fn datamatrix_modules(text: &str) -> anyhow::Result<Vec<Vec<bool>>> {
+    let hints = EncodeHints {
+        Margin: Some("0".into()),
+        ..Default::default()
+    };
+    let m = MultiFormatWriter
+        .encode_with_hints(text, &BarcodeFormat::DATA_MATRIX, 0, 0, &hints)
+        .map_err(|e| anyhow::anyhow!("cannot encode {text:?} as DataMatrix: {e}"))?;
+    Ok((0..m.getHeight())
+        .map(|y| (0..m.getWidth()).map(|x| m.get(x, y)).collect())
+        .collect())
+}
 
 /// Code 128's function character 3, which marks a reader-programming symbol (rxing maps this
 /// character to FNC3).

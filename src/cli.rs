@@ -10,6 +10,8 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod labels;
+
 #[derive(Parser)]
 #[command(
     name = "chartrack",
@@ -74,6 +76,30 @@ enum Command {
     },
     /// Forward a local scanner to a chartrack server, queueing scans while it is unreachable.
     Agent(AgentArgs),
+    /// Draw labels: one as ZPL or SVG (standard output unless --out), or sheets of them.
+    Label {
+        #[command(subcommand)]
+        what: labels::LabelCommand,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Send a label to a configured printer (raw ZPL over TCP).
+    Print {
+        #[arg(value_enum)]
+        kind: crate::labels::Kind,
+        /// The barcode, code or user name.
+        id: String,
+        /// A `[[printers]]` name from the configuration.
+        #[arg(long)]
+        printer: String,
+        #[arg(long, default_value_t = 1)]
+        copies: u32,
+        /// Why it is printed again (needed when it was printed before).
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Serial ports present (with USB ids) and the scanner profiles chartrack knows.
     Scanners {
         #[command(subcommand)]
@@ -305,6 +331,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Agent(a) => agent(a),
+        Command::Label { what, config } => {
+            let (config, store) = open(config.as_ref())?;
+            let r = labels::label(what, &config, &store);
+            store.shutdown();
+            r
+        }
+        Command::Print {
+            kind,
+            id,
+            printer,
+            copies,
+            reason,
+            config,
+        } => {
+            let (config, store) = open(config.as_ref())?;
+            let r = labels::print(
+                &config,
+                &store,
+                kind,
+                &id,
+                &printer,
+                copies,
+                reason.as_deref(),
+            );
+            store.shutdown();
+            r
+        }
         Command::Scanners { command, config } => {
             let profiles = crate::stations::profiles::built_in()?;
             match command.unwrap_or(ScannersCommand::List) {
@@ -494,6 +547,8 @@ fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
     if demo && config.database == Config::default().database {
         config.database = PathBuf::from("chartrack-demo.db");
     }
+    // A bad label template stops the start, naming its file and line, rather than a print later.
+    labels::templates(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

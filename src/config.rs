@@ -39,7 +39,30 @@ pub struct Config {
     pub audit_anchor: Option<PathBuf>,
     /// Seconds between anchors (written only when the log has grown).
     pub anchor_seconds: u32,
+    /// Label printers: raw TCP (port 9100), Zebra-compatible ZPL.
+    pub printers: Vec<PrinterConfig>,
+    /// A folder of label templates (`zpl/volume-4x2.zpl`, `svg/location.svg`, ...) that replace
+    /// the built-in ones of the same name.
+    pub label_templates: Option<PathBuf>,
+    /// The barcode symbol labels are drawn with: `code128` (default) or `datamatrix`.
+    pub label_symbology: String,
     pub stations: Vec<StationConfig>,
+}
+
+/// One `[[printers]]` entry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct PrinterConfig {
+    /// What `chartrack print --printer` and the pages call it.
+    pub name: String,
+    /// `host:port`, e.g. `10.0.0.50:9100`.
+    pub address: String,
+    /// The labels it holds, in inches: `2x1`, `4x2` (default) or `4x6`.
+    #[serde(default = "default_printer_size")]
+    pub size: String,
+}
+
+fn default_printer_size() -> String {
+    "4x2".into()
 }
 
 /// An address or a network of `trusted_proxies`: `10.0.0.5` or `10.0.0.0/8`.
@@ -223,6 +246,9 @@ impl Default for Config {
             audit_key: None,
             audit_anchor: None,
             anchor_seconds: 60,
+            printers: Vec::new(),
+            label_templates: None,
+            label_symbology: "code128".into(),
             stations: Vec::new(),
         }
     }
@@ -256,6 +282,42 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        let mut printers = std::collections::HashSet::new();
+        for p in &self.printers {
+            let name = p.name.trim();
+            if name.is_empty() || name.len() > 40 || name.chars().any(char::is_control) {
+                anyhow::bail!("a printer needs a name of 1 to 40 characters");
+            }
+            if !printers.insert(name) {
+                anyhow::bail!("printer name '{name}' appears twice in the configuration");
+            }
+            let port = p
+                .address
+                .rsplit_once(':')
+                .map(|(h, port)| (h, port.parse::<u16>()));
+            if !matches!(port, Some((h, Ok(n))) if !h.is_empty() && n > 0) {
+                anyhow::bail!(
+                    "printer '{name}': address '{}' is not host:port (raw ZPL printers listen on port 9100, e.g. 10.0.0.50:9100)",
+                    p.address
+                );
+            }
+            if !["2x1", "4x2", "4x6"].contains(&p.size.trim()) {
+                anyhow::bail!(
+                    "printer '{name}': size '{}' is not known: 2x1, 4x2 or 4x6 (inches)",
+                    p.size
+                );
+            }
+        }
+        let symbology = self
+            .label_symbology
+            .to_ascii_lowercase()
+            .replace(['-', '_'], "");
+        if !["code128", "datamatrix"].contains(&symbology.as_str()) {
+            anyhow::bail!(
+                "label_symbology '{}' is not known: code128 or datamatrix",
+                self.label_symbology
+            );
+        }
         let mut seen = std::collections::HashSet::new();
         for s in &self.stations {
             if !seen.insert(&s.id) {
@@ -286,7 +348,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "tls_key",
         "this version does not serve HTTPS itself yet: put it behind a TLS-terminating reverse proxy and set secure_cookies = true",
     ),
-    ("printers", "this version does not print labels yet"),
 ];
 
 /// The message for an unknown key (`stations.0.prot`): its line, and the nearest known key.
@@ -339,6 +400,11 @@ fn known_keys(table: &[&str]) -> Vec<String> {
     let value = match table.first() {
         None => serde_json::to_value(Config::default()),
         Some(&"loan_days") => serde_json::to_value(LoanDays::default()),
+        Some(&"printers") => serde_json::to_value(PrinterConfig {
+            name: String::new(),
+            address: String::new(),
+            size: default_printer_size(),
+        }),
         Some(&"stations") => serde_json::to_value(StationConfig {
             id: String::new(),
             location: LocationCode::parse("X").expect("a valid code"),

@@ -2,6 +2,7 @@
 //! loose reports), laid out by the templates in `templates/` (ZPL for thermal printers, SVG for
 //! sheets), encoded with rxing, and sent to printers over raw TCP (`print`).
 
+pub mod job;
 pub mod print;
 pub mod set;
 pub mod template;
@@ -9,7 +10,9 @@ pub mod template;
 use rxing::{BarcodeFormat, EncodeHints, MultiFormatWriter, Writer};
 
 /// What a label is of. `chartrack label KIND ID` and `chartrack print KIND ID` name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Volume,
@@ -46,16 +49,35 @@ impl Kind {
     pub fn fields(self) -> &'static [&'static str] {
         match self {
             Kind::Volume => &[
-                "barcode", "name", "last_name", "first_name", "mrn", "mrn_grouped", "birth_date",
-                "volume", "record_type", "home", "tens_digit", "units_digit", "tens_colour",
+                "barcode",
+                "name",
+                "last_name",
+                "first_name",
+                "mrn",
+                "mrn_grouped",
+                "birth_date",
+                "volume",
+                "record_type",
+                "home",
+                "tens_digit",
+                "units_digit",
+                "tens_colour",
                 "units_colour",
             ],
             Kind::Location | Kind::Container => &["barcode", "code", "name", "kind"],
             Kind::Badge => &["barcode", "user", "role"],
             Kind::Report => &["barcode", "name", "mrn", "mrn_grouped", "description"],
             Kind::Slip => &[
-                "barcode", "name", "mrn", "mrn_grouped", "volume_barcode", "destination",
-                "destination_name", "priority", "needed_by", "requested_by",
+                "barcode",
+                "name",
+                "mrn",
+                "mrn_grouped",
+                "volume_barcode",
+                "destination",
+                "destination_name",
+                "priority",
+                "needed_by",
+                "requested_by",
             ],
         }
     }
@@ -90,6 +112,31 @@ pub struct Label {
 }
 
 impl Label {
+    /// A label of `kind` from what the store read, with the fields made from it (the MRN in
+    /// terminal-digit groups, the terminal digits and their band colours).
+    pub fn new(kind: Kind, data: crate::store::labels::LabelData) -> Label {
+        let mut fields = data.fields;
+        let mrn = fields
+            .iter()
+            .find(|(k, _)| *k == "mrn")
+            .map(|(_, v)| v.clone());
+        if let Some(mrn) = mrn {
+            fields.push(("mrn_grouped", mrn_grouped(&mrn)));
+            if kind == Kind::Volume {
+                let [(tens, tc), (units, uc)] = terminal_digits(&mrn);
+                fields.push(("tens_digit", tens));
+                fields.push(("tens_colour", tc));
+                fields.push(("units_digit", units));
+                fields.push(("units_colour", uc));
+            }
+        }
+        Label {
+            kind,
+            barcode: data.barcode,
+            fields,
+        }
+    }
+
     pub fn get(&self, field: &str) -> String {
         self.fields
             .iter()
@@ -102,10 +149,7 @@ impl Label {
 /// An MRN in terminal-digit groups of two from the right: 123456 → 12-34-56.
 pub fn mrn_grouped(mrn: &str) -> String {
     let chars: Vec<char> = mrn.chars().collect();
-    let mut groups: Vec<String> = chars
-        .rchunks(2)
-        .map(|c| c.iter().collect())
-        .collect();
+    let mut groups: Vec<String> = chars.rchunks(2).map(|c| c.iter().collect()).collect();
     groups.reverse();
     groups.join("-")
 }
@@ -120,7 +164,12 @@ pub const BAND_COLOURS: [&str; 10] = [
 /// The terminal digits of an MRN (tens, units) and their band colours; blanks for an MRN that
 /// does not end in two digits.
 pub fn terminal_digits(mrn: &str) -> [(String, String); 2] {
-    let digits: Vec<u32> = mrn.chars().rev().take(2).filter_map(|c| c.to_digit(10)).collect();
+    let digits: Vec<u32> = mrn
+        .chars()
+        .rev()
+        .take(2)
+        .filter_map(|c| c.to_digit(10))
+        .collect();
     match digits.as_slice() {
         [units, tens] => [
             (tens.to_string(), BAND_COLOURS[*tens as usize].to_owned()),

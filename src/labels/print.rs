@@ -16,6 +16,8 @@ pub const WRITE: Duration = Duration::from_secs(10);
 pub struct Printer {
     pub name: String,
     pub address: String,
+    /// The labels it holds.
+    pub size: super::set::Size,
 }
 
 /// Send `zpl` to the printer `copies` times (one connection); errors name the printer.

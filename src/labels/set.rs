@@ -35,7 +35,9 @@ impl Size {
         Size::ALL
             .into_iter()
             .find(|z| z.name() == s.trim())
-            .ok_or_else(|| anyhow::anyhow!("label size `{s}` is not known: 2x1, 4x2 or 4x6 (inches)"))
+            .ok_or_else(|| {
+                anyhow::anyhow!("label size `{s}` is not known: 2x1, 4x2 or 4x6 (inches)")
+            })
     }
 
     /// Print width in dots at 203 dpi.
@@ -90,15 +92,32 @@ macro_rules! builtin {
 
 /// The built-in templates: `templates/` as it was built.
 const BUILTIN: &[(&str, &str)] = builtin![
-    "zpl/volume-2x1.zpl", "zpl/volume-4x2.zpl", "zpl/volume-4x6.zpl",
-    "zpl/location-2x1.zpl", "zpl/location-4x2.zpl", "zpl/location-4x6.zpl",
-    "zpl/badge-2x1.zpl", "zpl/badge-4x2.zpl", "zpl/badge-4x6.zpl",
-    "zpl/container-2x1.zpl", "zpl/container-4x2.zpl", "zpl/container-4x6.zpl",
-    "zpl/report-2x1.zpl", "zpl/report-4x2.zpl", "zpl/report-4x6.zpl",
-    "zpl/slip-2x1.zpl", "zpl/slip-4x2.zpl", "zpl/slip-4x6.zpl",
-    "svg/volume.svg", "svg/location.svg", "svg/badge.svg", "svg/container.svg",
-    "svg/report.svg", "svg/slip.svg",
-    "sheets/letter-30.svg", "sheets/a4-24.svg",
+    "zpl/volume-2x1.zpl",
+    "zpl/volume-4x2.zpl",
+    "zpl/volume-4x6.zpl",
+    "zpl/location-2x1.zpl",
+    "zpl/location-4x2.zpl",
+    "zpl/location-4x6.zpl",
+    "zpl/badge-2x1.zpl",
+    "zpl/badge-4x2.zpl",
+    "zpl/badge-4x6.zpl",
+    "zpl/container-2x1.zpl",
+    "zpl/container-4x2.zpl",
+    "zpl/container-4x6.zpl",
+    "zpl/report-2x1.zpl",
+    "zpl/report-4x2.zpl",
+    "zpl/report-4x6.zpl",
+    "zpl/slip-2x1.zpl",
+    "zpl/slip-4x2.zpl",
+    "zpl/slip-4x6.zpl",
+    "svg/volume.svg",
+    "svg/location.svg",
+    "svg/badge.svg",
+    "svg/container.svg",
+    "svg/report.svg",
+    "svg/slip.svg",
+    "sheets/letter-30.svg",
+    "sheets/a4-24.svg",
 ];
 
 /// Every template, checked.
@@ -137,13 +156,21 @@ impl Templates {
         };
         for (rel, builtin) in BUILTIN {
             let (name, t) = text(rel, builtin)?;
-            if let Some(stem) = rel.strip_prefix("zpl/").and_then(|r| r.strip_suffix(".zpl")) {
+            if let Some(stem) = rel
+                .strip_prefix("zpl/")
+                .and_then(|r| r.strip_suffix(".zpl"))
+            {
                 let (k, z) = stem.split_once('-').expect("kind-size");
                 let kind = kind_named(k);
                 let size = Size::parse(z)?;
-                set.zpl
-                    .insert((kind, size), Template::parse(&name, &t, Lang::Zpl, Some(kind))?);
-            } else if let Some(k) = rel.strip_prefix("svg/").and_then(|r| r.strip_suffix(".svg")) {
+                set.zpl.insert(
+                    (kind, size),
+                    Template::parse(&name, &t, Lang::Zpl, Some(kind))?,
+                );
+            } else if let Some(k) = rel
+                .strip_prefix("svg/")
+                .and_then(|r| r.strip_suffix(".svg"))
+            {
                 let kind = kind_named(k);
                 set.svg
                     .insert(kind, Template::parse(&name, &t, Lang::Svg, Some(kind))?);
@@ -161,7 +188,12 @@ impl Templates {
     /// A thermal label in ZPL.
     pub fn zpl(&self, label: &Label, size: Size) -> anyhow::Result<String> {
         let t = &self.zpl[&(label.kind, size)];
-        t.fill(&|f| label.get(f), &label.barcode, self.symbology, Some(size.dots_wide()))
+        t.fill(
+            &|f| label.get(f),
+            &label.barcode,
+            self.symbology,
+            Some(size.dots_wide()),
+        )
     }
 
     /// One label as an SVG document (its physical size in mm).
@@ -296,8 +328,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("zpl")).unwrap();
         let f = dir.path().join("zpl/volume-4x2.zpl");
-        std::fs::write(&f, "^XA\n^FO1,1^FH^FD{{name}}^FS\n^FO1,1^FH^FD{{ward}}^FS\n^FO9,9{{symbol}}\n^XZ\n")
-            .unwrap();
+        std::fs::write(
+            &f,
+            "^XA\n^FO1,1^FH^FD{{name}}^FS\n^FO1,1^FH^FD{{ward}}^FS\n^FO9,9{{symbol}}\n^XZ\n",
+        )
+        .unwrap();
         let e = Templates::load(Some(dir.path()), Symbology::Code128)
             .unwrap_err()
             .to_string();

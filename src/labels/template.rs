@@ -96,7 +96,9 @@ impl Template {
                             }
                         }
                         if lang == Lang::Zpl && !rest[..open].contains("^FO") {
-                            return Err(at("put the symbol after its ^FO x,y on the same line".into()));
+                            return Err(at(
+                                "put the symbol after its ^FO x,y on the same line".into()
+                            ));
                         }
                         symbols += 1;
                         pieces.push(Piece::Symbol(opts));
@@ -133,7 +135,9 @@ impl Template {
                 anyhow::bail!("{name}: a sheet needs {{{{labels}}}}")
             }
             Lang::Zpl | Lang::Svg if symbols != 1 => {
-                anyhow::bail!("{name}: a label needs exactly one {{{{symbol …}}}} (found {symbols})")
+                anyhow::bail!(
+                    "{name}: a label needs exactly one {{{{symbol …}}}} (found {symbols})"
+                )
             }
             _ => {}
         }
@@ -275,7 +279,9 @@ fn zpl_symbol(
                     );
                 }
             }
-            Ok(format!("^BY{m},3,{height}^BCN,{height},Y,N,N^FH^FD{data}^FS"))
+            Ok(format!(
+                "^BY{m},3,{height}^BCN,{height},Y,N,N^FH^FD{data}^FS"
+            ))
         }
         Symbology::DataMatrix => {
             // An element of `module` × 3 dots (a 16 × 16 symbol at module 2 is about 5 mm).
@@ -330,7 +336,8 @@ mod tests {
 
     #[test]
     fn an_unknown_placeholder_is_refused_with_its_file_and_line() {
-        let t = "^XA\n^FO10,10^FH^FD{{name}}^FS\n^FO10,40^FH^FD{{nmae}}^FS\n^FO10,80{{symbol}}\n^XZ\n";
+        let t =
+            "^XA\n^FO10,10^FH^FD{{name}}^FS\n^FO10,40^FH^FD{{nmae}}^FS\n^FO10,80{{symbol}}\n^XZ\n";
         let e = Template::parse("volume-4x2.zpl", t, Lang::Zpl, Some(Kind::Volume))
             .unwrap_err()
             .to_string();
@@ -342,7 +349,10 @@ mod tests {
     fn a_zpl_field_without_hex_escapes_an_unknown_symbol_option_and_a_missing_symbol_are_refused() {
         let bad = [
             ("^XA\n^FO1,1^FD{{name}}^FS\n^FO1,9{{symbol}}\n^XZ", "^FH"),
-            ("^XA\n^FO1,9{{symbol modul=2}}\n^XZ", "unknown symbol option `modul`"),
+            (
+                "^XA\n^FO1,9{{symbol modul=2}}\n^XZ",
+                "unknown symbol option `modul`",
+            ),
             ("^XA\n^FO1,1^FH^FD{{name}}^FS\n^XZ", "exactly one"),
             ("^XA\n^FO1,9{{symbol module=0}}\n^XZ", "positive"),
             ("^XA\n^FO1,9{{symbol}\n^XZ", "not closed"),
@@ -358,7 +368,10 @@ mod tests {
     #[test]
     fn values_are_escaped_for_their_language() {
         assert_eq!(zpl_escape("A^B~C_D\nE"), "A_5EB_7EC_5FD E");
-        assert_eq!(xml_escape("O'Brien & <Co>"), "O&apos;Brien &amp; &lt;Co&gt;");
+        assert_eq!(
+            xml_escape("O'Brien & <Co>"),
+            "O&apos;Brien &amp; &lt;Co&gt;"
+        );
     }
 
     #[test]

@@ -416,6 +416,28 @@ BEGIN SELECT RAISE(ABORT, 'break-glass openings are append-only'); END;
 CREATE TRIGGER break_glass_append_only_delete BEFORE DELETE ON break_glass
 BEGIN SELECT RAISE(ABORT, 'break-glass openings are append-only'); END;
 "#,
+    r#"
+-- v13: every label printed or reprinted (who, what, which printer, why), for the supervisors;
+-- append-only.
+CREATE TABLE print_job (
+    print_id     INTEGER PRIMARY KEY,
+    at           TEXT NOT NULL,
+    actor        TEXT NOT NULL,
+    user_id      INTEGER REFERENCES app_user(user_id),
+    kind         TEXT NOT NULL,
+    items        TEXT NOT NULL,
+    item_count   INTEGER NOT NULL,
+    printer      TEXT NOT NULL,
+    copies       INTEGER NOT NULL,
+    reason       TEXT
+);
+CREATE INDEX print_job_at ON print_job(at);
+CREATE INDEX print_job_item ON print_job(kind, items);
+CREATE TRIGGER print_job_append_only_update BEFORE UPDATE ON print_job
+BEGIN SELECT RAISE(ABORT, 'the print record is append-only'); END;
+CREATE TRIGGER print_job_append_only_delete BEFORE DELETE ON print_job
+BEGIN SELECT RAISE(ABORT, 'the print record is append-only'); END;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -17,6 +17,7 @@ mod faults;
 mod helpers;
 mod inputs;
 mod io_faults;
+mod labels;
 mod layers;
 mod ledger;
 mod live_pages;

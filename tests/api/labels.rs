@@ -22,7 +22,7 @@ fn run(config: &Path, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn ok(config: &Path, args: &[&str]) -> String {
+pub(crate) fn ok(config: &Path, args: &[&str]) -> String {
     let out = run(config, args, "");
     assert!(
         out.status.success(),
@@ -58,7 +58,7 @@ fn printer() -> (String, std::sync::mpsc::Receiver<String>) {
 
 /// A records department: a shelf, a unit, a cart, two volumes (one name with a ZPL control
 /// character in it), a loose report and a clerk; `extra` is appended to the configuration.
-fn department(dir: &Path, extra: &str) -> std::path::PathBuf {
+pub(crate) fn department(dir: &Path, extra: &str) -> std::path::PathBuf {
     let config = dir.join("chartrack.toml");
     std::fs::write(
         &config,

@@ -17,6 +17,7 @@ mod faults;
 mod helpers;
 mod inputs;
 mod io_faults;
+mod label_pictures;
 mod labels;
 mod layers;
 mod ledger;

@@ -4,6 +4,7 @@
 
 mod error;
 pub mod openapi;
+mod photo;
 pub mod workflows;
 
 pub use error::ErrorBody;
@@ -77,6 +78,14 @@ pub fn routes() -> Routes {
         .get("/metrics", Any, metrics)
         .get("/api/v1/openapi.json", Public, openapi::document)
         .post("/api/v1/scans", Scan, post_scan)
+        .post(
+            "/api/v1/scans/image",
+            Scan,
+            axum::handler::Handler::layer(
+                photo::post_scan_image,
+                axum::extract::DefaultBodyLimit::max(photo::MAX_BYTES),
+            ),
+        )
         .post("/api/v1/volumes", User(Admin), post_volume)
         .get("/api/v1/volumes/{barcode}", User(Nurse), get_volume)
         .get(
@@ -207,7 +216,25 @@ async fn post_scan(
     Extension(who): Extension<Principal>,
     ApiJson(body): ApiJson<ScanBody>,
 ) -> AppResult<impl IntoResponse> {
-    let station = match (body.station, &who) {
+    let (station, user) = scanner(&who, body.station)?;
+    if body.barcode.len() > 4096 {
+        return Err(AppError::BadRequest(
+            "barcode is far too long to be a scan".into(),
+        ));
+    }
+    let input = ScanInput {
+        station,
+        line: body.barcode.into_bytes(),
+        id: body.id,
+        scanned_at: body.scanned_at,
+        user,
+    };
+    Ok(Json(scans::scan(&s.store, &s.metrics, input).await?))
+}
+
+/// The station a scan is for and the user scanning, from the caller and the station it names.
+fn scanner(who: &Principal, station: Option<String>) -> AppResult<(String, Option<UserRef>)> {
+    let station = match (station, who) {
         // The gate lets no display this far; said again where it would matter.
         (_, Principal::Display { .. }) => {
             return Err(AppError::Forbidden("a wall display cannot scan".into()))
@@ -225,12 +252,7 @@ async fn post_scan(
             "station must be 1 to 64 characters".into(),
         ));
     }
-    if body.barcode.len() > 4096 {
-        return Err(AppError::BadRequest(
-            "barcode is far too long to be a scan".into(),
-        ));
-    }
-    let user = match &who {
+    let user = match who {
         Principal::Station { id } if *id != station => {
             return Err(AppError::Forbidden(format!(
                 "this token belongs to station '{id}' and may only scan as it"
@@ -242,14 +264,7 @@ async fn post_scan(
             name: name.clone(),
         }),
     };
-    let input = ScanInput {
-        station,
-        line: body.barcode.into_bytes(),
-        id: body.id,
-        scanned_at: body.scanned_at,
-        user,
-    };
-    Ok(Json(scans::scan(&s.store, &s.metrics, input).await?))
+    Ok((station, user))
 }
 
 /// Where a volume is

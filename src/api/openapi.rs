@@ -34,6 +34,7 @@ or a station's token: `chartrack token create`) or a signed-in session's cookie.
         super::metrics,
         document,
         super::post_scan,
+        super::photo::post_scan_image,
         super::get_exceptions,
         super::post_volume,
         super::get_volume,

@@ -3,6 +3,7 @@
 //! sheets), encoded with rxing, and sent to printers over raw TCP (`print`).
 
 pub mod job;
+pub mod photo;
 pub mod print;
 pub mod set;
 pub mod template;

@@ -14,6 +14,8 @@ pub enum AppError {
     Unprocessable(String),
     /// The body is larger than the route takes (413).
     TooLarge(String),
+    /// The body is not of a kind the route takes (415).
+    UnsupportedMedia(String),
     Unavailable(String),
     Internal(String),
 }
@@ -54,6 +56,7 @@ impl std::fmt::Display for AppError {
             | AppError::Conflict(m)
             | AppError::Unprocessable(m)
             | AppError::TooLarge(m)
+            | AppError::UnsupportedMedia(m)
             | AppError::Unavailable(m)
             | AppError::Internal(m) => f.write_str(m),
         }

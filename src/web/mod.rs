@@ -370,6 +370,7 @@ impl IntoResponse for PageError {
             Conflict(m) => (StatusCode::CONFLICT, m),
             Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            UnsupportedMedia(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
             Unavailable(m) => {
                 tracing::warn!(reason = %m, "page refused: storage unavailable");
                 (

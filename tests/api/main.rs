@@ -25,6 +25,7 @@ mod live_pages;
 mod local_time;
 mod openapi;
 mod pages;
+mod photos;
 mod privacy;
 mod report_pages;
 mod robust;

@@ -397,6 +397,23 @@ async fn real_answers_fit_the_document() {
         .post("/api/v1/scans", &admin, &scan("UNKNOWN-42", None))
         .await;
     assert_eq!((s, &a["accepted"]), (200, &json!(false)), "{a}");
+    // A photo of a label: the same answer's schema; and a picture with nothing in it.
+    let photo = crate::photos::png_of(crate::photos::label_picture(v0, 3, 0, 255, 0));
+    for (body, want) in [(photo, 200), (b"not a picture".to_vec(), 415)] {
+        let r = app
+            .http
+            .post(format!("{}/api/v1/scans/image?station=fr-out", app.base))
+            .bearer_auth(&admin)
+            .header("content-type", "image/png")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(status, want, "{answer}");
+        c.check("post", "/api/v1/scans/image", status, None, &answer);
+    }
     let (s, e) = c
         .post("/api/v1/scans", &admin, &scan_at("w4", v0, Some(&id)))
         .await;

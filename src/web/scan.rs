@@ -92,6 +92,9 @@ pub async fn scan_page(
                             " · " a href="/scan" { "change" } }
                         label.scan-label for="scan-input" { "Scan a barcode (or type it and press Enter)" }
                         input #scan-input type="text" autocomplete="off" autocapitalize="off" spellcheck="false" maxlength="200" autofocus;
+                        // No scanner here: a photo of the label (a phone's or a webcam's camera).
+                        label.camera for="camera-input" { "No scanner? Take a photo of the label: " }
+                        input #camera-input type="file" accept="image/jpeg,image/png" capture="environment";
                         div #answer.answer.idle role="status" aria-live="assertive" {
                             div.verdict { "Ready" }
                             div.message { "Scan a badge, a location, a command or a chart." }

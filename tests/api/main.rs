@@ -6,6 +6,7 @@ mod audit_log;
 mod barcode_case;
 mod break_glass;
 mod browser;
+mod camera_page;
 mod cli;
 mod clock;
 mod configured;

@@ -350,6 +350,37 @@ function scanPage() {
   window.addEventListener("beforeunload", (e) => {
     if (queue.length && !leaving) e.preventDefault(); // kept for this tab, but closing it loses them
   });
+  // The camera fallback: a photo of the label, read by the server and recorded like a scan.
+  // Sent at once (a photo is not kept on the page); when it cannot be sent, say so.
+  const camera = document.getElementById("camera-input");
+  if (camera) camera.addEventListener("change", async () => {
+    const file = camera.files[0];
+    camera.value = "";
+    if (!file) return;
+    show("waiting", "…", "Reading the photo");
+    let r = null;
+    let body = {};
+    try {
+      r = await fetch("/api/v1/scans/image?station=" + encodeURIComponent(station) + "&id=" + uuid(), {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": file.type || "application/octet-stream", "X-CSRF-Token": csrf() },
+        body: file,
+      });
+      body = await r.json().catch(() => ({}));
+    } catch (_) {
+      r = null;
+    }
+    if (r && r.ok) {
+      answered({ barcode: (body.volume && body.volume.barcode) || "photo" }, body);
+    } else {
+      const why = body.error || (r ? "The server answered " + r.status + "." : "The server cannot be reached: take the photo again when it answers.");
+      note("refused", "photo", "not recorded: " + why);
+      show("refused", "Not recorded", why);
+      speak("Not recorded. " + why, false);
+    }
+    refocus();
+  });
   if (queue.length) show("retrying", "Sending", kept() + " from before; sending them now.");
   pump();
 }

@@ -54,6 +54,7 @@ impl Application {
             trusted_proxies: config.trusted_proxies.clone().into(),
             tz: config.timezone,
             shutdown,
+            labels: Arc::new(crate::labels::Setup::load(config)?),
         };
         let stations = Stations::start(config, || ScanSink::new(&state))?;
         Ok(Application {

@@ -3,9 +3,8 @@
 
 use crate::config::Config;
 use crate::labels::job::{self, Actor};
-use crate::labels::print::Printer;
 use crate::labels::set::{Paper, Size, Templates};
-use crate::labels::{Kind, Symbology};
+use crate::labels::Kind;
 use crate::store::Store;
 use std::path::PathBuf;
 
@@ -81,10 +80,7 @@ pub struct SheetArgs {
 const SHEET_MAX: u32 = 3000;
 
 pub fn templates(config: &Config) -> anyhow::Result<Templates> {
-    Templates::load(
-        config.label_templates.as_deref(),
-        Symbology::parse(&config.label_symbology)?,
-    )
+    Ok(crate::labels::Setup::load(config)?.templates)
 }
 
 pub fn label(command: LabelCommand, config: &Config, store: &Store) -> anyhow::Result<()> {
@@ -201,30 +197,19 @@ pub fn print(
     copies: u32,
     reason: Option<&str>,
 ) -> anyhow::Result<()> {
-    let t = templates(config)?;
-    let p = config
-        .printers
-        .iter()
-        .find(|p| p.name == printer)
-        .ok_or_else(|| {
-            let known: Vec<&str> = config.printers.iter().map(|p| p.name.as_str()).collect();
-            anyhow::anyhow!(
-                "no printer named {printer} in the configuration ({})",
-                if known.is_empty() {
-                    "none is configured: add a [[printers]] entry".to_owned()
-                } else {
-                    format!("known: {}", known.join(", "))
-                }
-            )
-        })?;
+    let setup = crate::labels::Setup::load(config)?;
+    let printer = setup.printer(printer)?;
     let actor = Actor::command_line();
     let label = job::read(store, kind, id, &actor)?;
-    let printer = Printer {
-        name: p.name.clone(),
-        address: p.address.clone(),
-        size: Size::parse(&p.size)?,
-    };
-    job::print(store, &t, &printer, &label, copies, reason, &actor)?;
+    job::print(
+        store,
+        &setup.templates,
+        printer,
+        &label,
+        copies,
+        reason,
+        &actor,
+    )?;
     eprintln!(
         "{} label {} sent to {} ({} cop{})",
         kind.name(),

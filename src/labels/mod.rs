@@ -10,6 +10,57 @@ pub mod template;
 
 use rxing::{BarcodeFormat, EncodeHints, MultiFormatWriter, Writer};
 
+/// The labels as configured: the templates in use and the printers.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub templates: set::Templates,
+    pub printers: Vec<print::Printer>,
+}
+
+impl Setup {
+    /// From `chartrack.toml`: every template checked (a bad one is an error naming its file and
+    /// line), every printer's size known.
+    pub fn load(config: &crate::config::Config) -> anyhow::Result<Setup> {
+        let templates = set::Templates::load(
+            config.label_templates.as_deref(),
+            Symbology::parse(&config.label_symbology)?,
+        )?;
+        let printers = config
+            .printers
+            .iter()
+            .map(|p| {
+                Ok(print::Printer {
+                    name: p.name.trim().to_owned(),
+                    address: p.address.clone(),
+                    size: set::Size::parse(&p.size)?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Setup {
+            templates,
+            printers,
+        })
+    }
+
+    /// The printer named `name`, or an error listing the configured ones.
+    pub fn printer(&self, name: &str) -> anyhow::Result<&print::Printer> {
+        self.printers
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.printers.iter().map(|p| p.name.as_str()).collect();
+                anyhow::anyhow!(
+                    "no printer named {name} in the configuration ({})",
+                    if known.is_empty() {
+                        "none is configured: add a [[printers]] entry".to_owned()
+                    } else {
+                        format!("known: {}", known.join(", "))
+                    }
+                )
+            })
+    }
+}
+
 /// What a label is of. `chartrack label KIND ID` and `chartrack print KIND ID` name them.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,

@@ -31,4 +31,6 @@ pub struct AppState {
     pub tz: chrono_tz::Tz,
     /// Becomes true when the server begins to shut down (ends the live feeds).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The label templates and printers.
+    pub labels: Arc<crate::labels::Setup>,
 }

@@ -29,8 +29,14 @@ pub struct Application {
 }
 
 impl Application {
-    /// Open the database (creating and migrating it), apply the configured stations, bind.
+    /// Read the TLS certificate if configured, open the database (creating and migrating it),
+    /// apply the configured stations, bind.
     pub async fn build(config: &Config, options: store::Options) -> anyhow::Result<Application> {
+        // The certificate is read first: a server that cannot serve HTTPS does not start.
+        let tls = match config.tls() {
+            Some((cert, key)) => Some((tls::Certificate::load(cert, key)?, tls::Hangup::listen())),
+            None => None,
+        };
         let path = config.database.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&path, options)).await??;
         let now = store.clock().now();
@@ -45,12 +51,6 @@ impl Application {
                 "configured station waits for its location, which does not exist yet; it is applied when the location is created (chartrack import locations, or the admin page)"
             );
         }
-        // The certificate is read before anything listens: a server that cannot serve HTTPS
-        // does not start.
-        let tls = match config.tls() {
-            Some((cert, key)) => Some((tls::Certificate::load(cert, key)?, tls::Hangup::listen())),
-            None => None,
-        };
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;

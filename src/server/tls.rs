@@ -75,11 +75,6 @@ impl Certificate {
         }))
     }
 
-    /// The server certificate served now (DER).
-    pub fn served(&self) -> CertificateDer<'static> {
-        self.now().cert[0].clone()
-    }
-
     fn now(&self) -> Arc<CertifiedKey> {
         self.current
             .read()

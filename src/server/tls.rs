@@ -164,7 +164,8 @@ fn read(cert: &Path, key: &Path, provider: &CryptoProvider) -> anyhow::Result<Ce
             key.display()
         )
     })?;
-    CertifiedKey::from_der(chain, private, provider).map_err(|e| match e {
+    let validity = Validity::of(&chain[0]);
+    let certified = CertifiedKey::from_der(chain, private, provider).map_err(|e| match e {
         rustls::Error::InconsistentKeys(_) => anyhow::anyhow!(
             "tls_key {} is not the key of the certificate in tls_cert {}",
             key.display(),
@@ -175,7 +176,61 @@ fn read(cert: &Path, key: &Path, provider: &CryptoProvider) -> anyhow::Result<Ce
             cert.display(),
             key.display()
         ),
-    })
+    })?;
+    validity.tell(cert);
+    Ok(certified)
+}
+
+/// A served certificate is not refused for its dates (an expired one still beats no HTTPS at
+/// all while it is renewed), but an expired or nearly expired one is said loudly.
+struct Validity {
+    subject: String,
+    not_after: String,
+    /// Days left (negative: expired); None when OpenSSL cannot read the dates.
+    days_left: Option<i32>,
+}
+
+/// Warn this many days before the certificate expires.
+const RENEW_DAYS: i32 = 14;
+
+impl Validity {
+    fn of(der: &CertificateDer<'_>) -> Validity {
+        let Ok(x509) = openssl::x509::X509::from_der(der) else {
+            return Validity {
+                subject: String::new(),
+                not_after: String::new(),
+                days_left: None,
+            };
+        };
+        let subject = x509
+            .subject_name()
+            .entries()
+            .filter_map(|e| e.data().to_string().ok())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let days_left = openssl::asn1::Asn1Time::days_from_now(0)
+            .ok()
+            .and_then(|now| now.diff(x509.not_after()).ok())
+            .map(|d| d.days);
+        Validity {
+            subject,
+            not_after: x509.not_after().to_string(),
+            days_left,
+        }
+    }
+
+    fn tell(&self, cert: &Path) {
+        let (cert, subject, until) = (cert.display(), &self.subject, &self.not_after);
+        match self.days_left {
+            Some(d) if d < 0 => tracing::error!(
+                "the TLS certificate in tls_cert {cert} ({subject}) expired on {until}: browsers and agents refuse it; replace it"
+            ),
+            Some(d) if d < RENEW_DAYS => tracing::warn!(
+                "the TLS certificate in tls_cert {cert} ({subject}) expires on {until}, in {d} day(s): renew it"
+            ),
+            _ => tracing::info!("serving HTTPS with tls_cert {cert} ({subject}), valid until {until}"),
+        }
+    }
 }
 
 /// SIGHUP, listened for from start-up (before it, SIGHUP would end the process).

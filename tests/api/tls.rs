@@ -57,9 +57,13 @@ fn ca(dir: &Path, name: &str) -> PathBuf {
     dir.join(pem)
 }
 
-/// A server certificate for 127.0.0.1 and localhost signed by CA `ca`, with this serial:
-/// `<name>.pem` and `<name>.key` in `dir`.
+/// A server certificate for 127.0.0.1 and localhost signed by CA `ca`, with this serial, valid
+/// for 2 days: `<name>.pem` and `<name>.key` in `dir`.
 fn server_cert(dir: &Path, ca: &str, name: &str, serial: u32) -> (PathBuf, PathBuf) {
+    server_cert_for(dir, ca, name, serial, 2)
+}
+
+fn server_cert_for(dir: &Path, ca: &str, name: &str, serial: u32, days: u32) -> (PathBuf, PathBuf) {
     let (key, csr, pem, ext) = (
         format!("{name}.key"),
         format!("{name}.csr"),
@@ -104,7 +108,7 @@ fn server_cert(dir: &Path, ca: &str, name: &str, serial: u32) -> (PathBuf, PathB
             "-set_serial",
             &serial.to_string(),
             "-days",
-            "2",
+            &days.to_string(),
             "-out",
             &pem,
             "-extfile",
@@ -384,7 +388,7 @@ async fn the_certificate_is_replaced_on_sighup_or_a_file_change_and_a_broken_one
     let d = dir.path();
     let ca_pem = ca(d, "ca");
     let (c1, k1) = server_cert(d, "ca", "one", 1);
-    let (c2, k2) = server_cert(d, "ca", "two", 2);
+    let (c2, k2) = server_cert_for(d, "ca", "two", 2, 400);
     let (c3, k3) = server_cert(d, "ca", "three", 3);
     let (cert, key) = (d.join("cert.pem"), d.join("key.pem"));
     replace(&c1, &cert);
@@ -400,6 +404,12 @@ async fn the_certificate_is_replaced_on_sighup_or_a_file_change_and_a_broken_one
     .unwrap();
     let (mut server, base, log) = serve(&config);
     assert!(base.starts_with("https://"), "{base}");
+    // A certificate valid for 2 more days is served, with a warning to renew it.
+    let warning = wait_for_line(&log, "renew it");
+    assert!(
+        warning.contains("WARN") && warning.contains("(localhost)") && warning.contains("day(s)"),
+        "{warning}"
+    );
     let http = client(Some(&ca_pem));
     assert_eq!(served(&http, &base).await, der(&c1));
 
@@ -407,7 +417,12 @@ async fn the_certificate_is_replaced_on_sighup_or_a_file_change_and_a_broken_one
     replace(&c2, &cert);
     replace(&k2, &key);
     signal(&server, "-HUP");
-    // Assert: new connections see certificate 2.
+    // Assert: new connections see certificate 2 (valid for 400 days: no warning).
+    let serving = wait_for_line(&log, "serving HTTPS with tls_cert");
+    assert!(
+        serving.contains("INFO") && serving.contains("valid until"),
+        "{serving}"
+    );
     wait_for_line(&log, "TLS certificate reloaded (SIGHUP)");
     assert_eq!(served(&http, &base).await, der(&c2));
 

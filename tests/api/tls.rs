@@ -226,6 +226,25 @@ async fn https_is_served_with_hsts_secure_cookies_and_only_to_clients_that_trust
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "the secure cookie opens the pages");
+    // The client's address reaches the gate over TLS as over HTTP (the access log names it; a
+    // forwarded-for header from an untrusted client is ignored).
+    let r = app
+        .http
+        .get(format!("{}/api/v1/search?q=TLSCHECK", app.base))
+        .bearer_auth(&app.admin)
+        .header("X-Forwarded-For", "10.9.8.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let log = app.access_log().await;
+    assert!(
+        log.iter()
+            .any(|(_, action, subject, remote)| action == "search"
+                && subject == "TLSCHECK"
+                && remote == "127.0.0.1"),
+        "{log:?}"
+    );
 
     // A client that trusts only the system's roots is refused: the certificate is not theirs.
     let e = client(None)

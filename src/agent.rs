@@ -23,6 +23,55 @@ pub struct AgentOptions {
     pub queue: std::path::PathBuf,
     /// How long the scanner waits for the server's answer before it is told "queued".
     pub answer_wait: Duration,
+    /// A CA certificate file (PEM, one or more) trusted for the server's certificate besides
+    /// the system's trust store. There is no way to skip verification.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// The HTTP client: the server's certificate verified against the system's trust store and
+/// the CA file, if any.
+pub fn http_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10));
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("--ca-file {}: cannot read it: {e}", path.display()))?;
+        let cas = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            anyhow::anyhow!(
+                "--ca-file {}: not a PEM certificate file: {e}",
+                path.display()
+            )
+        })?;
+        if cas.is_empty() {
+            anyhow::bail!(
+                "--ca-file {}: no certificate in it (expected PEM, -----BEGIN CERTIFICATE-----)",
+                path.display()
+            );
+        }
+        for ca in cas {
+            builder = builder.add_root_certificate(ca);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))
+}
+
+/// A request's error with its causes (reqwest's own says only "error sending request"), and
+/// what to do when it is the server's certificate that was not trusted.
+fn explain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    if text.contains("certificate") {
+        text.push_str(
+            " (the server's certificate is not trusted: give the agent the CA that signed it with --ca-file)",
+        );
+    }
+    text
 }
 
 type Waiters = Arc<Mutex<HashMap<uuid::Uuid, mpsc::Sender<bool>>>>;
@@ -111,7 +160,7 @@ async fn deliver(http: &reqwest::Client, opts: &AgentOptions, p: &Pending) -> Ou
         .await;
     let r = match r {
         Ok(r) => r,
-        Err(e) => return Outcome::Retry(format!("server unreachable: {e}")),
+        Err(e) => return Outcome::Retry(format!("server unreachable: {}", explain(&e))),
     };
     let status = r.status();
     let json: serde_json::Value = r.json().await.unwrap_or_default();
@@ -164,6 +213,7 @@ impl QueueTrouble {
 /// Deliver the outbox in order until `stop`; never drops a scan the server has not answered.
 /// Returns an error when it cannot go on (the queue keeps failing): the agent then exits.
 async fn deliverer(
+    http: reqwest::Client,
     opts: Arc<AgentOptions>,
     outbox: Arc<Outbox>,
     wake: Arc<tokio::sync::Notify>,
@@ -171,10 +221,6 @@ async fn deliverer(
     online: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
     let mut backoff = Duration::from_millis(200);
     let mut outage: Option<String> = None;
     let mut reading = QueueTrouble::new("reading the oldest scan");
@@ -254,6 +300,8 @@ pub async fn run(
     opts: AgentOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    // A CA file that cannot be used stops the agent before it reads a scan.
+    let http = http_client(opts.ca_file.as_deref())?;
     let outbox = Arc::new(Outbox::open(&opts.queue)?);
     let (waiting, rejected) = outbox.counts()?;
     tracing::info!(
@@ -277,6 +325,7 @@ pub async fn run(
     let reader = serial::spawn(opts.station.clone(), sink, stop.clone());
     let mut reading = tokio::task::spawn_blocking(move || reader.join());
     let mut delivering = tokio::spawn(deliverer(
+        http,
         opts.clone(),
         outbox,
         wake,

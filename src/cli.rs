@@ -135,6 +135,10 @@ struct AgentArgs {
     /// Milliseconds the scanner waits for the server's answer before it is told "queued".
     #[arg(long, default_value_t = 1500)]
     answer_wait_ms: u64,
+    /// A CA certificate file (PEM) to trust for the server's certificate, besides the system's
+    /// trust store: the hospital's own CA. The server's certificate is always verified.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -535,6 +539,7 @@ fn agent(a: AgentArgs) -> anyhow::Result<()> {
         station,
         queue: a.queue,
         answer_wait: std::time::Duration::from_millis(a.answer_wait_ms),
+        ca_file: a.ca_file,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -592,7 +597,8 @@ fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
             ));
         }
         println!(
-            "chartrack listening on http://{} (database {}; times in {})",
+            "chartrack listening on {}://{} (database {}; times in {})",
+            app.scheme(),
             app.local_addr(),
             config.database.display(),
             config.timezone.name()

@@ -22,9 +22,15 @@ pub struct Config {
     pub duplicate_seconds: u32,
     /// Minutes of inactivity after which a signed-in session is ended (automatic logoff).
     pub session_idle_minutes: u32,
-    /// Set when chartrack is reached over HTTPS (directly or through a proxy): cookies get
-    /// `Secure` and the `__Host-` prefix.
+    /// Set when chartrack is reached over HTTPS through a TLS-terminating reverse proxy: cookies
+    /// get `Secure` and the `__Host-` prefix. On by itself when `tls_cert` is set.
     pub secure_cookies: bool,
+    /// The server's certificate chain (PEM, the server's own certificate first): with `tls_key`,
+    /// chartrack serves HTTPS itself (with HSTS and secure cookies). Re-read on SIGHUP and when
+    /// the files change.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
+    pub tls_key: Option<PathBuf>,
     /// Reverse proxies (addresses or networks, e.g. `["127.0.0.1", "10.1.0.0/16"]`) whose
     /// `X-Forwarded-For` names the client. From anyone else the header is ignored, so a client
     /// cannot choose the address its sign-in failures are counted against.
@@ -241,6 +247,8 @@ impl Default for Config {
             duplicate_seconds: 5,
             session_idle_minutes: 15,
             secure_cookies: false,
+            tls_cert: None,
+            tls_key: None,
             trusted_proxies: Vec::new(),
             loan_days: LoanDays::default(),
             audit_key: None,
@@ -324,13 +332,31 @@ impl Config {
                 anyhow::bail!("station id '{}' appears twice in the configuration", s.id);
             }
         }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => anyhow::bail!(
+                "tls_cert is set but tls_key is not: HTTPS needs both the certificate and its private key"
+            ),
+            (None, Some(_)) => anyhow::bail!(
+                "tls_key is set but tls_cert is not: HTTPS needs both the certificate and its private key"
+            ),
+            _ => {}
+        }
         Ok(())
+    }
+
+    /// The certificate and key files when chartrack serves HTTPS itself.
+    pub fn tls(&self) -> Option<(&Path, &Path)> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            _ => None,
+        }
     }
 
     pub fn sessions(&self) -> Sessions {
         Sessions {
             idle: chrono::Duration::minutes(self.session_idle_minutes.max(1).into()),
-            secure_cookies: self.secure_cookies,
+            // Served over HTTPS directly: the cookies are secure whatever `secure_cookies` says.
+            secure_cookies: self.secure_cookies || self.tls().is_some(),
             ..Default::default()
         }
     }
@@ -338,17 +364,7 @@ impl Config {
 
 /// Keys of the product's configuration that this version does not act on yet: refused, saying
 /// what to do instead, rather than accepted and ignored.
-const NOT_YET: &[(&str, &str)] = &[
-    ("hl7_listen", "this version has no HL7 listener yet"),
-    (
-        "tls_cert",
-        "this version does not serve HTTPS itself yet: put it behind a TLS-terminating reverse proxy and set secure_cookies = true",
-    ),
-    (
-        "tls_key",
-        "this version does not serve HTTPS itself yet: put it behind a TLS-terminating reverse proxy and set secure_cookies = true",
-    ),
-];
+const NOT_YET: &[(&str, &str)] = &[("hl7_listen", "this version has no HL7 listener yet")];
 
 /// The message for an unknown key (`stations.0.prot`): its line, and the nearest known key.
 fn unknown_key(text: &str, path: &str) -> String {
@@ -486,10 +502,27 @@ baud = 9600
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 1") && e.contains("no HL7 listener"), "{e}");
+    }
+
+    #[test]
+    fn tls_needs_the_certificate_and_its_key_together_and_turns_secure_cookies_on() {
         let e = Config::parse("tls_cert = \"c.pem\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("reverse proxy"), "{e}");
+        assert!(e.contains("tls_key is not"), "{e}");
+        let e = Config::parse("tls_key = \"k.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tls_cert is not"), "{e}");
+        let plain = Config::parse("").unwrap();
+        assert!(plain.tls().is_none());
+        assert!(!plain.sessions().secure_cookies);
+        let c = Config::parse("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n").unwrap();
+        assert_eq!(c.tls(), Some((Path::new("c.pem"), Path::new("k.pem"))));
+        assert!(
+            c.sessions().secure_cookies,
+            "HTTPS served directly: secure cookies"
+        );
     }
 
     #[test]

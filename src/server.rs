@@ -17,16 +17,26 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub mod tls;
+
 pub struct Application {
     listener: tokio::net::TcpListener,
+    /// Set when chartrack serves HTTPS itself (`tls_cert`, `tls_key`).
+    tls: Option<(Arc<tls::Certificate>, tls::Hangup)>,
     state: AppState,
     stations: Stations,
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
-    /// Open the database (creating and migrating it), apply the configured stations, bind.
+    /// Read the TLS certificate if configured, open the database (creating and migrating it),
+    /// apply the configured stations, bind.
     pub async fn build(config: &Config, options: store::Options) -> anyhow::Result<Application> {
+        // The certificate is read first: a server that cannot serve HTTPS does not start.
+        let tls = match config.tls() {
+            Some((cert, key)) => Some((tls::Certificate::load(cert, key)?, tls::Hangup::listen())),
+            None => None,
+        };
         let path = config.database.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&path, options)).await??;
         let now = store.clock().now();
@@ -59,6 +69,7 @@ impl Application {
         let stations = Stations::start(config, || ScanSink::new(&state))?;
         Ok(Application {
             listener,
+            tls,
             state,
             stations,
             stopping,
@@ -67,6 +78,15 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("bound listener")
+    }
+
+    /// `https` when chartrack serves HTTPS itself, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
     pub fn store(&self) -> &Store {
         &self.state.store
@@ -84,18 +104,39 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
+        let stopped = self.state.shutdown.clone();
         let app = app(self.state);
         let stopping = self.stopping;
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let shutdown = async move {
             shutdown.await;
             // Live feeds end so the open connections close and the drain can finish.
             let _ = stopping.send(true);
-        })
-        .await?;
+        };
+        match self.tls {
+            None => {
+                axum::serve(
+                    self.listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await?
+            }
+            Some((certificate, hangup)) => {
+                use axum::serve::ListenerExt;
+                let app = app.layer(axum::middleware::map_response(strict_transport));
+                tokio::spawn(tls::watch(certificate.clone(), hangup, stopped));
+                let listener = tls::TlsListener::new(self.listener, certificate.acceptor()?)?
+                    // `tap_io` gives the listener's address type the connect info the gate
+                    // reads (the client address, as over plain HTTP).
+                    .tap_io(|_| {});
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await?
+            }
+        }
         // Scanner readers stop (a line being committed finishes), then the writer drains.
         let stations = self.stations;
         tokio::task::spawn_blocking(move || {
@@ -105,6 +146,15 @@ impl Application {
         .await?;
         Ok(())
     }
+}
+
+/// Over HTTPS, every answer tells the browser to come back over HTTPS only.
+async fn strict_transport(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        axum::http::header::STRICT_TRANSPORT_SECURITY,
+        axum::http::HeaderValue::from_static(tls::HSTS),
+    );
+    res
 }
 
 /// Every route the server has: the API's and the pages', each with its policy.

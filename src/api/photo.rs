@@ -25,6 +25,7 @@ pub const TIME_LIMIT: Duration = Duration::from_secs(2);
 static READERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImageQuery {
     /// The station's id (required with a user token; a station token may leave it out).

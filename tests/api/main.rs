@@ -33,6 +33,7 @@ mod robust;
 mod scans;
 mod serial;
 mod stations_access;
+mod tls;
 mod volumes;
 mod workflow_pages;
 mod workflows;

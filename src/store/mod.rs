@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod query;
 pub mod reports;
 pub mod requests;
+pub mod restore;
 pub mod scan;
 pub mod schema;
 pub mod sessions;

@@ -18,6 +18,7 @@ mod helpers;
 mod inputs;
 mod layers;
 mod ledger;
+mod litestream;
 mod live_pages;
 mod local_time;
 mod openapi;

@@ -1,4 +1,4 @@
-//! The command line (clap): serve, user, token, import, audit, check, backup, agent, scanners. Only commands
+//! The command line (clap): serve, user, token, import, audit, check, backup, restore, agent, scanners. Only commands
 //! that work are listed.
 
 use crate::config::Config;

@@ -97,6 +97,13 @@ pub struct Request {
     tight_until: Mutex<Option<std::time::Instant>>,
 }
 
+impl Default for Request {
+    /// chartrack alone cuts its log ([`Limits::OWN`]).
+    fn default() -> Request {
+        Request::new(Limits::OWN)
+    }
+}
+
 impl Request {
     pub fn new(limits: Limits) -> Request {
         Request {
@@ -338,5 +345,53 @@ mod tests {
         }
         assert_eq!(rows_in_main_file(&db), 50);
         store.shutdown();
+    }
+
+    /// Under Litestream the log is copied back but never cut here once copied (Litestream, which
+    /// holds a reader on it, cuts it); alone, chartrack cuts it to nothing once it is copied.
+    #[test]
+    fn under_litestream_the_copied_log_is_left_for_litestream_to_cut() {
+        for (replication, cut) in [
+            (crate::config::Replication::None, true),
+            (crate::config::Replication::Litestream, false),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("t.db");
+            let options = Options {
+                replication,
+                ..Options::default()
+            };
+            let store = Store::open(&db, options).unwrap();
+            let now = store.clock().now();
+            store
+                .write_blocking(move |c| {
+                    for i in 0..50 {
+                        let l = NewLocation {
+                            code: LocationCode::parse(&format!("U{i}")).unwrap(),
+                            name: format!("Unit {i}"),
+                            kind: LocationKind::Unit,
+                            barcode: None,
+                            terminal: None,
+                        };
+                        create_location(c, &l, now)?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            let wal = || std::fs::metadata(dir.path().join("t.db-wal")).map_or(0, |m| m.len());
+            // Copied back in both cases (the passive checkpoint runs every 100 ms).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while rows_in_main_file(&db) < 50 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{replication:?}: not copied"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            // A few more rounds: cut to nothing, or left for Litestream.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            assert_eq!(wal() == 0, cut, "{replication:?}: log file {} bytes", wal());
+            store.shutdown();
+        }
     }
 }

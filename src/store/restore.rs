@@ -190,15 +190,17 @@ pub fn in_use(db: &Path) -> anyhow::Result<bool> {
     })();
     match probe {
         Ok(()) => Ok(false),
-        Err(e)
-            if matches!(
-                e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            ) =>
-        {
-            Ok(true)
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                Ok(true)
+            }
+            // The locks were had, and then the file read as damaged: nothing else holds it, and
+            // a damaged database is what a restore replaces.
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                Ok(false)
+            }
+            _ => Err(anyhow::anyhow!("cannot open {}: {e}", db.display())),
+        },
     }
 }
 

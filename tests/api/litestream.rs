@@ -144,7 +144,7 @@ fn hospital(dir: &Path, config: &Path) -> (String, String) {
 /// One scan with a fresh id: its id when the server acknowledged it (200), `None` otherwise.
 async fn scan(http: &reqwest::Client, base: &str, token: &str, i: usize) -> Option<String> {
     let id = uuid::Uuid::new_v4().to_string();
-    let station = if i % 2 == 0 { "w4" } else { "card" };
+    let station = if i.is_multiple_of(2) { "w4" } else { "card" };
     let r = http
         .post(format!("{base}/api/v1/scans"))
         .bearer_auth(token)

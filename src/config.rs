@@ -52,6 +52,10 @@ pub struct Config {
     pub label_templates: Option<PathBuf>,
     /// The barcode symbol labels are drawn with: `code128` (default) or `datamatrix`.
     pub label_symbology: String,
+    /// `"litestream"` when `litestream replicate` runs beside chartrack (README, "Replication
+    /// and restore"): chartrack then leaves cutting the write-ahead log to Litestream and cuts
+    /// it itself only past 64 MB. Default `"none"`: chartrack keeps it under 16 MB itself.
+    pub replication: Replication,
     pub stations: Vec<StationConfig>,
 }
 
@@ -200,6 +204,17 @@ pub struct StationConfig {
     pub locations: Vec<LocationCode>,
 }
 
+/// `replication`: what copies the database file elsewhere as it is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Replication {
+    /// Nothing: chartrack cuts its write-ahead log itself.
+    #[default]
+    None,
+    /// `litestream replicate` tails the write-ahead log and cuts it after shipping it.
+    Litestream,
+}
+
 /// A serial line's parity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -257,6 +272,7 @@ impl Default for Config {
             printers: Vec::new(),
             label_templates: None,
             label_symbology: "code128".into(),
+            replication: Replication::None,
             stations: Vec::new(),
         }
     }
@@ -573,6 +589,20 @@ baud = 9600
         let e = e.to_string();
         assert!(
             e.contains("timezone = \"America/Chicgo\" is not an IANA time zone"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn replication_is_none_or_litestream_and_anything_else_is_refused() {
+        assert_eq!(Config::default().replication, Replication::None);
+        let c = Config::parse("replication = \"litestream\"").unwrap();
+        assert_eq!(c.replication, Replication::Litestream);
+        let e = Config::parse("replication = \"rsync\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("rsync") && e.contains("none") && e.contains("litestream"),
             "{e}"
         );
     }

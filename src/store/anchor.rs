@@ -185,6 +185,20 @@ pub struct Anchor {
     pub at: String,
     pub entries: i64,
     pub head: String,
+    /// Written by `chartrack restore`: the log was put back to this head from a copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored: Option<Restored>,
+}
+
+/// What `chartrack restore` records in the anchor it writes for the restored log's head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restored {
+    /// The file the database was restored from.
+    pub from: String,
+    /// Anchored entries past the restored head: written before the copy was lost, not in it.
+    pub lost_entries: i64,
+    /// The newest anchor before the restore (entries), when there was one.
+    pub anchored_before: Option<i64>,
 }
 
 /// The head of the chain as the database has it now: (entries, newest hash).
@@ -289,7 +303,12 @@ impl Anchorer {
                 let mut once = || match extends(&conn, last.as_ref()) {
                     Ok(Extends::Yes(entries, head)) => {
                         let at = crate::clock::stamp(clock.now());
-                        let anchor = Anchor { at, entries, head };
+                        let anchor = Anchor {
+                            at,
+                            entries,
+                            head,
+                            restored: None,
+                        };
                         match append(&path, &anchor) {
                             Ok(()) => {
                                 last = Some(anchor);
@@ -378,6 +397,7 @@ mod tests {
                 at: format!("t{n}"),
                 entries: n,
                 head: "h".into(),
+                restored: None,
             };
             append(&p, &a).unwrap();
         }

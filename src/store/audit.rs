@@ -275,6 +275,7 @@ mod tests {
             at: "2026-12-01T00:00:00.000Z".into(),
             entries,
             head,
+            restored: None,
         }
     }
 

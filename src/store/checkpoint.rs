@@ -23,6 +23,14 @@
 //!
 //! Under steady scan load with readers coming and going the log file stays under 16 MB
 //! (`tests/api/ledger.rs`, `the_write_ahead_log_stays_under_16_mb_under_steady_load`).
+//!
+//! Under Litestream (`replication = "litestream"`, [`Limits::LITESTREAM`]) cutting the log is
+//! Litestream's job: it holds a read transaction open all the time and checkpoints itself once
+//! it has shipped the frames, so a truncating checkpoint here would wait its whole timeout on
+//! every round (measured: scans fell from about 470/s to 40/s, the log grew past 15 MB), and one
+//! that got through behind its back would force it to take a new snapshot. Then this thread
+//! copies passively only, and the writer cuts the log only past [`LITESTREAM_TRUNCATE_PAGES`]
+//! (64 MB): what keeps it bounded when Litestream is stopped or stuck.
 
 use super::streak::Tell;
 use rusqlite::Connection;
@@ -51,9 +59,40 @@ const WRITER_BUSY: Duration = Duration::from_secs(5);
 /// long: the space an operator frees goes to the records, not to a log that grows again.
 pub const TIGHT: Duration = Duration::from_secs(600);
 
+/// Under Litestream: the writer is asked to cut the log past this many pages (64 MB), far past
+/// Litestream's own checkpoint (1,000 pages by default), so only when Litestream is not doing it.
+pub const LITESTREAM_TRUNCATE_PAGES: i64 = 16_384;
+
+/// When the log is cut, and by whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The writer is asked to truncate past this many pages ([`TRUNCATE_PAGES`]).
+    pub truncate_pages: i64,
+    /// Asked again every [`SOON`], waiting up to [`HOLD`], past this many ([`HOLD_PAGES`]).
+    pub hold_pages: i64,
+    /// The checkpoint thread truncates the log itself once it has copied it whole.
+    pub truncate_when_copied: bool,
+}
+
+impl Limits {
+    /// chartrack alone cuts its log.
+    pub const OWN: Limits = Limits {
+        truncate_pages: TRUNCATE_PAGES,
+        hold_pages: HOLD_PAGES,
+        truncate_when_copied: true,
+    };
+    /// Litestream cuts the log; chartrack only past [`LITESTREAM_TRUNCATE_PAGES`].
+    pub const LITESTREAM: Limits = Limits {
+        truncate_pages: LITESTREAM_TRUNCATE_PAGES,
+        hold_pages: 2 * LITESTREAM_TRUNCATE_PAGES,
+        truncate_when_copied: false,
+    };
+}
+
 /// The checkpoint thread's request to the writer: truncate the log between two batches.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Request {
+    limits: Limits,
     asked: AtomicU8,
     /// Until when the log is cut after every batch (a disk was full).
     tight_until: Mutex<Option<std::time::Instant>>,
@@ -61,7 +100,23 @@ pub struct Request {
     failing: Mutex<super::streak::Streak>,
 }
 
+impl Default for Request {
+    /// chartrack alone cuts its log ([`Limits::OWN`]).
+    fn default() -> Request {
+        Request::new(Limits::OWN)
+    }
+}
+
 impl Request {
+    pub fn new(limits: Limits) -> Request {
+        Request {
+            limits,
+            asked: AtomicU8::new(0),
+            tight_until: Mutex::new(None),
+            failing: Mutex::default(),
+        }
+    }
+
     /// `hold`: the log is past [`HOLD_PAGES`]; wait for old readers up to [`HOLD`].
     fn ask(&self, hold: bool) {
         self.asked.store(if hold { 2 } else { 1 }, Ordering::SeqCst);
@@ -98,7 +153,7 @@ impl Request {
         };
         // The writer looks at the log file itself too: it grows faster than the checkpoint
         // thread's rounds come when scans pour in.
-        let long = wal_len(conn) >= HOLD_PAGES as u64 * 4096;
+        let long = wal_len(conn) >= self.limits.hold_pages as u64 * 4096;
         let wait = match asked {
             _ if long => HOLD,
             0 => return,
@@ -172,17 +227,18 @@ fn round(conn: &Connection, writer: &Request) -> rusqlite::Result<bool> {
         Err(e) if busy(&e) => return Ok(true),
         Err(e) => return Err(e),
     };
-    if log > 0 && copied == log {
+    let limits = writer.limits;
+    if limits.truncate_when_copied && log > 0 && copied == log {
         return match checkpoint(conn, "TRUNCATE") {
             Ok(_) => Ok(true),
             Err(e) if busy(&e) => Ok(true),
             Err(e) => Err(e),
         };
     }
-    if log >= TRUNCATE_PAGES {
-        writer.ask(log >= HOLD_PAGES);
+    if log >= limits.truncate_pages {
+        writer.ask(log >= limits.hold_pages);
     }
-    Ok(log < HOLD_PAGES)
+    Ok(log < limits.hold_pages)
 }
 
 /// The writer or a reader held on longer than it was waited for: not a failure, the next round
@@ -313,5 +369,53 @@ mod tests {
         }
         assert_eq!(rows_in_main_file(&db), 50);
         store.shutdown();
+    }
+
+    /// Under Litestream the log is copied back but never cut here once copied (Litestream, which
+    /// holds a reader on it, cuts it); alone, chartrack cuts it to nothing once it is copied.
+    #[test]
+    fn under_litestream_the_copied_log_is_left_for_litestream_to_cut() {
+        for (replication, cut) in [
+            (crate::config::Replication::None, true),
+            (crate::config::Replication::Litestream, false),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("t.db");
+            let options = Options {
+                replication,
+                ..Options::default()
+            };
+            let store = Store::open(&db, options).unwrap();
+            let now = store.clock().now();
+            store
+                .write_blocking(move |c| {
+                    for i in 0..50 {
+                        let l = NewLocation {
+                            code: LocationCode::parse(&format!("U{i}")).unwrap(),
+                            name: format!("Unit {i}"),
+                            kind: LocationKind::Unit,
+                            barcode: None,
+                            terminal: None,
+                        };
+                        create_location(c, &l, now)?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            let wal = || std::fs::metadata(dir.path().join("t.db-wal")).map_or(0, |m| m.len());
+            // Copied back in both cases (the passive checkpoint runs every 100 ms).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while rows_in_main_file(&db) < 50 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{replication:?}: not copied"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            // A few more rounds: cut to nothing, or left for Litestream.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            assert_eq!(wal() == 0, cut, "{replication:?}: log file {} bytes", wal());
+            store.shutdown();
+        }
     }
 }

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod query;
 pub mod reports;
 pub mod requests;
+pub mod restore;
 pub mod scan;
 pub mod schema;
 pub mod sessions;
@@ -95,6 +96,8 @@ pub struct Options {
     pub clock: Clock,
     pub engine: engine::Settings,
     pub audit: AuditFiles,
+    /// Whether Litestream cuts the write-ahead log (`replication`).
+    pub replication: crate::config::Replication,
 }
 
 /// Where the access log's key and anchors are kept, outside the database, and how often an
@@ -137,6 +140,7 @@ impl Options {
                 anchors: config.audit_anchor.clone(),
                 every: std::time::Duration::from_secs(config.anchor_seconds.max(1).into()),
             },
+            replication: config.replication,
             ..Default::default()
         }
     }
@@ -263,7 +267,10 @@ impl Store {
         let audit_key = Arc::new(anchor::AuditKey::load_or_create(&key_path, next_entry)?);
         let anchors = (options.audit.anchors.clone()).unwrap_or_else(|| beside(path, ".anchors"));
         audit_key.register(&conn)?;
-        let truncate = Arc::new(checkpoint::Request::default());
+        let truncate = Arc::new(checkpoint::Request::new(match options.replication {
+            crate::config::Replication::None => checkpoint::Limits::OWN,
+            crate::config::Replication::Litestream => checkpoint::Limits::LITESTREAM,
+        }));
         let checkpointer =
             checkpoint::Checkpointer::start(open_conn(path, false)?, Arc::clone(&truncate))?;
         let anchorer = anchor::Anchorer::start(

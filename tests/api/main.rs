@@ -22,6 +22,7 @@ mod label_pictures;
 mod labels;
 mod layers;
 mod ledger;
+mod litestream;
 mod live_pages;
 mod local_time;
 mod openapi;

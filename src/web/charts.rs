@@ -284,7 +284,10 @@ pub async fn volume_page(
             section.volume {
                 h1 { (v.last_name) ", " (v.first_name) }
                 p.sub { "MRN " (v.mrn) " · " (v.record_type) " volume " (v.volume) " · " code { (v.barcode) }
-                    @if v.restricted { " · " span.badge { "restricted" } } }
+                    @if v.restricted { " · " span.badge { "restricted" } }
+                    @if caller.role().is_some_and(|r| r.at_least(crate::domain::Role::Clerk)) {
+                        " · " a href={ "/labels/volume/" (super::url_escape(&v.barcode)) } { "Print label" }
+                    } }
                 div.where {
                     span class={ "status big " (v.status) } { (status_words(&v.status)) }
                     span.place { (v.location.name) }

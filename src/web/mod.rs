@@ -6,6 +6,7 @@
 mod admin;
 mod charts;
 mod display;
+mod labels;
 mod live;
 mod places;
 mod pull_list;
@@ -76,6 +77,12 @@ pub fn routes() -> Routes {
             User(Supervisor),
             records::acknowledge,
         )
+        .get("/labels", User(Clerk), labels::hub)
+        .get("/labels/go", User(Clerk), labels::go)
+        .get("/labels/sheet", User(Clerk), labels::sheet)
+        .get("/labels/printed", User(Supervisor), labels::prints_report)
+        .get("/labels/{kind}/{id}", User(Clerk), labels::label_page)
+        .post("/labels/{kind}/{id}/print", User(Clerk), labels::print)
         .get("/reports", User(Supervisor), reports::reports_index)
         .get("/reports/{name}", User(Supervisor), reports::report)
         .get("/exceptions", User(Supervisor), admin::exceptions)
@@ -231,6 +238,12 @@ pub const MENU: &[MenuItem] = &[
         href: "/stations",
         label: "Stations",
         what: "the scanners, their modes and links",
+    },
+    MenuItem {
+        role: Role::Clerk,
+        href: "/labels",
+        label: "Labels",
+        what: "print chart, shelf and cart labels, and request slips",
     },
     MenuItem {
         role: Role::Supervisor,

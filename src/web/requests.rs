@@ -510,7 +510,10 @@ pub async fn request_page(
         &format!("Request {}", r.barcode),
         html! {
             h1 { "Request " (r.barcode) " " (priority_badge(r.priority)) }
-            p.where { (stage(&r)) }
+            p.where { (stage(&r))
+                @if caller.role().is_some_and(|role| role.at_least(crate::domain::Role::Clerk)) {
+                    " · " a href={ "/labels/slip/" (url_escape(&r.barcode)) } { "Print slip" }
+                } }
             dl {
                 dt { "Patient" } dd { (r.last_name) ", " (r.first_name) " · MRN " (r.mrn) }
                 dt { "Volume" } dd { a href={ "/volumes/" (url_escape(&r.volume)) } { (r.volume) } " (" (r.record_type) " vol. " (r.volume_no) ")" }

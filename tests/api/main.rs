@@ -18,6 +18,7 @@ mod faults;
 mod helpers;
 mod inputs;
 mod io_faults;
+mod label_pages;
 mod label_pictures;
 mod labels;
 mod layers;

@@ -46,6 +46,8 @@ pub enum Format {
     Zpl,
     /// An SVG drawing at the label's physical size.
     Svg,
+    /// A PNG picture of the SVG label at 300 dpi.
+    Png,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -96,13 +98,14 @@ pub fn label(command: LabelCommand, config: &Config, store: &Store) -> anyhow::R
         LabelCommand::Slip(o) => (Kind::Slip, o),
     };
     let label = job::read(store, kind, &one.id, &actor)?;
-    let text = match one.format {
-        Format::Zpl => t.zpl(&label, one.size)?,
-        Format::Svg => t.svg(&label)?,
+    let bytes = match one.format {
+        Format::Zpl => t.zpl(&label, one.size)?.into_bytes(),
+        Format::Svg => t.svg(&label)?.into_bytes(),
+        Format::Png => t.png(&label, 300)?,
     };
     match one.out {
         Some(f) => {
-            std::fs::write(&f, text).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+            std::fs::write(&f, bytes).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
             eprintln!(
                 "{} label {} written to {}",
                 kind.name(),
@@ -110,7 +113,12 @@ pub fn label(command: LabelCommand, config: &Config, store: &Store) -> anyhow::R
                 f.display()
             );
         }
-        None => print!("{text}"),
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.flush()?;
+        }
     }
     Ok(())
 }

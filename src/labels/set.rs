@@ -201,6 +201,11 @@ impl Templates {
         self.svg[&label.kind].fill(&|f| label.get(f), &label.barcode, self.symbology, None)
     }
 
+    /// One label as a PNG picture at `dpi` (the SVG rasterised, text in the machine's fonts).
+    pub fn png(&self, label: &Label, dpi: u32) -> anyhow::Result<Vec<u8>> {
+        rasterise(&self.svg(label)?, dpi)
+    }
+
     /// Sheets of labels: one SVG document a page, filled row by row.
     pub fn sheet(&self, labels: &[Label], paper: Paper) -> anyhow::Result<Vec<String>> {
         let sheet = &self.sheets[&paper];
@@ -222,6 +227,52 @@ impl Templates {
     pub fn per_page(&self, paper: Paper) -> usize {
         self.sheets[&paper].per_page()
     }
+}
+
+/// The machine's fonts, read once: a PNG label's text is drawn with them.
+fn fonts() -> anyhow::Result<std::sync::Arc<resvg::usvg::fontdb::Database>> {
+    static FONTS: std::sync::OnceLock<std::sync::Arc<resvg::usvg::fontdb::Database>> =
+        std::sync::OnceLock::new();
+    let db = FONTS.get_or_init(|| {
+        let mut db = resvg::usvg::fontdb::Database::new();
+        db.load_system_fonts();
+        db.set_sans_serif_family("DejaVu Sans");
+        std::sync::Arc::new(db)
+    });
+    if db.is_empty() {
+        anyhow::bail!(
+            "a PNG label needs a TrueType font on this machine to draw its text (e.g. apt-get install fonts-dejavu-core); ZPL and SVG labels need none"
+        );
+    }
+    Ok(db.clone())
+}
+
+/// An SVG document as a PNG picture at `dpi` (SVG's own unit is 1/96 in), on white.
+pub fn rasterise(svg: &str, dpi: u32) -> anyhow::Result<Vec<u8>> {
+    use resvg::{tiny_skia, usvg};
+    let options = usvg::Options {
+        fontdb: fonts()?,
+        ..usvg::Options::default()
+    };
+    let tree = usvg::Tree::from_str(svg, &options)
+        .map_err(|e| anyhow::anyhow!("the label's SVG cannot be drawn: {e}"))?;
+    let scale = dpi as f32 / 96.0;
+    let size = tree
+        .size()
+        .to_int_size()
+        .scale_by(scale)
+        .ok_or_else(|| anyhow::anyhow!("the label is too large to draw at {dpi} dpi"))?;
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or_else(|| anyhow::anyhow!("the label is too large to draw at {dpi} dpi"))?;
+    pixmap.fill(tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        tiny_skia::Transform::from_scale(scale, scale),
+        &mut pixmap.as_mut(),
+    );
+    pixmap
+        .encode_png()
+        .map_err(|e| anyhow::anyhow!("the label cannot be written as PNG: {e}"))
 }
 
 fn kind_named(k: &str) -> Kind {

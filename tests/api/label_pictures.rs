@@ -97,3 +97,26 @@ async fn every_label_kind_in_code_128_reads_back_after_a_browser_rasterises_it()
 async fn every_label_kind_in_datamatrix_reads_back_after_a_browser_rasterises_it() {
     round_trip("datamatrix", BarcodeFormat::DATA_MATRIX).await;
 }
+
+#[test]
+fn a_png_label_reads_back_as_its_barcode() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = department(dir.path(), "");
+    let out = dir.path().join("v.png");
+    ok(
+        &config,
+        &[
+            "label",
+            "volume",
+            "LB0002",
+            "--format",
+            "png",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let (grey, w, h) = luma(&std::fs::read(&out).unwrap());
+    assert!(w > 700, "300 dpi: {w} px wide");
+    let read = rxing::helpers::detect_in_luma(grey, w, h, Some(BarcodeFormat::CODE_128)).unwrap();
+    assert_eq!(read.getText(), "LB0002");
+}

@@ -224,7 +224,10 @@ pub fn main() -> ExitCode {
     init_tracing();
     let detail = std::env::var("CHARTRACK_PANIC_DETAIL").is_ok_and(|v| v == "1");
     std::panic::set_hook(Box::new(move |info| {
-        eprintln!("{}", panic_line(info, detail))
+        // Not eprintln!: a standard error that cannot be written would panic inside the hook,
+        // and a panic in the hook aborts the whole server.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "{}", panic_line(info, detail));
     }));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -275,9 +278,13 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("CHARTRACK_LOG")
         .unwrap_or_else(|_| EnvFilter::new("chartrack=info,warn"));
+    // A log line that cannot be written (standard error a file on a full disk or past a
+    // file-size limit) is dropped: the subscriber's own report of it would go to the same
+    // standard error, fail, and abort the server in the middle of a write.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .try_init();
 }
 

@@ -31,7 +31,8 @@ impl IntoResponse for AppError {
             AppError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
             AppError::UnsupportedMedia(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
             AppError::Unavailable(m) => {
-                tracing::warn!(reason = %m, "request refused: storage unavailable");
+                // The writer told the fault once with its cause; each refusal is only counted.
+                tracing::debug!(reason = %m, "request refused: storage unavailable");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!("not recorded: {m}; try again"),

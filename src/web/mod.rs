@@ -385,7 +385,7 @@ impl IntoResponse for PageError {
             TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
             UnsupportedMedia(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
             Unavailable(m) => {
-                tracing::warn!(reason = %m, "page refused: storage unavailable");
+                tracing::debug!(reason = %m, "page refused: storage unavailable");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!("Not saved: {m}. Try again."),

@@ -193,3 +193,52 @@ async fn write_errors_are_refused_told_once_and_writes_resume_when_the_fault_cle
     .await
     .unwrap();
 }
+
+/// The server's standard error is a log file on the same failing disk (`serve 2>>log`): a log
+/// line that cannot be written is dropped, and the server goes on refusing and then recording
+/// scans. Before, the log writer's own complaint failed too and the server aborted (SIGABRT) at
+/// the first refused scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_file_that_cannot_be_written_does_not_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, token) = tokio::task::spawn_blocking({
+        let d = dir.path().to_owned();
+        move || hospital(&d)
+    })
+    .await
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chartrack"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("serve exited").unwrap();
+        if let Some(rest) = line.strip_prefix("chartrack listening on ") {
+            break rest.split(' ').next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let http = reqwest::Client::new();
+    fsize(&child, "1");
+    let id = uuid::Uuid::new_v4().to_string();
+    for _ in 0..3 {
+        let (s, body) = scan_with_id(&http, &base, &token, "SD0001", &id).await;
+        assert_eq!(s, 503, "{body}");
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the server died");
+    fsize(&child, "unlimited");
+    let (s, body) = scan_with_id(&http, &base, &token, "SD0001", &id).await;
+    assert_eq!(s, 200, "{body}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}

@@ -110,8 +110,9 @@ struct Health {
     /// `ok`, or `unavailable` when something is down.
     #[schema(pattern = "^(ok|unavailable)$")]
     status: &'static str,
-    /// The single writer thread: `running` or `stopped`.
-    #[schema(pattern = "^(running|stopped)$")]
+    /// The single writer thread: `running`, `failing` (running, but its last write failed: a
+    /// full or failing disk; nothing is being recorded) or `stopped`.
+    #[schema(pattern = "^(running|failing|stopped)$")]
     writer: &'static str,
     /// The WAL checkpoint thread: `running` or `stopped`.
     #[schema(pattern = "^(running|stopped)$")]
@@ -119,7 +120,7 @@ struct Health {
     /// `ok` or `unreadable`.
     #[schema(pattern = "^(ok|unreadable)$")]
     database: &'static str,
-    /// What is down: `writer`, `checkpoint`, `database`.
+    /// What is down: `writer`, `checkpoint`, `writes` (the last write failed), `database`.
     down: Vec<&'static str>,
 }
 
@@ -150,7 +151,11 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
     };
     let body = Health {
         status: if down.is_empty() { "ok" } else { "unavailable" },
-        writer: state(health.writer),
+        writer: match (health.writer, health.writes) {
+            (false, _) => "stopped",
+            (true, false) => "failing",
+            (true, true) => "running",
+        },
         checkpoint: state(health.checkpoint),
         database: if database { "ok" } else { "unreadable" },
         down,

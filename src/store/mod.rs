@@ -235,16 +235,22 @@ pub struct Health {
     pub writer: bool,
     /// The WAL checkpoint thread runs.
     pub checkpoint: bool,
+    /// The last write transaction committed (false while a full or failing disk refuses them).
+    pub writes: bool,
 }
 
 impl Health {
     /// The names of what is not running, in a fixed order; empty when all is well.
     pub fn down(&self) -> Vec<&'static str> {
-        [("writer", self.writer), ("checkpoint", self.checkpoint)]
-            .into_iter()
-            .filter(|(_, up)| !up)
-            .map(|(name, _)| name)
-            .collect()
+        [
+            ("writer", self.writer),
+            ("checkpoint", self.checkpoint),
+            ("writes", self.writes),
+        ]
+        .into_iter()
+        .filter(|(_, up)| !up)
+        .map(|(name, _)| name)
+        .collect()
     }
 }
 
@@ -323,6 +329,12 @@ impl Store {
         Health {
             writer: self.inner.writer.alive(),
             checkpoint: self.inner.checkpointer.alive(),
+            writes: !self
+                .inner
+                .writer
+                .stats
+                .failing
+                .load(std::sync::atomic::Ordering::SeqCst),
         }
     }
     /// Answers of committed scans, in commit order, for the live feed.

@@ -73,6 +73,8 @@ pub struct WriterStats {
     pub failed_commits: std::sync::atomic::AtomicU64,
     /// Jobs that panicked (each one rolled back and answered with an internal error).
     pub panicked_jobs: std::sync::atomic::AtomicU64,
+    /// The last write transaction failed (a full or failing disk): true until one commits.
+    pub failing: AtomicBool,
 }
 
 pub struct Writer {
@@ -210,6 +212,7 @@ fn run(
         };
         if let Err(e) = &commit {
             stats.failed_commits.fetch_add(1, Relaxed);
+            stats.failing.store(true, Ordering::SeqCst);
             // Told once a run (a failing disk must not fill the log it is also writing to);
             // every failure is counted in chartrack_writer_failed_commits_total.
             match streak.failed(&e.to_string()) {
@@ -223,6 +226,7 @@ fn run(
         } else {
             stats.commits.fetch_add(1, Relaxed);
             stats.jobs.fetch_add(batch.len() as u64, Relaxed);
+            stats.failing.store(false, Ordering::SeqCst);
             if let Some((failed, lasted)) = streak.succeeded() {
                 tracing::warn!(
                     failed_transactions = failed,

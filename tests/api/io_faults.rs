@@ -114,6 +114,24 @@ async fn write_errors_are_refused_told_once_and_writes_resume_when_the_fault_cle
         );
         refused.push((barcode, id));
     }
+    // A monitor sees it: the writer runs but fails.
+    let health: Value = http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["writer"], "failing", "{health}");
+    assert_eq!(health["status"], "unavailable", "{health}");
+    assert!(
+        health["down"]
+            .as_array()
+            .unwrap()
+            .contains(&"writes".into()),
+        "{health}"
+    );
     // Reads that write nothing go on.
     let r = http
         .get(format!("{base}/api/v1/locations"))
@@ -157,6 +175,8 @@ async fn write_errors_are_refused_told_once_and_writes_resume_when_the_fault_cle
         log.lock().unwrap()
     );
     assert_eq!(count(&log, "write transaction failed"), 1);
+    let r = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "healthy again");
 
     // Each refused-then-retried scan is recorded exactly once.
     for (barcode, id) in &refused {

@@ -220,6 +220,7 @@ enum ImportCommand {
 
 pub fn main() -> ExitCode {
     ignore_file_size_signal();
+    private_files();
     let cli = Cli::parse();
     init_tracing();
     let detail = std::env::var("CHARTRACK_PANIC_DETAIL").is_ok_and(|v| v == "1");
@@ -248,6 +249,16 @@ fn ignore_file_size_signal() {
     // no handler code, so there is nothing to be async-signal-safe.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+/// Every file chartrack creates holds patient data or what protects it (the database, its log,
+/// backups, labels, the audit key and anchors): readable by chartrack's own user only, whatever
+/// the umask of the shell or service that started it.
+fn private_files() {
+    // SAFETY: umask only sets the process's file-creation mask; called first thing in `main`.
+    unsafe {
+        libc::umask(0o077);
     }
 }
 

@@ -254,11 +254,36 @@ impl Health {
     }
 }
 
+/// A database file others could read (made before this version, or copied in) is made readable
+/// by chartrack's user only, with its log files; said once.
+fn private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for p in [
+        path.to_path_buf(),
+        beside(path, "-wal"),
+        beside(path, "-shm"),
+    ] {
+        if let Ok(m) = std::fs::metadata(&p) {
+            if m.permissions().mode() & 0o077 != 0 {
+                match std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+                    Ok(()) => {
+                        tracing::info!(path = %p.display(), "made readable by chartrack's user only (it holds patient data)")
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %p.display(), error = %e, "others can read this file of patient data, and it could not be changed")
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Store {
     /// Open (creating and migrating if needed) the database at `path` and start its writer.
     /// Refuses, with a message saying why, a database that fails its checks.
     pub fn open(path: &Path, options: Options) -> anyhow::Result<Store> {
         let mut conn = open_conn(path, false)?;
+        private(path);
         let quick: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
         if quick != "ok" {
             anyhow::bail!(

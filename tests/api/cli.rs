@@ -620,3 +620,31 @@ fn a_file_with_thousands_of_bad_rows_lists_the_first_and_counts_the_rest() {
     assert!(err.contains("3000 problem(s); nothing was imported"));
     assert!(err.lines().count() < 260, "{} lines", err.lines().count());
 }
+
+/// The database, its backups and the audit key hold patient data or protect it: readable by
+/// chartrack's user only, whatever the umask it was started with; an older database others could
+/// read is made private when opened. (Before, the database and backups were 0644.)
+#[test]
+fn patient_data_files_are_readable_by_chartracks_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let out = chartrack(
+        dir.path(),
+        &["user", "add", "ann", "--role", "clerk"],
+        Some("a long enough secret\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let db = dir.path().join("t.db");
+    assert_eq!(mode(&db), 0o600);
+    let backup = dir.path().join("b.db");
+    let out = chartrack(dir.path(), &["backup", backup.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mode(&backup), 0o600);
+    assert_eq!(mode(&dir.path().join("t.db.audit-key")), 0o600);
+    // An older database left readable by others is made private.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = chartrack(dir.path(), &["check"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mode(&db), 0o600);
+}

@@ -18,9 +18,18 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// The command line: `cli:` and the operating-system user.
+    /// The command line: `cli:` and the operating-system user (its login name, or its uid when
+    /// the environment names none, as under a service manager or cron).
     pub fn command_line() -> Actor {
-        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        let user = ["USER", "LOGNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|u| !u.trim().is_empty()))
+            .unwrap_or_else(|| {
+                use std::os::unix::fs::MetadataExt;
+                std::fs::metadata("/proc/self")
+                    .map(|m| format!("uid {}", m.uid()))
+                    .unwrap_or_else(|_| "unknown".into())
+            });
         Actor {
             user_id: None,
             name: format!("cli:{user}"),

@@ -72,7 +72,7 @@ pub enum Kind {
     Badge,
     Container,
     Report,
-    /// A request's slip (the pull list's barcode); not in the fixed command line's list, added.
+    /// A request's slip (its Q barcode, as on the pull list).
     Slip,
 }
 

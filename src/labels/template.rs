@@ -18,7 +18,8 @@ pub enum Lang {
 #[derive(Debug, Clone)]
 enum Piece {
     Text(String),
-    Field(String),
+    /// A field, cut to at most this many characters (`{{name max=24}}`).
+    Field(String, Option<usize>),
     /// The barcode, with its options (`module`, `height` in dots for ZPL; `x`, `y`, `width`,
     /// `height` in the label's units for SVG).
     Symbol(Vec<(String, f64)>),
@@ -105,12 +106,27 @@ impl Template {
                     }
                     (_, field) => {
                         let kind = kind.expect("a label template has a kind");
-                        if !kind.fields().contains(&field) || words.next().is_some() {
+                        if !kind.fields().contains(&field) {
                             return Err(at(format!(
                                 "unknown placeholder {{{{{inner}}}}} for a {} label (known: {}, symbol)",
                                 kind.name(),
                                 kind.fields().join(", ")
                             )));
+                        }
+                        let mut max = None;
+                        for w in words {
+                            match w.split_once('=') {
+                                Some(("max", n)) => {
+                                    max = Some(n.parse::<usize>().ok().filter(|n| (1..=500).contains(n)).ok_or_else(|| {
+                                        at(format!("max={n} is not a number of characters from 1 to 500"))
+                                    })?)
+                                }
+                                _ => {
+                                    return Err(at(format!(
+                                        "unknown option `{w}` in {{{{{inner}}}}} (a field takes max=N, the most characters shown)"
+                                    )))
+                                }
+                            }
                         }
                         if lang == Lang::Zpl {
                             // Values are escaped as ^FH hex (_5E for ^): the field must say so.
@@ -123,7 +139,7 @@ impl Template {
                                 )));
                             }
                         }
-                        pieces.push(Piece::Field(field.to_owned()));
+                        pieces.push(Piece::Field(field.to_owned(), max));
                     }
                 }
                 rest = &after[close + 2..];
@@ -163,8 +179,17 @@ impl Template {
         for p in &self.pieces {
             match p {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Field(f) => {
-                    let v = fields(f);
+                Piece::Field(f, max) => {
+                    let mut v = fields(f);
+                    if let Some(max) = *max {
+                        if v.chars().count() > max {
+                            // Cut to fit; an SVG label shows that it was cut.
+                            v = match self.lang {
+                                Lang::Zpl => v.chars().take(max).collect(),
+                                _ => v.chars().take(max - 1).chain(['…']).collect(),
+                            };
+                        }
+                    }
                     match self.lang {
                         Lang::Zpl => out.push_str(&zpl_escape(&v)),
                         _ => out.push_str(&xml_escape(&v)),
@@ -363,6 +388,34 @@ mod tests {
                 .to_string();
             assert!(e.contains(why), "{t:?}: {e}");
         }
+    }
+
+    #[test]
+    fn a_long_value_is_cut_to_its_max() {
+        let t = Template::parse(
+            "t.svg",
+            "<svg><text>{{name max=8}}</text>{{symbol x=0 y=0 width=9 height=9}}</svg>",
+            Lang::Svg,
+            Some(Kind::Volume),
+        )
+        .unwrap();
+        let out = t
+            .fill(
+                &|_| "SYNTHETICLASTNAME, Pat".into(),
+                "V1",
+                Symbology::Code128,
+                None,
+            )
+            .unwrap();
+        assert!(out.contains("<text>SYNTHET…</text>"), "{out}");
+        let e = Template::parse(
+            "t.svg",
+            "<svg>{{name maxx=8}}</svg>",
+            Lang::Svg,
+            Some(Kind::Volume),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("maxx=8"), "{e}");
     }
 
     #[test]

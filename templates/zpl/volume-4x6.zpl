@@ -2,7 +2,7 @@
 ^CI28
 ^PW812
 ^LL1218
-^FO40,40^A0N,60,54^FH^FD{{name}}^FS
+^FO40,40^A0N,60,54^FH^FD{{name max=24}}^FS
 ^FO40,120^A0N,40,36^FH^FDMRN {{mrn_grouped}}^FS
 ^FO40,170^A0N,40,36^FH^FDDOB {{birth_date}}^FS
 ^FO40,220^A0N,40,36^FH^FD{{record_type}} volume {{volume}}^FS

@@ -364,3 +364,31 @@ fn a_sheet_of_location_labels_has_one_cell_a_label_and_a_page_a_sheet() {
     assert!(e.contains("NOPE"), "{e}");
     assert!(!vols.exists());
 }
+
+/// A long name is cut where the label ends (with an ellipsis on SVG, within the label on ZPL),
+/// and the SVG label prints the barcode's value under it for a clerk to key in from a damaged
+/// label (fresh-eyes: names ran under the colour bands and off the label; no readable value).
+#[test]
+fn a_long_name_is_cut_to_the_label_and_the_barcode_value_is_printed_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = department(dir.path(), "");
+    let vols = dir.path().join("long.csv");
+    std::fs::write(
+        &vols,
+        "barcode,mrn,last_name,first_name,birth_date,volume,record_type,home\n\
+         LB0009,123498,Zzsynthlastnamewithalongtail,Bartholomew,,1,medical,FR-00-19\n",
+    )
+    .unwrap();
+    ok(&config, &["import", "volumes", vols.to_str().unwrap()]);
+    let svg = ok(&config, &["label", "volume", "LB0009", "--format", "svg"]);
+    assert!(svg.contains(">ZZSYNTHLASTNAMEWI…<"), "{svg}");
+    assert!(
+        svg.contains(">LB0009</text>"),
+        "the value under the bars: {svg}"
+    );
+    let zpl = ok(&config, &["label", "volume", "LB0009", "--size", "2x1"]);
+    assert!(
+        zpl.contains("^FDZZSYNTHLASTNAMEW^FS"),
+        "16 characters on a 2x1 label: {zpl}"
+    );
+}

@@ -2,6 +2,7 @@
 //! store's read pool (patient data through the audited path) and write only through the
 //! single writer. Who may call what is decided in `auth`.
 
+pub mod bodies;
 mod error;
 pub mod openapi;
 pub mod workflows;
@@ -189,6 +190,28 @@ struct ScanBody {
     scanned_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+impl ScanBody {
+    /// The body's own limits, before the scan path: a station named is 1 to 64 characters, the
+    /// barcode at most 4096 bytes (the scan path refuses a line over 128 as too long, recorded).
+    fn check(&self) -> Result<(), AppError> {
+        if self
+            .station
+            .as_ref()
+            .is_some_and(|s| s.is_empty() || s.len() > 64)
+        {
+            return Err(AppError::BadRequest(
+                "station must be 1 to 64 characters".into(),
+            ));
+        }
+        if self.barcode.len() > 4096 {
+            return Err(AppError::BadRequest(
+                "barcode is far too long to be a scan".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Record a scan from a station
 ///
 /// The scan goes through the one scan path (the same as a serial scanner's). A refused scan
@@ -207,6 +230,7 @@ async fn post_scan(
     Extension(who): Extension<Principal>,
     ApiJson(body): ApiJson<ScanBody>,
 ) -> AppResult<impl IntoResponse> {
+    body.check()?;
     let station = match (body.station, &who) {
         // The gate lets no display this far; said again where it would matter.
         (_, Principal::Display { .. }) => {
@@ -220,16 +244,6 @@ async fn post_scan(
             ))
         }
     };
-    if station.is_empty() || station.len() > 64 {
-        return Err(AppError::BadRequest(
-            "station must be 1 to 64 characters".into(),
-        ));
-    }
-    if body.barcode.len() > 4096 {
-        return Err(AppError::BadRequest(
-            "barcode is far too long to be a scan".into(),
-        ));
-    }
     let user = match &who {
         Principal::Station { id } if *id != station => {
             return Err(AppError::Forbidden(format!(

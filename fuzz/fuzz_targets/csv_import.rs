@@ -178,7 +178,11 @@ fn generated(data: &[u8]) {
             ]
         })
         .collect();
-    let mut w = csv::Writer::from_writer(Vec::new());
+    // RFC 4180's CRLF: the csv crate's default (LF) leaves a lone CR in a field unquoted,
+    // and every reader (this import, spreadsheets) ends a line there (fuzz run 1).
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
     w.write_record(VOLUME_COLUMNS).unwrap();
     for r in &rows {
         w.write_record(r).unwrap();

@@ -274,6 +274,7 @@ async fn post_scan(
     params(("barcode" = String, Path, description = "the volume's barcode (case-insensitive)")),
     responses(
         (status = 200, description = "the volume", body = query::VolumeView),
+        (status = 400, description = "a path that is not UTF-8 text", body = ErrorBody),
         (status = 404, description = "no volume with that barcode", body = ErrorBody),
     ))]
 async fn get_volume(
@@ -436,6 +437,7 @@ async fn get_locations(State(s): State<AppState>) -> AppResult<impl IntoResponse
     params(("code" = String, Path, description = "the location's code"), LimitQuery),
     responses(
         (status = 200, description = "the location and its volumes", body = query::LocationDetail),
+        (status = 400, description = "a malformed `limit`, or a path that is not UTF-8 text", body = ErrorBody),
         (status = 404, description = "no location with that code", body = ErrorBody),
     ))]
 async fn get_location(

@@ -14,8 +14,8 @@
 //! - rows accepted come in file order, each on a line of the file, each valid as the API
 //!   would take it (`NewVolume::validate`, `NewLocation::validate`);
 //! - generated rows: parse(render(rows)) == rows — accepted exactly when every row is good by
-//!   the rules written independently here, each field read back as written (ASCII white space
-//!   at the ends trimmed), on line 2, 3, ...; refused rows named by their own lines.
+//!   the rules written independently here, each field read back as written (white space at the
+//!   ends trimmed), on line 2, 3, ...; refused rows named by their own lines.
 #![no_main]
 
 use chartrack::import::{check_locations, check_reports, check_volumes, ImportErrors};
@@ -131,8 +131,10 @@ impl Gen<'_> {
     }
 }
 
-fn trim_ascii(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii_whitespace())
+/// How the import's reader trims a field: `csv::Trim::All` on a `StringRecord` trims Unicode
+/// white space (an em space too), not only ASCII's (fuzz run 1: the model here said ASCII).
+fn trim_field(s: &str) -> &str {
+    s.trim()
 }
 
 /// A barcode column: blank (one is issued), or 1 to 48 ASCII letters, digits and `-._/+`.
@@ -144,7 +146,7 @@ fn good_barcode(b: &str) -> bool {
 
 /// Whether a volume row is good, by the import's rules written out again here.
 fn good_volume(f: &[String; 8], kinds: &HashMap<String, String>) -> bool {
-    let f: Vec<&str> = f.iter().map(|s| trim_ascii(s)).collect();
+    let f: Vec<&str> = f.iter().map(|s| trim_field(s)).collect();
     let barcode = good_barcode(f[0]);
     let mrn = (1..=12).contains(&f[1].len()) && f[1].bytes().all(|b| b.is_ascii_digit());
     let name = |n: &str| !n.trim().is_empty() && n.len() <= 80 && !n.chars().any(char::is_control);
@@ -192,7 +194,7 @@ fn generated(data: &[u8]) {
     let mut seen = std::collections::HashSet::new();
     let mut twice = false;
     for r in &rows {
-        let b = trim_ascii(&r[0]);
+        let b = trim_field(&r[0]);
         if good_barcode(b) && !b.is_empty() {
             twice |= !seen.insert(b.to_ascii_uppercase());
         }
@@ -215,15 +217,15 @@ fn generated(data: &[u8]) {
             assert_eq!(parsed.len(), rows.len());
             for ((l, v), (r, want)) in parsed.iter().zip(rows.iter().zip(&lines)) {
                 assert_eq!(l, want, "line of {r:?}");
-                assert_eq!(v.mrn.as_str(), trim_ascii(&r[1]));
-                assert_eq!(v.last_name, trim_ascii(&r[2]));
-                assert_eq!(v.first_name, trim_ascii(&r[3]));
-                let b = trim_ascii(&r[0]);
+                assert_eq!(v.mrn.as_str(), trim_field(&r[1]));
+                assert_eq!(v.last_name, trim_field(&r[2]));
+                assert_eq!(v.first_name, trim_field(&r[3]));
+                let b = trim_field(&r[0]);
                 assert_eq!(
                     v.barcode.as_ref().map(|b| b.as_str().to_owned()),
                     (!b.is_empty()).then(|| b.to_ascii_uppercase())
                 );
-                assert_eq!(v.home.as_str(), trim_ascii(&r[7]));
+                assert_eq!(v.home.as_str(), trim_field(&r[7]));
             }
         }
         Err(e) => {

@@ -543,6 +543,36 @@ mod tests {
         }
     }
 
+    /// Fuzz run 1 (`csv_import`), what the reader does that the fuzz model had wrong: a field
+    /// is trimmed of Unicode white space (an em space too), not only ASCII's, and a lone CR
+    /// inside a field ends the row unless the field is quoted (the csv crate's writer quotes it
+    /// only with `Terminator::CRLF`).
+    #[test]
+    fn fields_are_trimmed_of_unicode_white_space_and_a_lone_cr_ends_a_row() {
+        let kinds = HashMap::from([("FR-00-19".to_owned(), "shelf".to_owned())]);
+        let head = VOLUME_COLUMNS.join(",");
+        let text =
+            format!("{head}\n\u{2003}v0000001h\u{2003},\u{2003}123405,Lee,Ann,,,,FR-00-19\n");
+        let rows = check_volumes(text.as_bytes(), &kinds).unwrap();
+        assert_eq!(rows[0].1.barcode.as_ref().unwrap().as_str(), "V0000001H");
+        assert_eq!(rows[0].1.mrn.as_str(), "123405");
+
+        let quoted = format!("{head}\n,123405,\"Lee\rSmith\",Ann,,,,FR-00-19\n");
+        let e = check_volumes(quoted.as_bytes(), &kinds)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2: last name must be 1 to 80 printable"),
+            "{e}"
+        );
+        let bare = format!("{head}\n,123405,Lee\rSmith,Ann,,,,FR-00-19\n");
+        let e = check_volumes(bare.as_bytes(), &kinds)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2: expected 8 fields, found 3"), "{e}");
+        assert!(e.contains("line 3: expected 8 fields, found 6"), "{e}");
+    }
+
     #[test]
     fn a_desk_is_a_location_kind_without_a_terminal_range() {
         let l = location_from_fields("FR-DESK-20", "Check-in desk", "desk", "").unwrap();

@@ -38,11 +38,23 @@ async fn hostile_http_to_every_route_gets_no_server_error() {
         return;
     };
     let app = TestApp::spawn().await;
-    app.seed().await;
+    let hospital = app.seed().await;
     let work = tempfile::tempdir().unwrap();
+    // Real values for the path parameters, so lookups reach past "not found" too.
+    let config = work.path().join("schemathesis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[parameters]\n\"path.barcode\" = \"{}\"\n\"path.code\" = \"FR-00-19\"\n",
+            hospital.volumes[0]
+        ),
+    )
+    .unwrap();
     let started = Instant::now();
     let out = tokio::process::Command::new(&st)
         .current_dir(work.path())
+        .arg("--config-file")
+        .arg(&config)
         .args(["run", &format!("{}/api/v1/openapi.json", app.base)])
         .args(["--header", &format!("Authorization: Bearer {}", app.admin)])
         .args([

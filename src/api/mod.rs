@@ -2,6 +2,7 @@
 //! store's read pool (patient data through the audited path) and write only through the
 //! single writer. Who may call what is decided in `auth`.
 
+pub mod bodies;
 mod error;
 pub mod openapi;
 mod photo;
@@ -203,6 +204,28 @@ struct ScanBody {
     scanned_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+impl ScanBody {
+    /// The body's own limits, before the scan path: a station named is 1 to 64 characters, the
+    /// barcode at most 4096 bytes (the scan path refuses a line over 128 as too long, recorded).
+    fn check(&self) -> Result<(), AppError> {
+        if self
+            .station
+            .as_ref()
+            .is_some_and(|s| s.is_empty() || s.len() > 64)
+        {
+            return Err(AppError::BadRequest(
+                "station must be 1 to 64 characters".into(),
+            ));
+        }
+        if self.barcode.len() > 4096 {
+            return Err(AppError::BadRequest(
+                "barcode is far too long to be a scan".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Record a scan from a station
 ///
 /// The scan goes through the one scan path (the same as a serial scanner's). A refused scan
@@ -221,12 +244,8 @@ async fn post_scan(
     Extension(who): Extension<Principal>,
     ApiJson(body): ApiJson<ScanBody>,
 ) -> AppResult<impl IntoResponse> {
+    body.check()?;
     let (station, user) = scanner(&who, body.station)?;
-    if body.barcode.len() > 4096 {
-        return Err(AppError::BadRequest(
-            "barcode is far too long to be a scan".into(),
-        ));
-    }
     let input = ScanInput {
         station,
         line: body.barcode.into_bytes(),
@@ -280,6 +299,7 @@ fn scanner(who: &Principal, station: Option<String>) -> AppResult<(String, Optio
     params(("barcode" = String, Path, description = "the volume's barcode (case-insensitive)")),
     responses(
         (status = 200, description = "the volume", body = query::VolumeView),
+        (status = 400, description = "a path that is not UTF-8 text", body = ErrorBody),
         (status = 404, description = "no volume with that barcode", body = ErrorBody),
     ))]
 async fn get_volume(
@@ -439,6 +459,7 @@ async fn get_locations(State(s): State<AppState>) -> AppResult<impl IntoResponse
     params(("code" = String, Path, description = "the location's code"), LimitQuery),
     responses(
         (status = 200, description = "the location and its volumes", body = query::LocationDetail),
+        (status = 400, description = "a malformed `limit`, or a path that is not UTF-8 text", body = ErrorBody),
         (status = 404, description = "no location with that code", body = ErrorBody),
     ))]
 async fn get_location(

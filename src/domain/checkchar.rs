@@ -95,6 +95,25 @@ mod tests {
     }
 
     proptest! {
+        /// A check character computed is accepted, and `verify_check_char` accepts a value
+        /// exactly when its last character is the one computed for the rest.
+        #[test]
+        fn computed_check_characters_verify(body in "[0-9A-Z]{1,30}", last in "[0-9A-Za-z*]") {
+            let c = check_char(&body).unwrap();
+            let full = format!("{body}{c}");
+            prop_assert!(verify_check_char(&full));
+            let other = format!("{body}{last}");
+            prop_assert_eq!(verify_check_char(&other), last == c.to_string());
+        }
+
+        #[test]
+        fn issued_barcodes_verify_and_parse(prefix in 0u8..26, serial in 0u64..100_000_000) {
+            let b = issue_barcode(char::from(b'A' + prefix), serial);
+            prop_assert!(verify_check_char(&b));
+            let parsed = crate::domain::Barcode::parse(&b).unwrap();
+            prop_assert_eq!(parsed.as_str(), b.as_str());
+        }
+
         #[test]
         fn catches_every_substitution(body in "[0-9A-Z]{2,20}", pos in 0usize..20, with in 0usize..36) {
             let full = format!("{body}{}", check_char(&body).unwrap());

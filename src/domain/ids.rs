@@ -222,6 +222,20 @@ mod tests {
             let _ = Mrn::parse(&s);
             let _ = LocationCode::parse(&s);
         }
+        /// `parse` and the OpenAPI document's `pattern` and `maxLength` (what clients follow)
+        /// accept the same values.
+        #[test]
+        fn parse_agrees_with_the_documented_pattern(s in "[A-Za-z0-9._/+ \\-]{0,50}|[0-9]{0,14}|[A-Z0-9-]{0,34}|.{0,10}") {
+            fn documented<T: utoipa::PartialSchema>(s: &str) -> bool {
+                let schema = serde_json::to_value(T::schema()).unwrap();
+                let re = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+                let max = schema["maxLength"].as_u64().unwrap() as usize;
+                (1..=max).contains(&s.chars().count()) && re.is_match(s)
+            }
+            prop_assert_eq!(Barcode::parse(&s).is_ok(), documented::<Barcode>(&s));
+            prop_assert_eq!(Mrn::parse(&s).is_ok(), documented::<Mrn>(&s));
+            prop_assert_eq!(LocationCode::parse(&s).is_ok(), documented::<LocationCode>(&s));
+        }
         #[test]
         fn too_long_refused(s in "[0-9]{13,40}") {
             prop_assert!(Mrn::parse(&s).is_err());

@@ -1,6 +1,7 @@
 //! Scan-line normalisation: one line of bytes from any scanner becomes a clean value or a
 //! refusal with its reason. Terminators CR, LF and CRLF are removed; an AIM symbology
-//! identifier (`]` + two characters, e.g. `]C0`) is stripped; white space is trimmed; ASCII
+//! identifier (`]` + two characters, e.g. `]C0`) is stripped, and a second one behind it too
+//! (so normalising is idempotent); white space is trimmed; ASCII
 //! letters are upper-cased, since barcodes are case-insensitive (a keyboard-wedge scanner types
 //! lower case when Caps Lock is on) and stored in upper case (`Barcode::canonical`).
 
@@ -47,8 +48,12 @@ pub fn normalise_line(raw: &[u8]) -> Result<String, LineRefusal> {
         return Err(LineRefusal::TooLong(line.len()));
     }
     let text = std::str::from_utf8(line).map_err(|_| LineRefusal::InvalidUtf8)?;
-    let text = text.trim();
-    let text = strip_aim(text).trim();
+    // One AIM identifier is what a scanner sends; every one in front is stripped, so that what
+    // is left never starts with one and a value normalises to itself.
+    let mut text = text.trim();
+    while let Some(rest) = strip_aim(text) {
+        text = rest.trim();
+    }
     if let Some(c) = text.chars().find(|c| c.is_control()) {
         return Err(LineRefusal::ControlCharacter(c as u32));
     }
@@ -58,14 +63,12 @@ pub fn normalise_line(raw: &[u8]) -> Result<String, LineRefusal> {
     Ok(super::Barcode::canonical(text))
 }
 
-fn strip_aim(text: &str) -> &str {
+/// The text after a leading AIM identifier, if it starts with one.
+fn strip_aim(text: &str) -> Option<&str> {
     let b = text.as_bytes();
     // `]` + symbology code character + modifier character, both printable ASCII.
-    if b.len() >= 3 && b[0] == b']' && b[1].is_ascii_graphic() && b[2].is_ascii_graphic() {
-        &text[3..]
-    } else {
-        text
-    }
+    (b.len() >= 3 && b[0] == b']' && b[1].is_ascii_graphic() && b[2].is_ascii_graphic())
+        .then(|| &text[3..])
 }
 
 #[cfg(test)]
@@ -107,6 +110,28 @@ mod tests {
         );
     }
 
+    /// Fuzz finding (target `scan_line`, run 1, after 18 s): a line with a second symbology
+    /// identifier behind the first (`]*5` FF `]*9`) normalised to `]*9`, which normalised again
+    /// to nothing: normalising was not idempotent, so a value could change meaning when passed
+    /// through the scan path twice (the agent's queue, then the server).
+    #[test]
+    fn a_second_aim_prefix_is_stripped_too_so_normalise_is_idempotent() {
+        for raw in [
+            &b"]*5\x0c]*9"[..],
+            b"]C0]C0V0012345K\r",
+            b"]C0 ]e0 V0012345K\r\n",
+        ] {
+            let once = normalise_line(raw);
+            assert_eq!(
+                once.clone().and_then(|v| normalise_line(v.as_bytes())),
+                once,
+                "{raw:?}"
+            );
+        }
+        assert_eq!(normalise_line(b"]*5\x0c]*9"), Err(LineRefusal::Empty));
+        assert_eq!(normalise_line(b"]C0]C0v0012345k\r").unwrap(), "V0012345K");
+    }
+
     proptest! {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -114,6 +139,23 @@ mod tests {
                 prop_assert!(!v.is_empty());
                 prop_assert!(v.len() <= MAX_LINE_BYTES);
                 prop_assert!(!v.chars().any(|c| c.is_control()));
+            }
+        }
+
+        /// A value normalises to itself: normalising twice is normalising once.
+        #[test]
+        fn normalise_is_idempotent(
+            tokens in proptest::collection::vec(
+                prop_oneof![
+                    "\\][!-~]{2}", "[ \t\x0c\u{a0}\u{2003}]", "[!-~]", "[A-Za-z0-9]{1,6}",
+                    Just("\r".to_owned()), Just("\n".to_owned()), any::<char>().prop_map(String::from)
+                ],
+                0..40,
+            ),
+        ) {
+            let bytes = tokens.concat().into_bytes();
+            if let Ok(v) = normalise_line(&bytes) {
+                prop_assert_eq!(normalise_line(v.as_bytes()), Ok(v));
             }
         }
 

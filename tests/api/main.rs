@@ -33,6 +33,7 @@ mod privacy;
 mod report_pages;
 mod robust;
 mod scans;
+mod schemathesis;
 mod serial;
 mod stations_access;
 mod tls;

@@ -158,6 +158,13 @@ struct AgentArgs {
 enum AuditCommand {
     /// Walk the whole chain: exit 0 when intact, non-zero naming the first bad entry.
     Verify,
+    /// Accept that the anchor file was lost (after looking for its copy): recorded in the access
+    /// log with your reason; anchors go on in a new file and `audit verify` passes again.
+    Reanchor {
+        /// Why the loss is accepted (10 to 300 characters), e.g. "disk replaced, no copy".
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -457,10 +464,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             println!("no anchor written yet ({})", store.anchor_path().display())
                         }
                     }
+                    for (entry, at, why) in &v.reanchored {
+                        println!("the anchor file was lost and a new one begun at entry {entry} ({at}): {why}");
+                    }
+                    // Restores put the log back to an older head: say what they cost.
+                    for a in store::anchor::all(store.anchor_path())? {
+                        if let Some(r) = &a.restored {
+                            println!(
+                                "restored at {} from {}: back to entry {}; {} anchored entr{} written before were lost",
+                                a.at,
+                                r.from,
+                                a.entries,
+                                r.lost_entries,
+                                if r.lost_entries == 1 { "y" } else { "ies" }
+                            );
+                        }
+                    }
                     Ok(())
                 }
                 Err(broken) => anyhow::bail!("{broken}"),
             }
+        }
+        Command::Audit {
+            command: AuditCommand::Reanchor { reason },
+            config,
+        } => {
+            let (_, store) = open(config.as_ref())?;
+            let actor = crate::labels::job::Actor::command_line().name;
+            let r = store.reanchor_blocking(&reason, &actor);
+            store.shutdown();
+            let entry = r?;
+            println!(
+                "the anchor file's loss is accepted and recorded in the access log (entry {entry}); anchors go on in {}",
+                store.anchor_path().display()
+            );
+            Ok(())
         }
         Command::Check { config } => {
             let (_, store) = open(config.as_ref())?;

@@ -58,9 +58,22 @@ impl AuditKey {
 
     /// Read the key file, or create it (32 random bytes, mode 0600) when there is none; a new
     /// key starts at the entry after the newest one already written (`next_entry`).
-    pub fn load_or_create(path: &Path, next_entry: i64) -> anyhow::Result<AuditKey> {
+    ///
+    /// `keyed_log`: the log's newest entry was written with a key. Then a missing key file is an
+    /// error, never replaced: a new key would make every keyed entry look forged, and whoever
+    /// removed the file would be rewarded with a fresh start.
+    pub fn load_or_create(
+        path: &Path,
+        next_entry: i64,
+        keyed_log: bool,
+    ) -> anyhow::Result<AuditKey> {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse(path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && keyed_log => anyhow::bail!(
+                "refusing to start: the audit key file {} is missing, but the access log's entries (up to {}) were written with a key: restore the key file from the copy kept apart from the backups (chartrack does not make a new key over a keyed log)",
+                path.display(),
+                next_entry - 1
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create(path, next_entry),
             Err(e) => anyhow::bail!(
                 "refusing to start: cannot read the audit key file {}: {e}",
@@ -256,6 +269,28 @@ pub fn append(path: &Path, anchor: &Anchor) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Every anchor in the file, oldest first (none when there is no file).
+pub fn all(path: &Path) -> anyhow::Result<Vec<Anchor>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => anyhow::bail!("cannot read the anchor file {}: {e}", path.display()),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                anyhow::anyhow!(
+                    "the anchor file {} line {} cannot be read ({e}); it was cut or edited",
+                    path.display(),
+                    n + 1
+                )
+            })
+        })
+        .collect()
+}
+
 /// The newest anchor in the file (its last line); `None` when there is no file or no line yet.
 pub fn newest(path: &Path) -> anyhow::Result<Option<Anchor>> {
     let mut f = match std::fs::File::open(path) {
@@ -278,6 +313,129 @@ pub fn newest(path: &Path) -> anyhow::Result<Option<Anchor>> {
             path.display()
         )
     })
+}
+
+/// At start: an anchor file seen for the first time is remembered in the database; one that was
+/// there before and is gone now is a loss: written to the access log (`anchors-lost`, in the
+/// keyed chain) and kept in `audit_state` until accepted (`chartrack audit reanchor`), so
+/// `audit verify` fails and says why instead of starting a new file in silence.
+pub fn notice_lost_anchors(
+    c: &Connection,
+    path: &Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let (since, lost): (Option<String>, Option<i64>) = c.query_row(
+        "SELECT anchored_since, lost_entry FROM audit_state WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    match (path.exists(), since, lost) {
+        (true, None, _) => {
+            c.execute(
+                "UPDATE audit_state SET anchored_since = ?1 WHERE id = 1",
+                [crate::clock::stamp(now)],
+            )?;
+        }
+        (false, Some(since), None) => {
+            c.execute_batch("BEGIN IMMEDIATE")?;
+            let r = (|| -> anyhow::Result<i64> {
+                let entry = super::audit::append(
+                    c,
+                    &super::audit::Access {
+                        user_id: None,
+                        actor: "chartrack".into(),
+                        action: "anchors-lost",
+                        subject: path.display().to_string(),
+                        remote: "local".into(),
+                    },
+                    now,
+                )?;
+                c.execute(
+                    "UPDATE audit_state SET lost_entry = ?1, lost_at = ?2, anchored_since = NULL WHERE id = 1",
+                    rusqlite::params![entry, crate::clock::stamp(now)],
+                )?;
+                Ok(entry)
+            })();
+            match r {
+                Ok(entry) => {
+                    c.execute_batch("COMMIT")?;
+                    tracing::error!(
+                        path = %path.display(),
+                        anchored_since = %since,
+                        entry,
+                        "the access log's anchor file is missing: a cut tail before this cannot be detected; restore the file, or accept the loss with `chartrack audit reanchor --reason`; `audit verify` fails until then"
+                    );
+                }
+                Err(e) => {
+                    let _ = c.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A noticed, unaccepted loss of the anchor file, as `audit verify` reports it.
+pub fn lost(c: &Connection, path: &Path) -> rusqlite::Result<Option<super::audit::Broken>> {
+    let lost: Option<(i64, String)> = c
+        .query_row(
+            "SELECT lost_entry, lost_at FROM audit_state WHERE id = 1 AND lost_entry IS NOT NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(lost.map(|(entry, at)| super::audit::Broken {
+        entry_id: entry,
+        reason: format!(
+            "the anchor file {} was missing when chartrack started at {at}: entries before this one cannot be checked for a cut tail. Restore the file from its copy, or accept the loss with `chartrack audit reanchor --reason \"...\"` (recorded in the access log)",
+            path.display()
+        ),
+    }))
+}
+
+/// Accept a lost anchor file: an `anchors-restarted` entry with the reason, the loss cleared.
+pub fn reanchor(
+    c: &Connection,
+    path: &Path,
+    reason: &str,
+    actor: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> super::Result<i64> {
+    let n = reason.chars().count();
+    if !(10..=300).contains(&n) || reason.chars().any(char::is_control) {
+        return Err(super::StoreError::Invalid(
+            "say why the anchor file's loss is accepted, in 10 to 300 characters on one line"
+                .into(),
+        ));
+    }
+    let lost: Option<i64> =
+        c.query_row("SELECT lost_entry FROM audit_state WHERE id = 1", [], |r| {
+            r.get(0)
+        })?;
+    if lost.is_none() {
+        return Err(super::StoreError::Invalid(format!(
+            "no loss of the anchor file {} is waiting to be accepted",
+            path.display()
+        )));
+    }
+    let entry = super::audit::append(
+        c,
+        &super::audit::Access {
+            user_id: None,
+            actor: actor.to_owned(),
+            action: "anchors-restarted",
+            subject: reason.to_owned(),
+            remote: "local".into(),
+        },
+        now,
+    )?;
+    c.execute(
+        "UPDATE audit_state SET lost_entry = NULL, lost_at = NULL WHERE id = 1",
+        [],
+    )?;
+    Ok(entry)
 }
 
 /// Writes an anchor every `every` when the head has moved, and a last one when stopped.
@@ -369,7 +527,7 @@ mod tests {
     fn a_key_file_is_created_private_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k");
-        let k = AuditKey::load_or_create(&p, 7).unwrap();
+        let k = AuditKey::load_or_create(&p, 7, false).unwrap();
         assert_eq!(k.keyed_from, 7);
         #[cfg(unix)]
         {
@@ -379,11 +537,13 @@ mod tests {
                 0o600
             );
         }
-        let again = AuditKey::load_or_create(&p, 99).unwrap();
+        let again = AuditKey::load_or_create(&p, 99, false).unwrap();
         assert_eq!(again.keyed_from, 7);
         assert_eq!(k.mac("p", b"row"), again.mac("p", b"row"));
         std::fs::write(&p, "chartrack audit key v1\nkey 12\nkeyed_from 1\n").unwrap();
-        let e = AuditKey::load_or_create(&p, 1).unwrap_err().to_string();
+        let e = AuditKey::load_or_create(&p, 1, false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("damaged"), "{e}");
     }
 

@@ -71,6 +71,37 @@ fn chain(prev: &str, row: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
+/// Whether the newest entry was written with a key: its hash is not the plain SHA-256 chain
+/// (`None` for an empty log). A log written by a keyed chartrack cannot take a new key.
+pub fn newest_is_keyed(c: &Connection) -> Result<Option<bool>> {
+    let row = c
+        .query_row(
+            "SELECT entry_id, at, user_id, actor, action, subject, remote, prev_hash, row_hash
+             FROM access_log ORDER BY entry_id DESC LIMIT 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    [
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ],
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                ))
+            },
+        )
+        .optional()?;
+    Ok(row.map(|(id, at, user, fields, prev, hash)| {
+        let row = canonical(id, &at, user, fields.each_ref().map(String::as_str));
+        chain(&prev, &row) != hash
+    }))
+}
+
 /// Append one entry (inside the caller's transaction, on the writer).
 pub fn append(c: &Connection, a: &Access, now: DateTime<Utc>) -> Result<i64> {
     let last: Option<(i64, String)> = c
@@ -109,6 +140,8 @@ pub struct Verified {
     pub keyed_from: i64,
     /// The newest anchor, which the chain agrees with (`None`: none written yet).
     pub anchor: Option<Anchor>,
+    /// Losses of the anchor file accepted (`audit reanchor`): entry, when, the reason given.
+    pub reanchored: Vec<(i64, String, String)>,
 }
 
 /// The first entry that breaks the chain, and how.
@@ -135,6 +168,7 @@ pub fn verify(
     let mut expected_id = 1;
     let mut count = 0;
     let mut at_anchor = None;
+    let mut reanchored = Vec::new();
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
         let broken = |reason: String| {
@@ -163,6 +197,9 @@ pub fn verify(
             return broken(
                 "its contents do not match its keyed hash: it was changed or forged (or the audit key file is not the one it was written with)".into(),
             );
+        }
+        if fields[1] == "anchors-restarted" {
+            reanchored.push((id, at.clone(), fields[2].clone()));
         }
         if anchor.is_some_and(|a| a.entries == id) {
             at_anchor = Some(stored_hash.clone());
@@ -196,6 +233,7 @@ pub fn verify(
         head: prev,
         keyed_from: key.keyed_from,
         anchor: anchor.cloned(),
+        reanchored,
     }))
 }
 

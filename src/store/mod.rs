@@ -295,9 +295,13 @@ impl Store {
         writer_pragmas(&conn)?;
         let next_entry = anchor::head(&conn)?.map_or(1, |(n, _)| n + 1);
         let key_path = (options.audit.key.clone()).unwrap_or_else(|| beside(path, ".audit-key"));
-        let audit_key = Arc::new(anchor::AuditKey::load_or_create(&key_path, next_entry)?);
+        let keyed_log = audit::newest_is_keyed(&conn)? == Some(true);
+        let audit_key = Arc::new(anchor::AuditKey::load_or_create(
+            &key_path, next_entry, keyed_log,
+        )?);
         let anchors = (options.audit.anchors.clone()).unwrap_or_else(|| beside(path, ".anchors"));
         audit_key.register(&conn)?;
+        anchor::notice_lost_anchors(&conn, &anchors, options.clock.now())?;
         let truncate = Arc::new(checkpoint::Request::new(match options.replication {
             crate::config::Replication::None => checkpoint::Limits::OWN,
             crate::config::Replication::Litestream => checkpoint::Limits::LITESTREAM,
@@ -491,7 +495,24 @@ impl Store {
     ) -> anyhow::Result<std::result::Result<audit::Verified, audit::Broken>> {
         let anchor = anchor::newest(&self.inner.anchors)?;
         let key = Arc::clone(&self.inner.audit_key);
-        Ok(self.read_blocking(move |c| audit::verify(c, &key, anchor.as_ref()))?)
+        let path = self.inner.anchors.clone();
+        Ok(self.read_blocking(move |c| {
+            // A lost anchor file not yet accepted fails the log whatever the chain says: the
+            // tail before the loss cannot be checked for a cut.
+            if let Some(broken) = anchor::lost(c, &path)? {
+                return Ok(Err(broken));
+            }
+            audit::verify(c, &key, anchor.as_ref())
+        })?)
+    }
+
+    /// Accept a lost anchor file (`chartrack audit reanchor`): recorded in the access log with
+    /// the operator's reason; anchors go on in a new file. Returns the entry written.
+    pub fn reanchor_blocking(&self, reason: &str, actor: &str) -> Result<i64> {
+        let (reason, actor) = (reason.trim().to_owned(), actor.to_owned());
+        let path = self.inner.anchors.clone();
+        let now = self.clock().now();
+        self.write_blocking(move |c| anchor::reanchor(c, &path, &reason, &actor, now))
     }
 
     /// [`Store::verify_audit_blocking`] on the blocking thread pool.

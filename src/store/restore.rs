@@ -59,28 +59,6 @@ pub struct Checked {
     pub schema_found: i64,
 }
 
-/// Every anchor in the file, oldest first (none when there is no file).
-fn all_anchors(path: &Path) -> anyhow::Result<Vec<Anchor>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => anyhow::bail!("cannot read the anchor file {}: {e}", path.display()),
-    };
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(n, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                anyhow::anyhow!(
-                    "the anchor file {} line {} cannot be read ({e}); it was cut or edited",
-                    path.display(),
-                    n + 1
-                )
-            })
-        })
-        .collect()
-}
-
 /// Check the database file `copy` (which may be migrated: pass a copy, not the original).
 pub fn check_copy(copy: &Path, audit_paths: &AuditPaths) -> anyhow::Result<Checked> {
     let mut c = Connection::open_with_flags(
@@ -127,8 +105,8 @@ pub fn check_copy(copy: &Path, audit_paths: &AuditPaths) -> anyhow::Result<Check
             audit_paths.key.display()
         );
     }
-    let key = AuditKey::load_or_create(&audit_paths.key, 1)?;
-    let anchors = all_anchors(&audit_paths.anchors)?;
+    let key = AuditKey::load_or_create(&audit_paths.key, 1, true)?;
+    let anchors = anchor::all(&audit_paths.anchors)?;
     let head = anchor::head(&c)?;
     let entries = head.as_ref().map_or(0, |(n, _)| *n);
     // The newest anchor the copy reaches; anchors are appended in order, but a restore

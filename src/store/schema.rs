@@ -438,6 +438,17 @@ BEGIN SELECT RAISE(ABORT, 'the print record is append-only'); END;
 CREATE TRIGGER print_job_append_only_delete BEFORE DELETE ON print_job
 BEGIN SELECT RAISE(ABORT, 'the print record is append-only'); END;
 "#,
+    r#"
+-- v14: what the database knows of its access log's anchor file (the file itself is outside): since
+-- when one has been written, and a loss noticed and not yet accepted (`chartrack audit reanchor`).
+CREATE TABLE audit_state (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    anchored_since TEXT,
+    lost_entry     INTEGER,
+    lost_at        TEXT
+);
+INSERT INTO audit_state (id) VALUES (1);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -2,6 +2,7 @@
 //! the real binary for the command line. One test binary (modules below).
 
 mod agent;
+mod audit_files;
 mod audit_log;
 mod barcode_case;
 mod break_glass;

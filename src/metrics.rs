@@ -99,6 +99,15 @@ impl Metrics {
                     "When the newest access log anchor was written (Unix time; 0: none yet)",
                     anchored_at,
                 ),
+                (
+                    "audit_chain_intact",
+                    "The access log's chain as last checked in the background (at start, then daily): 1 intact, 0 broken, -1 not checked yet",
+                    match store.audit_intact() {
+                        Some(true) => 1,
+                        Some(false) => 0,
+                        None => -1,
+                    },
+                ),
             ],
             volumes: crate::domain::Status::ALL
                 .iter()
@@ -159,7 +168,7 @@ struct StoreSnapshot {
     recorded: [(&'static str, i64); 2],
     open_exceptions: i64,
     writer: [(&'static str, &'static str, u64); 4],
-    anchor: [(&'static str, &'static str, i64); 2],
+    anchor: [(&'static str, &'static str, i64); 3],
 }
 
 impl Collector for StoreSnapshot {

@@ -104,6 +104,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
+        // The whole access log checked now and daily: a broken chain raises an alarm.
+        store.watch_audit(std::time::Duration::from_secs(24 * 3600));
         let stopped = self.state.shutdown.clone();
         let app = app(self.state);
         let stopping = self.stopping;

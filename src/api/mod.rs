@@ -121,6 +121,11 @@ struct Health {
     /// `ok` or `unreadable`.
     #[schema(pattern = "^(ok|unreadable)$")]
     database: &'static str,
+    /// The access log's chain, checked in the background at start and daily: `checking` (not
+    /// yet), `intact`, or `broken` (run `chartrack audit verify`). It does not make the service
+    /// unavailable: scans go on being recorded.
+    #[schema(pattern = "^(checking|intact|broken)$")]
+    audit: &'static str,
     /// What is down: `writer`, `checkpoint`, `writes` (the last write failed), `database`.
     down: Vec<&'static str>,
 }
@@ -159,6 +164,11 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
         },
         checkpoint: state(health.checkpoint),
         database: if database { "ok" } else { "unreadable" },
+        audit: match s.store.audit_intact() {
+            None => "checking",
+            Some(true) => "intact",
+            Some(false) => "broken",
+        },
         down,
     };
     (status, Json(body))

@@ -121,3 +121,72 @@ fn a_lost_anchor_file_fails_verify_until_the_loss_is_accepted_with_a_reason() {
     );
     assert!(!o.status.success(), "{}", text(&o));
 }
+
+/// A chain broken while chartrack was stopped raises an alarm when it starts: an error in its log
+/// and `audit: broken` on `/healthz`, without anyone opening the access-log page (fresh-eyes:
+/// an edited entry went unnoticed by `serve` and `/healthz` said ok).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_chain_is_found_in_the_background_when_the_server_starts() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let config = department(dir.path(), "listen = \"127.0.0.1:0\"\n");
+    ok(&config, &["label", "volume", "LB0001"]);
+    ok(&config, &["label", "volume", "LB0002"]);
+    {
+        let db = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+        db.execute_batch(
+            "DROP TRIGGER access_log_append_only_update;
+             UPDATE access_log SET subject = 'LB0003' WHERE entry_id = 1;",
+        )
+        .unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chartrack"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let l = log.clone();
+    let err = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in err.lines().map_while(Result::ok) {
+            l.lock().unwrap().push_str(&line);
+            l.lock().unwrap().push('\n');
+        }
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("serve exited").unwrap();
+        if let Some(rest) = line.strip_prefix("chartrack listening on ") {
+            break rest.split(' ').next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let mut health = serde_json::Value::Null;
+    for _ in 0..100 {
+        health = reqwest::get(format!("{base}/healthz"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if health["audit"] != "checking" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(health["audit"], "broken", "{health}");
+    assert_eq!(health["status"], "ok", "scans go on: {health}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        log.lock().unwrap().contains("the access log is not intact"),
+        "{}",
+        log.lock().unwrap()
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}

@@ -45,6 +45,17 @@ pub async fn exceptions(
         .store
         .read(move |c| query::exceptions(c, !all, 500))
         .await?;
+    // Messages from the hospital's feeds that were not applied (their raw text is patient
+    // data: read after the access-log entry, and only when there are some).
+    let feed = if s.store.read(crate::store::hl7::count_unapplied).await? > 0 {
+        s.store
+            .audited(caller.access("view-hl7-exceptions", "exceptions"), |c| {
+                crate::store::hl7::unapplied(c, 200)
+            })
+            .await?
+    } else {
+        Vec::new()
+    };
     Ok(layout(
         Some(&caller),
         "Exceptions",
@@ -75,6 +86,26 @@ pub async fn exceptions(
                                         " " a href={ "/admin?barcode=" (super::url_escape(&e.value)) "#volume" } { "register it" }
                                     }
                                 }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !feed.is_empty() {
+                h2 #hl7 { "Hospital feed messages not applied" }
+                p { "HL7 messages chartrack answered AE (understood, not applicable: an unknown patient or location) or AR (unreadable, or a kind chartrack does not take). "
+                    "Fix the cause (create the location or map it in [hl7.locations]), then have the interface engine send the message again." }
+                table.list.hl7 {
+                    thead { tr { th { "When" } th { "From" } th { "Message" } th { "Answer" } th { "Reason" } th { "Text" } } }
+                    tbody {
+                        @for m in &feed {
+                            tr {
+                                td { (when(tz, &m.received_at)) }
+                                td { (m.sender) }
+                                td { (m.kind) " " (m.control_id) }
+                                td { (m.ack_code) }
+                                td { (m.reason) }
+                                td { details { summary { "raw text" } pre { (m.raw.replace('\r', "\n")) } } }
                             }
                         }
                     }

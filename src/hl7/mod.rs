@@ -167,7 +167,7 @@ pub async fn handle(feed: &Feed, bytes: &[u8], peer: SocketAddr) -> String {
     let now = feed.store.clock().now();
     match parse::read(&text, feed.tz) {
         Err(problem) => {
-            let h = problem.header.clone();
+            let h = (*problem.header).clone();
             let (sender, kind, reason) = (h.sender(), h.kind(), problem.reason.clone());
             let control = h.control_id.clone();
             let recorded = feed

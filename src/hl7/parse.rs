@@ -45,7 +45,7 @@ impl Header {
 /// A message chartrack does not take (answered `AR`), with what could be read of its header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    pub header: Header,
+    pub header: Box<Header>,
     /// HL7 table 0357: 100 segment sequence, 101 required field missing, 102 data type,
     /// 200 unsupported message type, 201 unsupported event code, 207 application error.
     pub code: u16,
@@ -64,7 +64,7 @@ pub fn read(text: &str, tz: chrono_tz::Tz) -> Result<Read, Problem> {
     let text = text.trim_end_matches(['\r', '\n']);
     let text = text.trim_start_matches(['\r', '\n']);
     let problem = |header: Header, code: u16, reason: String| Problem {
-        header,
+        header: Box::new(header),
         code,
         reason,
     };
@@ -108,7 +108,7 @@ pub fn read(text: &str, tz: chrono_tz::Tz) -> Result<Read, Problem> {
         ));
     }
     let change = change(&message, &header, tz).map_err(|(code, reason)| Problem {
-        header: header.clone(),
+        header: Box::new(header.clone()),
         code,
         reason,
     })?;

@@ -237,8 +237,10 @@ fn effects(
         }
         Change::Discharge { mrn, unit } => {
             let id = known_patient(c, mrn, "PID-3")?;
+            // The unit left is kept when chartrack knows it; an unknown one does not stop the
+            // discharge (the patient is on no unit either way).
             let loc = match unit {
-                Some(u) => Some(location(c, settings, u, "PV1-3")?),
+                Some(u) => location(c, settings, u, "PV1-3").ok(),
                 None => None,
             };
             set_unit(c, id, loc, true, now)?;
@@ -504,6 +506,7 @@ fn appointment(
         return Ok((None, existing));
     }
     let mut made = Vec::new();
+    let mut asked = 0;
     for record_type in &settings.record_types {
         let barcode: Option<String> = c
             .prepare_cached(
@@ -525,24 +528,28 @@ fn appointment(
             None,
             now,
         )?;
-        if let Created::New(r) = created {
-            c.prepare_cached(
-                "INSERT INTO appointment_request (sender, appointment_id, request_id) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![sender, id, r])?;
-            made.push(r);
+        match created {
+            Created::New(r) => {
+                c.prepare_cached(
+                    "INSERT INTO appointment_request (sender, appointment_id, request_id) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![sender, id, r])?;
+                made.push(r);
+            }
+            // Someone asked for it at this clinic already: that request stands (and is not the
+            // appointment's to move or cancel).
+            Created::Existing(_) => asked += 1,
         }
     }
-    if made.is_empty() {
-        return Err(NotApplied(
-            204,
-            format!(
-                "MRN {mrn} has no chart of the record types requested for clinics ({}) not already asked for at {clinic_code}",
-                settings.record_types.join(", ")
-            ),
-        ));
-    }
-    Ok((None, made))
+    let note = match (made.is_empty(), asked) {
+        (false, _) => None,
+        (true, 0) => Some(format!(
+            "no chart ({}) to pull for this patient",
+            settings.record_types.join(", ")
+        )),
+        (true, _) => Some(format!("the charts are already requested at {clinic_code}")),
+    };
+    Ok((note, made))
 }
 
 /// A message not applied, for the exceptions page.

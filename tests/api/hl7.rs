@@ -513,6 +513,14 @@ async fn hl7_clinic_appointments_make_move_and_cancel_requests() {
     assert_eq!(r["needed_by"], "2026-03-03T12:00:00.000Z");
     assert!(r["reason"].as_str().unwrap().contains("APT100"), "{r}");
     let id = r["id"].as_i64().unwrap();
+    // The pull list page shows it with its appointment, like any request.
+    app.person("clerk", chartrack::domain::Role::Clerk).await;
+    let clerk = app.sign_in("clerk").await;
+    let (s, page) = app.page(&clerk.cookie, "/pull-list").await;
+    assert_eq!(s, 200);
+    assert!(page.contains("clinic appointment APT100"), "{page}");
+    let (s, page) = app.page(&clerk.cookie, &format!("/requests/{id}")).await;
+    assert_eq!(s, 200, "{page}");
     // The same appointment sent again, under its control id or a new one: nothing new.
     assert_eq!(msa(&c.send(&s12).await).0, "AA");
     let again = siu("S12", "S1b", "APT100", "202603031400+0000", "CARD");
@@ -545,6 +553,24 @@ async fn hl7_clinic_appointments_make_move_and_cancel_requests() {
     let (code, _, err) = msa(&c.send(&unknown).await);
     assert_eq!(code, "AE");
     assert!(err.unwrap().contains("unknown location DERM (AIL-3)"));
+    let (_, list) = app.get("/api/v1/pull-list", &app.admin).await;
+    assert_eq!(count(&list), 0);
+    // A patient registered with no chart: nothing to pull, said in MSA-3.
+    let a04 = msg(
+        "ADT^A04",
+        "S5",
+        &["PID|1||900001^^^GENHOSP^MR||NEWCOMER^NED"],
+    );
+    assert_eq!(msa(&c.send(&a04).await).0, "AA");
+    let none = siu("S12", "S6", "APT300", "202603041000+0000", "CARD").replace("123405", "900001");
+    let ack = c.send(&none).await;
+    assert_eq!(msa(&ack).0, "AA");
+    assert!(ack.contains("no chart (medical) to pull"), "{ack:?}");
+    // A malformed start is refused (AR), nothing made.
+    let bad = siu("S12", "S7", "APT400", "tomorrow", "CARD");
+    let (code, _, err) = msa(&c.send(&bad).await);
+    assert_eq!(code, "AR");
+    assert!(err.unwrap().contains("102^"));
     let (_, list) = app.get("/api/v1/pull-list", &app.admin).await;
     assert_eq!(count(&list), 0);
     app.stop().await;

@@ -564,21 +564,27 @@ pub struct Unapplied {
     pub raw: String,
 }
 
-/// How many messages were not applied (no patient data).
+/// A message not applied whose control id was not applied since (a resend after the cause was
+/// fixed takes it off the list) and that is the newest try of that control id.
+const OUTSTANDING: &str = "m.ack_code <> 'AA'
+    AND NOT EXISTS (SELECT 1 FROM hl7_message a WHERE a.sender = m.sender AND a.control_id = m.control_id
+                    AND (a.ack_code = 'AA' OR a.message_id > m.message_id) AND m.control_id <> '')";
+
+/// How many messages are outstanding, not applied (no patient data).
 pub fn count_unapplied(c: &Connection) -> Result<i64> {
-    Ok(
-        c.prepare_cached("SELECT count(*) FROM hl7_message WHERE ack_code <> 'AA'")?
-            .query_row([], |r| r.get(0))?,
-    )
+    Ok(c.prepare_cached(&format!(
+        "SELECT count(*) FROM hl7_message m WHERE {OUTSTANDING}"
+    ))?
+    .query_row([], |r| r.get(0))?)
 }
 
-/// The newest messages not applied (their raw text is patient data: read after the access-log
-/// entry).
+/// The newest outstanding messages not applied (their raw text is patient data: read after the
+/// access-log entry).
 pub fn unapplied(c: &Audited, limit: u32) -> Result<Vec<Unapplied>> {
-    let mut st = c.prepare_cached(
+    let mut st = c.prepare_cached(&format!(
         "SELECT received_at, sender, control_id, kind, ack_code, coalesce(reason, ''), coalesce(raw, '')
-         FROM hl7_message WHERE ack_code <> 'AA' ORDER BY message_id DESC LIMIT ?",
-    )?;
+         FROM hl7_message m WHERE {OUTSTANDING} ORDER BY message_id DESC LIMIT ?"
+    ))?;
     let rows = st.query_map([limit], |r| {
         Ok(Unapplied {
             received_at: r.get(0)?,

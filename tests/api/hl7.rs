@@ -316,6 +316,21 @@ async fn hl7_every_answer_code_resends_and_the_exceptions_page() {
     assert!(page.contains("unknown location 9NORTH"));
     assert!(page.contains("this is not HL7"));
     assert!(page.contains("ORU^R01 R3"));
+    // The A02 was tried twice: listed once. Once the unit exists, the engine's resend is
+    // applied and the message leaves the list.
+    assert_eq!(page.matches("ADT^A02 R5").count(), 1, "{page}");
+    let (s, b) = app
+        .post(
+            "/api/v1/locations",
+            &app.admin,
+            &json!({"code": "9NORTH", "name": "Nine North", "kind": "unit"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(msa(&c.send(&a02).await).0, "AA");
+    let (_, page) = app.page(&sup.cookie, "/exceptions").await;
+    assert!(!page.contains("ADT^A02 R5"), "{page}");
+    assert!(page.contains("ORU^R01 R3"));
     // A nurse is not shown it.
     app.person("nurse", chartrack::domain::Role::Nurse).await;
     let nurse = app.sign_in("nurse").await;

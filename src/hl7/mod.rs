@@ -367,3 +367,54 @@ pub fn read_message(bytes: &[u8]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Whatever arrives, in whatever pieces, the framer and the reader answer without a panic.
+        #[test]
+        fn any_bytes_are_framed_and_read_without_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400), split in 1usize..64) {
+            read_frames(&bytes, split);
+        }
+
+        #[test]
+        fn messages_near_the_shape_of_hl7_are_read_without_a_panic(
+            sep in "[|#^~\\\\&$%*@]{0,6}",
+            body in "[A-Z0-9|^~\\\\&\r\n+\\-é.]{0,200}",
+        ) {
+            read_message(format!("MSH{sep}{body}").as_bytes());
+            read_message(format!("MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\rPID{sep}{body}").as_bytes());
+            read_message(format!("MSH|^~\\&|A|B|C|D|1||SIU^S12|1|P|2.5\rSCH{sep}{body}\rPID|1||1^^^H^MR\rAIS{body}\rAIL{body}").as_bytes());
+        }
+    }
+
+    #[test]
+    fn the_acknowledgement_escapes_what_it_repeats() {
+        let h = parse::Header {
+            app: "A|B".into(),
+            control_id: "C^1".into(),
+            event: "A01".into(),
+            ..Default::default()
+        };
+        let t = ack(
+            &h,
+            AckCode::AE,
+            Some((103, "bad | value & more".into())),
+            chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        );
+        assert!(t.contains("|A\\F\\B|"), "{t}");
+        assert!(
+            t.contains("MSA|AE|C\\S\\1|bad \\F\\ value \\T\\ more\r"),
+            "{t}"
+        );
+        assert!(
+            t.contains("ERR|||103^Table value not found^HL70357|E||||bad \\F\\ value \\T\\ more\r"),
+            "{t}"
+        );
+        assert!(t.contains("|ACK^A01^ACK|"), "{t}");
+    }
+}

@@ -217,8 +217,39 @@ fn change(m: &Message, h: &Header, tz: chrono_tz::Tz) -> Result<Change, Fail> {
 fn comp(sep: &Separators, seg: &Segment, field: usize, component: usize) -> String {
     seg.field(field)
         .and_then(|f| f.component(component))
-        .map(|c| sep.decode(c.raw_value()).to_string())
+        .map(|c| decode(sep, c.raw_value()))
         .unwrap_or_default()
+}
+
+/// Undo the escape sequences (`\F\ \S\ \T\ \R\ \E\`, `\X0D\`, `\.br\`; others are
+/// dropped, an unterminated one kept as it is). Not hl7-parser's `Separators::decode`: in
+/// 0.3.0 it slices by character count as if it were a byte offset, so a name with a non-ASCII
+/// letter before an escape is decoded wrongly, and a non-ASCII letter inside one panics.
+pub fn decode(sep: &Separators, value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find(sep.escape) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + sep.escape.len_utf8()..];
+        let Some(end) = after.find(sep.escape) else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        match &after[..end] {
+            "F" => out.push(sep.field),
+            "S" => out.push(sep.component),
+            "T" => out.push(sep.subcomponent),
+            "R" => out.push(sep.repetition),
+            "E" => out.push(sep.escape),
+            "X0D" | "X0d" | ".br" => out.push(' '),
+            "X0A" | "X0a" => out.push(' '),
+            // Formatting (\H\, \N\) and other sequences carry nothing chartrack keeps.
+            _ => {}
+        }
+        rest = &after[end + sep.escape.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The MR identifier of a CX field (PID-3, MRG-1): the repetition whose type (component 5) is
@@ -227,7 +258,7 @@ fn mr(sep: &Separators, field: &Field) -> Option<String> {
     let repeats: Vec<_> = field.repeats().collect();
     let typed = |r: &&hl7_parser::message::Repeat| {
         r.component(5)
-            .map(|c| sep.decode(c.raw_value()).to_string())
+            .map(|c| decode(sep, c.raw_value()))
             .unwrap_or_default()
     };
     let pick = repeats
@@ -240,7 +271,7 @@ fn mr(sep: &Separators, field: &Field) -> Option<String> {
         })?;
     let id = pick
         .component(1)
-        .map(|c| sep.decode(c.raw_value()).to_string())
+        .map(|c| decode(sep, c.raw_value()))
         .unwrap_or_default();
     (!id.trim().is_empty()).then(|| id.trim().to_owned())
 }
@@ -299,7 +330,7 @@ pub fn timestamp(s: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
     }
     let naive = NaiveDateTime::parse_from_str(digits.get(..14)?, "%Y%m%d%H%M%S").ok()?;
     match offset {
-        Some(o) if o.len() == 5 => {
+        Some(o) if o.len() == 5 && o.is_ascii() => {
             let sign = if o.starts_with('-') { -1 } else { 1 };
             let h: i32 = o[1..3].parse().ok()?;
             let m: i32 = o[3..5].parse().ok()?;
@@ -381,6 +412,24 @@ mod tests {
     }
 
     #[test]
+    fn escapes_after_and_inside_non_ascii_letters() {
+        let sep = Separators::default();
+        assert_eq!(decode(&sep, "Müller\\S\\Zoë\\T\\x"), "Müller^Zoë&x");
+        assert_eq!(decode(&sep, "#\\é\\4\\"), "#4\\");
+        assert_eq!(decode(&sep, "a\\E\\b\\H\\c\\.br\\d"), "a\\bc d");
+        let m = "MSH|^~\\&|A|B|C|D|1||ADT^A08|C9|P|2.5\rPID|1||77^^^H^MR||Ödön\\T\\Brontë^José";
+        match read(m, UTC).unwrap().change {
+            Change::Patient { patient, .. } => {
+                assert_eq!(
+                    (patient.last_name.as_str(), patient.first_name.as_str()),
+                    ("Ödön&Brontë", "José")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn what_cannot_be_taken_is_a_problem() {
         assert_eq!(read("garbage", UTC).unwrap_err().code, 100);
         let p = read("MSH|^~\\&|A|B|C|D|1||ORU^R01|C3|P|2.5\rOBR|1", UTC).unwrap_err();
@@ -400,5 +449,7 @@ mod tests {
         let t = timestamp("20260303100000", chrono_tz::America::Chicago).unwrap();
         assert_eq!(crate::clock::stamp(t), "2026-03-03T16:00:00.000Z");
         assert!(timestamp("2026", UTC).is_none());
+        assert!(timestamp("20260303+1é2", UTC).is_none());
+        assert!(timestamp("20260303é", UTC).is_none());
     }
 }

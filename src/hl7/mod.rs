@@ -163,9 +163,9 @@ async fn connection(
 
 /// One message: read, apply, record; the acknowledgement's text.
 pub async fn handle(feed: &Feed, bytes: &[u8], peer: SocketAddr) -> String {
-    let text = String::from_utf8_lossy(bytes).into_owned();
+    let text = text_of(bytes);
     let now = feed.store.clock().now();
-    match parse::read(&text, feed.tz) {
+    match read_guarded(&text, feed.tz) {
         Err(problem) => {
             let h = (*problem.header).clone();
             let (sender, kind, reason) = (h.sender(), h.kind(), problem.reason.clone());
@@ -218,6 +218,27 @@ pub async fn handle(feed: &Feed, bytes: &[u8], peer: SocketAddr) -> String {
             }
         }
     }
+}
+
+/// A message's text: UTF-8, or else ISO 8859-1 (what most registration systems send when
+/// MSH-18 says `8859/1`), byte for character: a name is never replaced by question marks.
+pub fn text_of(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+/// `parse::read`, with a panic in the parsing crate answered as an unreadable message (AR)
+/// instead of ending the connection without an answer.
+fn read_guarded(text: &str, tz: chrono_tz::Tz) -> Result<parse::Read, parse::Problem> {
+    std::panic::catch_unwind(|| parse::read(text, tz)).unwrap_or_else(|_| {
+        Err(parse::Problem {
+            header: Box::default(),
+            code: 207,
+            reason: "the message cannot be read".into(),
+        })
+    })
 }
 
 /// The store could not record the message: `AE` asks the sender to send it again (nothing was
@@ -356,7 +377,7 @@ pub fn read_frames(bytes: &[u8], split: usize) {
 
 /// Fuzz entry point: read one message's bytes and build its acknowledgement.
 pub fn read_message(bytes: &[u8]) {
-    let text = String::from_utf8_lossy(bytes);
+    let text = text_of(bytes);
     let now = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
     match parse::read(&text, chrono_tz::UTC) {
         Ok(r) => {

@@ -239,6 +239,25 @@ async fn hl7_every_answer_code_resends_and_the_exceptions_page() {
     let again = c.send(&a01("R1", "700001", "CHANGED^NAME")).await;
     assert_eq!(msa(&again), ("AA".into(), "R1".into(), None));
     assert_eq!(patient(&app, "700001").await.unwrap().0, "RIVERA");
+    // A message in ISO 8859-1 (not UTF-8) keeps its letters.
+    let mut latin = msg(
+        "ADT^A04",
+        "R0",
+        &["PID|1||700002^^^GENHOSP^MR||M\u{fc}LLER^J\u{f6}RG"],
+    )
+    .into_bytes();
+    // Turn the UTF-8 ü and ö into their single ISO 8859-1 bytes.
+    latin = String::from_utf8(latin)
+        .unwrap()
+        .chars()
+        .map(|ch| u8::try_from(u32::from(ch)).unwrap())
+        .collect();
+    c.write(&[&[VT][..], &latin, FS_CR].concat()).await;
+    assert_eq!(msa(&c.ack().await).0, "AA");
+    assert_eq!(
+        patient(&app, "700002").await.map(|p| (p.0, p.1)),
+        Some(("MüLLER".into(), "JöRG".into()))
+    );
     // A08 with a new control id updates.
     let a08 = msg(
         "ADT^A08",

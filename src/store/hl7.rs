@@ -555,6 +555,7 @@ fn appointment(
 /// A message not applied, for the exceptions page.
 #[derive(Debug, Clone)]
 pub struct Unapplied {
+    pub id: i64,
     pub received_at: String,
     pub sender: String,
     pub control_id: String,
@@ -564,9 +565,9 @@ pub struct Unapplied {
     pub raw: String,
 }
 
-/// A message not applied whose control id was not applied since (a resend after the cause was
-/// fixed takes it off the list) and that is the newest try of that control id.
-const OUTSTANDING: &str = "m.ack_code <> 'AA'
+/// A message not applied, not dismissed, whose control id was not applied since (a resend after
+/// the cause was fixed takes it off the list) and that is the newest try of that control id.
+const OUTSTANDING: &str = "m.ack_code <> 'AA' AND m.dismissed_at IS NULL
     AND NOT EXISTS (SELECT 1 FROM hl7_message a WHERE a.sender = m.sender AND a.control_id = m.control_id
                     AND (a.ack_code = 'AA' OR a.message_id > m.message_id) AND m.control_id <> '')";
 
@@ -582,11 +583,12 @@ pub fn count_unapplied(c: &Connection) -> Result<i64> {
 /// access-log entry).
 pub fn unapplied(c: &Audited, limit: u32) -> Result<Vec<Unapplied>> {
     let mut st = c.prepare_cached(&format!(
-        "SELECT received_at, sender, control_id, kind, ack_code, coalesce(reason, ''), coalesce(raw, '')
+        "SELECT received_at, sender, control_id, kind, ack_code, coalesce(reason, ''), coalesce(raw, ''), message_id
          FROM hl7_message m WHERE {OUTSTANDING} ORDER BY message_id DESC LIMIT ?"
     ))?;
     let rows = st.query_map([limit], |r| {
         Ok(Unapplied {
+            id: r.get(7)?,
             received_at: r.get(0)?,
             sender: r.get(1)?,
             control_id: r.get(2)?,
@@ -597,4 +599,20 @@ pub fn unapplied(c: &Audited, limit: u32) -> Result<Vec<Unapplied>> {
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A supervisor takes a message not applied off the exceptions page (the row is kept).
+pub fn dismiss(c: &Connection, id: i64, user_id: i64, now: DateTime<Utc>) -> Result<()> {
+    let n = c
+        .prepare_cached(
+            "UPDATE hl7_message SET dismissed_at = ?2, dismissed_by = ?3
+             WHERE message_id = ?1 AND ack_code <> 'AA' AND dismissed_at IS NULL",
+        )?
+        .execute(params![id, stamp(now), user_id])?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!(
+            "no feed message {id} waiting on the exceptions page"
+        )));
+    }
+    Ok(())
 }

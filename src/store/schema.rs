@@ -451,7 +451,9 @@ CREATE TABLE hl7_message (
     received_at  TEXT NOT NULL,
     ack_code     TEXT NOT NULL CHECK (ack_code IN ('AA','AE','AR')),
     reason       TEXT,                          -- why it was not applied
-    raw          TEXT                           -- the message as received, when not applied
+    raw          TEXT,                          -- the message as received, when not applied
+    dismissed_at TEXT,                          -- a supervisor took a message not applied off the list
+    dismissed_by INTEGER REFERENCES app_user(user_id)
 );
 CREATE UNIQUE INDEX hl7_message_applied ON hl7_message(sender, control_id) WHERE ack_code = 'AA';
 CREATE INDEX hl7_message_unapplied ON hl7_message(message_id) WHERE ack_code <> 'AA';

@@ -96,7 +96,7 @@ pub async fn exceptions(
                 p { "HL7 messages chartrack answered AE (understood, not applicable: an unknown patient or location) or AR (unreadable, or a kind chartrack does not take). "
                     "Fix the cause (create the location or map it in [hl7.locations]), then have the interface engine send the message again." }
                 table.list.hl7 {
-                    thead { tr { th { "When" } th { "From" } th { "Message" } th { "Answer" } th { "Reason" } th { "Text" } } }
+                    thead { tr { th { "When" } th { "From" } th { "Message" } th { "Answer" } th { "Reason" } th { "Text" } th { "Done with it" } } }
                     tbody {
                         @for m in &feed {
                             tr {
@@ -106,6 +106,12 @@ pub async fn exceptions(
                                 td { (m.ack_code) }
                                 td { (m.reason) }
                                 td { details { summary { "raw text" } pre { (m.raw.replace('\r', "\n")) } } }
+                                td {
+                                    form.inline method="post" action={ "/exceptions/hl7/" (m.id) "/dismiss" } {
+                                        input type="hidden" name="csrf" value=(caller.csrf());
+                                        button { "Dismiss" }
+                                    }
+                                }
                             }
                         }
                     }
@@ -132,6 +138,20 @@ pub async fn resolve_exception(
         .write(move |c| admin::resolve_exception(c, id, uid, &f.resolution, now))
         .await?;
     Ok(Redirect::to("/exceptions").into_response())
+}
+
+/// Take a feed message not applied off the list (it stays recorded).
+pub async fn dismiss_hl7(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> PageResult<Response> {
+    let uid = user_id(&caller)?;
+    let now = s.store.clock().now();
+    s.store
+        .write(move |c| crate::store::hl7::dismiss(c, id, uid, now))
+        .await?;
+    Ok(Redirect::to("/exceptions#hl7").into_response())
 }
 
 #[derive(Deserialize, Default)]

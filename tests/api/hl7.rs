@@ -350,6 +350,40 @@ async fn hl7_every_answer_code_resends_and_the_exceptions_page() {
     let (_, page) = app.page(&sup.cookie, "/exceptions").await;
     assert!(!page.contains("ADT^A02 R5"), "{page}");
     assert!(page.contains("ORU^R01 R3"));
+    assert!(page.contains("Dismiss"));
+    // A supervisor dismisses one: off the list (and off the dashboard's count), still recorded.
+    let id = app
+        .store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT message_id FROM hl7_message WHERE control_id = 'R3'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    let r = app
+        .form(
+            &sup,
+            &format!("/exceptions/hl7/{id}/dismiss"),
+            &[],
+            Some(&sup.csrf),
+        )
+        .await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let (_, page) = app.page(&sup.cookie, "/exceptions").await;
+    assert!(!page.contains("ORU^R01 R3"), "{page}");
+    assert!(page.contains("this is not HL7"));
+    let r = app
+        .form(
+            &sup,
+            &format!("/exceptions/hl7/{id}/dismiss"),
+            &[],
+            Some(&sup.csrf),
+        )
+        .await;
+    assert_eq!(r.status(), 404, "dismissed once");
     // A nurse is not shown it.
     app.person("nurse", chartrack::domain::Role::Nurse).await;
     let nurse = app.sign_in("nurse").await;

@@ -656,6 +656,32 @@ fn mllp_send() -> Option<std::path::PathBuf> {
     })
 }
 
+/// Send one file with `mllp_send --loose`; the MSA-1|MSA-2 of each acknowledgement it prints.
+async fn mllp_send_file(
+    client: &std::path::Path,
+    port: u16,
+    file: &std::path::Path,
+) -> Vec<String> {
+    let out = tokio::process::Command::new(client)
+        .args(["--loose", "--port", &port.to_string(), "--file"])
+        .arg(file)
+        .arg("127.0.0.1")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .split(['\r', '\n'])
+        .filter(|s| s.starts_with("MSA|"))
+        .map(|s| s.split('|').take(3).collect::<Vec<_>>().join("|"))
+        .collect()
+}
+
 #[tokio::test]
 async fn hl7_mllp_send_from_python_hl7_feeds_chartrack() {
     let Some(client) = mllp_send() else {
@@ -668,61 +694,82 @@ async fn hl7_mllp_send_from_python_hl7_feeds_chartrack() {
     let app = spawn(&[("W4", "4W")]).await;
     let h = app.seed().await;
     let port = app.hl7.unwrap().port();
-    // A file as an interface engine's export would be: LF line ends, several messages.
-    let file = app.dir.path().join("feed.hl7");
-    std::fs::write(
-        &file,
-        [
-            "MSH|^~\\&|REG|GENHOSP|CHARTRACK|HIM|20260302075900||ADT^A04^ADT_A01|PY1|P|2.5",
-            "EVN|A04|20260302075900",
-            "PID|1||810001^^^GENHOSP^MR||TESTER^PAT^Q||19911111|M",
-            "PV1|1|O",
-            "MSH|^~\\&|REG|GENHOSP|CHARTRACK|HIM|20260302075900||ADT^A02^ADT_A02|PY2|P|2.5",
-            "PID|1||123405^^^GENHOSP^MR||ASHDOWN^TEST",
-            "PV1|1|I|W4^402^1",
-            "MSH|^~\\&|REG|GENHOSP|CHARTRACK|HIM|20260302075900||ADT^A02^ADT_A02|PY3|P|2.5",
-            "PID|1||123405^^^GENHOSP^MR||ASHDOWN^TEST",
-            "PV1|1|I|NOWHERE^1^1",
-            "",
-        ]
-        .join("\n"),
-    )
-    .unwrap();
-    let out = tokio::process::Command::new(&client)
-        .args(["--loose", "--port", &port.to_string(), "--file"])
-        .arg(&file)
-        .arg("127.0.0.1")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answers: Vec<String> = stdout
-        .split('\r')
-        .filter(|s| s.starts_with("MSA|"))
-        .map(|s| s.split('|').take(3).collect::<Vec<_>>().join("|"))
-        .collect();
-    assert_eq!(
-        answers,
-        ["MSA|AA|PY1", "MSA|AA|PY2", "MSA|AE|PY3"],
-        "{stdout}"
-    );
-    assert_eq!(
-        app.volume(&h.volumes[0]).await["patient_unit"]["code"],
-        "4W"
-    );
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hl7-samples");
+    let send = |name: &str| {
+        let file = samples.join(name);
+        let client = client.clone();
+        async move { mllp_send_file(&client, port, &file).await }
+    };
+    assert_eq!(send("01_adt_a04_register.hl7").await, ["MSA|AA|SMP0001"]);
     assert_eq!(
         patient(&app, "810001").await,
         Some(("TESTER".into(), "PAT".into(), Some("1991-11-11".into())))
     );
+    assert_eq!(send("02_adt_a01_admit.hl7").await, ["MSA|AA|SMP0002"]);
+    assert_eq!(
+        app.volume(&h.volumes[2]).await["patient_unit"]["code"],
+        "4W"
+    );
+    assert_eq!(send("03_adt_a02_transfer.hl7").await, ["MSA|AA|SMP0003"]);
+    assert_eq!(
+        app.volume(&h.volumes[0]).await["patient_unit"]["code"],
+        "4W"
+    );
+    assert_eq!(send("04_adt_a03_discharge.hl7").await, ["MSA|AA|SMP0004"]);
+    assert_eq!(app.volume(&h.volumes[2]).await["patient_unit"], Value::Null);
+    assert_eq!(send("05_adt_a40_merge.hl7").await, ["MSA|AA|SMP0005"]);
+    assert_eq!(app.volume(&h.volumes[1]).await["mrn"], "123405");
+    assert_eq!(send("06_siu_s12_new.hl7").await, ["MSA|AA|SMP0006"]);
+    let (_, list) = app.get("/api/v1/pull-list", &app.admin).await;
+    let made: Vec<&Value> = list["pull"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["reason"] == "clinic appointment APT9001")
+        .collect();
+    assert_eq!(made.len(), 1, "{list}");
+    let id = made[0]["id"].as_i64().unwrap();
+    assert_eq!(made[0]["needed_by"], "2026-03-03T12:00:00.000Z");
+    assert_eq!(send("07_siu_s14_moved.hl7").await, ["MSA|AA|SMP0007"]);
+    let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &app.admin).await;
+    assert_eq!(r["needed_by"], "2026-03-03T14:00:00.000Z", "{r}");
+    assert_eq!(send("08_siu_s15_cancelled.hl7").await, ["MSA|AA|SMP0008"]);
+    let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &app.admin).await;
+    assert_eq!(
+        (r["status"].as_str(), r["end_reason"].as_str()),
+        (Some("cancelled"), Some("clinic_cancelled"))
+    );
+    assert_eq!(
+        send("09_adt_a02_unknown_unit.hl7").await,
+        ["MSA|AE|SMP0009"]
+    );
+    // Every sample again in one file, one connection: resends, answered as before.
+    let all = app.dir.path().join("all.hl7");
+    let mut text = String::new();
+    let mut names: Vec<_> = std::fs::read_dir(&samples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "hl7"))
+        .collect();
+    names.sort();
+    for p in &names {
+        text.push_str(&std::fs::read_to_string(p).unwrap());
+    }
+    std::fs::write(&all, text).unwrap();
+    let answers = mllp_send_file(&client, port, &all).await;
+    let expected: Vec<String> = (1..=9)
+        .map(|i| format!("MSA|{}|SMP000{i}", if i == 9 { "AE" } else { "AA" }))
+        .collect();
+    assert_eq!(answers, expected);
+    let (_, list) = app.get("/api/v1/pull-list", &app.admin).await;
+    assert!(
+        !list.to_string().contains("APT9001"),
+        "no request made again: {list}"
+    );
     until(Duration::from_secs(5), "metrics", || async {
         app.metrics()
             .await
-            .contains("chartrack_hl7_messages_received_total{message_type=\"ADT^A02\"} 2")
+            .contains("chartrack_hl7_messages_received_total{message_type=\"ADT^A02\"} 4")
     })
     .await;
     app.stop().await;

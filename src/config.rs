@@ -378,6 +378,27 @@ impl Config {
                 anyhow::bail!("station id '{}' appears twice in the configuration", s.id);
             }
         }
+        for (feed, code) in &self.hl7.locations {
+            if LocationCode::parse(code).is_err() {
+                anyhow::bail!(
+                    "[hl7.locations] maps '{feed}' to '{code}', which is not a chartrack location code (upper-case letters, digits and '-', e.g. 5EAST)"
+                );
+            }
+        }
+        if self.hl7.lead_minutes > 7 * 24 * 60 {
+            anyhow::bail!(
+                "[hl7] lead_minutes is {}: at most a week (10080 minutes)",
+                self.hl7.lead_minutes
+            );
+        }
+        if let Some(addr) = &self.hl7_listen {
+            if addr
+                .rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+            {
+                anyhow::bail!("hl7_listen '{addr}' is not ADDRESS:PORT (e.g. 0.0.0.0:2575)");
+            }
+        }
         match (&self.tls_cert, &self.tls_key) {
             (Some(_), None) => anyhow::bail!(
                 "tls_cert is set but tls_key is not: HTTPS needs both the certificate and its private key"
@@ -557,6 +578,14 @@ baud = 9600
             .unwrap_err()
             .to_string();
         assert!(e.contains("lead_minutes"), "{e}");
+        let e = Config::parse("[hl7.locations]\n5E = \"5east\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a chartrack location code"), "{e}");
+        let e = Config::parse("hl7_listen = \"2575\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not ADDRESS:PORT"), "{e}");
     }
 
     #[test]

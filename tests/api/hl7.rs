@@ -532,6 +532,32 @@ async fn hl7_transfer_and_discharge_show_the_patients_unit() {
     );
     assert_eq!(msa(&c.send(&a03).await).0, "AA");
     assert_eq!(app.volume(&h.volumes[0]).await["patient_unit"], Value::Null);
+    // A restricted patient's unit is whereabouts too: hidden from a nurse, shown to a supervisor.
+    let (s, b) = app
+        .post(
+            "/api/v1/volumes",
+            &app.admin,
+            &json!({"mrn": "778801", "last_name": "Vipward", "first_name": "Ivy", "home": "FR-00-19", "restricted": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let vip = b["barcode"].as_str().unwrap().to_owned();
+    let a02 = msg(
+        "ADT^A02",
+        "T4",
+        &[
+            "PID|1||778801^^^GENHOSP^MR||VIPWARD^IVY",
+            "PV1|1|I|4W^401^1",
+        ],
+    );
+    assert_eq!(msa(&c.send(&a02).await).0, "AA");
+    let nurse = app
+        .user("nurse-t", chartrack::domain::Role::Nurse, None)
+        .await;
+    let (s, v) = app.get(&format!("/api/v1/volumes/{vip}"), &nurse).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["patient_unit"], Value::Null, "{v}");
+    assert_eq!(app.volume(&vip).await["patient_unit"]["code"], "4W");
     // A transfer of an unknown patient is AE.
     let unknown = msg(
         "ADT^A02",

@@ -64,7 +64,7 @@ pub async fn exceptions(
             p { "Values a station could not place: unknown barcodes and unreadable scans. "
                 "Register an unknown chart (Admin), then mark it registered; or ignore a misread. "
                 @if all { a href="/exceptions" { "Show open only" } } @else { a href="/exceptions?all=true" { "Show all" } } }
-            @if list.is_empty() { p.empty { "Nothing to resolve." } }
+            @if list.is_empty() { p.empty { @if feed.is_empty() { "Nothing to resolve." } @else { "No scans to resolve." } } }
             @else {
                 table.list {
                     thead { tr { th { "When" } th { "Station" } th { "What" } th { "Value" } th { "Resolve" } } }

@@ -743,6 +743,9 @@ fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
             config.database.display(),
             config.timezone.name()
         );
+        if let Some(hl7) = app.hl7_addr() {
+            println!("HL7 (MLLP) feeds taken on {hl7}");
+        }
         app.run_until(server::shutdown_signal()).await
     })
 }

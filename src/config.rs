@@ -56,7 +56,35 @@ pub struct Config {
     /// and restore"): chartrack then leaves cutting the write-ahead log to Litestream and cuts
     /// it itself only past 64 MB. Default `"none"`: chartrack keeps it under 16 MB itself.
     pub replication: Replication,
+    /// `ADDR:PORT` of the HL7 v2 (MLLP) listener for the hospital's feeds (registration,
+    /// transfers, merges, clinic appointments). Unset: no listener.
+    pub hl7_listen: Option<String>,
+    /// What the HL7 feeds do: `[hl7]` with `record_types`, `lead_minutes` and `[hl7.locations]`.
+    pub hl7: Hl7Config,
     pub stations: Vec<StationConfig>,
+}
+
+/// `[hl7]`: how the hospital's feeds map onto chartrack.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hl7Config {
+    /// The record types whose most recent volume a clinic appointment (SIU S12) requests.
+    pub record_types: Vec<String>,
+    /// Minutes before an appointment's start its charts are needed by.
+    pub lead_minutes: u32,
+    /// A feed's point-of-care codes (PV1-3.1, AIL-3.1) mapped to chartrack location codes
+    /// (`"5E" = "5EAST"`). A code not listed is looked up as a chartrack code itself.
+    pub locations: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for Hl7Config {
+    fn default() -> Self {
+        Hl7Config {
+            record_types: vec!["medical".into()],
+            lead_minutes: 120,
+            locations: Default::default(),
+        }
+    }
 }
 
 /// One `[[printers]]` entry.
@@ -273,6 +301,8 @@ impl Default for Config {
             label_templates: None,
             label_symbology: "code128".into(),
             replication: Replication::None,
+            hl7_listen: None,
+            hl7: Hl7Config::default(),
             stations: Vec::new(),
         }
     }
@@ -348,6 +378,27 @@ impl Config {
                 anyhow::bail!("station id '{}' appears twice in the configuration", s.id);
             }
         }
+        for (feed, code) in &self.hl7.locations {
+            if LocationCode::parse(code).is_err() {
+                anyhow::bail!(
+                    "[hl7.locations] maps '{feed}' to '{code}', which is not a chartrack location code (upper-case letters, digits and '-', e.g. 5EAST)"
+                );
+            }
+        }
+        if self.hl7.lead_minutes > 7 * 24 * 60 {
+            anyhow::bail!(
+                "[hl7] lead_minutes is {}: at most a week (10080 minutes)",
+                self.hl7.lead_minutes
+            );
+        }
+        if let Some(addr) = &self.hl7_listen {
+            if addr
+                .rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+            {
+                anyhow::bail!("hl7_listen '{addr}' is not ADDRESS:PORT (e.g. 0.0.0.0:2575)");
+            }
+        }
         match (&self.tls_cert, &self.tls_key) {
             (Some(_), None) => anyhow::bail!(
                 "tls_cert is set but tls_key is not: HTTPS needs both the certificate and its private key"
@@ -380,7 +431,7 @@ impl Config {
 
 /// Keys of the product's configuration that this version does not act on yet: refused, saying
 /// what to do instead, rather than accepted and ignored.
-const NOT_YET: &[(&str, &str)] = &[("hl7_listen", "this version has no HL7 listener yet")];
+const NOT_YET: &[(&str, &str)] = &[];
 
 /// The message for an unknown key (`stations.0.prot`): its line, and the nearest known key.
 fn unknown_key(text: &str, path: &str) -> String {
@@ -432,6 +483,7 @@ fn known_keys(table: &[&str]) -> Vec<String> {
     let value = match table.first() {
         None => serde_json::to_value(Config::default()),
         Some(&"loan_days") => serde_json::to_value(LoanDays::default()),
+        Some(&"hl7") => serde_json::to_value(Hl7Config::default()),
         Some(&"printers") => serde_json::to_value(PrinterConfig {
             name: String::new(),
             address: String::new(),
@@ -513,11 +565,27 @@ baud = 9600
     }
 
     #[test]
-    fn keys_this_version_does_not_act_on_are_refused_saying_why() {
-        let e = Config::parse("hl7_listen = \"127.0.0.1:2575\"\n")
+    fn the_hl7_listener_and_its_table_are_read() {
+        let c = Config::parse(
+            "hl7_listen = \"127.0.0.1:2575\"\n[hl7]\nlead_minutes = 90\n[hl7.locations]\n5E = \"5EAST\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.hl7_listen.as_deref(), Some("127.0.0.1:2575"));
+        assert_eq!(c.hl7.lead_minutes, 90);
+        assert_eq!(c.hl7.record_types, ["medical"]);
+        assert_eq!(c.hl7.locations["5E"], "5EAST");
+        let e = Config::parse("[hl7]\nlead_minute = 90\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("line 1") && e.contains("no HL7 listener"), "{e}");
+        assert!(e.contains("lead_minutes"), "{e}");
+        let e = Config::parse("[hl7.locations]\n5E = \"5east\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a chartrack location code"), "{e}");
+        let e = Config::parse("hl7_listen = \"2575\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not ADDRESS:PORT"), "{e}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod engine;
+pub mod hl7;
 pub mod import;
 pub mod labels;
 pub mod metrics;

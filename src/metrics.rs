@@ -23,11 +23,34 @@ struct Outcome {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Hl7Label {
+    /// `ADT^A01`, `SIU^S12`, ...; `other` for a type chartrack does not take.
+    message_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Hl7Answer {
+    message_type: String,
+    /// `AE` (understood, not applicable) or `AR` (unreadable or not taken).
+    code: &'static str,
+}
+
+/// The HL7 message types chartrack takes (others are counted as `other`, so a sender cannot
+/// grow the label set).
+const HL7_TYPES: [&str; 10] = [
+    "ADT^A01", "ADT^A02", "ADT^A03", "ADT^A04", "ADT^A08", "ADT^A40", "SIU^S12", "SIU^S14",
+    "SIU^S15", "SIU^S17",
+];
+
 /// What this process counts itself; the rest is read from the store when scraped.
 pub struct Metrics {
     registry: Registry,
     scans: Family<Outcome, Counter>,
     scan_seconds: Histogram,
+    hl7_received: Family<Hl7Label, Counter>,
+    hl7_applied: Family<Hl7Label, Counter>,
+    hl7_rejected: Family<Hl7Answer, Counter>,
 }
 
 impl Default for Metrics {
@@ -49,10 +72,31 @@ impl Default for Metrics {
             "Time from receiving a scan to its committed answer",
             scan_seconds.clone(),
         );
+        let hl7_received = Family::<Hl7Label, Counter>::default();
+        registry.register(
+            "hl7_messages_received",
+            "HL7 messages received over MLLP by this process, by message type",
+            hl7_received.clone(),
+        );
+        let hl7_applied = Family::<Hl7Label, Counter>::default();
+        registry.register(
+            "hl7_messages_applied",
+            "HL7 messages applied (AA; resends not counted again), by message type",
+            hl7_applied.clone(),
+        );
+        let hl7_rejected = Family::<Hl7Answer, Counter>::default();
+        registry.register(
+            "hl7_messages_rejected",
+            "HL7 messages not applied, by message type and answer (AE, AR)",
+            hl7_rejected.clone(),
+        );
         Metrics {
             registry,
             scans,
             scan_seconds,
+            hl7_received,
+            hl7_applied,
+            hl7_rejected,
         }
     }
 }
@@ -66,6 +110,30 @@ impl Metrics {
         };
         self.scans.get_or_create(&Outcome { outcome }).inc();
         self.scan_seconds.observe(took.as_secs_f64());
+    }
+
+    /// One HL7 message answered: `"AA"` applied, `"AE"`/`"AR"` not applied, `"resend"` a resend
+    /// of one applied before (received, not applied again).
+    pub fn observe_hl7(&self, kind: &str, code: &'static str) {
+        let message_type = if HL7_TYPES.contains(&kind) {
+            kind.to_owned()
+        } else {
+            "other".to_owned()
+        };
+        self.hl7_received
+            .get_or_create(&Hl7Label {
+                message_type: message_type.clone(),
+            })
+            .inc();
+        if code == "AA" {
+            self.hl7_applied
+                .get_or_create(&Hl7Label { message_type })
+                .inc();
+        } else if code == "AE" || code == "AR" {
+            self.hl7_rejected
+                .get_or_create(&Hl7Answer { message_type, code })
+                .inc();
+        }
     }
 
     /// The OpenMetrics text of every metric.

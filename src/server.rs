@@ -25,6 +25,8 @@ pub struct Application {
     tls: Option<(Arc<tls::Certificate>, tls::Hangup)>,
     state: AppState,
     stations: Stations,
+    /// The HL7 (MLLP) listener, when `hl7_listen` is set.
+    hl7: Option<crate::hl7::Listener>,
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
@@ -67,11 +69,27 @@ impl Application {
             labels: Arc::new(crate::labels::Setup::load(config)?),
         };
         let stations = Stations::start(config, || ScanSink::new(&state))?;
+        let hl7 = match &config.hl7_listen {
+            Some(addr) => Some(
+                crate::hl7::Listener::start(
+                    addr,
+                    crate::hl7::Feed {
+                        store: state.store.clone(),
+                        metrics: state.metrics.clone(),
+                        settings: Arc::new(config.hl7.clone()),
+                        tz: config.timezone,
+                    },
+                )
+                .await?,
+            ),
+            None => None,
+        };
         Ok(Application {
             listener,
             tls,
             state,
             stations,
+            hl7,
             stopping,
         })
     }
@@ -90,6 +108,11 @@ impl Application {
     }
     pub fn store(&self) -> &Store {
         &self.state.store
+    }
+
+    /// Where the HL7 (MLLP) listener listens, when `hl7_listen` is set.
+    pub fn hl7_addr(&self) -> Option<SocketAddr> {
+        self.hl7.as_ref().map(|l| l.local_addr())
     }
 
     /// Read one more serial station besides the configured ones.
@@ -139,7 +162,11 @@ impl Application {
                 .await?
             }
         }
-        // Scanner readers stop (a line being committed finishes), then the writer drains.
+        // The feed stops taking messages (one being applied finishes and is acknowledged),
+        // scanner readers stop (a line being committed finishes), then the writer drains.
+        if let Some(hl7) = self.hl7 {
+            hl7.stop().await;
+        }
         let stations = self.stations;
         tokio::task::spawn_blocking(move || {
             stations.stop();

@@ -10,6 +10,7 @@ pub mod check;
 mod checkpoint;
 pub mod demo;
 pub mod displays;
+pub mod hl7;
 pub mod labels;
 pub mod loose;
 pub mod missing;

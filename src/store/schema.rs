@@ -449,6 +449,57 @@ CREATE TABLE audit_state (
 );
 INSERT INTO audit_state (id) VALUES (1);
 "#,
+    r#"
+-- v15: the hospital's HL7 v2 feeds (src/hl7). Every message received and what it was answered:
+-- an applied one (AA) is remembered by its sender and control id (MSH-3^MSH-4, MSH-10), so a
+-- resend is applied once; one not applied (AE, AR) keeps its reason and raw text for the
+-- supervisors' exceptions page.
+CREATE TABLE hl7_message (
+    message_id   INTEGER PRIMARY KEY,
+    sender       TEXT NOT NULL,                 -- MSH-3^MSH-4: sending application and facility
+    control_id   TEXT NOT NULL,                 -- MSH-10 ('' when the message could not be read)
+    kind         TEXT NOT NULL,                 -- ADT^A01, SIU^S12, ... ('' when unreadable)
+    received_at  TEXT NOT NULL,
+    ack_code     TEXT NOT NULL CHECK (ack_code IN ('AA','AE','AR')),
+    reason       TEXT,                          -- why it was not applied
+    raw          TEXT,                          -- the message as received, when not applied
+    dismissed_at TEXT,                          -- a supervisor took a message not applied off the list
+    dismissed_by INTEGER REFERENCES app_user(user_id)
+);
+CREATE UNIQUE INDEX hl7_message_applied ON hl7_message(sender, control_id) WHERE ack_code = 'AA';
+CREATE INDEX hl7_message_unapplied ON hl7_message(message_id) WHERE ack_code <> 'AA';
+
+-- Where the patient is, from the registration system (A01, A02; A03 discharges).
+CREATE TABLE patient_unit (
+    patient_id   INTEGER PRIMARY KEY REFERENCES patient(patient_id),
+    unit_id      INTEGER REFERENCES location(location_id),
+    discharged   INTEGER NOT NULL DEFAULT 0,
+    at           TEXT NOT NULL
+);
+
+-- Merges, kept: which MRN was retired into which patient, by which message, when. A retired
+-- MRN takes no more messages; search by it finds the surviving patient's charts.
+CREATE TABLE patient_merge (
+    merge_id     INTEGER PRIMARY KEY,
+    surviving_id INTEGER NOT NULL REFERENCES patient(patient_id),
+    retired_mrn  TEXT NOT NULL,
+    retired_id   INTEGER NOT NULL REFERENCES patient(patient_id),
+    message_id   INTEGER NOT NULL REFERENCES hl7_message(message_id),
+    merged_at    TEXT NOT NULL,
+    volumes      INTEGER NOT NULL,
+    reports      INTEGER NOT NULL
+);
+CREATE INDEX patient_merge_retired ON patient_merge(retired_mrn);
+CREATE INDEX patient_merge_surviving ON patient_merge(surviving_id);
+
+-- The requests a clinic appointment (SIU S12) made, by the scheduler's appointment id.
+CREATE TABLE appointment_request (
+    sender       TEXT NOT NULL,
+    appointment_id TEXT NOT NULL,
+    request_id   INTEGER NOT NULL UNIQUE REFERENCES request(request_id)
+);
+CREATE INDEX appointment_request_key ON appointment_request(sender, appointment_id);
+"#,
 ];
 
 /// The schema version this build writes.

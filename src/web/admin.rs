@@ -45,6 +45,17 @@ pub async fn exceptions(
         .store
         .read(move |c| query::exceptions(c, !all, 500))
         .await?;
+    // Messages from the hospital's feeds that were not applied (their raw text is patient
+    // data: read after the access-log entry, and only when there are some).
+    let feed = if s.store.read(crate::store::hl7::count_unapplied).await? > 0 {
+        s.store
+            .audited(caller.access("view-hl7-exceptions", "exceptions"), |c| {
+                crate::store::hl7::unapplied(c, 200)
+            })
+            .await?
+    } else {
+        Vec::new()
+    };
     Ok(layout(
         Some(&caller),
         "Exceptions",
@@ -53,7 +64,7 @@ pub async fn exceptions(
             p { "Values a station could not place: unknown barcodes and unreadable scans. "
                 "Register an unknown chart (Admin), then mark it registered; or ignore a misread. "
                 @if all { a href="/exceptions" { "Show open only" } } @else { a href="/exceptions?all=true" { "Show all" } } }
-            @if list.is_empty() { p.empty { "Nothing to resolve." } }
+            @if list.is_empty() { p.empty { @if feed.is_empty() { "Nothing to resolve." } @else { "No scans to resolve." } } }
             @else {
                 table.list {
                     thead { tr { th { "When" } th { "Station" } th { "What" } th { "Value" } th { "Resolve" } } }
@@ -73,6 +84,32 @@ pub async fn exceptions(
                                             button name="resolution" value="registered" { "Mark registered" }
                                         }
                                         " " a href={ "/admin?barcode=" (super::url_escape(&e.value)) "#volume" } { "register it" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !feed.is_empty() {
+                h2 #hl7 { "Hospital feed messages not applied" }
+                p { "HL7 messages chartrack answered AE (understood, not applicable: an unknown patient or location) or AR (unreadable, or a kind chartrack does not take). "
+                    "Fix the cause (create the location or map it in [hl7.locations]), then have the interface engine send the message again." }
+                table.list.hl7 {
+                    thead { tr { th { "When" } th { "From" } th { "Message" } th { "Answer" } th { "Reason" } th { "Text" } th { "Done with it" } } }
+                    tbody {
+                        @for m in &feed {
+                            tr {
+                                td { (when(tz, &m.received_at)) }
+                                td { (m.sender) }
+                                td { (m.kind) " " (m.control_id) }
+                                td { (m.ack_code) }
+                                td { (m.reason) }
+                                td { details { summary { "raw text" } pre { (m.raw.replace('\r', "\n")) } } }
+                                td {
+                                    form.inline method="post" action={ "/exceptions/hl7/" (m.id) "/dismiss" } {
+                                        input type="hidden" name="csrf" value=(caller.csrf());
+                                        button { "Dismiss" }
                                     }
                                 }
                             }
@@ -101,6 +138,20 @@ pub async fn resolve_exception(
         .write(move |c| admin::resolve_exception(c, id, uid, &f.resolution, now))
         .await?;
     Ok(Redirect::to("/exceptions").into_response())
+}
+
+/// Take a feed message not applied off the list (it stays recorded).
+pub async fn dismiss_hl7(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> PageResult<Response> {
+    let uid = user_id(&caller)?;
+    let now = s.store.clock().now();
+    s.store
+        .write(move |c| crate::store::hl7::dismiss(c, id, uid, now))
+        .await?;
+    Ok(Redirect::to("/exceptions#hl7").into_response())
 }
 
 #[derive(Deserialize, Default)]

@@ -293,6 +293,9 @@ pub async fn volume_page(
                     span.place { (v.location.name) }
                     @if let Some(d) = &v.destination { span.dest { "→ " (d.name) } }
                 }
+                @if let Some(u) = &v.patient_unit {
+                    p.patient-unit { "Patient on " strong { (u.code) } " (" (u.name) "), from the hospital's registration feed: the chart may be wanted there." }
+                }
                 @if let Some(until) = &until {
                     p.error role="status" { "Emergency access until " (when(tz, until)) ": it is logged and a supervisor reviews it." }
                 }

@@ -91,6 +91,11 @@ pub fn routes() -> Routes {
             User(Supervisor),
             admin::resolve_exception,
         )
+        .post(
+            "/exceptions/hl7/{id}/dismiss",
+            User(Supervisor),
+            admin::dismiss_hl7,
+        )
         .get("/access-log", User(Supervisor), admin::access_log)
         .get("/admin", User(Admin), admin::admin_page)
         .post("/admin/users", User(Admin), users::add_user)

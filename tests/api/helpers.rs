@@ -15,6 +15,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub db: PathBuf,
     pub dir: tempfile::TempDir,
+    /// The HL7 (MLLP) listener's address, when the configuration sets `hl7_listen`.
+    pub hl7: Option<std::net::SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -93,6 +95,7 @@ impl TestApp {
             .await
             .unwrap();
         let base = format!("http://{}", app.local_addr());
+        let hl7 = app.hl7_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -105,6 +108,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             db,
             dir,
+            hl7,
             stop: Some(tx),
             handle: Some(handle),
         }

@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["store"],
     &["metrics", "labels", "import"],
-    &["stations"],
+    &["stations", "hl7"],
     &["service"],
     &["auth"],
     &["api", "web"],

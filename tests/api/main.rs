@@ -17,6 +17,7 @@ mod dependencies;
 mod displays;
 mod faults;
 mod helpers;
+mod hl7;
 mod inputs;
 mod io_faults;
 mod label_pages;

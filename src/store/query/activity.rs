@@ -108,8 +108,8 @@ pub fn counts(c: &Connection, cutoffs: &[(&str, String)]) -> Result<Counts> {
     out.open_exceptions = c.query_row(
         "SELECT count(*) FROM exception WHERE resolved_at IS NULL",
         [],
-        |r| r.get(0),
-    )?;
+        |r| r.get::<_, i64>(0),
+    )? + super::super::hl7::count_unapplied(c)?;
     (out.open_requests, out.stat_requests) = c.query_row(
         "SELECT count(*), coalesce(sum(priority = 'stat'), 0) FROM request WHERE status IN ('open','pulled')",
         [],

@@ -40,6 +40,9 @@ pub struct VolumeView {
     /// A restricted chart (VIP, behavioural health): its whereabouts are shown only to roles
     /// that may see them; to others its location shows as `restricted`.
     pub restricted: bool,
+    /// The unit the patient is on, from the hospital's registration feed (HL7 A01/A02): where
+    /// the chart will be wanted. `null` when not known or after a discharge (A03).
+    pub patient_unit: Option<LocBrief>,
 }
 
 /// What a restricted chart shows in place of a location.
@@ -56,6 +59,7 @@ impl VolumeView {
         self.location = restricted_place();
         self.destination = self.destination.as_ref().map(|_| restricted_place());
         self.container = None;
+        self.patient_unit = None;
         if let Some(l) = &mut self.last_scan {
             l.location = Some(restricted_place());
             l.station = None;
@@ -88,7 +92,8 @@ pub fn volume(c: &Audited, barcode: &str) -> Result<Option<VolumeView>> {
         .prepare_cached(
             "SELECT v.barcode, p.mrn, p.last_name, p.first_name, v.volume_no, v.record_type, s.status, s.since, v.home_id,
                     s.location_id, s.destination_id, s.container_id, s.last_scan_at, s.last_station_id, s.last_user_id, s.last_location_id,
-                    (SELECT count(*) FROM loose_report r WHERE r.patient_id = v.patient_id AND r.filed_at IS NULL), p.restricted
+                    (SELECT count(*) FROM loose_report r WHERE r.patient_id = v.patient_id AND r.filed_at IS NULL), p.restricted,
+                    (SELECT u.unit_id FROM patient_unit u WHERE u.patient_id = v.patient_id AND u.discharged = 0)
              FROM volume v JOIN patient p ON p.patient_id = v.patient_id JOIN volume_state s ON s.volume_id = v.volume_id
              WHERE v.barcode = ?",
         )?
@@ -98,7 +103,7 @@ pub fn volume(c: &Audited, barcode: &str) -> Result<Option<VolumeView>> {
                 (r.get::<_, u32>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?, r.get::<_, String>(7)?),
                 (r.get::<_, i64>(8)?, r.get::<_, i64>(9)?, r.get::<_, Option<i64>>(10)?, r.get::<_, Option<i64>>(11)?),
                 (r.get::<_, Option<String>>(12)?, r.get::<_, Option<String>>(13)?, r.get::<_, Option<i64>>(14)?, r.get::<_, Option<i64>>(15)?),
-                (r.get::<_, u32>(16)?, r.get::<_, bool>(17)?),
+                (r.get::<_, u32>(16)?, r.get::<_, bool>(17)?, r.get::<_, Option<i64>>(18)?),
             ))
         })
         .optional()?;
@@ -107,7 +112,7 @@ pub fn volume(c: &Audited, barcode: &str) -> Result<Option<VolumeView>> {
         (volume, record_type, status, since),
         (home, loc, dest, cont),
         (at, station, user, last_loc),
-        (waiting, restricted),
+        (waiting, restricted, unit),
     )) = row
     else {
         return Ok(None);
@@ -137,6 +142,7 @@ pub fn volume(c: &Audited, barcode: &str) -> Result<Option<VolumeView>> {
         last_scan,
         waiting_reports: waiting,
         restricted,
+        patient_unit: unit.map(|u| brief(c, u)).transpose()?,
     }))
 }
 
@@ -299,7 +305,9 @@ fn search_born(
     let born = "AND (?3 IS NULL OR p.birth_date = ?3)";
     let (filter, a, b) = if q.bytes().all(|b| b.is_ascii_digit()) {
         (
-            "WHERE (p.mrn = ?1 OR v.barcode = ?2)",
+            // An MRN retired in a merge (HL7 A40) finds the surviving patient's charts.
+            "WHERE (p.mrn = ?1 OR v.barcode = ?2
+                    OR p.patient_id IN (SELECT m.surviving_id FROM patient_merge m WHERE m.retired_mrn = ?1))",
             q.to_owned(),
             q.to_owned(),
         )

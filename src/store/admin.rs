@@ -76,6 +76,11 @@ impl NewLocation {
                 "location name must be 1 to 100 characters".into(),
             ));
         }
+        if self.name.chars().any(char::is_control) {
+            return Err(StoreError::Invalid(
+                "location name must be plain text on one line (no tabs or line breaks)".into(),
+            ));
+        }
         if let Some((lo, hi)) = self.terminal {
             if lo > hi || hi > 99 {
                 return Err(StoreError::Invalid(
@@ -513,4 +518,25 @@ pub fn resolve_exception(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_location_name_with_a_line_break_is_refused() {
+        let l = |name: &str| NewLocation {
+            code: LocationCode::parse("4W").unwrap(),
+            name: name.into(),
+            kind: LocationKind::Unit,
+            barcode: None,
+            terminal: None,
+        };
+        assert!(l("4 West").validate().is_ok());
+        for bad in ["4 West\rannex", "4 West\nannex", "4\tWest"] {
+            let e = l(bad).validate().unwrap_err().to_string();
+            assert!(e.contains("one line"), "{bad:?}: {e}");
+        }
+    }
 }

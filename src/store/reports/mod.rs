@@ -215,11 +215,19 @@ const TIME_COLUMNS: &[&str] = &[
 /// injection"): it gets a leading `'`, as OWASP advises. A plain number (`-3`, `+1.5`) is left
 /// as it is: a spreadsheet reads it as that number and never as a formula.
 pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
-    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky && !is_plain_number(cell) {
-        std::borrow::Cow::Owned(format!("'{cell}"))
+    // A lone CR inside a cell is left unquoted by the CSV writer and ends the row in a
+    // spreadsheet: line breaks in a cell become spaces (found by fuzzing the import's model).
+    let cell: std::borrow::Cow<'_, str> = if cell.contains(['\r', '\n']) {
+        std::borrow::Cow::Owned(cell.replace(['\r', '\n'], " "))
     } else {
         std::borrow::Cow::Borrowed(cell)
+    };
+    // Spaces in front do not stop a spreadsheet from reading a formula.
+    let risky = cell.starts_with('\t') || cell.trim_start().starts_with(['=', '+', '-', '@']);
+    if risky && !is_plain_number(&cell) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        cell
     }
 }
 

@@ -77,7 +77,8 @@ fn formula_cells_are_neutralised_and_numbers_and_dates_are_not() {
         ("-2+3", "'-2+3"),
         ("@cmd", "'@cmd"),
         ("\t=1", "'\t=1"),
-        ("\r=1", "'\r=1"),
+        ("\r=1", "' =1"),
+        (" =1", "' =1"),
         ("-", "'-"),
         ("-.5", "'-.5"),
         ("-3", "-3"),
@@ -101,4 +102,16 @@ fn formula_cells_are_neutralised_and_numbers_and_dates_are_not() {
         t.to_csv(chrono_tz::UTC).unwrap(),
         "a,b\n\"'=HYPERLINK(\"\"x\"\")\",-1\n"
     );
+    // A line break inside a cell cannot split its row.
+    let t = Table {
+        title: "t",
+        columns: vec!["a", "b"],
+        rows: vec![vec!["4 West\rannex".into(), "\r=1+1".into()]],
+        times: vec![false, false],
+        total: 1,
+        chart: None,
+    };
+    let csv = t.to_csv(chrono_tz::UTC).unwrap();
+    assert_eq!(csv, "a,b\n4 West annex,' =1+1\n");
+    assert_eq!(csv.matches('\n').count(), 2, "one header, one row: {csv:?}");
 }

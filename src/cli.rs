@@ -490,7 +490,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
         } => {
             let (_, store) = open(config.as_ref())?;
-            let actor = crate::labels::job::Actor::command_line().name;
+            let actor = crate::labels::job::Actor::command_line(chrono_tz::UTC).name;
             let r = store.reanchor_blocking(&reason, &actor);
             store.shutdown();
             let entry = r?;

@@ -87,7 +87,7 @@ pub fn templates(config: &Config) -> anyhow::Result<Templates> {
 
 pub fn label(command: LabelCommand, config: &Config, store: &Store) -> anyhow::Result<()> {
     let t = templates(config)?;
-    let actor = Actor::command_line();
+    let actor = Actor::command_line(config.timezone);
     let (kind, one) = match command {
         LabelCommand::Sheet(s) => return sheet(s, &t, store, &actor),
         LabelCommand::Volume(o) => (Kind::Volume, o),
@@ -207,7 +207,7 @@ pub fn print(
 ) -> anyhow::Result<()> {
     let setup = crate::labels::Setup::load(config)?;
     let printer = setup.printer(printer)?;
-    let actor = Actor::command_line();
+    let actor = Actor::command_line(config.timezone);
     let label = job::read(store, kind, id, &actor)?;
     job::print(
         store,
@@ -217,7 +217,14 @@ pub fn print(
         copies,
         reason,
         &actor,
-    )?;
+    )
+    .map_err(|e| {
+        if e.to_string().contains("needs a reason") {
+            anyhow::anyhow!("{e} (--reason \"...\")")
+        } else {
+            e
+        }
+    })?;
     eprintln!(
         "{} label {} sent to {} ({} cop{})",
         kind.name(),

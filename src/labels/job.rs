@@ -15,12 +15,14 @@ pub struct Actor {
     pub user_id: Option<i64>,
     pub name: String,
     pub remote: String,
+    /// The zone times on labels and in messages are shown in (`timezone`).
+    pub tz: chrono_tz::Tz,
 }
 
 impl Actor {
     /// The command line: `cli:` and the operating-system user (its login name, or its uid when
     /// the environment names none, as under a service manager or cron).
-    pub fn command_line() -> Actor {
+    pub fn command_line(tz: chrono_tz::Tz) -> Actor {
         let user = ["USER", "LOGNAME"]
             .iter()
             .find_map(|v| std::env::var(v).ok().filter(|u| !u.trim().is_empty()))
@@ -34,6 +36,7 @@ impl Actor {
             user_id: None,
             name: format!("cli:{user}"),
             remote: "local".into(),
+            tz,
         }
     }
 
@@ -67,7 +70,7 @@ pub fn read(store: &Store, kind: Kind, id: &str, actor: &Actor) -> anyhow::Resul
     let access = actor.access(id.trim());
     let now = store.clock().now();
     let d = store.write_blocking(move |c| data::read(c, &what, &access, now))?;
-    Ok(Label::new(kind, d))
+    Ok(Label::new(kind, d, actor.tz))
 }
 
 /// Print `label` on `printer` (`copies` times). The first print of an item needs no reason; a
@@ -90,7 +93,8 @@ pub fn print(
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     if let (Some((at, who, on)), None) = (&before, reason) {
         anyhow::bail!(
-            "{item} was printed before ({at} by {who} on {on}): a reprint needs a reason (--reason \"...\")"
+            "{item} was printed before ({} by {who} on {on}): a reprint needs a reason",
+            super::local_time(at, actor.tz)
         );
     }
     let zpl = templates.zpl(label, printer.size)?;

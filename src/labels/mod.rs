@@ -166,8 +166,14 @@ pub struct Label {
 impl Label {
     /// A label of `kind` from what the store read, with the fields made from it (the MRN in
     /// terminal-digit groups, the terminal digits and their band colours).
-    pub fn new(kind: Kind, data: crate::store::labels::LabelData) -> Label {
+    pub fn new(kind: Kind, data: crate::store::labels::LabelData, tz: chrono_tz::Tz) -> Label {
         let mut fields = data.fields;
+        // Times as the hospital reads them, not as stored.
+        for (k, v) in fields.iter_mut() {
+            if *k == "needed_by" && !v.is_empty() {
+                *v = local_time(v, tz);
+            }
+        }
         let mrn = fields
             .iter()
             .find(|(k, _)| *k == "mrn")
@@ -195,6 +201,36 @@ impl Label {
             .find(|(k, _)| *k == field)
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
+    }
+}
+
+/// A stored UTC stamp as `2026-12-13 05:00 CST` in `tz` (the stamp itself if it is not one).
+pub fn local_time(stamp: &str, tz: chrono_tz::Tz) -> String {
+    crate::clock::parse_stamp(stamp)
+        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string())
+        .unwrap_or_else(|| stamp.to_owned())
+}
+
+/// A "LAST, First" name cut to `max` characters keeping the first name's initial
+/// ("FEATHERSTONEHA…, M."); `ellipsis` marks the cut (SVG) or not (ZPL).
+pub fn fit_name(name: &str, max: usize, ellipsis: bool) -> String {
+    if name.chars().count() <= max {
+        return name.to_owned();
+    }
+    let cut = |s: &str, n: usize| -> String {
+        let mut t: String = s.chars().take(n).collect();
+        if ellipsis {
+            t.pop();
+            t.push('…');
+        }
+        t
+    };
+    match name.split_once(", ") {
+        Some((last, first)) if max > 6 => {
+            let initial: String = first.chars().take(1).collect();
+            format!("{}, {initial}.", cut(last, max - 4))
+        }
+        _ => cut(name, max),
     }
 }
 
@@ -343,5 +379,28 @@ mod tests {
         let svg = svg_bars(&[false, true, true, false, true], 2, 10);
         assert_eq!(svg.matches("<rect x=").count(), 2);
         assert!(svg.contains("<rect x=\"2\" width=\"4\" height=\"10\"/>"));
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    #[test]
+    fn a_slips_time_is_shown_in_the_hospitals_zone_and_a_long_name_keeps_its_initial() {
+        let data = crate::store::labels::LabelData {
+            barcode: "Q0000001X".into(),
+            fields: vec![
+                ("name", "FEATHERSTONEHAUGH-MONTGOMERY, Maximiliana".into()),
+                ("needed_by", "2026-12-13T11:00:00.000Z".into()),
+            ],
+        };
+        let l = Label::new(Kind::Slip, data, chrono_tz::America::Chicago);
+        assert_eq!(l.get("needed_by"), "2026-12-13 05:00 CST");
+        assert_eq!(
+            fit_name(&l.get("name"), 24, false),
+            "FEATHERSTONEHAUGH-MO, M."
+        );
+        assert_eq!(fit_name("SHORT, Ann", 24, false), "SHORT, Ann");
     }
 }

@@ -182,7 +182,10 @@ impl Template {
                 Piece::Field(f, max) => {
                     let mut v = fields(f);
                     if let Some(max) = *max {
-                        if v.chars().count() > max {
+                        if f == "name" {
+                            // A name keeps its first initial when cut.
+                            v = super::fit_name(&v, max, self.lang != Lang::Zpl);
+                        } else if v.chars().count() > max {
                             // Cut to fit; an SVG label shows that it was cut.
                             v = match self.lang {
                                 Lang::Zpl => v.chars().take(max).collect(),
@@ -407,7 +410,10 @@ mod tests {
                 None,
             )
             .unwrap();
-        assert!(out.contains("<text>SYNTHET…</text>"), "{out}");
+        assert!(
+            out.contains("<text>SYN…, P.</text>"),
+            "the initial kept: {out}"
+        );
         let e = Template::parse(
             "t.svg",
             "<svg>{{name maxx=8}}</svg>",

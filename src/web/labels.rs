@@ -15,11 +15,12 @@ use axum::Extension;
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
-fn actor(caller: &Caller) -> Actor {
+fn actor(s: &AppState, caller: &Caller) -> Actor {
     Actor {
         user_id: caller.user_id(),
         name: caller.name().to_owned(),
         remote: caller.remote.clone(),
+        tz: s.tz,
     }
 }
 
@@ -62,7 +63,7 @@ fn job_error(e: anyhow::Error) -> AppError {
 }
 
 async fn read(s: &AppState, caller: &Caller, kind: Kind, id: &str) -> Result<Label, AppError> {
-    let (store, actor, id) = (s.store.clone(), actor(caller), id.to_owned());
+    let (store, actor, id) = (s.store.clone(), actor(s, caller), id.to_owned());
     blocking(move || job::read(&store, kind, &id, &actor))
         .await
         .map_err(job_error)
@@ -346,7 +347,7 @@ pub async fn print(
         .clone();
     let all = f.all.is_some();
     let labels = labels(&s, &caller, kind, &id, all).await?;
-    let (store, setup, who) = (s.store.clone(), s.labels.clone(), actor(&caller));
+    let (store, setup, who) = (s.store.clone(), s.labels.clone(), actor(&s, &caller));
     let reason = f.reason.clone();
     let p = printer.clone();
     let result = blocking(move || {
@@ -373,7 +374,10 @@ pub async fn print(
         ))
         .into_response()),
         Err(e) => {
-            let why = format!("Not printed: {e:#}");
+            let mut why = format!("Not printed: {e:#}");
+            if why.contains("needs a reason") {
+                why.push_str(": fill in \"Why again?\"");
+            }
             Ok(page(&s, &caller, kind, &id, all, None, Some(&why)).await?)
         }
     }
@@ -433,7 +437,7 @@ pub async fn sheet(
         ("locations", None, Some(from), Some(to), _) => {
             let ids = s
                 .store
-                .read(move |c| crate::store::labels::location_range(c, &from, &to, SHEET_MAX))
+                .read(move |c| crate::store::labels::location_range(c, &from, &to, SHEET_MAX + 1))
                 .await?;
             (Kind::Location, ids)
         }
@@ -448,7 +452,7 @@ pub async fn sheet(
                 .ok_or_else(|| AppError::BadRequest(format!("{since} is not a date here")))?;
             let ids = s
                 .store
-                .read(move |c| crate::store::labels::volumes_since(c, &start, SHEET_MAX))
+                .read(move |c| crate::store::labels::volumes_since(c, &start, SHEET_MAX + 1))
                 .await?;
             (Kind::Volume, ids)
         }
@@ -461,11 +465,10 @@ pub async fn sheet(
     if ids.is_empty() {
         return Err(AppError::NotFound("no labels match: nothing to print".into()).into());
     }
-    if ids.len() > SHEET_MAX as usize {
-        return Err(
-            AppError::Unprocessable(format!("at most {SHEET_MAX} labels on one run")).into(),
-        );
-    }
+    // More than one run takes: the first ones, saying so (never a silent cut).
+    let more = ids.len() > SHEET_MAX as usize;
+    let mut ids = ids;
+    ids.truncate(SHEET_MAX as usize);
     let mut labels = Vec::new();
     for id in &ids {
         labels.push(read(&s, &caller, kind, id).await?);
@@ -475,7 +478,7 @@ pub async fn sheet(
         .templates
         .sheet(&labels, paper)
         .map_err(|e| AppError::Internal(e.to_string()))?;
-    let (store, who, ls) = (s.store.clone(), actor(&caller), labels.clone());
+    let (store, who, ls) = (s.store.clone(), actor(&s, &caller), labels.clone());
     let paper_name = if paper == Paper::Letter {
         "letter"
     } else {
@@ -501,6 +504,9 @@ pub async fn sheet(
             }
             body {
                 div.tools {
+                    @if more {
+                        strong.error { "Only the first " (SHEET_MAX) " labels are here; more match: narrow the range or the date, and print the rest after. " }
+                    }
                     (labels.len()) " labels on " (pages.len()) " sheet(s). Print at 100 % (no scaling), no margins. "
                     button type="button" onclick="window.print()" { "Print" }
                     " · " a href="/labels" { "Back to labels" }

@@ -2,7 +2,8 @@
 ^CI28
 ^PW406
 ^LL203
-^FO20,12^A0N,24,24^FH^FD{{priority}} to {{destination}}  by {{needed_by}}^FS
-^FO20,40^A0N,24,24^FH^FD{{name max=10}}  MRN {{mrn_grouped}}  {{volume_barcode}}^FS
-^FO20,84{{symbol module=2 height=66}}
+^FO16,8^A0N,22,20^FH^FD{{priority}} to {{destination max=12}}^FS
+^FO16,32^A0N,20,18^FH^FDby {{needed_by max=20}}^FS
+^FO16,54^A0N,20,18^FH^FD{{name max=18}}  {{mrn_grouped}}^FS
+^FO16,80{{symbol module=2 height=60}}
 ^XZ

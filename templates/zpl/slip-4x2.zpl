@@ -2,7 +2,9 @@
 ^CI28
 ^PW812
 ^LL406
-^FO20,12^A0N,34,34^FH^FD{{priority}} to {{destination}}  by {{needed_by}}^FS
-^FO20,50^A0N,34,34^FH^FD{{name max=22}}  MRN {{mrn_grouped}}  {{volume_barcode}}^FS
-^FO20,154{{symbol module=3 height=146}}
+^FO20,14^A0N,40,36^FH^FD{{priority}} to {{destination max=12}}^FS
+^FO20,60^A0N,30,28^FH^FDneeded by {{needed_by max=20}}^FS
+^FO20,98^A0N,30,28^FH^FD{{name max=24}}  MRN {{mrn_grouped}}^FS
+^FO20,136^A0N,26,24^FH^FDvolume {{volume_barcode}}^FS
+^FO20,180{{symbol module=3 height=150}}
 ^XZ

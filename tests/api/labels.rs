@@ -381,14 +381,17 @@ fn a_long_name_is_cut_to_the_label_and_the_barcode_value_is_printed_under_it() {
     .unwrap();
     ok(&config, &["import", "volumes", vols.to_str().unwrap()]);
     let svg = ok(&config, &["label", "volume", "LB0009", "--format", "svg"]);
-    assert!(svg.contains(">ZZSYNTHLASTNAMEWI…<"), "{svg}");
+    assert!(
+        svg.contains(">ZZSYNTHLASTNA…, B.<"),
+        "cut, the initial kept: {svg}"
+    );
     assert!(
         svg.contains(">LB0009</text>"),
         "the value under the bars: {svg}"
     );
     let zpl = ok(&config, &["label", "volume", "LB0009", "--size", "2x1"]);
     assert!(
-        zpl.contains("^FDZZSYNTHLASTNAMEW^FS"),
+        zpl.contains("^FDZZSYNTHLASTN, B.^FS"),
         "16 characters on a 2x1 label: {zpl}"
     );
 }

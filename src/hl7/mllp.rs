@@ -9,12 +9,16 @@ pub const END: [u8; 2] = [0x1C, 0x0D];
 /// A frame at most this long (1 MiB); a longer one is refused whole.
 pub const MAX_FRAME: usize = 1024 * 1024;
 
+/// How much of a frame longer than the limit is kept.
+pub const HEAD: usize = 4096;
+
 /// What a frame held.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
     Message(Vec<u8>),
-    /// Longer than the limit: its bytes were dropped.
-    TooLong,
+    /// Longer than the limit: its bytes were dropped but the first [`HEAD`] (its header, so the
+    /// answer can name it and the exceptions page show it).
+    TooLong(Vec<u8>),
 }
 
 #[derive(Debug)]
@@ -25,6 +29,8 @@ pub struct Framer {
     open: bool,
     /// The open frame passed the limit: skip to its end.
     overflow: bool,
+    /// The first bytes of a frame that passed the limit.
+    head: Vec<u8>,
 }
 
 impl Default for Framer {
@@ -40,6 +46,7 @@ impl Framer {
             buf: Vec::new(),
             open: false,
             overflow: false,
+            head: Vec::new(),
         }
     }
 
@@ -56,11 +63,14 @@ impl Framer {
                 }
                 continue;
             }
-            if b == END[1] && self.buf.last() == Some(&END[0]) {
+            // FS CR ends a frame; so does FS followed by the next frame's VT (a sender that
+            // leaves out the CR): that frame is not lost.
+            let ends = b == END[1] || (b == START && !self.overflow);
+            if ends && self.buf.last() == Some(&END[0]) {
                 self.buf.pop();
-                self.open = false;
+                self.open = b == START;
                 if self.overflow {
-                    out.push(Frame::TooLong);
+                    out.push(Frame::TooLong(std::mem::take(&mut self.head)));
                 } else {
                     out.push(Frame::Message(std::mem::take(&mut self.buf)));
                 }
@@ -81,6 +91,7 @@ impl Framer {
             self.buf.push(b);
             if self.buf.len() > self.max + 1 {
                 self.overflow = true;
+                self.head = self.buf[..HEAD.min(self.buf.len())].to_vec();
                 let last = *self.buf.last().expect("just pushed");
                 self.buf.clear();
                 self.buf.push(last);
@@ -113,7 +124,7 @@ mod tests {
             .into_iter()
             .map(|f| match f {
                 Frame::Message(m) => String::from_utf8(m).unwrap(),
-                Frame::TooLong => "<too long>".into(),
+                Frame::TooLong(_) => "<too long>".into(),
             })
             .collect()
     }
@@ -141,6 +152,13 @@ mod tests {
         input.extend_from_slice(&END);
         input.extend_from_slice(&frame(b"ok"));
         assert_eq!(messages(f.push(&input)), ["<too long>", "ok"]);
+    }
+
+    #[test]
+    fn a_frame_ended_by_fs_alone_then_the_next_frame_is_kept() {
+        let mut f = Framer::new(100);
+        let input = [&[START][..], b"one", &[0x1C, START], b"two", &END].concat();
+        assert_eq!(messages(f.push(&input)), ["one", "two"]);
         assert_eq!(messages(f.push(&frame(b"12345678"))), ["12345678"]);
     }
 }

@@ -137,18 +137,7 @@ async fn connection(
         for frame in framer.push(&buf[..n]) {
             let ack = match frame {
                 mllp::Frame::Message(bytes) => handle(&feed, &bytes, peer).await,
-                mllp::Frame::TooLong => {
-                    feed.metrics.observe_hl7("", AckCode::AR.as_str());
-                    ack(
-                        &parse::Header::default(),
-                        AckCode::AR,
-                        Some((
-                            207,
-                            format!("the message is longer than {} bytes", mllp::MAX_FRAME),
-                        )),
-                        feed.store.clock().now(),
-                    )
-                }
+                mllp::Frame::TooLong(head) => too_long(&feed, &head).await,
             };
             if let Err(e) = stream.write_all(&mllp::frame(ack.as_bytes())).await {
                 tracing::info!(peer = %peer, error = %e, "HL7 acknowledgement not delivered");
@@ -218,6 +207,32 @@ pub async fn handle(feed: &Feed, bytes: &[u8], peer: SocketAddr) -> String {
             }
         }
     }
+}
+
+/// A message longer than a frame may be: answered AR naming it (its header is in the first
+/// bytes kept) and listed on the exceptions page with those bytes.
+async fn too_long(feed: &Feed, head: &[u8]) -> String {
+    let text = text_of(head);
+    let now = feed.store.clock().now();
+    let h = match read_guarded(&text, feed.tz) {
+        Ok(read) => read.header,
+        Err(problem) => (*problem.header).clone(),
+    };
+    let reason = format!(
+        "the message is longer than {} bytes; its first {} bytes are kept here",
+        mllp::MAX_FRAME,
+        head.len()
+    );
+    let (sender, kind, control, r) = (h.sender(), h.kind(), h.control_id.clone(), reason.clone());
+    let recorded = feed
+        .store
+        .write(move |c| stored::reject(c, &sender, &control, &kind, &r, &text, now))
+        .await;
+    if let Err(e) = recorded {
+        return unavailable(feed, &h, e, now);
+    }
+    feed.metrics.observe_hl7(&h.kind(), AckCode::AR.as_str());
+    ack(&h, AckCode::AR, Some((207, reason)), now)
 }
 
 /// A message's text: UTF-8, or else ISO 8859-1 (what most registration systems send when

@@ -175,9 +175,17 @@ async fn hl7_frames_split_joined_among_garbage_and_cut_off() {
     big.extend(std::iter::repeat_n(b'x', 1024 * 1024 + 10));
     big.extend_from_slice(FS_CR);
     c.write(&big).await;
-    let (code, _, err) = msa(&c.ack().await);
+    let (code, control, err) = msa(&c.ack().await);
     assert_eq!(code, "AR");
+    assert_eq!(control, "F4", "the answer names the message it refuses");
     assert!(err.unwrap().contains("longer than"));
+    // FS without its CR, then the next frame: both answered (fresh-eyes: the first was lost).
+    let mut no_cr = framed(&a01("F7", "500007", "NO^CR"));
+    no_cr.pop();
+    no_cr.extend(framed(&a01("F8", "500008", "AFTER^NOCR")));
+    c.write(&no_cr).await;
+    assert_eq!(msa(&c.ack().await).1, "F7");
+    assert_eq!(msa(&c.ack().await).1, "F8");
     assert_eq!(
         msa(&c.send(&a01("F5", "500005", "AFTER^BIG")).await).0,
         "AA"
@@ -204,7 +212,9 @@ async fn hl7_frames_split_joined_among_garbage_and_cut_off() {
         assert_eq!(msa(&c.ack().await), ("AA".into(), format!("P{i}"), None));
     }
     // The patients arrived; the one cut off did not.
-    for mrn in ["500001", "500002", "500003", "500005", "600000", "600003"] {
+    for mrn in [
+        "500001", "500002", "500003", "500005", "500007", "500008", "600000", "600003",
+    ] {
         assert!(patient(&app, mrn).await.is_some(), "{mrn}");
     }
     assert_eq!(patient(&app, "500002").await.unwrap().0, "JOINED");
@@ -217,6 +227,14 @@ async fn hl7_frames_split_joined_among_garbage_and_cut_off() {
         patient(&app, "500006").await,
         None,
         "a message cut off is not applied"
+    );
+    // The refused big one is on the supervisors' exceptions page, by its control id.
+    app.person("sue", chartrack::domain::Role::Supervisor).await;
+    let sue = app.sign_in("sue").await;
+    let (_, page) = app.page(&sue.cookie, "/exceptions").await;
+    assert!(
+        page.contains("longer than") && page.contains("F4"),
+        "{page}"
     );
     app.stop().await;
 }

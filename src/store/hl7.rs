@@ -442,6 +442,23 @@ fn merge(
     Ok(())
 }
 
+/// How many appointments share request `r`.
+fn shared_by(c: &Connection, r: i64) -> Result<i64> {
+    Ok(
+        c.prepare_cached("SELECT count(*) FROM appointment_request WHERE request_id = ?1")?
+            .query_row([r], |row| row.get(0))?,
+    )
+}
+
+/// The appointment lets go of request `r`.
+fn unlink(c: &Connection, sender: &str, id: &str, r: i64) -> Result<()> {
+    c.prepare_cached(
+        "DELETE FROM appointment_request WHERE sender = ?1 AND appointment_id = ?2 AND request_id = ?3",
+    )?
+    .execute(params![sender, id, r])?;
+    Ok(())
+}
+
 /// The active requests an appointment made.
 fn appointment_requests(c: &Connection, sender: &str, id: &str) -> Result<Vec<i64>> {
     let mut st = c.prepare_cached(
@@ -464,15 +481,43 @@ fn appointment(
     start: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> std::result::Result<(Option<String>, Vec<i64>), NotApplied> {
-    let existing = appointment_requests(c, sender, id)?;
+    let mut existing = appointment_requests(c, sender, id)?;
     if booking == Booking::Cancelled {
+        let mut cancelled = Vec::new();
+        let mut kept = 0;
         for &r in &existing {
-            requests::cancel(c, r, EndReason::ClinicCancelled, None, None, now)?;
+            // A request another appointment still needs stays; the last one cancels it.
+            unlink(c, sender, id, r)?;
+            if shared_by(c, r)? > 0 {
+                kept += 1;
+            } else {
+                requests::cancel(c, r, EndReason::ClinicCancelled, None, None, now)?;
+                cancelled.push(r);
+            }
         }
-        let note = existing
-            .is_empty()
-            .then(|| format!("no open request for appointment {id}: nothing to cancel"));
-        return Ok((note, existing));
+        let note = match (existing.is_empty(), kept) {
+            (true, _) => Some(format!(
+                "no open request for appointment {id}: nothing to cancel"
+            )),
+            (false, 0) => None,
+            (false, _) => Some(format!(
+                "{kept} request(s) kept: another appointment at that clinic needs the same chart"
+            )),
+        };
+        return Ok((note, cancelled));
+    }
+    if booking == Booking::Moved {
+        // A request shared with another appointment is not this one's to move: this
+        // appointment lets go of it and is booked afresh below.
+        let mut own = Vec::new();
+        for r in existing {
+            if shared_by(c, r)? > 1 {
+                unlink(c, sender, id, r)?;
+            } else {
+                own.push(r);
+            }
+        }
+        existing = own;
     }
     let clinic = clinic
         .filter(|s| !s.is_empty())
@@ -536,9 +581,24 @@ fn appointment(
                 .execute(params![sender, id, r])?;
                 made.push(r);
             }
-            // Someone asked for it at this clinic already: that request stands (and is not the
-            // appointment's to move or cancel).
-            Created::Existing(_) => asked += 1,
+            // Someone asked for it at this clinic already. Another appointment's request is
+            // shared (needed by the earlier of the two; cancelled with the last of them); a
+            // person's request stands and is not the appointment's to move or cancel.
+            Created::Existing(r) => {
+                if shared_by(c, r)? > 0 {
+                    c.prepare_cached(
+                        "INSERT OR IGNORE INTO appointment_request (sender, appointment_id, request_id) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![sender, id, r])?;
+                    c.prepare_cached(
+                        "UPDATE request SET needed_by = min(coalesce(needed_by, ?2), ?2) WHERE request_id = ?1",
+                    )?
+                    .execute(params![r, stamp(needed_by)])?;
+                    made.push(r);
+                } else {
+                    asked += 1;
+                }
+            }
         }
     }
     let note = match (made.is_empty(), asked) {

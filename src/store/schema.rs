@@ -493,12 +493,16 @@ CREATE INDEX patient_merge_retired ON patient_merge(retired_mrn);
 CREATE INDEX patient_merge_surviving ON patient_merge(surviving_id);
 
 -- The requests a clinic appointment (SIU S12) made, by the scheduler's appointment id.
+-- Two appointments of one patient at one clinic share the request for a chart; it is cancelled
+-- when the last of them is.
 CREATE TABLE appointment_request (
     sender       TEXT NOT NULL,
     appointment_id TEXT NOT NULL,
-    request_id   INTEGER NOT NULL UNIQUE REFERENCES request(request_id)
+    request_id   INTEGER NOT NULL REFERENCES request(request_id),
+    UNIQUE (sender, appointment_id, request_id)
 );
 CREATE INDEX appointment_request_key ON appointment_request(sender, appointment_id);
+CREATE INDEX appointment_request_request ON appointment_request(request_id);
 "#,
 ];
 

@@ -688,6 +688,84 @@ async fn hl7_clinic_appointments_make_move_and_cancel_requests() {
     app.stop().await;
 }
 
+/// Two appointments of one patient at one clinic share the chart's request: it is needed by the
+/// earlier, and cancelling one leaves it open for the other; an S14 for an appointment never
+/// seen joins it too. (Fresh-eyes: the second got nothing, and cancelling the first left it with
+/// no request.)
+#[tokio::test]
+async fn hl7_two_appointments_at_one_clinic_share_the_request_until_the_last_is_cancelled() {
+    let app = spawn(&[]).await;
+    let h = app.seed().await;
+    let mut c = Client::connect(&app).await;
+    let open = |list: &Value| -> Vec<Value> {
+        list["pull"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["volume"] == h.volumes[0].as_str())
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        msa(&c
+            .send(&siu("S12", "T1", "APTA", "202603051400+0000", "CARD"))
+            .await)
+        .0,
+        "AA"
+    );
+    assert_eq!(
+        msa(&c
+            .send(&siu("S12", "T2", "APTB", "202603041400+0000", "CARD"))
+            .await)
+        .0,
+        "AA"
+    );
+    let (_, list) = app.get("/api/v1/pull-list", &app.admin).await;
+    let reqs = open(&list);
+    assert_eq!(reqs.len(), 1, "one request for the chart at CARD: {list}");
+    assert_eq!(
+        reqs[0]["needed_by"], "2026-03-04T12:00:00.000Z",
+        "the earlier appointment's"
+    );
+    let id = reqs[0]["id"].as_i64().unwrap();
+    // APTA cancelled: APTB still needs the chart.
+    let ack = c
+        .send(&siu("S15", "T3", "APTA", "202603051400+0000", "CARD"))
+        .await;
+    assert_eq!(msa(&ack).0, "AA");
+    let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &app.admin).await;
+    assert_eq!(r["status"], "open", "kept for APTB: {r}");
+    // An S14 for an appointment never seen joins it; cancelling APTB leaves it for that one.
+    assert_eq!(
+        msa(&c
+            .send(&siu("S14", "T4", "APTC", "202603041500+0000", "CARD"))
+            .await)
+        .0,
+        "AA"
+    );
+    assert_eq!(
+        msa(&c
+            .send(&siu("S15", "T5", "APTB", "202603041400+0000", "CARD"))
+            .await)
+        .0,
+        "AA"
+    );
+    let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &app.admin).await;
+    assert_eq!(r["status"], "open", "kept for APTC: {r}");
+    // The last one cancelled: the request ends, coded clinic cancelled.
+    assert_eq!(
+        msa(&c
+            .send(&siu("S15", "T6", "APTC", "202603041500+0000", "CARD"))
+            .await)
+        .0,
+        "AA"
+    );
+    let (_, r) = app.get(&format!("/api/v1/requests/{id}"), &app.admin).await;
+    assert_eq!(r["status"], "cancelled", "{r}");
+    assert_eq!(r["end_reason"], "clinic_cancelled");
+    app.stop().await;
+}
+
 /// python-hl7's `mllp_send`: `CHARTRACK_MLLP_SEND`, else `mllp_send` on the PATH.
 fn mllp_send() -> Option<std::path::PathBuf> {
     if let Some(p) = std::env::var_os("CHARTRACK_MLLP_SEND") {

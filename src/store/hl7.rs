@@ -369,9 +369,15 @@ fn location(
         .prepare_cached("SELECT location_id FROM location WHERE code = ?")?
         .query_row([&mapped], |r| r.get(0))
         .optional()?;
-    match found {
-        Some(id) => Ok((id, mapped)),
-        None => Err(NotApplied(
+    match (found, settings.locations.contains_key(code)) {
+        (Some(id), _) => Ok((id, mapped)),
+        (None, true) => Err(NotApplied(
+            103,
+            format!(
+                "unknown location {mapped} ({field} {code}, mapped to {mapped} in [hl7.locations]): no chartrack location has the code {mapped}; create it or fix the mapping"
+            ),
+        )),
+        (None, false) => Err(NotApplied(
             103,
             format!(
                 "unknown location {code} ({field}): no chartrack location has that code; map it in [hl7.locations] or create the location"

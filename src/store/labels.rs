@@ -120,7 +120,7 @@ fn volume(c: &Connection, barcode: &str) -> Result<LabelData> {
 fn location(c: &Connection, code: &str, container: bool) -> Result<LabelData> {
     let found: Option<(String, String, String, String)> = c
         .prepare_cached(
-            "SELECT code, name, kind, barcode FROM location WHERE code = ?1 OR barcode = ?2",
+            "SELECT code, name, kind, barcode FROM location WHERE code = upper(?1) OR barcode = ?2",
         )?
         .query_row(params![code, Barcode::canonical(code)], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))

@@ -116,6 +116,8 @@ fn a_volume_label_is_zpl_with_its_fields_escaped_and_the_barcode_for_the_printer
         "{small}"
     );
     let loc = ok(&config, &["label", "location", "FR-00-19"]);
+    // Codes are found whatever their case, as scanned barcodes are.
+    assert_eq!(ok(&config, &["label", "location", "fr-00-19"]), loc);
     assert!(loc.contains("^FDFR-00-19^FS"), "{loc}");
     let cart = ok(&config, &["label", "container", "CART-1", "--size", "4x6"]);
     assert!(

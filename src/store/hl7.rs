@@ -293,11 +293,22 @@ fn upsert_patient(
             "PID-5: the patient's family name is missing".into(),
         ));
     }
-    if p.last_name.chars().count() > 100 || p.first_name.chars().count() > 100 {
-        return Err(NotApplied(
-            207,
-            "PID-5: a name is longer than 100 characters".into(),
-        ));
+    // The same rules as a name typed on a page or imported: 80 printable characters at most.
+    for (what, v) in [("family name", &p.last_name), ("given name", &p.first_name)] {
+        if v.trim().len() > 80 || v.chars().any(char::is_control) {
+            return Err(NotApplied(
+                102,
+                format!("PID-5: the {what} must be at most 80 printable characters (no tabs or control characters)"),
+            ));
+        }
+    }
+    if let Some(problem) = p
+        .birth_date
+        .as_deref()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .and_then(|d| super::admin::birth_date_problem(d, now))
+    {
+        return Err(NotApplied(102, format!("PID-7: {problem}")));
     }
     retired_check(c, mrn.as_str())?;
     let id: i64 = c

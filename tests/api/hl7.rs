@@ -252,6 +252,27 @@ async fn hl7_every_answer_code_resends_and_the_exceptions_page() {
         patient(&app, "700001").await,
         Some(("RIVERA".into(), "SAM".into(), Some("1980-02-14".into())))
     );
+    // A name with a control character, one longer than a page would take, or a birth date in
+    // the future: AE, the patient not created (fresh-eyes: all three were applied).
+    for (control, mrn, pid5, dob) in [
+        ("V1", "700101", "TAB\tBED^ANN", "19800214"),
+        (
+            "V2",
+            "700102",
+            &format!("{}^ANN", "L".repeat(81)),
+            "19800214",
+        ),
+        ("V3", "700103", "FUTURE^ANN", "20990101"),
+    ] {
+        let m = msg(
+            "ADT^A04",
+            control,
+            &[&format!("PID|1||{mrn}^^^GENHOSP^MR||{pid5}||{dob}")],
+        );
+        let (code, _, err) = msa(&c.send(&m).await);
+        assert_eq!(code, "AE", "{control}: {err:?}");
+        assert!(patient(&app, mrn).await.is_none(), "{control}");
+    }
     // A resend (same sender, same control id) is acknowledged again and applied once: the
     // changed name in it is not applied.
     let again = c.send(&a01("R1", "700001", "CHANGED^NAME")).await;

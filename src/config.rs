@@ -391,6 +391,18 @@ impl Config {
                 self.hl7.lead_minutes
             );
         }
+        // Checked before anything is created (fresh-eyes: a bad `listen` failed only after the
+        // database and the audit key had been made).
+        if self
+            .listen
+            .rsplit_once(':')
+            .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        {
+            anyhow::bail!(
+                "listen '{}' is not ADDRESS:PORT (e.g. 127.0.0.1:8080, or 0.0.0.0:8080 for every interface)",
+                self.listen
+            );
+        }
         if let Some(addr) = &self.hl7_listen {
             if addr
                 .rsplit_once(':')
@@ -659,6 +671,30 @@ baud = 9600
             e.contains("timezone = \"America/Chicgo\" is not an IANA time zone"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_listen_address_that_is_not_address_and_port_is_refused() {
+        for bad in [
+            "nonsense",
+            ":8080",
+            "127.0.0.1:",
+            "127.0.0.1:http",
+            "127.0.0.1:99999",
+        ] {
+            let e = Config::parse(&format!("listen = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("is not ADDRESS:PORT"), "{bad}: {e}");
+        }
+        for good in [
+            "127.0.0.1:0",
+            "0.0.0.0:8080",
+            "localhost:8080",
+            "[::1]:8080",
+        ] {
+            Config::parse(&format!("listen = \"{good}\"\n")).unwrap();
+        }
     }
 
     #[test]

@@ -124,6 +124,16 @@ pub fn label(command: LabelCommand, config: &Config, store: &Store) -> anyhow::R
 }
 
 fn sheet(s: SheetArgs, t: &Templates, store: &Store, actor: &Actor) -> anyhow::Result<()> {
+    if !s
+        .out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+    {
+        anyhow::bail!(
+            "a sheet is written as SVG: name the file FILE.svg (not {})",
+            s.out.display()
+        );
+    }
     let (kind, ids): (Kind, Vec<String>) = match (&s.what, &s.from, &s.to, s.since) {
         (SheetOf::Locations, Some(from), Some(to), _) => {
             let (f, t) = (from.clone(), to.clone());

@@ -365,6 +365,21 @@ fn a_sheet_of_location_labels_has_one_cell_a_label_and_a_page_a_sheet() {
     );
     assert!(e.contains("NOPE"), "{e}");
     assert!(!vols.exists());
+    // A sheet is SVG: another extension is refused rather than written as SVG under it.
+    let png = dir.path().join("vols.png");
+    let e = refused(
+        &config,
+        &[
+            "label",
+            "sheet",
+            "volumes",
+            "LB0001",
+            "--out",
+            png.to_str().unwrap(),
+        ],
+    );
+    assert!(e.contains("FILE.svg"), "{e}");
+    assert!(!png.exists());
 }
 
 /// A long name is cut where the label ends (with an ellipsis on SVG, within the label on ZPL),

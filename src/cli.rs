@@ -10,7 +10,10 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod audit;
 mod labels;
+mod restore;
+mod scanners;
 
 #[derive(Parser)]
 #[command(
@@ -404,7 +407,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             from,
             check_only,
             config,
-        } => restore(&from, check_only, config.as_deref()),
+        } => restore::restore(&from, check_only, config.as_deref()),
         Command::Scanners { command, config } => {
             let profiles = crate::stations::profiles::built_in()?;
             match command.unwrap_or(ScannersCommand::List) {
@@ -432,7 +435,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
                 ScannersCommand::Configure { station, volatile } => {
-                    configure_scanner(&station, config.as_deref(), volatile, &profiles)?
+                    scanners::configure_scanner(&station, config.as_deref(), volatile, &profiles)?
                 }
             }
             Ok(())
@@ -442,63 +445,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
         } => {
             let (_, store) = open(config.as_ref())?;
-            let r = store.verify_audit_blocking();
+            let r = audit::verify(&store);
             store.shutdown();
-            match r? {
-                Ok(v) => {
-                    println!("access log intact: {} entries; head {}", v.entries, v.head);
-                    if v.keyed_from > 1 {
-                        println!(
-                            "entries before {} were written before the log was keyed (plain SHA-256 chain)",
-                            v.keyed_from
-                        );
-                    }
-                    match &v.anchor {
-                        Some(a) => println!(
-                            "agrees with the newest anchor: entry {} written at {} ({})",
-                            a.entries,
-                            a.at,
-                            store.anchor_path().display()
-                        ),
-                        None => {
-                            println!("no anchor written yet ({})", store.anchor_path().display())
-                        }
-                    }
-                    for (entry, at, why) in &v.reanchored {
-                        println!("the anchor file was lost and a new one begun at entry {entry} ({at}): {why}");
-                    }
-                    // Restores put the log back to an older head: say what they cost.
-                    for a in store::anchor::all(store.anchor_path())? {
-                        if let Some(r) = &a.restored {
-                            println!(
-                                "restored at {} from {}: back to entry {}; {} anchored entr{} written before were lost",
-                                a.at,
-                                r.from,
-                                a.entries,
-                                r.lost_entries,
-                                if r.lost_entries == 1 { "y" } else { "ies" }
-                            );
-                        }
-                    }
-                    Ok(())
-                }
-                Err(broken) => anyhow::bail!("{broken}"),
-            }
+            r
         }
         Command::Audit {
             command: AuditCommand::Reanchor { reason },
             config,
         } => {
             let (_, store) = open(config.as_ref())?;
-            let actor = crate::labels::job::Actor::command_line(chrono_tz::UTC).name;
-            let r = store.reanchor_blocking(&reason, &actor);
+            let r = audit::reanchor(&store, &reason);
             store.shutdown();
-            let entry = r?;
-            println!(
-                "the anchor file's loss is accepted and recorded in the access log (entry {entry}); anchors go on in {}",
-                store.anchor_path().display()
-            );
-            Ok(())
+            r
         }
         Command::Check { config } => {
             let (_, store) = open(config.as_ref())?;
@@ -538,125 +496,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// `chartrack restore`: the checks said one per line, then what was done.
-fn restore(
-    from: &std::path::Path,
-    check_only: bool,
-    config: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
-    use store::restore::{restore, AuditPaths};
-    let config = Config::load(config)?;
-    let db = &config.database;
-    let paths = AuditPaths::new(
-        db,
-        config.audit_key.as_deref(),
-        config.audit_anchor.as_deref(),
-    );
-    let now = crate::clock::Clock::default().now();
-    let r = restore(from, db, &paths, now, check_only)?;
-    let c = &r.checked;
-    println!("{}: integrity ok; foreign keys ok", from.display());
-    if c.schema_found < store::schema::latest() {
-        println!(
-            "schema version {} migrated to {}",
-            c.schema_found,
-            store::schema::latest()
-        );
-    }
-    match &c.anchored {
-        Some(a) => println!(
-            "access log intact: {} entries; agrees with the anchor written at {} (entry {})",
-            c.log.entries, a.at, a.entries
-        ),
-        None => println!(
-            "access log intact: {} entries; no anchor to hold it against ({})",
-            c.log.entries,
-            paths.anchors.display()
-        ),
-    }
-    if let Some(a) = &c.newer_anchor {
-        println!(
-            "{} access log entries are lost: the anchor written at {} names entry {}, this copy ends at entry {} (they were written after its last sync)",
-            c.lost_entries, a.at, a.entries, c.log.entries
-        );
-    }
-    println!(
-        "{} volume(s) agree with their {} movement(s)",
-        c.volumes.volumes, c.volumes.movements
-    );
-    println!(
-        "{} scan(s); the newest received at {}",
-        c.scans,
-        c.newest_scan.as_deref().unwrap_or("-")
-    );
-    if check_only {
-        println!("checked only: nothing was changed");
-        return Ok(());
-    }
-    println!("put into service as {}", db.display());
-    if let Some(aside) = &r.aside {
-        println!("the database it replaced is kept as {}", aside.display());
-    }
-    if c.log.entries > 0 {
-        println!("the restore is recorded in {}", paths.anchors.display());
-    }
-    println!("start chartrack serve, then litestream replicate again");
-    Ok(())
-}
-
-fn configure_scanner(
-    id: &str,
-    config: Option<&std::path::Path>,
-    volatile: bool,
-    profiles: &[crate::stations::Profile],
-) -> anyhow::Result<()> {
-    let config = Config::load(config)?;
-    let entry = config
-        .stations
-        .iter()
-        .find(|s| s.id == id)
-        .ok_or_else(|| anyhow::anyhow!("no station '{id}' in the configuration"))?;
-    let name = entry.profile.as_deref().ok_or_else(|| {
-        anyhow::anyhow!("station '{id}' has no profile: add profile = \"...\" to its entry")
-    })?;
-    let profile = profiles
-        .iter()
-        .find(|p| p.id == name)
-        .ok_or_else(|| anyhow::anyhow!("no scanner profile '{name}'"))?;
-    let station =
-        crate::stations::SerialStation::from_config(entry, profiles)?.ok_or_else(|| {
-            anyhow::anyhow!("station '{id}' has no port or usb: nothing to configure")
-        })?;
-    let mut port = crate::stations::serial::open(&station).map_err(|e| {
-        anyhow::anyhow!("{e} (if chartrack serve is running, stop it first: it holds the port)")
-    })?;
-    let outcomes = crate::stations::configure::configure(
-        &mut port,
-        profile,
-        !volatile,
-        std::time::Duration::from_secs(2),
-    )?;
-    let mut failed = 0;
-    for o in &outcomes {
-        println!("{:<16} {:<60} {}", o.command, o.what, o.reply);
-        if o.reply != crate::stations::configure::Reply::Accepted {
-            failed += 1;
-        }
-    }
-    for s in profile.settings.iter().filter(|s| s.command.is_none()) {
-        println!(
-            "{:<16} {:<60} by hand: {}",
-            "-",
-            s.what,
-            s.note.as_deref().unwrap_or("")
-        );
-    }
-    if failed > 0 {
-        anyhow::bail!("{failed} of {} command(s) not accepted", outcomes.len());
-    }
-    Ok(())
 }
 
 fn agent(a: AgentArgs) -> anyhow::Result<()> {
@@ -751,47 +590,4 @@ fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-
-    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-    /// The line the hook writes for a panic that quotes a (synthetic) patient name and MRN.
-    fn line_for_panic(detail: bool) -> String {
-        let before = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            SEEN.lock().unwrap().push(super::panic_line(info, detail))
-        }));
-        let r = std::thread::Builder::new()
-            .name("scan-worker".into())
-            .spawn(|| panic!("no row for Canarywick, Zelphine MRN 8675309"))
-            .unwrap()
-            .join();
-        std::panic::set_hook(before);
-        assert!(r.is_err());
-        // Other tests' panics may land here meanwhile: take this one's line by its thread.
-        let mut seen = SEEN.lock().unwrap();
-        let i = seen
-            .iter()
-            .position(|l| l.contains("'scan-worker'"))
-            .expect("the hook saw the panic");
-        seen.remove(i)
-    }
-
-    #[test]
-    fn a_panic_is_reported_by_place_and_thread_without_its_message() {
-        let line = line_for_panic(false);
-        assert!(
-            line.contains("thread 'scan-worker' panicked at src/cli.rs:"),
-            "{line}"
-        );
-        for canary in ["Canarywick", "Zelphine", "8675309"] {
-            assert!(!line.contains(canary), "{line}");
-        }
-        let line = line_for_panic(true);
-        assert!(
-            line.contains("Canarywick"),
-            "a developer can ask for it: {line}"
-        );
-    }
-}
+mod tests;

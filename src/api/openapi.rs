@@ -30,8 +30,8 @@ or a station's token: `chartrack token create`) or a signed-in session's cookie.
 `{\"error\": TEXT}` with a 4xx or 5xx status."
     ),
     paths(
-        super::healthz,
-        super::metrics,
+        super::service::healthz,
+        super::service::metrics,
         document,
         super::post_scan,
         super::photo::post_scan_image,

@@ -1,0 +1,60 @@
+//! The access log watched in the background: the whole chain walked at start and then daily, so
+//! a broken chain raises an alarm (an error in the log, `/healthz`, `/metrics`) without anyone
+//! opening the access-log page.
+
+use super::{Arc, Store};
+
+impl Store {
+    /// The access log's chain as last checked in the background (`None`: not checked yet).
+    pub fn audit_intact(&self) -> Option<bool> {
+        match self
+            .inner
+            .audit_state
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Check the whole access log in the background now and then every `every` (the server: at
+    /// start, then daily), so a broken chain raises an alarm (an error in the log, `/healthz`,
+    /// `/metrics`) without anyone opening the access-log page. Ends with the store.
+    pub fn watch_audit(&self, every: std::time::Duration) {
+        let weak = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("chartrack-audit".into())
+            .spawn(move || loop {
+                let Some(inner) = weak.upgrade() else { return };
+                let store = Store { inner };
+                let started = std::time::Instant::now();
+                let (state, told) = match store.verify_audit_blocking() {
+                    Ok(Ok(v)) => (1, format!("{} entries", v.entries)),
+                    Ok(Err(broken)) => (2, broken.to_string()),
+                    Err(e) => (2, format!("{e:#}")),
+                };
+                let before = store
+                    .inner
+                    .audit_state
+                    .swap(state, std::sync::atomic::Ordering::SeqCst);
+                if state == 2 && before != 2 {
+                    tracing::error!(problem = %told, "the access log is not intact: run `chartrack audit verify`; a supervisor sees it on the access-log page");
+                } else if state == 1 {
+                    tracing::info!(checked = %told, seconds = started.elapsed().as_secs(), "the access log's chain is intact");
+                }
+                drop(store);
+                // Sleep in short steps so the thread ends soon after the store.
+                let until = std::time::Instant::now() + every;
+                while std::time::Instant::now() < until {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    if weak.strong_count() == 0 {
+                        return;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "the background access-log check could not start");
+        }
+    }
+}

@@ -531,8 +531,6 @@ fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
     if demo && config.database == Config::default().database {
         config.database = PathBuf::from("chartrack-demo.db");
     }
-    // A bad label template stops the start, naming its file and line, rather than a print later.
-    labels::templates(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

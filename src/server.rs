@@ -39,6 +39,8 @@ impl Application {
             Some((cert, key)) => Some((tls::Certificate::load(cert, key)?, tls::Hangup::listen())),
             None => None,
         };
+        // So are the label templates: a bad one is named (file and line) before anything is made.
+        let labels = Arc::new(crate::labels::Setup::load(config)?);
         let path = config.database.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&path, options)).await??;
         let now = store.clock().now();
@@ -66,7 +68,7 @@ impl Application {
             trusted_proxies: config.trusted_proxies.clone().into(),
             tz: config.timezone,
             shutdown,
-            labels: Arc::new(crate::labels::Setup::load(config)?),
+            labels,
         };
         let stations = Stations::start(config, || ScanSink::new(&state))?;
         let hl7 = match &config.hl7_listen {

@@ -156,14 +156,7 @@ async fn a_broken_chain_is_found_in_the_background_when_the_server_starts() {
             l.lock().unwrap().push('\n');
         }
     });
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("serve exited").unwrap();
-        if let Some(rest) = line.strip_prefix("chartrack listening on ") {
-            break rest.split(' ').next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let base = crate::faults::listening(&mut child);
     let mut health = serde_json::Value::Null;
     for _ in 0..100 {
         health = reqwest::get(format!("{base}/healthz"))

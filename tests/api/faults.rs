@@ -33,13 +33,9 @@ fn serve(config: &Path) -> (Child, String) {
     serve_with(cmd)
 }
 
-/// Start `serve` (perhaps wrapped) and wait for the line that says where it listens.
-fn serve_with(mut cmd: Command) -> (Child, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+/// Wait for the line of a starting `serve` that says where it listens: its base URL. Standard
+/// output goes on being drained so the server never blocks on a full pipe.
+pub(crate) fn listening(child: &mut Child) -> String {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let base = loop {
         let line = lines
@@ -50,8 +46,18 @@ fn serve_with(mut cmd: Command) -> (Child, String) {
             break rest.split(' ').next().unwrap().to_owned();
         }
     };
-    // Keep draining standard output so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
+    base
+}
+
+/// Start `serve` (perhaps wrapped) and wait for the line that says where it listens.
+fn serve_with(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = crate::faults::listening(&mut child);
     (child, base)
 }
 

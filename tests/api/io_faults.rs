@@ -29,14 +29,7 @@ fn serve_logged(config: &std::path::Path) -> (Child, String, Arc<Mutex<Vec<Strin
             l.lock().unwrap().push(line);
         }
     });
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("serve exited").unwrap();
-        if let Some(rest) = line.strip_prefix("chartrack listening on ") {
-            break rest.split(' ').next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let base = crate::faults::listening(&mut child);
     (child, base, log)
 }
 
@@ -235,14 +228,7 @@ async fn a_log_file_that_cannot_be_written_does_not_stop_the_server() {
         .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("serve exited").unwrap();
-        if let Some(rest) = line.strip_prefix("chartrack listening on ") {
-            break rest.split(' ').next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let base = crate::faults::listening(&mut child);
     let http = reqwest::Client::new();
     fsize(&child, "1");
     let id = uuid::Uuid::new_v4().to_string();

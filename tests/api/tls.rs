@@ -358,17 +358,7 @@ fn serve(config: &Path) -> (Child, String, mpsc::Receiver<String>) {
             let _ = tx.send(line);
         }
     });
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("chartrack listening on ") {
-            break rest.split(' ').next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let base = crate::faults::listening(&mut child);
     (child, base, log)
 }
 

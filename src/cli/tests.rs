@@ -28,7 +28,7 @@ fn line_for_panic(detail: bool) -> String {
 fn a_panic_is_reported_by_place_and_thread_without_its_message() {
     let line = line_for_panic(false);
     assert!(
-        line.contains("thread 'scan-worker' panicked at src/cli.rs:"),
+        line.contains("thread 'scan-worker' panicked at src/cli/tests.rs:"),
         "{line}"
     );
     for canary in ["Canarywick", "Zelphine", "8675309"] {

@@ -6,21 +6,10 @@ use crate::browser::browser;
 use crate::labels::{department, ok};
 use rxing::BarcodeFormat;
 
-/// PNG bytes to grey levels.
+/// PNG bytes to grey levels: the camera fallback's own reader (`labels::photo::grey`, tested
+/// with the photos), not a second copy of it.
 fn luma(png_bytes: &[u8]) -> (Vec<u8>, u32, u32) {
-    let mut d = png::Decoder::new(std::io::Cursor::new(png_bytes));
-    d.set_transformations(png::Transformations::normalize_to_color8());
-    let mut r = d.read_info().unwrap();
-    let mut buf = vec![0; r.output_buffer_size().unwrap()];
-    let info = r.next_frame(&mut buf).unwrap();
-    let px = info.color_type.samples();
-    // The mean of the colour samples (alpha, if any, left out).
-    let colours = if px >= 3 { 3 } else { 1 };
-    let grey = buf[..info.buffer_size()]
-        .chunks(px)
-        .map(|p| (p[..colours].iter().map(|&c| u32::from(c)).sum::<u32>() / colours as u32) as u8)
-        .collect();
-    (grey, info.width, info.height)
+    chartrack::labels::photo::grey(png_bytes).unwrap()
 }
 
 async fn round_trip(symbology: &str, format: BarcodeFormat) {

@@ -256,6 +256,16 @@ struct LimitQuery {
     limit: Option<u32>,
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PageQuery {
+    /// At most this many (the operation says its default).
+    #[param(minimum = 1, maximum = 10000)]
+    limit: Option<u32>,
+    /// Go on after this: the `next` of the page before.
+    after: Option<String>,
+}
+
 /// A volume's movements, newest first
 ///
 /// `limit` is 1 to 10,000 (default 100); outside that range is a 400.
@@ -377,26 +387,33 @@ async fn get_locations(State(s): State<AppState>) -> AppResult<impl IntoResponse
 
 /// A location and what is there now
 ///
-/// The volumes at it or on their way to it (`limit`: 1 to 10,000, default 500). Written to the
+/// The volumes at it or on their way to it, newest first (`limit`: 1 to 10,000, default 500);
+/// when there are more, `next` is given: pass it as `after` for the next ones. Written to the
 /// access log; restricted charts are left out for roles that may not see them.
 #[utoipa::path(get, path = "/api/v1/locations/{code}", tag = "locations",
-    params(("code" = String, Path, description = "the location's code"), LimitQuery),
+    params(("code" = String, Path, description = "the location's code"), PageQuery),
     responses(
         (status = 200, description = "the location and its volumes", body = query::LocationDetail),
-        (status = 400, description = "a malformed `limit`, or a path that is not UTF-8 text", body = ErrorBody),
+        (status = 400, description = "a malformed `limit` or `after`, or a path that is not UTF-8 text", body = ErrorBody),
         (status = 404, description = "no location with that code", body = ErrorBody),
     ))]
 async fn get_location(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiPath(code): ApiPath<String>,
-    ApiQuery(q): ApiQuery<LimitQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> AppResult<impl IntoResponse> {
     let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
+    let after = match q.after.as_deref() {
+        None => None,
+        Some(a) => Some(query::parse_cursor(a).ok_or_else(|| {
+            AppError::BadRequest("`after` is not a `next` this server gave".into())
+        })?),
+    };
     let access = caller.access("view-location", code.clone());
     let mut l = s
         .store
-        .audited(access, move |c| query::location(c, &code, limit))
+        .audited(access, move |c| query::location(c, &code, limit, after))
         .await?
         .ok_or_else(|| AppError::NotFound("no location with that code".into()))?;
     // A restricted chart's presence here is itself its whereabouts: listed only for a role

@@ -132,7 +132,7 @@ pub fn append(c: &Connection, a: &Access, now: DateTime<Utc>) -> Result<i64> {
 }
 
 /// The chain checked from the first entry.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub entries: i64,
     pub head: String,

@@ -2,7 +2,15 @@
 //! a broken chain raises an alarm (an error in the log, `/healthz`, `/metrics`) without anyone
 //! opening the access-log page.
 
-use super::{Arc, Store};
+use super::{audit, Arc, Store};
+
+/// What the background check found, and when it finished.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The chain as verified, or what breaks it (or why it could not be read).
+    pub finding: Result<audit::Verified, String>,
+}
 
 impl Store {
     /// The access log's chain as last checked in the background (`None`: not checked yet).
@@ -18,6 +26,15 @@ impl Store {
         }
     }
 
+    /// The background check's last finding (`None`: the first is still running).
+    pub fn audit_checked(&self) -> Option<Checked> {
+        self.inner
+            .audit_checked
+            .lock()
+            .expect("audit finding")
+            .clone()
+    }
+
     /// Check the whole access log in the background now and then every `every` (the server: at
     /// start, then daily), so a broken chain raises an alarm (an error in the log, `/healthz`,
     /// `/metrics`) without anyone opening the access-log page. Ends with the store.
@@ -29,11 +46,19 @@ impl Store {
                 let Some(inner) = weak.upgrade() else { return };
                 let store = Store { inner };
                 let started = std::time::Instant::now();
-                let (state, told) = match store.verify_audit_blocking() {
-                    Ok(Ok(v)) => (1, format!("{} entries", v.entries)),
-                    Ok(Err(broken)) => (2, broken.to_string()),
-                    Err(e) => (2, format!("{e:#}")),
+                let finding = match store.verify_audit_blocking() {
+                    Ok(Ok(v)) => Ok(v),
+                    Ok(Err(broken)) => Err(broken.to_string()),
+                    Err(e) => Err(format!("{e:#}")),
                 };
+                let (state, told) = match &finding {
+                    Ok(v) => (1, format!("{} entries", v.entries)),
+                    Err(problem) => (2, problem.clone()),
+                };
+                *store.inner.audit_checked.lock().expect("audit finding") = Some(Checked {
+                    at: store.clock().now(),
+                    finding,
+                });
                 let before = store
                     .inner
                     .audit_state

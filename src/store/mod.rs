@@ -16,6 +16,7 @@ pub mod labels;
 pub mod loose;
 pub mod missing;
 pub mod outbox;
+pub mod plans;
 pub mod query;
 pub mod reports;
 pub mod requests;
@@ -35,6 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
+pub use audit_watch::Checked;
 pub use scan::{ScanAnswer, ScanInput};
 
 /// What went wrong, split by whose fault it is: the caller's (`Invalid`, `NotFound`,
@@ -100,6 +102,9 @@ pub struct Options {
     pub audit: AuditFiles,
     /// Whether Litestream cuts the write-ahead log (`replication`).
     pub replication: crate::config::Replication,
+    /// Log every statement the writer and the readers run (tests and the scale benchmark
+    /// check their plans); `None` in service.
+    pub statements: Option<plans::StatementLog>,
 }
 
 /// Where the access log's key and anchors are kept, outside the database, and how often an
@@ -162,6 +167,9 @@ struct Inner {
     options: Options,
     /// The access log's chain as last checked in the background: 0 not yet, 1 intact, 2 broken.
     audit_state: std::sync::atomic::AtomicU8,
+    /// The background check's last finding, and when it was made (the access-log page shows
+    /// it rather than walking a million entries per view).
+    audit_checked: Mutex<Option<audit_watch::Checked>>,
 }
 
 /// A cheap-to-clone handle on the database.
@@ -288,6 +296,9 @@ impl Store {
     pub fn open(path: &Path, options: Options) -> anyhow::Result<Store> {
         let mut conn = open_conn(path, false)?;
         private(path);
+        if let Some(log) = &options.statements {
+            log.attach(&mut conn)?;
+        }
         let quick: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
         if quick != "ok" {
             anyhow::bail!(
@@ -320,10 +331,14 @@ impl Store {
         )?;
         let again = path.to_owned();
         let key = Arc::clone(&audit_key);
+        let log = options.statements.clone();
         let writer = writer::Writer::start(
             conn,
             Box::new(move || {
-                let c = open_conn(&again, false)?;
+                let mut c = open_conn(&again, false)?;
+                if let Some(log) = &log {
+                    log.attach(&mut c)?;
+                }
                 writer_pragmas(&c)?;
                 key.register(&c)?;
                 Ok(c)
@@ -345,6 +360,7 @@ impl Store {
                 requests,
                 options,
                 audit_state: std::sync::atomic::AtomicU8::new(0),
+                audit_checked: Mutex::new(None),
             }),
         })
     }
@@ -436,7 +452,12 @@ impl Store {
         if let Some(c) = self.inner.readers.lock().expect("reader pool").pop() {
             return Ok(c);
         }
-        open_conn(&self.inner.path, true).map_err(|e| StoreError::Unavailable(e.to_string()))
+        let mut c = open_conn(&self.inner.path, true)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        if let Some(log) = &self.inner.options.statements {
+            log.attach(&mut c)?;
+        }
+        Ok(c)
     }
 
     fn put_reader(&self, c: Connection) {

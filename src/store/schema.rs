@@ -504,6 +504,71 @@ CREATE TABLE appointment_request (
 CREATE INDEX appointment_request_key ON appointment_request(sender, appointment_id);
 CREATE INDEX appointment_request_request ON appointment_request(request_id);
 "#,
+    r#"
+-- v16: the counts pages show, kept by the database in the same transaction as every change, so
+-- no page counts a million rows to show them (issue 18). Triggers keep them whoever writes:
+-- the scan path, an import, the history generator.
+CREATE TABLE tally (
+    name         TEXT PRIMARY KEY,              -- 'status:on_shelf' ... , 'scans', 'scans_accepted'
+    n            INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO tally (name, n) SELECT 'status:' || x.s, (SELECT count(*) FROM volume_state v WHERE v.status = x.s)
+    FROM (SELECT 'on_shelf' AS s UNION ALL SELECT 'in_transit' UNION ALL SELECT 'at_location' UNION ALL SELECT 'missing') x;
+INSERT INTO tally (name, n) VALUES ('scans', (SELECT count(*) FROM scan));
+INSERT INTO tally (name, n) VALUES ('scans_accepted', (SELECT count(*) FROM scan WHERE accepted));
+
+-- Volumes at each place now (on its shelf or at it) and on their way to it.
+CREATE TABLE place_count (
+    location_id  INTEGER PRIMARY KEY REFERENCES location(location_id),
+    here         INTEGER NOT NULL DEFAULT 0,
+    incoming     INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO place_count (location_id, here, incoming)
+    SELECT l.location_id,
+        (SELECT count(*) FROM volume_state s WHERE s.location_id = l.location_id AND s.status IN ('on_shelf','at_location')),
+        (SELECT count(*) FROM volume_state s WHERE s.destination_id = l.location_id AND s.status = 'in_transit')
+    FROM location l;
+CREATE TRIGGER place_count_new AFTER INSERT ON location
+BEGIN INSERT INTO place_count (location_id) VALUES (NEW.location_id); END;
+
+CREATE TRIGGER tally_volume_in AFTER INSERT ON volume_state
+BEGIN
+    UPDATE tally SET n = n + 1 WHERE name = 'status:' || NEW.status;
+    UPDATE place_count SET here = here + 1 WHERE location_id = NEW.location_id AND NEW.status IN ('on_shelf','at_location');
+    UPDATE place_count SET incoming = incoming + 1 WHERE location_id = NEW.destination_id AND NEW.status = 'in_transit';
+END;
+CREATE TRIGGER tally_volume_out AFTER DELETE ON volume_state
+BEGIN
+    UPDATE tally SET n = n - 1 WHERE name = 'status:' || OLD.status;
+    UPDATE place_count SET here = here - 1 WHERE location_id = OLD.location_id AND OLD.status IN ('on_shelf','at_location');
+    UPDATE place_count SET incoming = incoming - 1 WHERE location_id = OLD.destination_id AND OLD.status = 'in_transit';
+END;
+CREATE TRIGGER tally_volume_moved AFTER UPDATE OF status, location_id, destination_id ON volume_state
+WHEN OLD.status IS NOT NEW.status OR OLD.location_id IS NOT NEW.location_id OR OLD.destination_id IS NOT NEW.destination_id
+BEGIN
+    UPDATE tally SET n = n - 1 WHERE name = 'status:' || OLD.status;
+    UPDATE place_count SET here = here - 1 WHERE location_id = OLD.location_id AND OLD.status IN ('on_shelf','at_location');
+    UPDATE place_count SET incoming = incoming - 1 WHERE location_id = OLD.destination_id AND OLD.status = 'in_transit';
+    UPDATE tally SET n = n + 1 WHERE name = 'status:' || NEW.status;
+    UPDATE place_count SET here = here + 1 WHERE location_id = NEW.location_id AND NEW.status IN ('on_shelf','at_location');
+    UPDATE place_count SET incoming = incoming + 1 WHERE location_id = NEW.destination_id AND NEW.status = 'in_transit';
+END;
+CREATE TRIGGER tally_scan AFTER INSERT ON scan
+BEGIN
+    UPDATE tally SET n = n + 1 WHERE name = 'scans' OR (name = 'scans_accepted' AND NEW.accepted);
+END;
+
+-- Volumes out, by the place they are at or going to and since when: the overdue count reads
+-- only the overdue (each place held to its kind's loan period), and a location's page lists
+-- what is there newest first without sorting everything there.
+CREATE INDEX volume_state_out ON volume_state(CASE WHEN status = 'in_transit' THEN destination_id ELSE location_id END, since)
+    WHERE status IN ('in_transit','at_location');
+CREATE INDEX volume_state_here ON volume_state(location_id, since) WHERE status IN ('on_shelf','at_location');
+CREATE INDEX volume_state_incoming ON volume_state(destination_id, since) WHERE status = 'in_transit';
+-- Refused scans, newest first (the stations page), without reading every accepted one.
+CREATE INDEX scan_refused ON scan(scan_seq) WHERE NOT accepted;
+CREATE INDEX scan_refused_station ON scan(station_id, scan_seq) WHERE NOT accepted;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -377,7 +377,7 @@ pub(super) async fn wall_list(
     let detail = s
         .store
         .audited(caller.access("view-wall", code), move |c| {
-            query::location(c, &c2, 500)
+            query::location(c, &c2, 500, None)
         })
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No location has the code {code}.")))?;

@@ -1,12 +1,12 @@
 //! Places: every location with what is there now, one location's volumes, the stations with
 //! their scanners' state and recent refusals, and the scanner setup sheets.
 
-use super::{layout, status_words, when, PageResult};
+use super::{layout, status_words, url_escape, when, PageResult};
 use crate::service::AppError;
 use crate::service::AppState;
 use crate::service::Caller;
 use crate::store::query::{self, SearchHit};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::Extension;
 use maud::{html, Markup};
 
@@ -46,13 +46,17 @@ pub async fn location(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
+    Query(q): Query<LocationQuery>,
 ) -> PageResult {
     let tz = s.tz;
     let c2 = code.clone();
+    // A cursor that is not one (edited by hand) starts at the top again.
+    let after = q.after.as_deref().and_then(query::parse_cursor);
+    let first = after.is_none();
     let detail = s
         .store
         .audited(caller.access("view-location", code.clone()), move |c| {
-            query::location(c, &c2, 2000)
+            query::location(c, &c2, LISTED, after)
         })
         .await?
         .ok_or_else(|| AppError::NotFound(format!("No location has the code {code}.")))?;
@@ -69,8 +73,6 @@ pub async fn location(
         .collect();
     let withheld = detail.volumes.len() - shown.len();
     let l = &detail.location;
-    // The list stops at LISTED; say so when there are more.
-    let more = (l.here + l.incoming) as usize > detail.volumes.len();
     Ok(layout(
         Some(&caller),
         &l.name,
@@ -78,8 +80,8 @@ pub async fn location(
             h1 { (l.name) " " small { (l.code) " · " (l.kind) } }
             p { (l.here) " here now, " (l.incoming) " on the way. "
                 @if withheld > 0 { (withheld) " restricted chart(s) not listed." } }
-            @if more {
-                p.how-many role="status" { "Showing the first " (detail.volumes.len()) " of " (l.here + l.incoming) ". To find one chart here, search for it from the dashboard." }
+            @if detail.next.is_some() || !first {
+                p.how-many role="status" { "Newest first, " (LISTED) " at a time. To find one chart here, search for it from the dashboard." }
             }
             @if shown.is_empty() { p.empty { "No chart is listed here." } }
             @else { table.list {
@@ -96,8 +98,23 @@ pub async fn location(
                     }
                 }
             } }
+            p.pages {
+                @if !first { a href={ "/locations/" (l.code) } { "← Newest" } " " }
+                @if let Some(next) = &detail.next {
+                    a href={ "/locations/" (l.code) "?after=" (url_escape(next)) } { "Older →" }
+                }
+            }
         },
     ))
+}
+
+/// How many charts a location's page lists at a time.
+const LISTED: u32 = 200;
+
+#[derive(serde::Deserialize, Default)]
+pub struct LocationQuery {
+    /// Go on after this (the page's "Older" link).
+    after: Option<String>,
 }
 
 pub async fn stations(

@@ -46,7 +46,7 @@ async fn the_server_anchors_the_access_log_and_shows_the_anchor() {
     );
     app.person("sue", Role::Supervisor).await;
     let sue = app.sign_in("sue").await;
-    let (s, html) = app.page(&sue.cookie, "/access-log").await;
+    let (s, html) = app.page(&sue.cookie, "/access-log?verify=now").await;
     assert_eq!(s, 200);
     assert!(html.contains("Chain intact"), "{html}");
     assert!(

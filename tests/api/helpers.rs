@@ -68,12 +68,23 @@ impl TestApp {
         clock: Clock,
         config: Config,
     ) -> TestApp {
+        Self::spawn_logging(dir, clock, config, None).await
+    }
+
+    /// A server whose writer and readers log every statement they run into `statements`.
+    pub async fn spawn_logging(
+        dir: tempfile::TempDir,
+        clock: Clock,
+        config: Config,
+        statements: Option<chartrack::store::plans::StatementLog>,
+    ) -> TestApp {
         let db = config.database.clone();
         config.validate().unwrap();
         let app = Application::build(
             &config,
             Options {
                 clock: clock.clone(),
+                statements,
                 ..Options::from_config(&config)
             },
         )

@@ -32,6 +32,7 @@ mod openapi;
 mod pages;
 mod photos;
 mod privacy;
+mod query_plans;
 mod report_pages;
 mod robust;
 mod scans;

@@ -41,18 +41,21 @@ pub fn exceptions(c: &Connection, open_only: bool, limit: u32) -> Result<Vec<Exc
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Counts by status, for metrics and the dashboard.
+/// Counts by status, for metrics and the dashboard (kept by the database as volumes move:
+/// schema v16 `tally`).
 pub fn status_counts(c: &Connection) -> Result<Vec<(String, i64)>> {
     let mut st = c.prepare_cached(
-        "SELECT status, count(*) FROM volume_state GROUP BY status ORDER BY status",
+        "SELECT substr(name, 8), n FROM tally WHERE name > 'status:' AND name < 'status;' ORDER BY name",
     )?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Scans received, accepted, and open exceptions (kept counts, whatever the history).
 pub fn scan_counts(c: &Connection) -> Result<(i64, i64, i64)> {
     Ok(c.query_row(
-        "SELECT count(*), coalesce(sum(accepted), 0), (SELECT count(*) FROM exception WHERE resolved_at IS NULL) FROM scan",
+        "SELECT (SELECT n FROM tally WHERE name = 'scans'), (SELECT n FROM tally WHERE name = 'scans_accepted'),
+                (SELECT count(*) FROM exception WHERE resolved_at IS NULL)",
         [],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?)
@@ -90,17 +93,18 @@ pub fn counts(c: &Connection, cutoffs: &[(&str, String)]) -> Result<Counts> {
             _ => {}
         }
     }
-    // One pass over the volumes that are out (the status index), each held to the loan period
-    // of the kind of place it is at or going to.
+    // For each place a volume can be out at, only its overdue volumes are read: the index of
+    // volumes out by place and since (schema v16), up to that place's kind's cut-off.
     let mut sql = String::from(
-        "SELECT count(*) FROM volume_state s
-         JOIN location l ON l.location_id = CASE WHEN s.status = 'in_transit' THEN s.destination_id ELSE s.location_id END
-         WHERE s.status IN ('in_transit','at_location') AND s.since < CASE l.kind",
+        "SELECT coalesce(sum((SELECT count(*) FROM volume_state s
+             WHERE s.status IN ('in_transit','at_location')
+               AND (CASE WHEN status = 'in_transit' THEN destination_id ELSE location_id END) = l.location_id
+               AND s.since < CASE l.kind",
     );
     for (i, (kind, _)) in cutoffs.iter().enumerate() {
         sql += &format!(" WHEN '{kind}' THEN ?{}", i + 1);
     }
-    sql += " ELSE '' END";
+    sql += " ELSE '' END)), 0) FROM location l";
     let cut: Vec<&str> = cutoffs.iter().map(|(_, t)| t.as_str()).collect();
     out.overdue = c
         .prepare_cached(&sql)?
@@ -131,13 +135,20 @@ pub fn recent_answers(
     only_refused: bool,
     limit: u32,
 ) -> Result<Vec<crate::store::ScanAnswer>> {
-    let mut st = c.prepare_cached(
-        "SELECT response FROM scan WHERE (?1 IS NULL OR station_id = ?1) AND (?2 = 0 OR accepted = 0)
-         ORDER BY scan_seq DESC LIMIT ?3",
-    )?;
-    let rows = st.query_map(params![station, only_refused, limit], |r| {
-        r.get::<_, String>(0)
-    })?;
+    // Each its own statement, so each has its index: refused scans by station (partial, schema
+    // v16) when only refusals are wanted, where most stations have none.
+    let sql = match (station.is_some(), only_refused) {
+        (false, false) => "SELECT response FROM scan WHERE ?1 IS NULL ORDER BY scan_seq DESC LIMIT ?2",
+        (true, false) => "SELECT response FROM scan WHERE station_id = ?1 ORDER BY scan_seq DESC LIMIT ?2",
+        (false, true) => {
+            "SELECT response FROM scan WHERE ?1 IS NULL AND NOT accepted ORDER BY scan_seq DESC LIMIT ?2"
+        }
+        (true, true) => {
+            "SELECT response FROM scan WHERE station_id = ?1 AND NOT accepted ORDER BY scan_seq DESC LIMIT ?2"
+        }
+    };
+    let mut st = c.prepare_cached(sql)?;
+    let rows = st.query_map(params![station, limit], |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();
     for json in rows {
         out.push(serde_json::from_str(&json?)?);

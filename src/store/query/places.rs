@@ -106,10 +106,10 @@ pub struct LocationView {
     pub incoming: u32,
 }
 
-const LOCATION_SELECT: &str = "SELECT l.code, l.name, l.kind, l.barcode, l.terminal_lo, l.terminal_hi,
-    (SELECT count(*) FROM volume_state s WHERE s.location_id = l.location_id AND s.status IN ('on_shelf','at_location')),
-    (SELECT count(*) FROM volume_state s WHERE s.destination_id = l.location_id AND s.status = 'in_transit')
-    FROM location l";
+const LOCATION_SELECT: &str =
+    "SELECT l.code, l.name, l.kind, l.barcode, l.terminal_lo, l.terminal_hi,
+    coalesce(n.here, 0), coalesce(n.incoming, 0)
+    FROM location l LEFT JOIN place_count n ON n.location_id = l.location_id";
 
 fn location_row(r: &rusqlite::Row) -> rusqlite::Result<LocationView> {
     let lo: Option<u8> = r.get(4)?;
@@ -144,26 +144,73 @@ pub fn location_summary(c: &Connection, code: &str) -> Result<Option<LocationVie
 pub struct LocationDetail {
     #[serde(flatten)]
     pub location: LocationView,
+    /// Newest arrival (or dispatch, for those on the way) first.
     pub volumes: Vec<SearchHit>,
+    /// More are there: pass this as `after` for the next ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
-/// A location and the volumes at it now (or on their way to it).
-pub fn location(c: &Audited, code: &str, limit: u32) -> Result<Option<LocationDetail>> {
+/// Where a location's list goes on from: the last one shown (`since~volume`).
+fn cursor(since: &str, volume_id: i64) -> String {
+    format!("{since}~{volume_id}")
+}
+
+/// A cursor from [`LocationDetail::next`]; `None` when it is not one.
+pub fn parse_cursor(s: &str) -> Option<(String, i64)> {
+    let (since, id) = s.rsplit_once('~')?;
+    Some((since.to_owned(), id.parse().ok()?))
+}
+
+/// A location and the volumes at it now or on their way to it, newest first, at most `limit`
+/// after `after` (a [`LocationDetail::next`]). Each list is read from its own index in order
+/// (schema v16) and stops at the limit: a file-room section of 200,000 charts costs what a ward
+/// of 20 does.
+pub fn location(
+    c: &Audited,
+    code: &str,
+    limit: u32,
+    after: Option<(String, i64)>,
+) -> Result<Option<LocationDetail>> {
     let Some(location) = location_summary(c, code)? else {
         return Ok(None);
     };
+    let id: i64 = c
+        .prepare_cached("SELECT location_id FROM location WHERE code = ?")?
+        .query_row([code], |r| r.get(0))?;
+    let (since, after_id) = after.unwrap_or_else(|| ("~".to_owned(), i64::MAX)); // '~' sorts after any time
     let mut st = c.prepare_cached(&format!(
-        "SELECT {HIT_COLS}
-         FROM volume_state s JOIN volume v ON v.volume_id = s.volume_id JOIN patient p ON p.patient_id = v.patient_id
-         JOIN location l ON l.location_id = s.location_id {HIT_JOINS} JOIN location here ON here.code = ?1
-         WHERE (s.location_id = here.location_id AND s.status IN ('on_shelf','at_location'))
-            OR (s.destination_id = here.location_id AND s.status = 'in_transit')
-         ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, v.volume_no LIMIT ?2"
+        "SELECT {HIT_COLS}, s.since, s.volume_id
+         FROM (SELECT volume_id FROM (
+                 SELECT volume_id, since FROM volume_state
+                 WHERE destination_id = ?1 AND status = 'in_transit' AND (since, volume_id) < (?2, ?3)
+                 ORDER BY since DESC, volume_id DESC LIMIT ?4)
+               UNION ALL
+               SELECT volume_id FROM (
+                 SELECT volume_id, since FROM volume_state
+                 WHERE location_id = ?1 AND status IN ('on_shelf','at_location') AND (since, volume_id) < (?2, ?3)
+                 ORDER BY since DESC, volume_id DESC LIMIT ?4)) w
+         JOIN volume_state s ON s.volume_id = w.volume_id
+         JOIN volume v ON v.volume_id = s.volume_id JOIN patient p ON p.patient_id = v.patient_id
+         JOIN location l ON l.location_id = s.location_id {HIT_JOINS}
+         ORDER BY s.since DESC, s.volume_id DESC LIMIT ?4 + 1"
     ))?;
-    let rows = st.query_map(params![code, limit], hit_row)?;
+    let mut rows = st.query(params![id, since, after_id, limit])?;
+    let mut volumes = Vec::new();
+    let mut next = None;
+    let mut last = None;
+    while let Some(r) = rows.next()? {
+        if volumes.len() == limit as usize {
+            next = last.take();
+            break;
+        }
+        volumes.push(hit_row(r)?);
+        last = Some(cursor(&r.get::<_, String>(16)?, r.get(17)?));
+    }
     Ok(Some(LocationDetail {
         location,
-        volumes: rows.collect::<rusqlite::Result<_>>()?,
+        volumes,
+        next,
     }))
 }
 

@@ -306,8 +306,9 @@ fn search_born(
     let (filter, a, b) = if q.bytes().all(|b| b.is_ascii_digit()) {
         (
             // An MRN retired in a merge (HL7 A40) finds the surviving patient's charts.
-            "WHERE (p.mrn = ?1 OR v.barcode = ?2
-                    OR p.patient_id IN (SELECT m.surviving_id FROM patient_merge m WHERE m.retired_mrn = ?1))",
+            // (Its barcode was looked up first, below: an OR across the two tables would read
+            // every volume.)
+            "WHERE (p.mrn = ?1 OR p.patient_id IN (SELECT m.surviving_id FROM patient_merge m WHERE m.retired_mrn = ?1))",
             q.to_owned(),
             q.to_owned(),
         )
@@ -325,7 +326,8 @@ fn search_born(
         )
     } else {
         (
-            "WHERE (v.barcode = ?2 OR p.last_name LIKE ?1 ESCAPE '\\')",
+            // A barcode typed in the box was looked up first, below.
+            "WHERE p.last_name LIKE ?1 ESCAPE '\\'",
             like_prefix(q),
             code.clone(),
         )

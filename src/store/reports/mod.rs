@@ -11,8 +11,8 @@ use super::{loose, Result};
 use crate::clock::{local_rfc3339, parse_stamp, stamp};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use rusqlite::params_from_iter;
 use rusqlite::types::Value;
+use rusqlite::{params_from_iter, OptionalExtension};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -464,23 +464,44 @@ pub fn run(c: &Audited, report: Report, p: &Params) -> Result<Table> {
             vec![Value::Text(since.clone())],
             p,
         )?,
-        Report::Activity =>
+        Report::Activity => {
+            // The window's scans from their time index; its movements from the first one's
+            // id on (movements are numbered in commit order, as scans are): no history before
+            // the window is read.
+            let first_scan: i64 = c.query_row(
+                "SELECT coalesce(min(scan_seq), (SELECT coalesce(max(scan_seq), 0) + 1 FROM scan))
+                 FROM scan WHERE received_at >= ?1",
+                [&since],
+                |r| r.get(0),
+            )?;
+            let before: i64 = c
+                .query_row(
+                    "SELECT movement_id FROM movement WHERE scan_seq < ?1 ORDER BY movement_id DESC LIMIT 1",
+                    [first_scan],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0);
             arrange(
                 rows(
                     c,
-                    "SELECT 'station', x.station_id, count(*), sum(x.accepted), sum(NOT x.accepted),
-                            (SELECT count(*) FROM movement m JOIN scan y ON y.scan_seq = m.scan_seq
-                              WHERE y.station_id = x.station_id AND y.received_at >= ?1)
-                     FROM scan x WHERE x.received_at >= ?1 GROUP BY x.station_id
+                    "WITH w AS MATERIALIZED (SELECT station_id, user_id, accepted FROM scan WHERE received_at >= ?1),
+                          m AS MATERIALIZED (SELECT station_id, user_id FROM movement WHERE movement_id > ?2 AND scan_seq >= ?3),
+                          ms AS (SELECT station_id, count(*) AS n FROM m GROUP BY station_id),
+                          mu AS (SELECT user_id, count(*) AS n FROM m GROUP BY user_id)
+                     SELECT 'station', w.station_id, count(*), sum(w.accepted), sum(NOT w.accepted),
+                            coalesce((SELECT n FROM ms WHERE ms.station_id = w.station_id), 0)
+                     FROM w GROUP BY w.station_id
                      UNION ALL
-                     SELECT 'user', coalesce(u.name, '(no user)'), count(*), sum(x.accepted), sum(NOT x.accepted),
-                            (SELECT count(*) FROM movement m WHERE m.user_id IS x.user_id AND m.at >= ?1)
-                     FROM scan x LEFT JOIN app_user u ON u.user_id = x.user_id WHERE x.received_at >= ?1 GROUP BY x.user_id
+                     SELECT 'user', coalesce(u.name, '(no user)'), count(*), sum(w.accepted), sum(NOT w.accepted),
+                            coalesce((SELECT n FROM mu WHERE mu.user_id IS w.user_id), 0)
+                     FROM w LEFT JOIN app_user u ON u.user_id = w.user_id GROUP BY w.user_id
                      ORDER BY 1 DESC, 3 DESC",
-                    vec![Value::Text(since.clone())],
+                    vec![Value::Text(since.clone()), Value::Integer(before), Value::Integer(first_scan)],
                 )?,
                 p,
-            ),
+            )
+        }
     };
     let columns = report.columns().to_vec();
     Ok(Table {

@@ -1,0 +1,187 @@
+//! Query plans at scale: a log of every statement the serving connections run (for tests and
+//! the scale benchmark), and the check that none of them reads every row of a large table.
+//!
+//! A page that counts or lists by reading every volume, movement or scan is fast at 50,000
+//! charts and takes a second at a million. [`full_scans`] asks SQLite (`EXPLAIN QUERY PLAN`)
+//! how it would run each logged statement and names those that walk a whole large table.
+
+use rusqlite::trace::{TraceEvent, TraceEventCodes};
+use rusqlite::Connection;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+/// The tables that grow with the hospital and its history: no page, API list or scan may read
+/// all of their rows. (The issue's five, and the patients and requests that grow with them.)
+pub const LARGE_TABLES: [&str; 7] = [
+    "volume",
+    "volume_state",
+    "movement",
+    "scan",
+    "access_log",
+    "patient",
+    "request",
+];
+
+/// Every distinct statement run on the traced connections, with its values bound (so its plan
+/// can be asked for as it ran).
+#[derive(Clone, Default)]
+pub struct StatementLog(Arc<Mutex<BTreeSet<String>>>);
+
+impl std::fmt::Debug for StatementLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatementLog")
+    }
+}
+
+impl StatementLog {
+    /// Record what `conn` runs from now on.
+    pub(super) fn attach(&self, conn: &mut Connection) -> rusqlite::Result<()> {
+        let log = Arc::clone(&self.0);
+        conn.trace_v2(
+            TraceEventCodes::SQLITE_TRACE_PROFILE,
+            Some(move |event: TraceEvent<'_>| {
+                if let TraceEvent::Profile(stmt, _) = event {
+                    if let Some(sql) = stmt.expanded_sql() {
+                        log.lock().expect("statement log").insert(sql);
+                    }
+                }
+            }),
+        )
+    }
+
+    /// The statements logged so far, and forget them.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().expect("statement log"))
+            .into_iter()
+            .collect()
+    }
+}
+
+/// A statement whose plan reads a whole large table, and the plan line that says so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FullScan {
+    pub sql: String,
+    pub plan: String,
+}
+
+/// The statements among `sql` that would read every row of one of [`LARGE_TABLES`] (or of an
+/// index over one): a `SCAN` step of such a table. A scan in the order an index gives that
+/// stops at a `LIMIT` is not one (the newest N scans), unless the plan then sorts, which reads
+/// everything first. Statements that are not queries of tables (`PRAGMA`, `BEGIN`) are skipped.
+pub fn full_scans(c: &Connection, sql: &[String]) -> rusqlite::Result<Vec<FullScan>> {
+    let mut found = Vec::new();
+    for s in sql {
+        let head = s.trim_start().to_ascii_uppercase();
+        if !["SELECT", "INSERT", "UPDATE", "DELETE", "WITH"]
+            .iter()
+            .any(|k| head.starts_with(k))
+        {
+            continue;
+        }
+        // An INSERT of values reads nothing; its plan can still list scans of the tables that
+        // refer to the new row, which SQLite runs only to settle deferred foreign-key
+        // violations (chartrack's keys are immediate: never).
+        if head.starts_with("INSERT") && !head.contains("SELECT") {
+            continue;
+        }
+        let mut st = match c.prepare(&format!("EXPLAIN QUERY PLAN {s}")) {
+            Ok(st) => st,
+            // A temporary table of the connection that ran it, gone now: not a page's query.
+            Err(_) => continue,
+        };
+        let plan: Vec<String> = st
+            .query_map([], |r| r.get::<_, String>(3))?
+            .collect::<rusqlite::Result<_>>()?;
+        let limited = head.contains(" LIMIT ");
+        let sorts = plan.iter().any(|p| p.contains("USE TEMP B-TREE"));
+        for step in &plan {
+            let Some(rest) = step.strip_prefix("SCAN ") else {
+                continue;
+            };
+            let table = rest.split_whitespace().next().unwrap_or("");
+            let large = LARGE_TABLES.contains(&table)
+                || aliases(s)
+                    .iter()
+                    .any(|(t, a)| a == table && LARGE_TABLES.contains(&t.as_str()));
+            if large && !(limited && !sorts) {
+                found.push(FullScan {
+                    sql: s.clone(),
+                    plan: plan.join(" / "),
+                });
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// `table alias` pairs named after FROM or JOIN in a statement (plans name tables by alias).
+fn aliases(sql: &str) -> Vec<(String, String)> {
+    let words: Vec<&str> = sql
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for w in words.windows(3) {
+        if w[0].eq_ignore_ascii_case("FROM") || w[0].eq_ignore_ascii_case("JOIN") {
+            let alias = if w[2].eq_ignore_ascii_case("AS") {
+                continue;
+            } else {
+                w[2]
+            };
+            out.push((w[1].to_owned(), alias.to_owned()));
+        }
+    }
+    for w in words.windows(4) {
+        if (w[0].eq_ignore_ascii_case("FROM") || w[0].eq_ignore_ascii_case("JOIN"))
+            && w[2].eq_ignore_ascii_case("AS")
+        {
+            out.push((w[1].to_owned(), w[3].to_owned()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE scan (scan_seq INTEGER PRIMARY KEY, station_id TEXT, accepted INTEGER);
+             CREATE INDEX scan_station ON scan(station_id, scan_seq);
+             CREATE TABLE location (location_id INTEGER PRIMARY KEY, code TEXT);",
+        )
+        .unwrap();
+        c
+    }
+
+    #[test]
+    fn a_count_over_every_scan_is_a_full_scan() {
+        let c = db();
+        let sql = vec!["SELECT count(*) FROM scan WHERE accepted = 1".to_owned()];
+        assert_eq!(full_scans(&c, &sql).unwrap().len(), 1);
+        let aliased = vec!["SELECT count(*) FROM scan s WHERE s.accepted = 1".to_owned()];
+        assert_eq!(full_scans(&c, &aliased).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_index_lookup_and_a_limited_newest_first_read_are_not() {
+        let c = db();
+        let sql = vec![
+            "SELECT * FROM scan WHERE station_id = 'a' ORDER BY scan_seq DESC LIMIT 20".to_owned(),
+            "SELECT * FROM scan ORDER BY scan_seq DESC LIMIT 20".to_owned(),
+            "SELECT * FROM location".to_owned(),
+            "PRAGMA quick_check".to_owned(),
+        ];
+        assert_eq!(full_scans(&c, &sql).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_limit_after_a_sort_of_everything_is_still_a_full_scan() {
+        let c = db();
+        let sql = vec!["SELECT * FROM scan ORDER BY accepted LIMIT 20".to_owned()];
+        assert_eq!(full_scans(&c, &sql).unwrap().len(), 1);
+    }
+}

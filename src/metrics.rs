@@ -156,7 +156,7 @@ impl Metrics {
             .and_then(|a| crate::clock::parse_stamp(&a.at))
             .map_or(0, |t| t.timestamp());
         let snapshot = StoreSnapshot {
-            anchor: [
+            checks: [
                 (
                     "audit_anchor_entries",
                     "Access log entries covered by the newest anchor written outside the database",
@@ -166,6 +166,15 @@ impl Metrics {
                     "audit_anchor_timestamp_seconds",
                     "When the newest access log anchor was written (Unix time; 0: none yet)",
                     anchored_at,
+                ),
+                (
+                    "database_integrity_ok",
+                    "SQLite's quick check of the whole file, run in the background (at start, then daily): 1 ok, 0 damaged, -1 not checked yet",
+                    match store.integrity_ok() {
+                        Some(true) => 1,
+                        Some(false) => 0,
+                        None => -1,
+                    },
                 ),
                 (
                     "audit_chain_intact",
@@ -236,7 +245,8 @@ struct StoreSnapshot {
     recorded: [(&'static str, i64); 2],
     open_exceptions: i64,
     writer: [(&'static str, &'static str, u64); 4],
-    anchor: [(&'static str, &'static str, i64); 3],
+    /// The anchor, the integrity check and the chain check.
+    checks: [(&'static str, &'static str, i64); 4],
 }
 
 impl Collector for StoreSnapshot {
@@ -259,7 +269,7 @@ impl Collector for StoreSnapshot {
             "outcome",
             self.recorded.iter().map(|(s, n)| (s.to_string(), *n)),
         )?;
-        for (name, help, value) in self.anchor {
+        for (name, help, value) in self.checks {
             let g = ConstGauge::new(value);
             g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
         }

@@ -28,7 +28,13 @@ pub(super) struct Health {
     /// unavailable: scans go on being recorded.
     #[schema(pattern = "^(checking|intact|broken)$")]
     audit: &'static str,
-    /// What is down: `writer`, `checkpoint`, `writes` (the last write failed), `database`.
+    /// SQLite's quick check of the whole file, run in the background at start and daily (not
+    /// before serving: at a million charts it reads gigabytes): `checking` (not yet), `ok`, or
+    /// `damaged` (the service is then unavailable: restore from a backup).
+    #[schema(pattern = "^(checking|ok|damaged)$")]
+    integrity: &'static str,
+    /// What is down: `writer`, `checkpoint`, `writes` (the last write failed), `database`,
+    /// `integrity` (the file is damaged).
     down: Vec<&'static str>,
 }
 
@@ -51,6 +57,10 @@ pub(super) async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
     if !database {
         down.push("database");
     }
+    let integrity = s.store.integrity_ok();
+    if integrity == Some(false) {
+        down.push("integrity");
+    }
     let state = |up: bool| if up { "running" } else { "stopped" };
     let status = if down.is_empty() {
         StatusCode::OK
@@ -70,6 +80,11 @@ pub(super) async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
             None => "checking",
             Some(true) => "intact",
             Some(false) => "broken",
+        },
+        integrity: match integrity {
+            None => "checking",
+            Some(true) => "ok",
+            Some(false) => "damaged",
         },
         down,
     };

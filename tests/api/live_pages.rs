@@ -97,8 +97,25 @@ async fn a_full_section_says_how_many_of_how_many_it_lists() {
     let s = app.sign_in("bo").await;
     let (status, html) = app.page(&s.cookie, "/locations/FR-00-19").await;
     assert_eq!(status, 200);
+    // 2,102 here: listed newest first, 200 at a time, with the way on to the older ones.
     assert!(
-        html.contains("Showing the first 2000 of 2102"),
+        html.contains("2102 here now") && html.contains("Newest first, 200 at a time"),
+        "{}",
+        &html[..2000.min(html.len())]
+    );
+    assert_eq!(html.matches("href=\"/volumes/").count(), 200);
+    let older = html
+        .split("href=\"/locations/FR-00-19?after=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("an Older link")
+        .replace("&amp;", "&");
+    let (status, html) = app
+        .page(&s.cookie, &format!("/locations/FR-00-19?after={older}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("← Newest"),
         "{}",
         &html[..2000.min(html.len())]
     );

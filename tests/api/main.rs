@@ -35,6 +35,7 @@ mod privacy;
 mod query_plans;
 mod report_pages;
 mod robust;
+mod scale;
 mod scans;
 mod schemathesis;
 mod serial;

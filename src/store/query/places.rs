@@ -184,12 +184,12 @@ pub fn location(
          FROM (SELECT volume_id FROM (
                  SELECT volume_id, since FROM volume_state
                  WHERE destination_id = ?1 AND status = 'in_transit' AND (since, volume_id) < (?2, ?3)
-                 ORDER BY since DESC, volume_id DESC LIMIT ?4)
+                 ORDER BY since DESC, volume_id DESC LIMIT ?4 + 1)
                UNION ALL
                SELECT volume_id FROM (
                  SELECT volume_id, since FROM volume_state
                  WHERE location_id = ?1 AND status IN ('on_shelf','at_location') AND (since, volume_id) < (?2, ?3)
-                 ORDER BY since DESC, volume_id DESC LIMIT ?4)) w
+                 ORDER BY since DESC, volume_id DESC LIMIT ?4 + 1)) w
          JOIN volume_state s ON s.volume_id = w.volume_id
          JOIN volume v ON v.volume_id = s.volume_id JOIN patient p ON p.patient_id = v.patient_id
          JOIN location l ON l.location_id = s.location_id {HIT_JOINS}

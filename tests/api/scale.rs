@@ -1,0 +1,226 @@
+//! Behaviour that keeps chartrack fast at a million charts (issue 18), checked for being right:
+//! the counts kept by the database agree with the rows they count, a location's list pages on
+//! with a cursor, and the whole-file integrity check runs in the background instead of before
+//! serving (a damaged file still starts and says so on /healthz).
+
+use crate::helpers::*;
+use chartrack::clock::Clock;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Every kept count, compared with a count of the rows themselves.
+fn counts_agree(db: &std::path::Path) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let wrong: Vec<(String, i64, i64)> = c
+        .prepare(
+            "SELECT t.name, t.n, (SELECT count(*) FROM volume_state s WHERE 'status:' || s.status = t.name)
+             FROM tally t WHERE t.name LIKE 'status:%'
+             UNION ALL SELECT 'scans', (SELECT n FROM tally WHERE name = 'scans'), (SELECT count(*) FROM scan)
+             UNION ALL SELECT 'accepted', (SELECT n FROM tally WHERE name = 'scans_accepted'), (SELECT count(*) FROM scan WHERE accepted)
+             UNION ALL SELECT 'here ' || l.code, n.here,
+                 (SELECT count(*) FROM volume_state s WHERE s.location_id = l.location_id AND s.status IN ('on_shelf','at_location'))
+                 FROM location l JOIN place_count n ON n.location_id = l.location_id
+             UNION ALL SELECT 'incoming ' || l.code, n.incoming,
+                 (SELECT count(*) FROM volume_state s WHERE s.destination_id = l.location_id AND s.status = 'in_transit')
+                 FROM location l JOIN place_count n ON n.location_id = l.location_id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|(_, kept, real)| kept != real)
+        .collect();
+    assert!(wrong.is_empty(), "kept counts that disagree: {wrong:?}");
+    let places: i64 = c
+        .query_row(
+            "SELECT count(*) FROM location WHERE location_id NOT IN (SELECT location_id FROM place_count)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(places, 0, "every location has its counts");
+}
+
+#[tokio::test]
+async fn the_kept_counts_follow_every_move_and_the_pages_show_them() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    counts_agree(&app.db);
+    let v = &h.volumes;
+    for (station, value) in [
+        ("fr-out", h.loc["4W"].as_str()),
+        ("fr-out", v[0].as_str()),
+        ("fr-out", v[1].as_str()),
+        ("w4", v[0].as_str()),
+        ("fr-in", "NOT-A-CHART-99"),
+        ("w4-transfer", h.loc["CARD"].as_str()),
+        ("w4-transfer", v[0].as_str()),
+    ] {
+        app.scan(station, value).await;
+        counts_agree(&app.db);
+    }
+    // v0 handed over at the clinic, v1 on its way to 4 West, v2 on its shelf.
+    let (s, locs) = app.get("/api/v1/locations", &app.admin).await;
+    assert_eq!(s, 200);
+    let of = |code: &str| -> (u64, u64) {
+        let l = locs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["code"] == code)
+            .unwrap();
+        (l["here"].as_u64().unwrap(), l["incoming"].as_u64().unwrap())
+    };
+    assert_eq!(of("CARD"), (1, 0));
+    assert_eq!(of("4W"), (0, 1));
+    assert_eq!(of("FR-00-19"), (1, 0));
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("chartrack_volumes{status=\"in_transit\"} 1"),
+        "{metrics}"
+    );
+    for (station, value) in [
+        ("card", v[0].as_str()),
+        ("w4", v[1].as_str()),
+        ("fr-in", v[0].as_str()),
+    ] {
+        app.scan(station, value).await;
+        counts_agree(&app.db);
+    }
+    let (_, locs) = app.get("/api/v1/locations", &app.admin).await;
+    let l = |code: &str| {
+        locs.as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["code"] == code)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(l("4W")["here"], 1);
+    assert_eq!(l("CARD")["here"], 0);
+}
+
+#[tokio::test]
+async fn a_location_lists_newest_first_and_pages_on_with_its_cursor() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    // Two volumes go out to 4 West a minute apart; the newest is listed first.
+    app.scan("fr-out", &h.loc["4W"]).await;
+    app.scan("fr-out", &h.volumes[0]).await;
+    app.clock.advance(chrono::Duration::minutes(1));
+    app.scan("fr-out", &h.volumes[2]).await;
+    let (s, first) = app.get("/api/v1/locations/4W?limit=1", &app.admin).await;
+    assert_eq!(s, 200, "{first}");
+    assert_eq!(first["volumes"].as_array().unwrap().len(), 1);
+    assert_eq!(first["volumes"][0]["barcode"], h.volumes[2].as_str());
+    let next = first["next"]
+        .as_str()
+        .expect("a cursor while more are there");
+    let (s, second) = app
+        .get(
+            &format!("/api/v1/locations/4W?limit=1&after={}", urlencode(next)),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(s, 200, "{second}");
+    assert_eq!(second["volumes"][0]["barcode"], h.volumes[0].as_str());
+    assert!(second.get("next").is_none(), "the last page: {second}");
+    let (s, all) = app.get("/api/v1/locations/4W", &app.admin).await;
+    assert_eq!(s, 200);
+    let listed: Vec<&Value> = all["volumes"].as_array().unwrap().iter().collect();
+    assert_eq!(listed.len(), 2);
+    assert!(all.get("next").is_none());
+    // A cursor this server never gave is refused, not guessed at.
+    let (s, body) = app
+        .get("/api/v1/locations/4W?after=yesterday", &app.admin)
+        .await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("after"), "{body}");
+    // The page: its "Older" link leads to the rest.
+    app.person("sue", chartrack::domain::Role::Supervisor).await;
+    let sue = app.sign_in("sue").await;
+    let (s, page) = app.page(&sue.cookie, "/locations/4W").await;
+    assert_eq!(s, 200);
+    assert!(page.contains("2 on the way"), "{page}");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_damaged_file_still_starts_and_healthz_says_so() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    // Enough volumes for the patient-name index to span pages of its own.
+    for i in 0..400 {
+        let (s, b) = app
+            .post(
+                "/api/v1/volumes",
+                &app.admin,
+                &json!({"mrn": format!("{:06}", 200_000 + i), "last_name": format!("Name{i:04}"), "first_name": "Test", "home": "FR-00-19"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let (dir, db, clock) = app.stop().await;
+    let (root, page_size): (i64, i64) = {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        (
+            c.query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'patient_name'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap(),
+            c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap(),
+        )
+    };
+    // The index's root page: its b-tree page type byte made impossible.
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+        f.seek(SeekFrom::Start(((root - 1) * page_size) as u64))
+            .unwrap();
+        f.write_all(&[0x55; 16]).unwrap();
+    }
+    let app = TestApp::spawn_on(dir, db, clock).await;
+    // It serves: a chart is found by its barcode while the check runs or after.
+    let v = app.volume(&h.volumes[0]).await;
+    assert_eq!(v["barcode"], h.volumes[0].as_str());
+    until(
+        Duration::from_secs(20),
+        "the background integrity check",
+        || async {
+            let r = app
+                .http
+                .get(format!("{}/healthz", app.base))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            body["integrity"] == "damaged" && status == 503
+        },
+    )
+    .await;
+    let (_, health) = app.get("/healthz", &app.admin).await;
+    assert!(
+        health["down"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d == "integrity"),
+        "{health}"
+    );
+    assert!(app
+        .metrics()
+        .await
+        .contains("chartrack_database_integrity_ok 0"));
+}

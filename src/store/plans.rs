@@ -103,7 +103,9 @@ pub fn full_scans(c: &Connection, sql: &[String]) -> rusqlite::Result<Vec<FullSc
                 || aliases(s)
                     .iter()
                     .any(|(t, a)| a == table && LARGE_TABLES.contains(&t.as_str()));
-            if large && !(limited && !sorts) {
+            // A limited read in index order stops early; one that sorts has read everything.
+            let stops_early = limited && !sorts;
+            if large && !stops_early {
                 found.push(FullScan {
                     sql: s.clone(),
                     plan: plan.join(" / "),

@@ -4,7 +4,6 @@
 //! serving (a damaged file still starts and says so on /healthz).
 
 use crate::helpers::*;
-use chartrack::clock::Clock;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -166,11 +166,15 @@ fn raw_round(
             } else {
                 ("card", 3)
             };
-            conn.prepare_cached("INSERT INTO scan (scan_id, station_id, value, received_at, accepted, action, response) VALUES (?1, ?2, ?3, ?4, 1, 'receive', '{}')")
+            conn.prepare_cached("INSERT INTO scan (scan_id, station_id, value, received_at, accepted, action) VALUES (?1, ?2, ?3, ?4, 1, 'receive')")
                 .unwrap()
                 .execute(rusqlite::params![uuid::Uuid::new_v4().to_string(), station, barcodes[vid as usize - 1], now])
                 .unwrap();
             let seq = conn.last_insert_rowid();
+            conn.prepare_cached("INSERT INTO scan_answer (scan_seq, response) VALUES (?1, '{}')")
+                .unwrap()
+                .execute(rusqlite::params![seq])
+                .unwrap();
             conn.prepare_cached("INSERT INTO movement (scan_seq, volume_id, action, from_id, to_id, at, station_id) VALUES (?1, ?2, 'receive', 1, ?3, ?4, ?5)")
                 .unwrap()
                 .execute(rusqlite::params![seq, vid, loc, now, station])

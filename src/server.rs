@@ -131,6 +131,8 @@ impl Application {
         let store = self.state.store.clone();
         // The whole access log checked now and daily: a broken chain raises an alarm.
         store.watch_audit(std::time::Duration::from_secs(24 * 3600));
+        // Answers kept for a resend are dropped once no sender could resend (a month).
+        store.watch_answers(std::time::Duration::from_secs(3600));
         let stopped = self.state.shutdown.clone();
         let app = app(self.state);
         let stopping = self.stopping;

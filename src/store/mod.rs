@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod anchor;
+mod answers;
 pub mod audit;
 mod audit_watch;
 pub mod break_glass;

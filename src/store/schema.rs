@@ -569,6 +569,44 @@ CREATE INDEX volume_state_incoming ON volume_state(destination_id, since) WHERE 
 CREATE INDEX scan_refused ON scan(scan_seq) WHERE NOT accepted;
 CREATE INDEX scan_refused_station ON scan(station_id, scan_seq) WHERE NOT accepted;
 "#,
+    r#"
+-- v17: a scan's answer kept apart from the scan (issue 18). The answer (about 390 bytes of
+-- JSON) is what a resent scan id is answered with; it is kept while a sender could still resend
+-- (an agent's queue: 31 days) and then dropped, while the scan row, its movements and the
+-- access log stay for good. It was three quarters of the bytes of every movement.
+CREATE TABLE scan_answer (
+    scan_seq     INTEGER PRIMARY KEY REFERENCES scan(scan_seq),
+    response     TEXT NOT NULL
+);
+INSERT INTO scan_answer (scan_seq, response) SELECT scan_seq, response FROM scan;
+CREATE TABLE scan_v17 (
+    scan_seq     INTEGER PRIMARY KEY,           -- the order scans were committed in (the truth for "last")
+    scan_id      TEXT NOT NULL UNIQUE,
+    station_id   TEXT NOT NULL REFERENCES station(station_id),
+    user_id      INTEGER REFERENCES app_user(user_id),
+    value        TEXT NOT NULL,                 -- normalised value, or a printable rendering of a refused line
+    received_at  TEXT NOT NULL,
+    scanned_at   TEXT,                          -- when the scanner read it, if the sender says (agents)
+    accepted     INTEGER NOT NULL,
+    action       TEXT NOT NULL
+);
+INSERT INTO scan_v17 (scan_seq, scan_id, station_id, user_id, value, received_at, scanned_at, accepted, action)
+    SELECT scan_seq, scan_id, station_id, user_id, value, received_at, scanned_at, accepted, action FROM scan;
+DROP TABLE scan;
+ALTER TABLE scan_v17 RENAME TO scan;
+CREATE INDEX scan_station ON scan(station_id, scan_seq);
+CREATE INDEX scan_received ON scan(received_at);
+CREATE INDEX scan_refused ON scan(scan_seq) WHERE NOT accepted;
+CREATE INDEX scan_refused_station ON scan(station_id, scan_seq) WHERE NOT accepted;
+CREATE TRIGGER scan_append_only_update BEFORE UPDATE ON scan
+BEGIN SELECT RAISE(ABORT, 'scans are append-only'); END;
+CREATE TRIGGER scan_append_only_delete BEFORE DELETE ON scan
+BEGIN SELECT RAISE(ABORT, 'scans are append-only'); END;
+CREATE TRIGGER tally_scan AFTER INSERT ON scan
+BEGIN
+    UPDATE tally SET n = n + 1 WHERE name = 'scans' OR (name = 'scans_accepted' AND NEW.accepted);
+END;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -181,7 +181,7 @@ async fn the_record_of_answered_scans_refuses_update_and_delete() {
     assert!(before > 10, "{before}");
     for sql in [
         "UPDATE scan SET accepted = 0",
-        "UPDATE scan SET response = '{}' WHERE scan_seq = 1",
+        "UPDATE scan SET value = 'X' WHERE scan_seq = 1",
         "DELETE FROM scan WHERE scan_seq = (SELECT max(scan_seq) FROM scan)",
         "DELETE FROM scan",
     ] {

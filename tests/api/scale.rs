@@ -223,3 +223,63 @@ async fn a_damaged_file_still_starts_and_healthz_says_so() {
         .await
         .contains("chartrack_database_integrity_ok 0"));
 }
+
+/// A scan's whole answer is kept a month for a resend of its id, then dropped (three quarters
+/// of the bytes of every movement); the scan, its movement and the answer's outcome stay, and a
+/// late resend is still answered as the same scan, never recorded twice.
+#[tokio::test]
+async fn a_resend_after_the_answer_is_dropped_is_still_the_same_scan() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.scan("fr-out", &h.loc["4W"]).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = json!({"station": "fr-out", "barcode": h.volumes[0], "id": id});
+    let (s, first) = app.post("/api/v1/scans", &app.admin, &body).await;
+    assert_eq!(s, 200, "{first}");
+    assert_eq!(first["moved"], 1);
+    let (_, again) = app.post("/api/v1/scans", &app.admin, &body).await;
+    assert_eq!(
+        again, first,
+        "within the month: the same answer, word for word"
+    );
+
+    // A day short of the keeping time nothing goes; past it, the answers do.
+    app.clock.advance(chrono::Duration::days(30));
+    let store = app.store.clone();
+    let n = tokio::task::spawn_blocking(move || store.prune_answers_blocking())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0);
+    app.clock.advance(chrono::Duration::days(2));
+    let store = app.store.clone();
+    let n = tokio::task::spawn_blocking(move || store.prune_answers_blocking())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 2, "the location scan's answer and the volume's");
+
+    let (s, late) = app.post("/api/v1/scans", &app.admin, &body).await;
+    assert_eq!(s, 200, "{late}");
+    assert_eq!(late["scan_id"], first["scan_id"]);
+    assert_eq!(late["accepted"], first["accepted"]);
+    assert_eq!(late["action"], first["action"]);
+    assert_eq!(late["at"], first["at"]);
+    assert_eq!(late["moved"], 1);
+    assert!(
+        late["message"].as_str().unwrap().contains("recorded on"),
+        "{late}"
+    );
+    // Recorded once: one movement by that scan, the volume still out once.
+    let movements = app.movements(&h.volumes[0]).await;
+    assert_eq!(movements.len(), 1, "{movements:?}");
+    // The same id for another barcode is still a conflict.
+    let (s, _) = app
+        .post(
+            "/api/v1/scans",
+            &app.admin,
+            &json!({"station": "fr-out", "barcode": h.volumes[1], "id": id}),
+        )
+        .await;
+    assert_eq!(s, 409);
+}

@@ -137,14 +137,22 @@ pub fn recent_answers(
 ) -> Result<Vec<crate::store::ScanAnswer>> {
     // Each its own statement, so each has its index: refused scans by station (partial, schema
     // v16) when only refusals are wanted, where most stations have none.
+    // (Answers are kept for a month: older scans are not in the feed's first page.)
     let sql = match (station.is_some(), only_refused) {
-        (false, false) => "SELECT response FROM scan WHERE ?1 IS NULL ORDER BY scan_seq DESC LIMIT ?2",
-        (true, false) => "SELECT response FROM scan WHERE station_id = ?1 ORDER BY scan_seq DESC LIMIT ?2",
+        (false, false) => {
+            "SELECT a.response FROM scan_answer a WHERE ?1 IS NULL ORDER BY a.scan_seq DESC LIMIT ?2"
+        }
+        (true, false) => {
+            "SELECT a.response FROM scan s JOIN scan_answer a ON a.scan_seq = s.scan_seq
+             WHERE s.station_id = ?1 ORDER BY s.scan_seq DESC LIMIT ?2"
+        }
         (false, true) => {
-            "SELECT response FROM scan WHERE ?1 IS NULL AND NOT accepted ORDER BY scan_seq DESC LIMIT ?2"
+            "SELECT a.response FROM scan s JOIN scan_answer a ON a.scan_seq = s.scan_seq
+             WHERE ?1 IS NULL AND NOT s.accepted ORDER BY s.scan_seq DESC LIMIT ?2"
         }
         (true, true) => {
-            "SELECT response FROM scan WHERE station_id = ?1 AND NOT accepted ORDER BY scan_seq DESC LIMIT ?2"
+            "SELECT a.response FROM scan s JOIN scan_answer a ON a.scan_seq = s.scan_seq
+             WHERE s.station_id = ?1 AND NOT s.accepted ORDER BY s.scan_seq DESC LIMIT ?2"
         }
     };
     let mut st = c.prepare_cached(sql)?;

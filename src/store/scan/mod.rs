@@ -221,16 +221,20 @@ pub fn apply(
 /// conflict.
 fn replay(c: &Connection, input: &ScanInput, scan_id: &str) -> Result<Option<ScanAnswer>> {
     let earlier = c
-        .prepare_cached("SELECT station_id, value, response FROM scan WHERE scan_id=?")?
+        .prepare_cached(
+            "SELECT s.station_id, s.value, a.response, s.scan_seq, s.accepted, s.action, s.received_at
+             FROM scan s LEFT JOIN scan_answer a ON a.scan_seq = s.scan_seq WHERE s.scan_id=?",
+        )?
         .query_row([scan_id], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                r.get::<_, Option<String>>(2)?,
+                (r.get::<_, i64>(3)?, r.get::<_, bool>(4)?),
+                (r.get::<_, String>(5)?, r.get::<_, String>(6)?),
             ))
         })
         .optional()?;
-    let Some((station, value, response)) = earlier else {
+    let Some(((station, value), response, (seq, accepted), (action, received))) = earlier else {
         return Ok(None);
     };
     if station != input.station {
@@ -246,7 +250,73 @@ fn replay(c: &Connection, input: &ScanInput, scan_id: &str) -> Result<Option<Sca
             "scan id {scan_id} was already used for another barcode"
         )));
     }
-    Ok(Some(serde_json::from_str(&response)?))
+    match response {
+        Some(response) => Ok(Some(serde_json::from_str(&response)?)),
+        None => {
+            let recorded = Recorded {
+                scan_id,
+                seq,
+                station: &station,
+                value: &value,
+                accepted,
+                action,
+                received: &received,
+            };
+            Ok(Some(recorded.answer_again(c)?))
+        }
+    }
+}
+
+/// A scan whose whole answer was dropped ([`ANSWER_KEPT`]), as its row tells it.
+struct Recorded<'a> {
+    scan_id: &'a str,
+    seq: i64,
+    station: &'a str,
+    value: &'a str,
+    accepted: bool,
+    action: String,
+    received: &'a str,
+}
+
+impl Recorded<'_> {
+    /// Its answer told again from what is kept: the outcome, when, and what moved (its
+    /// volume's movements by this scan, from the volume's index); the words of the first
+    /// answer are gone.
+    fn answer_again(self, c: &Connection) -> Result<ScanAnswer> {
+        let mode: String = c
+            .prepare_cached("SELECT mode FROM station WHERE station_id = ?1")?
+            .query_row([self.station], |r| r.get(0))?;
+        let moved: i64 = c
+            .prepare_cached(
+                "SELECT count(*) FROM volume v JOIN movement m ON m.volume_id = v.volume_id
+                 WHERE v.barcode = ?1 AND m.scan_seq = ?2",
+            )?
+            .query_row(params![self.value, self.seq], |r| r.get(0))?;
+        let at = DateTime::parse_from_rfc3339(self.received)
+            .map_err(|e| StoreError::Internal(format!("a scan's time: {e}")))?
+            .with_timezone(&Utc);
+        Ok(ScanAnswer {
+            scan_id: self.scan_id.to_owned(),
+            accepted: self.accepted,
+            message: format!(
+                "this scan was recorded on {} ({}); nothing more was done",
+                stamp(at),
+                if self.accepted { "accepted" } else { "refused" }
+            ),
+            action: self.action,
+            warnings: vec![],
+            station: self.station.to_owned(),
+            mode: mode.parse().map_err(|_| {
+                StoreError::Internal(format!("station {} has an unknown mode", self.station))
+            })?,
+            at,
+            moved: moved as usize,
+            volume: None,
+            requests: vec![],
+            restricted: false,
+            shelve_at: None,
+        })
+    }
 }
 
 /// Read the line and decide it: a line that cannot be read is refused as it is; otherwise it
@@ -351,8 +421,8 @@ fn record_scan(
     now: DateTime<Utc>,
 ) -> Result<i64> {
     c.prepare_cached(
-        "INSERT INTO scan (scan_id, station_id, user_id, value, received_at, scanned_at, accepted, action, response)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO scan (scan_id, station_id, user_id, value, received_at, scanned_at, accepted, action)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         answer.scan_id,
@@ -363,9 +433,36 @@ fn record_scan(
         input.scanned_at.map(stamp),
         answer.accepted,
         answer.action,
-        serde_json::to_string(answer)?
     ])?;
-    Ok(c.last_insert_rowid())
+    let seq = c.last_insert_rowid();
+    c.prepare_cached("INSERT INTO scan_answer (scan_seq, response) VALUES (?1, ?2)")?
+        .execute(params![seq, serde_json::to_string(answer)?])?;
+    Ok(seq)
+}
+
+/// How long a scan's whole answer is kept for a resend of its id: an agent's queue is believed
+/// for [`CLOCK_BEHIND`]; a day more for one delivered at the edge of it.
+pub const ANSWER_KEPT: chrono::Duration = chrono::Duration::days(31);
+
+/// Drop at most `limit` answers of scans received before `before` (the scans themselves stay);
+/// returns how many went. Called in small batches so no batch of scans waits behind it.
+pub fn prune_answers(c: &Connection, before: DateTime<Utc>, limit: u32) -> Result<usize> {
+    let cut: Option<i64> = c
+        .prepare_cached(
+            "SELECT scan_seq FROM scan WHERE received_at >= ?1 ORDER BY received_at LIMIT 1",
+        )?
+        .query_row([stamp(before)], |r| r.get(0))
+        .optional()?;
+    let cut = match cut {
+        Some(seq) => seq,
+        // Every scan is older: all their answers may go.
+        None => i64::MAX,
+    };
+    Ok(c.prepare_cached(
+        "DELETE FROM scan_answer WHERE scan_seq IN
+            (SELECT scan_seq FROM scan_answer WHERE scan_seq < ?1 ORDER BY scan_seq LIMIT ?2)",
+    )?
+    .execute(params![cut, limit])?)
 }
 
 /// Any accepted scan of a volume is its last scan, even one that moved nothing (a movement

@@ -453,11 +453,8 @@ pub fn prune_answers(c: &Connection, before: DateTime<Utc>, limit: u32) -> Resul
         )?
         .query_row([stamp(before)], |r| r.get(0))
         .optional()?;
-    let cut = match cut {
-        Some(seq) => seq,
-        // Every scan is older: all their answers may go.
-        None => i64::MAX,
-    };
+    // None: every scan is older, and all their answers may go.
+    let cut = cut.unwrap_or(i64::MAX);
     Ok(c.prepare_cached(
         "DELETE FROM scan_answer WHERE scan_seq IN
             (SELECT scan_seq FROM scan_answer WHERE scan_seq < ?1 ORDER BY scan_seq LIMIT ?2)",

@@ -119,7 +119,11 @@ fn how_many(text: &str, found: &query::SearchPage) -> Markup {
     html! {
         @if found.total > shown || found.offset > 0 {
             div.how-many role="status" {
-                @if shown > 0 { "Showing " (first) "–" (last) " of " (found.total) }
+                @if shown > 0 {
+                    "Showing " (first) "–" (last) " of "
+                    @if found.capped { "more than " (found.total) } @else { (found.total) }
+                }
+                @else if found.capped { "More than " (found.total) " found; only the first " (found.total) " are listed: " a href=(link(1)) { "back to the first page" } }
                 @else { (found.total) " found; this page is past the end: " a href=(link(1)) { "back to the first page" } }
                 @if !text.contains(',') || !text.chars().any(|c| c.is_ascii_digit()) {
                     " — add a first name or date of birth (Last, First 1970-01-31) to narrow it"

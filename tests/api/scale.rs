@@ -283,3 +283,53 @@ async fn a_resend_after_the_answer_is_dropped_is_still_the_same_scan() {
         .await;
     assert_eq!(s, 409);
 }
+
+/// A surname shared by more charts than a search counts: the first pages are there, the count
+/// says "more than 1000" and asks for a first name or date of birth, and no page starts past
+/// the counted matches (reading to it would read them all).
+#[tokio::test]
+async fn a_common_surname_is_counted_to_a_thousand_and_narrowed_not_paged_through() {
+    use chartrack::store::admin;
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    let now = app.clock.now();
+    app.store
+        .write(move |c| {
+            for i in 0..1_005 {
+                let v = admin::NewVolume {
+                    barcode: None,
+                    mrn: chartrack::domain::Mrn::parse(&format!("7{i:05}")).unwrap(),
+                    last_name: "Commonname".into(),
+                    first_name: format!("P{i:04}"),
+                    birth_date: None,
+                    volume: 1,
+                    record_type: "medical".into(),
+                    home: chartrack::domain::LocationCode::parse("FR-00-19").unwrap(),
+                    restricted: false,
+                };
+                admin::create_volume(c, &v, now)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    app.person("bo", chartrack::domain::Role::Clerk).await;
+    let s = app.sign_in("bo").await;
+    let (status, html) = app.page(&s.cookie, "/?q=commonname").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Showing 1–100 of more than 1000"), "{html}");
+    assert!(html.contains("add a first name or date of birth"), "{html}");
+    let (_, html) = app.page(&s.cookie, "/?q=commonname&page=10").await;
+    assert!(
+        html.contains("Showing 901–1000 of more than 1000"),
+        "{html}"
+    );
+    let (_, html) = app.page(&s.cookie, "/?q=commonname&page=11").await;
+    assert!(
+        html.contains("More than 1000 found; only the first 1000 are listed"),
+        "{html}"
+    );
+    // Narrowed, the count is exact again.
+    let (_, html) = app.page(&s.cookie, "/?q=commonname, P000").await;
+    assert!(html.contains("10 found"), "{html}");
+}

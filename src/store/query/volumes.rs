@@ -266,7 +266,13 @@ pub struct SearchPage {
     /// Every volume the search matches (the page shows `hits`, from `offset`).
     pub total: u64,
     pub offset: u64,
+    /// More than [`COUNTED`] match: `total` is [`COUNTED`], and no page starts past it (a
+    /// common surname among a million charts is narrowed, not paged through).
+    pub capped: bool,
 }
+
+/// How many matches a search counts and pages through at most.
+pub const COUNTED: u64 = 1_000;
 
 /// [`search`]'s matches from `offset`, at most `limit`, and how many match in all.
 pub fn search_page(c: &Audited, q: &str, limit: u32, offset: u64) -> Result<SearchPage> {
@@ -275,6 +281,7 @@ pub fn search_page(c: &Audited, q: &str, limit: u32, offset: u64) -> Result<Sear
         hits: vec![],
         total: 0,
         offset,
+        capped: false,
     };
     if q.is_empty() {
         return Ok(empty);
@@ -346,29 +353,35 @@ fn search_born(
                 hits: if shown { vec![hit] } else { vec![] },
                 total: 1,
                 offset,
+                capped: false,
             });
         }
     }
     let order = "ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn, v.volume_no LIMIT ?4 OFFSET ?5";
     let sql = format!("SELECT {HIT_COLS} {from} {filter} {born} {order}");
+    // Never a page past the counted matches: reading to it would read them all.
+    let limit = if offset >= COUNTED { 0 } else { limit };
     let mut st = c.prepare_cached(&sql)?;
     let rows = st.query_map(params![a, b, dob, limit, offset as i64], hit_row)?;
     let hits: Vec<SearchHit> = rows.collect::<rusqlite::Result<_>>()?;
-    // The count is read only when the page is full or does not start at the top: a search
-    // that fits on its page already knows its total.
+    // The count is read only when the page is full or does not start at the top (a search that
+    // fits on its page already knows its total), and only up to one past COUNTED.
     let total = if offset == 0 && hits.len() < limit as usize {
         hits.len() as u64
     } else {
         let count = format!(
-            "SELECT count(*) FROM volume v JOIN patient p ON p.patient_id = v.patient_id {filter} {born}"
+            "SELECT count(*) FROM (SELECT 1 FROM volume v JOIN patient p ON p.patient_id = v.patient_id {filter} {born} LIMIT ?4)"
         );
         c.prepare_cached(&count)?
-            .query_row(params![a, b, dob], |r| r.get::<_, i64>(0))? as u64
+            .query_row(params![a, b, dob, COUNTED as i64 + 1], |r| {
+                r.get::<_, i64>(0)
+            })? as u64
     };
     Ok(SearchPage {
         hits,
-        total,
+        total: total.min(COUNTED),
         offset,
+        capped: total > COUNTED,
     })
 }
 

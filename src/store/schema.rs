@@ -914,7 +914,7 @@ mod tests {
              INSERT INTO patient VALUES (1,'1','X','Y',NULL,0,'t');
              INSERT INTO volume VALUES (1,'V1',1,1,'medical',1,'t');
              INSERT INTO station (station_id, location_id, mode, created_at) VALUES ('s',1,'receive','t');
-             INSERT INTO scan VALUES (1,'id','s',NULL,'V1','t',NULL,1,'receive','{}');
+             INSERT INTO scan VALUES (1,'id','s',NULL,'V1','t',NULL,1,'receive');
              INSERT INTO movement VALUES (1,1,1,'receive',1,1,'t','s',NULL,NULL,NULL);",
         )
         .unwrap();
@@ -933,11 +933,11 @@ mod tests {
         conn.execute_batch(
             "INSERT INTO location VALUES (1,'A','A','shelf','LA',NULL,NULL,'t');
              INSERT INTO station (station_id, location_id, mode, created_at) VALUES ('s',1,'receive','t');
-             INSERT INTO scan VALUES (1,'id','s',NULL,'V1','t',NULL,1,'receive','{}');",
+             INSERT INTO scan VALUES (1,'id','s',NULL,'V1','t',NULL,1,'receive');",
         )
         .unwrap();
         for sql in [
-            "UPDATE scan SET response = '{\"accepted\":false}'",
+            "UPDATE scan SET accepted = 0",
             "UPDATE scan SET value = 'V2' WHERE scan_seq = 1",
             "DELETE FROM scan",
             "DELETE FROM scan WHERE scan_id = 'id'",
@@ -956,7 +956,7 @@ mod tests {
         assert_eq!(row, ("V1".into(), "{}".into()), "nothing changed");
         // Appending goes on.
         conn.execute(
-            "INSERT INTO scan VALUES (2,'id2','s',NULL,'V1','t',NULL,1,'receive','{}')",
+            "INSERT INTO scan VALUES (2,'id2','s',NULL,'V1','t',NULL,1,'receive')",
             [],
         )
         .unwrap();

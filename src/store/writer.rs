@@ -27,6 +27,8 @@ pub(crate) trait Job: Send {
     fn run(&mut self, conn: &Connection) -> bool;
     /// The job could not run to its end (it panicked): its caller is answered with `error`.
     fn fail(&mut self, error: StoreError);
+    /// The error the job ended with, if it failed.
+    fn failure(&self) -> Option<StoreError>;
     /// Called after the commit (or its failure): answer the caller.
     fn finish(self: Box<Self>, commit: Result<(), StoreError>);
 }
@@ -54,6 +56,12 @@ where
     }
     fn fail(&mut self, error: StoreError) {
         self.result = Some(Err(error));
+    }
+    fn failure(&self) -> Option<StoreError> {
+        match &self.result {
+            Some(Err(e)) => Some(e.clone()),
+            _ => None,
+        }
     }
     fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
         let out = match (commit, self.result) {
@@ -296,7 +304,7 @@ fn commit_batch(
 ) -> Result<(), StoreError> {
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(StoreError::from)?;
-    let result = (|| {
+    let result = (|| -> rusqlite::Result<Result<(), StoreError>> {
         for job in batch.iter_mut() {
             // Cached: parsing these three on every job cost about 5% of a scan.
             conn.prepare_cached("SAVEPOINT job")?.execute([])?;
@@ -318,19 +326,30 @@ fn commit_batch(
                 }
             };
             if !ok {
+                if conn.is_autocommit() {
+                    // SQLite rolled back the whole transaction (an I/O error in a statement):
+                    // the batch is lost, and the job's error says why.
+                    return Ok(Err(job.failure().unwrap_or_else(|| {
+                        StoreError::Unavailable("the write transaction was rolled back".into())
+                    })));
+                }
                 conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
             }
             conn.prepare_cached("RELEASE job")?.execute([])?;
         }
-        conn.execute_batch("COMMIT")
+        conn.execute_batch("COMMIT")?;
+        Ok(Ok(()))
     })();
-    if let Err(e) = result {
-        // The transaction may already be gone (SQLite rolls back on some errors); `settle`
-        // checks that it is.
-        let _ = conn.execute_batch("ROLLBACK");
-        return Err(StoreError::from(e));
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(lost)) => Err(lost),
+        Err(e) => {
+            // The transaction may already be gone (SQLite rolls back on some errors); `settle`
+            // checks that it is.
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(StoreError::from(e))
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]

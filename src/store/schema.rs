@@ -948,12 +948,12 @@ mod tests {
                 "{sql}: {e}"
             );
         }
-        let row: (String, String) = conn
-            .query_row("SELECT value, response FROM scan", [], |r| {
+        let row: (String, bool) = conn
+            .query_row("SELECT value, accepted FROM scan", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();
-        assert_eq!(row, ("V1".into(), "{}".into()), "nothing changed");
+        assert_eq!(row, ("V1".into(), true), "nothing changed");
         // Appending goes on.
         conn.execute(
             "INSERT INTO scan VALUES (2,'id2','s',NULL,'V1','t',NULL,1,'receive')",

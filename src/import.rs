@@ -3,12 +3,17 @@
 
 use crate::domain::{Barcode, LocationCode, LocationKind, Mrn};
 use crate::store::admin::{self, NewLocation, NewVolume};
+use crate::store::bulk;
 use crate::store::{Store, StoreError};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::Path;
+use std::rc::Rc;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub const VOLUME_COLUMNS: [&str; 8] = [
     "barcode",
@@ -55,91 +60,147 @@ fn open(path: &Path) -> anyhow::Result<std::fs::File> {
     std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
 }
 
-/// Physical line numbers of byte offsets in a file: a line ends at LF, at CRLF, or at a CR
-/// alone, and a quoted field that spans lines counts each of its lines. (The csv crate's own
-/// line count follows LF only, and places a record after CRLF on the line before it.)
-struct Lines<'a> {
-    text: &'a [u8],
-    pos: usize,
+/// The bytes a CSV reader has read and whose lines are not counted yet (the reader reads ahead
+/// of the record it gives; the record's line is counted from these).
+#[derive(Default)]
+struct Window {
+    bytes: Vec<u8>,
+    /// The offset in the file of `bytes[0]`.
+    base: u64,
+}
+
+/// A reader that keeps what it reads in a `Window`, for `Lines`.
+struct Tee<R> {
+    inner: R,
+    window: Rc<RefCell<Window>>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.window.borrow_mut().bytes.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Physical line numbers of byte offsets in a file read once, front to back: a line ends at LF,
+/// at CRLF, or at a CR alone, and a quoted field that spans lines counts each of its lines.
+/// (The csv crate's own line count follows LF only, and places a record after CRLF on the line
+/// before it.) Only the bytes not yet counted are kept.
+struct Lines {
+    window: Rc<RefCell<Window>>,
+    pos: u64,
     line: u64,
 }
 
-impl<'a> Lines<'a> {
-    fn new(text: &'a [u8]) -> Self {
+impl Lines {
+    fn new(window: Rc<RefCell<Window>>) -> Self {
         Lines {
-            text,
+            window,
             pos: 0,
             line: 1,
         }
     }
 
     /// The line of the record that starts at `byte`: the line of its first character (its
-    /// position may point at the line ending before it, or at blank lines).
+    /// position may point at the line ending before it, or at blank lines). Records come in
+    /// file order; a position before one already counted is on the line counted last.
     fn of(&mut self, byte: u64) -> u64 {
-        let text = self.text;
-        let mut start = usize::try_from(byte).unwrap_or(usize::MAX).min(text.len());
-        while start < text.len() && matches!(text[start], b'\r' | b'\n') {
+        let mut w = self.window.borrow_mut();
+        let end = w.base + w.bytes.len() as u64;
+        let at = |w: &Window, i: u64| w.bytes[(i - w.base) as usize];
+        let mut start = byte.min(end);
+        if start < self.pos {
+            return self.line;
+        }
+        while start < end && matches!(at(&w, start), b'\r' | b'\n') {
             start += 1;
         }
-        if start < self.pos {
-            (self.pos, self.line) = (0, 1);
-        }
         while self.pos < start {
-            match text[self.pos] {
+            match at(&w, self.pos) {
                 b'\n' => self.line += 1,
-                b'\r' if text.get(self.pos + 1) != Some(&b'\n') => self.line += 1,
+                b'\r' if self.pos + 1 >= end || at(&w, self.pos + 1) != b'\n' => self.line += 1,
                 _ => {}
             }
             self.pos += 1;
+        }
+        let counted = (self.pos - w.base) as usize;
+        if counted >= 1 << 16 {
+            w.bytes.drain(..counted);
+            w.base = self.pos;
         }
         self.line
     }
 }
 
-/// The rows of a CSV file with their physical lines, and the problems of rows that cannot be
-/// read as rows at all (a wrong number of fields): those are reported with every other problem
-/// of the file, not instead of them.
-type Rows = (Vec<(u64, csv::StringRecord)>, Vec<(u64, String)>);
+/// A CSV file read row by row (never whole), each row with its physical line.
+struct Rows<R: Read> {
+    rdr: csv::Reader<Tee<R>>,
+    lines: Lines,
+    width: usize,
+    record: csv::StringRecord,
+}
 
-fn read_rows(mut input: impl Read, columns: &[&str]) -> anyhow::Result<Rows> {
-    let mut text = Vec::new();
-    input.read_to_end(&mut text)?;
-    let mut lines = Lines::new(&text);
-    let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(&text[..]);
-    let headers = rdr.headers()?.clone();
-    let got: Vec<&str> = headers.iter().collect();
-    if got != columns {
-        anyhow::bail!(
-            "line 1: the columns must be exactly {} (found {})",
-            columns.join(","),
-            got.join(",")
-        );
+impl<R: Read> Rows<R> {
+    /// The file's rows, after its header is checked.
+    fn open(input: R, columns: &[&str]) -> anyhow::Result<Self> {
+        let window = Rc::new(RefCell::new(Window::default()));
+        let mut rdr = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .flexible(true)
+            .buffer_capacity(1 << 16)
+            .from_reader(Tee {
+                inner: input,
+                window: window.clone(),
+            });
+        let headers = rdr.headers()?.clone();
+        let got: Vec<&str> = headers.iter().collect();
+        if got != columns {
+            anyhow::bail!(
+                "line 1: the columns must be exactly {} (found {})",
+                columns.join(","),
+                got.join(",")
+            );
+        }
+        Ok(Rows {
+            rdr,
+            lines: Lines::new(window),
+            width: columns.len(),
+            record: csv::StringRecord::new(),
+        })
     }
-    let mut rows = Vec::new();
-    let mut errors = Vec::new();
-    for rec in rdr.records() {
-        match rec {
-            Ok(r) => {
-                let line = r.position().map(|p| lines.of(p.byte())).unwrap_or(0);
-                if r.len() != columns.len() {
-                    errors.push((
-                        line,
-                        format!("expected {} fields, found {}", columns.len(), r.len()),
-                    ));
+
+    /// The next row and its line, or the problem of a row that cannot be read as a row at all
+    /// (a wrong number of fields, text that is not UTF-8): reported with every other problem of
+    /// the file, not instead of them. `None` at the end.
+    #[allow(clippy::type_complexity)]
+    fn next(&mut self) -> anyhow::Result<Option<(u64, Result<&csv::StringRecord, String>)>> {
+        match self.rdr.read_record(&mut self.record) {
+            Ok(false) => Ok(None),
+            Ok(true) => {
+                let r = &self.record;
+                let line = r.position().map(|p| self.lines.of(p.byte())).unwrap_or(0);
+                if r.len() != self.width {
+                    let problem = format!("expected {} fields, found {}", self.width, r.len());
+                    Ok(Some((line, Err(problem))))
                 } else {
-                    rows.push((line, r));
+                    Ok(Some((line, Ok(r))))
                 }
             }
-            Err(e) => errors.push((
-                e.position().map(|p| lines.of(p.byte())).unwrap_or(0),
-                format!("unreadable row: {e}"),
-            )),
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                Err(anyhow::anyhow!("cannot read the file: {e}"))
+            }
+            Err(e) => Ok(Some((
+                e.position().map(|p| self.lines.of(p.byte())).unwrap_or(0),
+                Err(format!("unreadable row: {e}")),
+            ))),
         }
     }
-    Ok((rows, errors))
+
+    /// How far into the file the reader is, in bytes.
+    fn byte(&self) -> u64 {
+        self.rdr.position().byte()
+    }
 }
 
 /// All problems found, by line, or nothing.
@@ -151,16 +212,113 @@ fn refuse_if_any(mut errors: Vec<(u64, String)>) -> anyhow::Result<()> {
     Err(ImportErrors(errors).into())
 }
 
-fn progress(len: usize, what: &str) -> ProgressBar {
-    // indicatif draws only when standard error is a terminal.
-    let pb = ProgressBar::new(len as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    pb.set_message(what.to_owned());
-    pb
+/// How far an import is, told to whoever runs it: a bar on a terminal; otherwise (a pipe, a
+/// log file, a job scheduler) a plain line on standard error at each tenth of the file and at
+/// least every few seconds. An import told nothing (an upload from the admin page) says nothing.
+pub struct Progress {
+    what: &'static str,
+    /// The file's size in bytes (the share read is the share done); unknown for a stream.
+    size: Option<u64>,
+    bar: Option<ProgressBar>,
+    lines: bool,
+    started: Instant,
+    last: Instant,
+    /// The tenth of the file last told.
+    tenth: u64,
+}
+
+/// Plain progress lines at most this often when the file's tenths come slower than that.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// A file under this size gets no progress lines: it is done before anyone reads one.
+const QUIET_BELOW: u64 = 1 << 20;
+
+impl Progress {
+    /// Progress told on standard error: `what` names the import ("import volumes").
+    pub fn on_stderr(what: &'static str, size: Option<u64>) -> Progress {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = terminal.then(|| {
+            let pb = ProgressBar::new(size.unwrap_or(0));
+            let template = if size.is_some() {
+                "{msg} [{bar:40}] {percent}% ({eta})"
+            } else {
+                "{msg}"
+            };
+            pb.set_style(
+                ProgressStyle::with_template(template)
+                    .expect("template")
+                    .progress_chars("=> "),
+            );
+            pb.set_message(what);
+            pb
+        });
+        let now = Instant::now();
+        Progress {
+            what,
+            size,
+            bar,
+            lines: !terminal && size.is_none_or(|s| s >= QUIET_BELOW),
+            started: now,
+            last: now,
+            tenth: 0,
+        }
+    }
+
+    /// Nothing told.
+    pub fn none() -> Progress {
+        let now = Instant::now();
+        Progress {
+            what: "",
+            size: None,
+            bar: None,
+            lines: false,
+            started: now,
+            last: now,
+            tenth: 0,
+        }
+    }
+
+    /// `rows` rows read and checked, `byte` bytes into the file.
+    fn update(&mut self, rows: u64, byte: u64) {
+        if let Some(pb) = &self.bar {
+            pb.set_position(byte);
+            pb.set_message(format!("{}: {rows} rows checked", self.what));
+        }
+        if !self.lines {
+            return;
+        }
+        let tenth = self
+            .size
+            .filter(|&s| s > 0)
+            .map_or(0, |s| byte.min(s) * 10 / s);
+        if tenth > self.tenth || self.last.elapsed() >= PROGRESS_EVERY {
+            self.tenth = tenth;
+            self.last = Instant::now();
+            match self.size.filter(|&s| s > 0 && byte > 0) {
+                Some(size) => eprintln!(
+                    "{}: {rows} of about {} rows checked ({} %)",
+                    self.what,
+                    rows * size / byte,
+                    byte.min(size) * 100 / size
+                ),
+                None => eprintln!("{}: {rows} rows checked", self.what),
+            }
+        }
+    }
+
+    /// A line said when the import's rows are all read (and on a terminal, the bar cleared).
+    fn done(&mut self, message: &str) {
+        if let Some(pb) = self.bar.take() {
+            pb.finish_and_clear();
+        }
+        if self.lines {
+            eprintln!(
+                "{}: {message} ({:.1} s)",
+                self.what,
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
 }
 
 /// The value, or its problem added to `problems`.
@@ -245,33 +403,58 @@ fn parse_volume(
     }
 }
 
-/// Import volumes from a file; returns how many were imported.
+/// Import volumes from a file; returns how many were imported. Progress is told on standard
+/// error (see `Progress`).
 pub fn volumes(store: &Store, path: &Path) -> anyhow::Result<usize> {
-    volumes_from(store, open(path)?)
+    let file = open(path)?;
+    let size = file.metadata().ok().map(|m| m.len());
+    import_volumes(
+        store,
+        file,
+        &mut Progress::on_stderr("import volumes", size),
+    )
+}
+
+/// A volume row read and checked by itself, as `check_volumes` does: the volume, or every
+/// problem of the row.
+fn check_volume_row(
+    r: Result<&csv::StringRecord, String>,
+    kinds: &HashMap<String, String>,
+) -> (Option<Barcode>, Result<NewVolume, Vec<String>>) {
+    match r {
+        Ok(r) => {
+            let barcode = Some(&r[0])
+                .filter(|b| !b.is_empty())
+                .and_then(|b| Barcode::parse(b).ok());
+            (barcode, parse_volume(r, kinds))
+        }
+        Err(problem) => (None, Err(vec![problem])),
+    }
 }
 
 /// Volumes read from CSV text and checked, with their lines, or every problem of the file by
 /// line (`ImportErrors`); nothing is written. `kinds`: the location kinds by code (a home must
-/// be a shelf section). The import's first half, and the fuzz target `csv_import`'s subject.
+/// be a shelf section). The import's checks without the database (a barcode twice in the file
+/// is found here by a set of the barcodes; the import finds it by the database's index); the
+/// fuzz target `csv_import`'s subject.
 pub fn check_volumes(
     input: impl Read,
     kinds: &HashMap<String, String>,
 ) -> anyhow::Result<Vec<(u64, NewVolume)>> {
-    let (rows, mut errors) = read_rows(input, &VOLUME_COLUMNS)?;
+    let mut rows = Rows::open(input, &VOLUME_COLUMNS)?;
+    let mut errors = Vec::new();
     let mut parsed = Vec::new();
     let mut seen = HashSet::new();
-    for (line, r) in &rows {
-        if let Some(b) = Some(&r[0])
-            .filter(|b| !b.is_empty())
-            .and_then(|b| Barcode::parse(b).ok())
-        {
+    while let Some((line, r)) = rows.next()? {
+        let (barcode, volume) = check_volume_row(r, kinds);
+        if let Some(b) = barcode {
             if !seen.insert(b.to_string()) {
-                errors.push((*line, format!("barcode {b} appears twice in the file")));
+                errors.push((line, format!("barcode {b} appears twice in the file")));
             }
         }
-        match parse_volume(r, kinds) {
-            Ok(v) => parsed.push((*line, v)),
-            Err(problems) => errors.extend(problems.into_iter().map(|e| (*line, e))),
+        match volume {
+            Ok(v) => parsed.push((line, v)),
+            Err(problems) => errors.extend(problems.into_iter().map(|e| (line, e))),
         }
     }
     refuse_if_any(errors)?;
@@ -280,32 +463,126 @@ pub fn check_volumes(
 
 /// Import volumes from CSV text (a file or an upload). Call off the async runtime.
 pub fn volumes_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
+    import_volumes(store, input, &mut Progress::none())
+}
+
+/// What the reading side sends the writer: rows by the batch, then whether the file was good
+/// (the writer commits only after `End(true)`; a feed that stops without it is rolled back).
+enum Feed {
+    Rows(Vec<(u64, Result<NewVolume, Barcode>)>),
+    End(bool),
+}
+
+/// Rows sent to the writer at a time, and batches waiting at most: the memory an import holds
+/// whatever the size of its file.
+const BATCH: usize = 1024;
+const BATCHES_WAITING: usize = 4;
+
+/// The writer's answer to a file with a bad row (its problems are passed back on the side).
+const REFUSED: &str = "the import was refused";
+
+/// The import: the file is read and each row checked on this thread while the writer registers
+/// the good rows in ONE transaction (`store::bulk`), which is rolled back when any row of the
+/// file is bad, so a file is imported whole or not at all, even if the process is killed
+/// half-way. Every row is still checked after a bad one, against the database too (a barcode
+/// taken, a patient registered under another name), so every problem is named at once.
+fn import_volumes(
+    store: &Store,
+    input: impl Read,
+    progress: &mut Progress,
+) -> anyhow::Result<usize> {
     let kinds = store
         .read_blocking(admin::location_kinds)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let parsed = check_volumes(input, &kinds)?;
-    let pb = progress(parsed.len(), "importing volumes");
-    let n = parsed.len();
+    let mut rows = Rows::open(input, &VOLUME_COLUMNS)?;
     let now = store.clock().now();
-    let bar = pb.clone();
-    let result = store.write_blocking(move |c| {
+    let (feed, fed) = std::sync::mpsc::sync_channel::<Feed>(BATCHES_WAITING);
+    let found: Arc<Mutex<Vec<(u64, String)>>> = Arc::default();
+    let writer = {
+        let (store, found) = (store.clone(), found.clone());
+        std::thread::Builder::new()
+            .name("chartrack-import".into())
+            .spawn(move || {
+                store.write_blocking(move |c| {
+                    let mut bulk = bulk::Volumes::start(c, now)?;
+                    let mut problems = Vec::new();
+                    let mut good_file = false;
+                    for batch in fed {
+                        let rows = match batch {
+                            Feed::Rows(rows) => rows,
+                            Feed::End(good) => {
+                                good_file = good;
+                                break;
+                            }
+                        };
+                        for (line, row) in rows {
+                            let problem = match row {
+                                Ok(v) => bulk.add(&v)?,
+                                Err(barcode) => bulk.refused(&barcode)?,
+                            };
+                            problems.extend(problem.map(|p| (line, p)));
+                        }
+                    }
+                    let written = bulk.written();
+                    let refuse = !problems.is_empty() || !good_file;
+                    *found.lock().expect("import problems") = problems;
+                    if refuse {
+                        // Returning an error rolls back everything this import wrote.
+                        Err(StoreError::Invalid(REFUSED.into()))
+                    } else {
+                        Ok(written)
+                    }
+                })
+            })?
+    };
+    let read = (|| -> anyhow::Result<(u64, Vec<(u64, String)>)> {
         let mut errors = Vec::new();
-        for (line, v) in &parsed {
-            if let Err(e) = admin::create_volume(c, v, now) {
-                errors.push((*line, e.to_string()));
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut n = 0u64;
+        while let Some((line, r)) = rows.next()? {
+            n += 1;
+            let (barcode, volume) = check_volume_row(r, &kinds);
+            match volume {
+                Ok(v) => batch.push((line, Ok(v))),
+                Err(problems) => {
+                    errors.extend(problems.into_iter().map(|e| (line, e)));
+                    batch.extend(barcode.map(|b| (line, Err(b))));
+                }
             }
-            bar.inc(1);
+            if batch.len() >= BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if feed.send(Feed::Rows(full)).is_err() {
+                    break; // the writer stopped: its answer says why
+                }
+                progress.update(n, rows.byte());
+            }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            // Returning an error rolls back everything this import wrote.
-            Err(StoreError::Invalid(ImportErrors(errors).to_string()))
+        let _ = feed.send(Feed::Rows(batch));
+        let _ = feed.send(Feed::End(errors.is_empty()));
+        Ok((n, errors))
+    })();
+    drop(feed);
+    let written = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the import's writer thread failed"))?;
+    if let Err(e) = &written {
+        if e.to_string() != REFUSED {
+            // The database failed (a full disk, ...): nothing was imported.
+            return Err(anyhow::anyhow!("{e}; nothing was imported"));
         }
-    });
-    pb.finish_and_clear();
-    result.map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(n)
+    }
+    let (n, errors) = read?;
+    let mut problems = std::mem::take(&mut *found.lock().expect("import problems"));
+    // The database's problems of a line before the row's own (a barcode twice first), as the
+    // check alone lists them.
+    problems.extend(errors);
+    if !problems.is_empty() {
+        progress.done(&format!("{n} rows checked, {} problem(s)", problems.len()));
+        return refuse_if_any(problems).map(|()| 0);
+    }
+    let written = written.map_err(|e| anyhow::anyhow!("{e}"))?;
+    progress.done(&format!("{n} rows checked, {written} written"));
+    Ok(written as usize)
 }
 
 /// A location from its four CSV columns (also the admin page's form): the code, name and kind
@@ -379,11 +656,20 @@ pub fn locations(store: &Store, path: &Path) -> anyhow::Result<usize> {
 /// Locations read from CSV text and checked, with their lines, or every problem of the file by
 /// line (`ImportErrors`); nothing is written.
 pub fn check_locations(input: impl Read) -> anyhow::Result<Vec<(u64, NewLocation)>> {
-    let (rows, mut errors) = read_rows(input, &LOCATION_COLUMNS)?;
+    let mut rows = Rows::open(input, &LOCATION_COLUMNS)?;
+    let mut errors = Vec::new();
     let mut parsed = Vec::new();
     // A code or barcode twice in the file, named as such (not as "already exists").
     let (mut codes, mut barcodes) = (HashMap::new(), HashMap::new());
-    for (line, r) in &rows {
+    while let Some((line, r)) = rows.next()? {
+        let r = match r {
+            Ok(r) => r,
+            Err(problem) => {
+                errors.push((line, problem));
+                continue;
+            }
+        };
+        let line = &line;
         let code = r[0].to_uppercase();
         if let Some(first) = codes.get(&code).filter(|_| !code.is_empty()) {
             errors.push((
@@ -447,9 +733,18 @@ pub type ReportRow = (Option<Barcode>, Mrn, String);
 /// Loose reports read from CSV text and checked, with their lines, or every problem of the file
 /// by line (`ImportErrors`); nothing is written.
 pub fn check_reports(input: impl Read) -> anyhow::Result<Vec<(u64, ReportRow)>> {
-    let (rows, mut errors) = read_rows(input, &REPORT_COLUMNS)?;
+    let mut rows = Rows::open(input, &REPORT_COLUMNS)?;
+    let mut errors = Vec::new();
     let mut parsed = Vec::new();
-    for (line, r) in &rows {
+    while let Some((line, r)) = rows.next()? {
+        let r = match r {
+            Ok(r) => r,
+            Err(problem) => {
+                errors.push((line, problem));
+                continue;
+            }
+        };
+        let line = &line;
         let barcode = match &r[0] {
             "" => Ok(None),
             b => Barcode::parse(b).map(Some).map_err(|e| e.to_string()),
@@ -496,10 +791,12 @@ pub fn reports_from(store: &Store, input: impl Read) -> anyhow::Result<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_volumes, location_from_fields, Lines, VOLUME_COLUMNS};
+    use super::{check_volumes, location_from_fields, Lines, Window, VOLUME_COLUMNS};
     use crate::domain::LocationKind;
     use proptest::prelude::*;
+    use std::cell::RefCell;
     use std::collections::HashMap;
+    use std::rc::Rc;
 
     proptest! {
         /// Rows written as CSV (commas and quotes in names, CRLF or LF) are read back as
@@ -586,7 +883,11 @@ mod tests {
     fn lines_end_at_lf_crlf_or_a_lone_cr() {
         for text in ["a\nb\n\nc\nd", "a\r\nb\r\n\r\nc\r\nd", "a\rb\r\rc\rd"] {
             let bytes = text.as_bytes();
-            let mut lines = Lines::new(bytes);
+            let window = Window {
+                bytes: bytes.to_vec(),
+                base: 0,
+            };
+            let mut lines = Lines::new(Rc::new(RefCell::new(window)));
             let at = |ch: u8| bytes.iter().position(|&b| b == ch).unwrap() as u64;
             // A position at the ending before a record counts as the record's own line.
             assert_eq!(lines.of(at(b'a')), 1, "{text:?}");

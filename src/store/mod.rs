@@ -7,6 +7,7 @@ pub mod anchor;
 pub mod audit;
 mod audit_watch;
 pub mod break_glass;
+pub mod bulk;
 pub mod check;
 mod checkpoint;
 pub mod demo;

@@ -28,7 +28,8 @@ pub const VOLUME_COLUMNS: [&str; 8] = [
 pub const LOCATION_COLUMNS: [&str; 4] = ["code", "name", "kind", "barcode"];
 pub const REPORT_COLUMNS: [&str; 3] = ["barcode", "mrn", "description"];
 
-/// A refused import: every problem found, by line.
+/// A refused import: every problem found, by line, in file order. Past the first
+/// `LISTED_PROBLEMS` a problem's reason may be left blank: those are counted, not listed.
 #[derive(Debug)]
 pub struct ImportErrors(pub Vec<(u64, String)>);
 
@@ -43,12 +44,21 @@ impl std::fmt::Display for ImportErrors {
         }
         if self.0.len() > LISTED_PROBLEMS {
             let rest = &self.0[LISTED_PROBLEMS..];
-            let lines: HashSet<u64> = rest.iter().map(|(l, _)| *l).collect();
+            // In file order, a line's problems are together: the lines are counted as they
+            // change (a line with problems both listed and not counts as one more).
+            let lines = rest
+                .iter()
+                .scan(u64::MAX, |last, (l, _)| {
+                    let new = *l != *last;
+                    *last = *l;
+                    Some(new)
+                })
+                .filter(|&new| new)
+                .count();
             writeln!(
                 f,
-                "… and {} more problem(s) on {} more line(s), not listed",
+                "… and {} more problem(s) on {lines} more line(s), not listed",
                 rest.len(),
-                lines.len()
             )?;
         }
         write!(f, "{} problem(s); nothing was imported", self.0.len())
@@ -200,6 +210,16 @@ impl<R: Read> Rows<R> {
     /// How far into the file the reader is, in bytes.
     fn byte(&self) -> u64 {
         self.rdr.position().byte()
+    }
+}
+
+/// A problem added to a file's list, in file order. Past the problems a refusal lists, only its
+/// line is kept (the rest are counted, not listed: see `ImportErrors`), so a file with a
+/// problem on each of a million rows does not hold a million messages.
+fn note(problems: &mut Vec<(u64, String)>, line: u64, problem: Option<String>) {
+    if let Some(p) = problem {
+        let keep = problems.len() < LISTED_PROBLEMS;
+        problems.push((line, if keep { p } else { String::new() }));
     }
 }
 
@@ -520,7 +540,7 @@ fn import_volumes(
                                 Ok(v) => bulk.add(&v)?,
                                 Err(barcode) => bulk.refused(&barcode)?,
                             };
-                            problems.extend(problem.map(|p| (line, p)));
+                            note(&mut problems, line, problem);
                         }
                     }
                     let written = bulk.written();
@@ -545,7 +565,9 @@ fn import_volumes(
             match volume {
                 Ok(v) => batch.push((line, Ok(v))),
                 Err(problems) => {
-                    errors.extend(problems.into_iter().map(|e| (line, e)));
+                    for problem in problems {
+                        note(&mut errors, line, Some(problem));
+                    }
                     batch.extend(barcode.map(|b| (line, Err(b))));
                 }
             }

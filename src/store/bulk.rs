@@ -5,8 +5,10 @@
 //!
 //! A barcode twice in the file is found by the volume table's own UNIQUE index: a barcode
 //! already taken by a volume this import wrote is "twice in the file", one taken before is
-//! "already exists". Barcodes of rows refused before they reach here are kept (those rows are
-//! few: a file with any is refused) so a later row with the same barcode is named too.
+//! "already exists". Barcodes of rows refused before they reach here (a file with any is refused,
+//! but every row is still checked) are kept in a temporary table, on disk, not in memory: a file
+//! with a million bad rows is refused in bounded memory, and a later row with one of their
+//! barcodes is named too.
 
 use super::admin::{insert_volume, NewVolume};
 use super::{Result, StoreError};
@@ -14,7 +16,7 @@ use crate::clock::stamp;
 use crate::domain::Barcode;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// The write connection's page cache while an import runs (KiB, SQLite's negative form): the
 /// indexes a million volumes touch at random (MRN, names, barcodes) stay in memory instead of
@@ -29,8 +31,8 @@ pub struct Volumes<'c> {
     /// The first volume id this import writes: a barcode held by a volume from here on was
     /// written by this import.
     first_new: i64,
-    /// Barcodes of rows refused before the database (bad fields).
-    refused: HashSet<String>,
+    /// Whether a row was refused before the database (its barcode is in `temp.import_refused`).
+    any_refused: bool,
     now: DateTime<Utc>,
     created: String,
     cache_before: i64,
@@ -50,12 +52,16 @@ impl<'c> Volumes<'c> {
             |r| r.get(0),
         )?;
         let cache_before: i64 = c.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+        c.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS import_refused (barcode TEXT PRIMARY KEY) WITHOUT ROWID;
+             DELETE FROM temp.import_refused;",
+        )?;
         c.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)?;
         Ok(Volumes {
             c,
             homes,
             first_new,
-            refused: HashSet::new(),
+            any_refused: false,
             now,
             created: stamp(now),
             cache_before,
@@ -82,8 +88,12 @@ impl<'c> Volumes<'c> {
     /// patient registered under another name, ...), and nothing of it was written; `Err`: the
     /// database failed and the import cannot go on.
     pub fn add(&mut self, v: &NewVolume) -> Result<Option<String>> {
-        if let Some(b) = &v.barcode {
-            if self.refused.contains(b.as_str()) {
+        if let Some(b) = v.barcode.as_ref().filter(|_| self.any_refused) {
+            let refused = self
+                .c
+                .prepare_cached("SELECT 1 FROM temp.import_refused WHERE barcode = ?")?
+                .exists([b.as_str()])?;
+            if refused {
                 return Ok(Some(twice(b)));
             }
         }
@@ -107,16 +117,23 @@ impl<'c> Volumes<'c> {
     /// A row refused for its own fields still has a barcode another row may share: the
     /// problem if one did before it; kept for the rows after it.
     pub fn refused(&mut self, b: &Barcode) -> Result<Option<String>> {
-        if self.refused.contains(b.as_str()) || self.written_here(b.as_str())? {
+        self.any_refused = true;
+        let new = self
+            .c
+            .prepare_cached("INSERT OR IGNORE INTO temp.import_refused (barcode) VALUES (?)")?
+            .execute([b.as_str()])?;
+        if new == 0 || self.written_here(b.as_str())? {
             return Ok(Some(twice(b)));
         }
-        self.refused.insert(b.to_string());
         Ok(None)
     }
 }
 
 impl Drop for Volumes<'_> {
     fn drop(&mut self) {
+        if let Err(e) = self.c.execute("DELETE FROM temp.import_refused", []) {
+            tracing::warn!(error = %e, "the refused barcodes of an import could not be cleared");
+        }
         if let Err(e) = self.c.pragma_update(None, "cache_size", self.cache_before) {
             tracing::warn!(error = %e, "the page cache size could not be put back after an import");
         }

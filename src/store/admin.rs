@@ -26,11 +26,10 @@ pub(super) fn constraint(e: rusqlite::Error, what: &str) -> StoreError {
 }
 
 fn next_id(c: &Connection, table: &str, col: &str) -> Result<i64> {
-    Ok(c.query_row(
-        &format!("SELECT coalesce(max({col}), 0) + 1 FROM {table}"),
-        [],
-        |r| r.get(0),
-    )?)
+    Ok(
+        c.prepare_cached(&format!("SELECT coalesce(max({col}), 0) + 1 FROM {table}"))?
+            .query_row([], |r| r.get(0))?,
+    )
 }
 
 /// A location to create; `barcode` defaults to an issued one with a check character.
@@ -312,6 +311,23 @@ pub fn create_volume(c: &Connection, v: &NewVolume, now: DateTime<Utc>) -> Resul
         .query_row([v.home.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or_else(|| StoreError::Invalid(format!("home location {} does not exist", v.home)))?;
+    insert_volume(c, v, (home.0, &home.1), now, &stamp(now))
+}
+
+/// A volume (and its patient, found by MRN or created) written, its home already looked up as
+/// (location id, kind); `created` is `now` stamped. `create_volume` and the bulk import
+/// (`store::bulk`) both register volumes here.
+pub(super) fn insert_volume(
+    c: &Connection,
+    v: &NewVolume,
+    home: (i64, &str),
+    now: DateTime<Utc>,
+    created: &str,
+) -> Result<String> {
+    v.validate()?;
+    if let Some(problem) = v.birth_date.and_then(|d| birth_date_problem(d, now)) {
+        return Err(StoreError::Invalid(problem));
+    }
     if home.1 != "shelf" {
         return Err(StoreError::Invalid(format!(
             "home location {} is not a shelf section",
@@ -346,7 +362,7 @@ pub fn create_volume(c: &Connection, v: &NewVolume, now: DateTime<Utc>) -> Resul
         }
         None => {
             c.prepare_cached("INSERT INTO patient (mrn, last_name, first_name, birth_date, restricted, created_at) VALUES (?1,?2,?3,?4,?5,?6)")?
-                .execute(params![v.mrn.as_str(), v.last_name.trim(), v.first_name.trim(), v.birth_date.map(|d| d.to_string()), v.restricted, stamp(now)])?;
+                .execute(params![v.mrn.as_str(), v.last_name.trim(), v.first_name.trim(), v.birth_date.map(|d| d.to_string()), v.restricted, created])?;
             c.last_insert_rowid()
         }
     };
@@ -355,11 +371,11 @@ pub fn create_volume(c: &Connection, v: &NewVolume, now: DateTime<Utc>) -> Resul
         None => issue_barcode('V', next_id(c, "volume", "volume_id")? as u64),
     };
     c.prepare_cached("INSERT INTO volume (barcode, patient_id, volume_no, record_type, home_id, created_at) VALUES (?1,?2,?3,?4,?5,?6)")?
-        .execute(params![barcode, patient_id, v.volume, v.record_type, home.0, stamp(now)])
+        .execute(params![barcode, patient_id, v.volume, v.record_type, home.0, created])
         .map_err(|e| constraint(e, &format!("volume barcode {barcode}")))?;
     let volume_id = c.last_insert_rowid();
     c.prepare_cached("INSERT INTO volume_state (volume_id, status, location_id, since) VALUES (?1, 'on_shelf', ?2, ?3)")?
-        .execute(params![volume_id, home.0, stamp(now)])?;
+        .execute(params![volume_id, home.0, created])?;
     Ok(barcode)
 }
 

@@ -8,6 +8,7 @@ mod answers;
 pub mod audit;
 mod audit_watch;
 pub mod break_glass;
+pub mod bulk;
 pub mod check;
 mod checkpoint;
 pub mod demo;

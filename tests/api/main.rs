@@ -18,6 +18,7 @@ mod displays;
 mod faults;
 mod helpers;
 mod hl7;
+mod import_scale;
 mod inputs;
 mod io_faults;
 mod label_pages;

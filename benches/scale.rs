@@ -461,7 +461,14 @@ async fn measure(c: &Client, path: &str, volumes: u64, secs: f64) -> Result<Stat
     let t = Instant::now();
     let mut lat = Vec::new();
     let mut rng = Rng(0xfeed_beef);
-    while (t.elapsed().as_secs_f64() < secs || lat.len() < 20) && lat.len() < 5_000 {
+    // A slow page stops after three times its share (at least one request), so one page that
+    // reads everything cannot hold the run for hours.
+    loop {
+        let spent = t.elapsed().as_secs_f64();
+        let enough = spent >= secs && (lat.len() >= 20 || spent >= 3.0 * secs);
+        if (enough && !lat.is_empty()) || lat.len() >= 5_000 {
+            break;
+        }
         let p = path.replace("{barcode}", &issue_barcode('V', 1 + rng.below(volumes)));
         lat.push(c.get(&p).await?);
     }
@@ -717,7 +724,7 @@ fn import(dir: &Path, rows: u64, report: &mut Report) {
         &format!("import volumes, {rows} rows"),
         "`chartrack import volumes` of a synthetic CSV into a new database; wall time; peak RSS from wait4's rusage",
         format!("{took:.1} s, {peak_mb:.0} MB peak"),
-        "≤ 15 s and ≤ 150 MB (1M rows)",
+        "≤ 15 s per 1M rows, ≤ 150 MB",
         Some(took <= 15.0 * rows as f64 / 1e6 && peak_mb <= 150.0),
     );
     report.notes.push(format!(
@@ -855,13 +862,21 @@ async fn main() {
     let (server, cold) = Server::start(&config, &base, &run.join("server-cold.log")).await;
     server.stop();
     let (server, warm) = Server::start(&config, &base, &run.join("server.log")).await;
-    for (what, took) in [
-        ("cold start, database evicted from the page cache", cold),
-        ("cold start, page cache warm", warm),
+    for (what, how, took) in [
+        (
+            "cold start, database evicted from the page cache",
+            "spawn `chartrack serve` to the first 200 from /healthz, after fsync + POSIX_FADV_DONTNEED on the database files (as cold as a user without root can make it)",
+            cold,
+        ),
+        (
+            "cold start, page cache warm",
+            "spawn `chartrack serve` to the first 200 from /healthz, right after the start above",
+            warm,
+        ),
     ] {
         report.row(
             what,
-            "spawn `chartrack serve` to the first 200 from /healthz (evicted: fsync + POSIX_FADV_DONTNEED on the files, no root)",
+            how,
             format!("{:.0} ms", ms(took)),
             "≤ 1 s",
             Some(took <= Duration::from_secs(1)),

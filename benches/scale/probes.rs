@@ -1,137 +1,9 @@
-//! The scale benchmark (issue 18): a generated hospital-sized history (`chartrack generate`), the
-//! real server run as a subprocess on a copy of it, and every figure the issue names, printed
-//! and written to BENCHMARKS.md with its method, its target and whether it was met.
-//!
-//! Run: `cargo bench --bench scale`. Environment:
-//! - `CHARTRACK_SCALE_VOLUMES` (1,000,000), `CHARTRACK_SCALE_MOVEMENTS` (20,000,000): the history;
-//!   generated once into `target/scale/v{volumes}-m{movements}/` and reused by later runs;
-//! - `CHARTRACK_SCALE_SECONDS` (30): how long each loaded phase runs (ingest, the background
-//!   scanner, the raw loop); each page is measured for a third of it (at least 1 s, 20 requests);
-//! - `CHARTRACK_SCALE_IMPORT` (the volumes): rows in the `import volumes` file;
-//! - `CHARTRACK_BENCH_OUT` (BENCHMARKS.md in the crate root): where the table goes.
-//!
-//! It fails (exit 1) only on errors: a request refused or failed, a command that failed. Never on
-//! a timing: the targets are reported, met or not.
+//! What the scale benchmark runs and measures: the history, the server subprocess, the clients,
+//! the probes of the disk, the database and `import`.
 
-use chartrack::domain::issue_barcode;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use super::*;
 
-const PASSWORD: &str = "scale benchmark password 1";
-const CLIENTS: usize = 32;
-const BACKGROUND_RATE: u64 = 200;
-const UNITS: [&str; 8] = ["2E", "3W", "4N", "5E", "6W", "7N", "CARD", "ONC"];
-
-fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace(['_', ','], "").parse().ok())
-        .unwrap_or(default)
-}
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_chartrack")
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// One line of the table.
-struct Row {
-    figure: String,
-    method: String,
-    measured: String,
-    target: String,
-    met: Option<bool>,
-}
-
-#[derive(Default)]
-struct Report {
-    rows: Vec<Row>,
-    errors: Vec<String>,
-    notes: Vec<String>,
-}
-
-impl Report {
-    fn row(
-        &mut self,
-        figure: &str,
-        method: &str,
-        measured: String,
-        target: &str,
-        met: Option<bool>,
-    ) {
-        let mark = match met {
-            Some(true) => "met",
-            Some(false) => "NOT met",
-            None => "-",
-        };
-        println!("{figure:<48} {measured:<44} target {target} [{mark}]");
-        self.rows.push(Row {
-            figure: figure.into(),
-            method: method.into(),
-            measured,
-            target: target.into(),
-            met,
-        });
-    }
-    fn error(&mut self, e: String) {
-        eprintln!("ERROR: {e}");
-        self.errors.push(e);
-    }
-}
-
-/// Latencies of one series.
-struct Stats {
-    n: usize,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-    over_100ms: usize,
-}
-
-fn stats(mut t: Vec<Duration>) -> Stats {
-    t.sort();
-    let at = |p: f64| t[((t.len() as f64 - 1.0) * p).round() as usize];
-    Stats {
-        n: t.len(),
-        p50: if t.is_empty() {
-            Duration::ZERO
-        } else {
-            at(0.5)
-        },
-        p99: if t.is_empty() {
-            Duration::ZERO
-        } else {
-            at(0.99)
-        },
-        max: t.last().copied().unwrap_or_default(),
-        over_100ms: t
-            .iter()
-            .filter(|d| **d > Duration::from_millis(100))
-            .count(),
-    }
-}
-
-impl std::fmt::Display for Stats {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "p50 {:.1} ms, p99 {:.1} ms, max {:.0} ms, {} over 100 ms (n={})",
-            ms(self.p50),
-            ms(self.p99),
-            ms(self.max),
-            self.over_100ms,
-            self.n
-        )
-    }
-}
-
-fn run_cli(config: &Path, args: &[&str], stdin: &str) -> Output {
+pub(crate) fn run_cli(config: &Path, args: &[&str], stdin: &str) -> Output {
     use std::io::Write;
     let mut child = Command::new(bin())
         .args(args)
@@ -148,7 +20,7 @@ fn run_cli(config: &Path, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn must(out: Output, what: &str) -> String {
+pub(crate) fn must(out: Output, what: &str) -> String {
     if !out.status.success() {
         eprintln!(
             "{what} failed: {}{}",
@@ -160,13 +32,13 @@ fn must(out: Output, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn beside(db: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn beside(db: &Path, suffix: &str) -> PathBuf {
     let mut s = db.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -176,7 +48,7 @@ fn free_port() -> u16 {
 
 /// Drop the database's pages from the page cache (no root needed: fsync, then
 /// `POSIX_FADV_DONTNEED`, which evicts the file's clean pages).
-fn evict(db: &Path) {
+pub(crate) fn evict(db: &Path) {
     use std::os::fd::AsRawFd;
     for p in [db.to_path_buf(), beside(db, "-wal"), beside(db, "-shm")] {
         if let Ok(f) = std::fs::File::open(&p) {
@@ -190,7 +62,7 @@ fn evict(db: &Path) {
 
 /// The generated history, made once per size under target/scale (returns its directory and
 /// how long generating took, as recorded when it was made).
-fn history(volumes: u64, movements: u64) -> (PathBuf, f64, bool) {
+pub(crate) fn history(volumes: u64, movements: u64) -> (PathBuf, f64, bool) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/scale");
     let dir = root.join(format!("v{volumes}-m{movements}"));
     let took = dir.join("generate-seconds");
@@ -233,7 +105,7 @@ fn history(volumes: u64, movements: u64) -> (PathBuf, f64, bool) {
 }
 
 /// A copy of the generated database (with its key and anchors) to run on.
-fn copy_of(from: &Path, to: &Path) -> PathBuf {
+pub(crate) fn copy_of(from: &Path, to: &Path) -> PathBuf {
     let _ = std::fs::remove_dir_all(to);
     std::fs::create_dir_all(to).unwrap();
     for suffix in ["", "-wal", ".audit-key", ".anchors"] {
@@ -245,13 +117,13 @@ fn copy_of(from: &Path, to: &Path) -> PathBuf {
     to.join("chartrack.db")
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
 }
 
 impl Server {
     /// Start `chartrack serve` and time it to the first 200 from /healthz.
-    async fn start(config: &Path, base: &str, log: &Path) -> (Server, Duration) {
+    pub(crate) async fn start(config: &Path, base: &str, log: &Path) -> (Server, Duration) {
         let http = reqwest::Client::new();
         let t = Instant::now();
         let child = Command::new(bin())
@@ -280,7 +152,7 @@ impl Server {
         (Server { child }, took)
     }
 
-    fn peak_rss_kib(&self) -> u64 {
+    pub(crate) fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         status
@@ -291,7 +163,7 @@ impl Server {
             .unwrap_or(0)
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
@@ -300,13 +172,13 @@ impl Server {
 }
 
 /// The -wal file's size, polled while `on`; the peak.
-struct WalWatch {
+pub(crate) struct WalWatch {
     peak: Arc<AtomicU64>,
     on: Arc<AtomicBool>,
 }
 
 impl WalWatch {
-    fn start(db: &Path) -> WalWatch {
+    pub(crate) fn start(db: &Path) -> WalWatch {
         let (peak, on) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(true)));
         let (p, o, wal) = (peak.clone(), on.clone(), beside(db, "-wal"));
         std::thread::spawn(move || {
@@ -319,7 +191,7 @@ impl WalWatch {
         });
         WalWatch { peak, on }
     }
-    fn stop(self) -> u64 {
+    pub(crate) fn stop(self) -> u64 {
         self.on.store(false, Relaxed);
         self.peak.load(Relaxed)
     }
@@ -327,17 +199,17 @@ impl WalWatch {
 
 /// Who the requests are from: the API with a bearer token, pages with a session cookie.
 #[derive(Clone)]
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-    cookie: String,
+pub(crate) struct Client {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) token: String,
+    pub(crate) cookie: String,
 }
 
 /// xorshift64*, for picking volumes.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -346,7 +218,7 @@ impl Rng {
 }
 
 impl Client {
-    async fn get(&self, path: &str) -> Result<Duration, String> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Duration, String> {
         let t = Instant::now();
         let req = self.http.get(format!("{}{path}", self.base));
         let req = if path.starts_with("/api/") || path == "/metrics" {
@@ -368,7 +240,7 @@ impl Client {
     }
 
     /// A receive scan of volume `v` at a unit: a real movement.
-    async fn scan(&self, v: u64, unit: &str) -> Result<Duration, String> {
+    pub(crate) async fn scan(&self, v: u64, unit: &str) -> Result<Duration, String> {
         let t = Instant::now();
         let body = serde_json::json!({
             "station": format!("gen-{}-in", unit.to_lowercase()),
@@ -394,7 +266,7 @@ impl Client {
 
 /// Scans at `rate` a second until `stop`, each request on its own task (paced, not waiting for
 /// the one before). Returns the latencies and the errors.
-fn background(
+pub(crate) fn background(
     c: &Client,
     volumes: u64,
     rate: u64,
@@ -429,7 +301,11 @@ fn background(
 }
 
 /// `CLIENTS` clients scanning as fast as answered, for `secs`.
-async fn saturate(c: &Client, volumes: u64, secs: f64) -> (f64, Vec<Duration>, Vec<String>) {
+pub(crate) async fn saturate(
+    c: &Client,
+    volumes: u64,
+    secs: f64,
+) -> (f64, Vec<Duration>, Vec<String>) {
     let t = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..CLIENTS {
@@ -457,7 +333,12 @@ async fn saturate(c: &Client, volumes: u64, secs: f64) -> (f64, Vec<Duration>, V
 }
 
 /// Sequential GETs of one page (a person's clicks), for `secs` and at least 20 requests.
-async fn measure(c: &Client, path: &str, volumes: u64, secs: f64) -> Result<Stats, String> {
+pub(crate) async fn measure(
+    c: &Client,
+    path: &str,
+    volumes: u64,
+    secs: f64,
+) -> Result<Stats, String> {
     let t = Instant::now();
     let mut lat = Vec::new();
     let mut rng = Rng(0xfeed_beef);
@@ -476,7 +357,7 @@ async fn measure(c: &Client, path: &str, volumes: u64, secs: f64) -> Result<Stat
 }
 
 /// The pages and API lists measured, by name and address (`{barcode}`: a random volume each time).
-fn endpoints(busy: &str, request: i64) -> Vec<(String, String)> {
+pub(crate) fn endpoints(busy: &str, request: i64) -> Vec<(String, String)> {
     let mut e: Vec<(String, String)> = [
         ("dashboard", "/".to_owned()),
         ("dashboard, name search", "/?q=Ashdown".to_owned()),
@@ -544,7 +425,7 @@ fn endpoints(busy: &str, request: i64) -> Vec<(String, String)> {
 }
 
 /// Database size, bytes per movement, and per table and index (`dbstat`, or page counts).
-fn storage(db: &Path, report: &mut Report) -> (u64, Option<String>) {
+pub(crate) fn storage(db: &Path, report: &mut Report) -> (u64, Option<String>) {
     let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .unwrap();
     let movements: i64 = c
@@ -591,7 +472,7 @@ fn storage(db: &Path, report: &mut Report) -> (u64, Option<String>) {
 }
 
 /// p99 of a 4 KiB write and fdatasync on this disk (the floor of a durable commit).
-fn fsync_p99(dir: &Path) -> Duration {
+pub(crate) fn fsync_p99(dir: &Path) -> Duration {
     use std::io::Write;
     let path = dir.join("fsync-probe");
     let mut f = std::fs::File::create(&path).unwrap();
@@ -608,7 +489,7 @@ fn fsync_p99(dir: &Path) -> Duration {
 
 /// The raw rusqlite loop (as benches/ingest.rs): scan row, movement and current state, batches
 /// of `CLIENTS` per transaction, on the big database, for `secs`.
-fn raw_loop(db: &Path, volumes: u64, secs: f64) -> f64 {
+pub(crate) fn raw_loop(db: &Path, volumes: u64, secs: f64) -> f64 {
     let c = rusqlite::Connection::open(db).unwrap();
     c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
         .unwrap();
@@ -651,7 +532,7 @@ fn raw_loop(db: &Path, volumes: u64, secs: f64) -> f64 {
 
 /// `chartrack import volumes` of `rows` rows into a new database: wall time, peak memory
 /// (wait4's rusage), and the progress lines it wrote to a pipe.
-fn import(dir: &Path, rows: u64, report: &mut Report) {
+pub(crate) fn import(dir: &Path, rows: u64, report: &mut Report) {
     use std::io::Write;
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
@@ -731,355 +612,4 @@ fn import(dir: &Path, rows: u64, report: &mut Report) {
         "`import volumes` wrote {progress} line(s) to its standard error, a pipe (progress when not on a terminal is a target)"
     ));
     let _ = std::fs::remove_file(&csv);
-}
-
-fn page_row(name: &str, path: &str, idle: &Stats, loaded: &Stats) -> (String, bool) {
-    let strict = name.contains("chart view") || name == "metrics";
-    let (idle_t, loaded_t) = (20.0, if strict { 20.0 } else { 50.0 });
-    let met = ms(idle.p99) <= idle_t && ms(loaded.p99) <= loaded_t;
-    println!("{name:<28} idle {idle}\n{:<28} loaded {loaded}", "");
-    (
-        format!(
-            "| {name} | `{path}` | {:.1} / {:.1} / {:.0} | {:.1} / {:.1} / {:.0} | {} | ≤ {idle_t:.0} / ≤ {loaded_t:.0} | {} |\n",
-            ms(idle.p50),
-            ms(idle.p99),
-            ms(idle.max),
-            ms(loaded.p50),
-            ms(loaded.p99),
-            ms(loaded.max),
-            loaded.over_100ms,
-            if met { "met" } else { "NOT met" }
-        ),
-        met,
-    )
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|k| k.parse::<f64>().ok())
-        .map(|k| format!("{:.0} GB RAM", k / 1024.0 / 1024.0))
-        .unwrap_or_default();
-    format!("{cores} × {cpu}, {mem}")
-}
-
-#[tokio::main]
-async fn main() {
-    let volumes = env_num("CHARTRACK_SCALE_VOLUMES", 1e6) as u64;
-    let movements = env_num("CHARTRACK_SCALE_MOVEMENTS", 2e7) as u64;
-    let secs = env_num("CHARTRACK_SCALE_SECONDS", 30.0).max(1.0);
-    let import_rows = env_num("CHARTRACK_SCALE_IMPORT", volumes as f64) as u64;
-    let page_secs = (secs / 3.0).max(1.0);
-    let out = std::env::var_os("CHARTRACK_BENCH_OUT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"));
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/scale");
-    let mut report = Report::default();
-    let begun = Instant::now();
-
-    let (hist, gen_secs, cached) = history(volumes, movements);
-    report.row(
-        "generate the history",
-        if cached {
-            "`chartrack generate` wall time, recorded when the cached history under target/scale was made"
-        } else {
-            "`chartrack generate` wall time in this run"
-        },
-        format!("{gen_secs:.0} s ({volumes} volumes, {movements} movements)"),
-        "minutes at 1M/20M (≤ 10 min)",
-        Some(gen_secs <= 600.0),
-    );
-    let run = root.join("run");
-    let db = copy_of(&hist, &run);
-    let (_, by_table) = storage(&db, &mut report);
-    let (busy, request): (String, i64) = {
-        let c =
-            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .unwrap();
-        let busy = c
-            .query_row(
-                "SELECT l.code FROM volume_state s JOIN location l ON l.location_id = s.location_id
-                 WHERE l.kind IN ('unit','clinic') GROUP BY s.location_id ORDER BY count(*) DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap_or_else(|_| "2E".into());
-        let request = c
-            .query_row(
-                "SELECT coalesce(min(request_id), 1) FROM request",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        (busy, request)
-    };
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let config = run.join("chartrack.toml");
-    std::fs::write(
-        &config,
-        format!("database = {db:?}\nlisten = \"127.0.0.1:{port}\"\n"),
-    )
-    .unwrap();
-    must(
-        run_cli(
-            &config,
-            &["user", "add", "bench", "--role", "admin"],
-            PASSWORD,
-        ),
-        "user add",
-    );
-    let token = must(
-        run_cli(&config, &["token", "create", "--user", "bench"], ""),
-        "token create",
-    )
-    .trim()
-    .to_owned();
-    let fsync = fsync_p99(&run);
-    report.row(
-        "fsync p99 of this disk",
-        "200 × (4 KiB write + fdatasync) beside the database",
-        format!("{:.1} ms", ms(fsync)),
-        "reference",
-        None,
-    );
-
-    // Cold start: the page cache emptied of the database as far as a user can (fadvise), then warm.
-    evict(&db);
-    let (server, cold) = Server::start(&config, &base, &run.join("server-cold.log")).await;
-    server.stop();
-    let (server, warm) = Server::start(&config, &base, &run.join("server.log")).await;
-    for (what, how, took) in [
-        (
-            "cold start, database evicted from the page cache",
-            "spawn `chartrack serve` to the first 200 from /healthz, after fsync + POSIX_FADV_DONTNEED on the database files (as cold as a user without root can make it)",
-            cold,
-        ),
-        (
-            "cold start, page cache warm",
-            "spawn `chartrack serve` to the first 200 from /healthz, right after the start above",
-            warm,
-        ),
-    ] {
-        report.row(
-            what,
-            how,
-            format!("{:.0} ms", ms(took)),
-            "≤ 1 s",
-            Some(took <= Duration::from_secs(1)),
-        );
-    }
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap();
-    let signed = http
-        .post(format!("{base}/login"))
-        .header("Origin", &base)
-        .form(&[("name", "bench"), ("password", PASSWORD), ("next", "/")])
-        .send()
-        .await
-        .unwrap();
-    let cookie = signed
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.split(';').next())
-        .map(str::to_owned);
-    let Some(cookie) = cookie else {
-        eprintln!("sign-in failed: {}", signed.status());
-        std::process::exit(1);
-    };
-    let c = Client {
-        http,
-        base: base.clone(),
-        token,
-        cookie,
-    };
-    let pages = endpoints(&busy, request);
-
-    // Idle: one page after another, nothing else running.
-    let mut idle = Vec::new();
-    for (name, path) in &pages {
-        match measure(&c, path, volumes, page_secs).await {
-            Ok(s) => idle.push(Some(s)),
-            Err(e) => {
-                report.error(format!("{name}: {e}"));
-                idle.push(None)
-            }
-        }
-    }
-
-    // Ingest at saturation, then the pages under 200 scans/s; the WAL watched throughout.
-    let wal = WalWatch::start(&db);
-    let (rate, lat, errs) = saturate(&c, volumes, secs).await;
-    for e in errs.into_iter().take(5) {
-        report.error(e);
-    }
-    let sat = stats(lat);
-    let stop = Arc::new(AtomicBool::new(false));
-    let bg = background(&c, volumes, BACKGROUND_RATE, stop.clone());
-    let mut loaded = Vec::new();
-    for (name, path) in &pages {
-        match measure(&c, path, volumes, page_secs).await {
-            Ok(s) => loaded.push(Some(s)),
-            Err(e) => {
-                report.error(format!("{name} (under load): {e}"));
-                loaded.push(None)
-            }
-        }
-    }
-    stop.store(true, Relaxed);
-    let (bg_lat, bg_errs) = bg.await.unwrap();
-    for e in bg_errs.into_iter().take(5) {
-        report.error(e);
-    }
-    let bg_rate = bg_lat.len() as f64;
-    let bg = stats(bg_lat);
-    let wal_peak = wal.stop();
-    let rss = server.peak_rss_kib();
-    server.stop();
-
-    report.row(
-        &format!("ingest over HTTP, {CLIENTS} clients at saturation"),
-        &format!("{CLIENTS} clients POST /api/v1/scans (receive at a unit, random volume) as fast as answered, {secs:.0} s"),
-        format!("{rate:.0} scans/s; {sat}"),
-        "≥ 10,000 scans/s, p99 ≤ 50 ms",
-        Some(rate >= 10_000.0 && sat.p99 <= Duration::from_millis(50)),
-    );
-    let raw = raw_loop(&db, volumes, secs);
-    report.row(
-        "raw rusqlite loop, same run",
-        &format!("scan row + movement + volume_state, {CLIENTS} per transaction, WAL, synchronous=FULL, on the same database after the server stopped, {secs:.0} s"),
-        format!("{raw:.0} scans/s"),
-        "reference",
-        None,
-    );
-    report.row(
-        &format!("ingest at {BACKGROUND_RATE} scans/s (background)"),
-        "paced scanner, one request every 5 ms on its own task, while the pages were measured under load",
-        format!("{bg}; {bg_rate} scans"),
-        &format!("p99 ≤ fsync p99 + 2 ms = {:.1} ms", ms(fsync) + 2.0),
-        Some(ms(bg.p99) <= ms(fsync) + 2.0),
-    );
-    let loaded_max = loaded
-        .iter()
-        .flatten()
-        .map(|s| s.max)
-        .max()
-        .unwrap_or_default();
-    let loaded_over: usize = loaded.iter().flatten().map(|s| s.over_100ms).sum();
-    let stalls = sat.over_100ms + bg.over_100ms + loaded_over;
-    let worst = sat.max.max(bg.max).max(loaded_max);
-    report.row(
-        "stalls in the loaded phases",
-        "requests over 100 ms and the longest, across ingest at saturation, the background scanner and the pages under load",
-        format!("{stalls} over 100 ms (saturation {}, background {}, pages {loaded_over}); max {:.0} ms", sat.over_100ms, bg.over_100ms, ms(worst)),
-        "none over 100 ms (at 200 scans/s)",
-        Some(bg.over_100ms + loaded_over == 0),
-    );
-    report.row(
-        "WAL peak",
-        "size of the -wal file polled every 10 ms through ingest and the loaded pages",
-        format!("{:.1} MB", wal_peak as f64 / 1e6),
-        "≤ 128 MB",
-        Some(wal_peak <= 128 * 1024 * 1024),
-    );
-    report.row(
-        "server peak RSS",
-        "VmHWM of the server process (/proc/PID/status) after all phases",
-        format!("{:.0} MB", rss as f64 / 1024.0),
-        "reported",
-        None,
-    );
-    import(&root.join("import"), import_rows, &mut report);
-
-    let mut table = String::from(
-        "| page or list | address | idle p50 / p99 / max (ms) | under 200 scans/s p50 / p99 / max (ms) | over 100 ms (loaded) | target p99 (ms) | |\n|---|---|---|---|---|---|---|\n",
-    );
-    let mut pages_met = 0;
-    for (i, (name, path)) in pages.iter().enumerate() {
-        match (&idle[i], &loaded[i]) {
-            (Some(a), Some(b)) => {
-                let (line, met) = page_row(name, path, a, b);
-                pages_met += met as usize;
-                table += &line;
-            }
-            _ => table += &format!("| {name} | `{path}` | error | error | | | |\n"),
-        }
-    }
-    let _ = std::fs::remove_dir_all(&run);
-
-    let rev = Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let mut md = format!(
-        "# Benchmarks\n\nWritten by `cargo bench --bench scale` (benches/scale.rs) on {}, commit {rev}, on {}.\n\
-         History: {volumes} volumes and {movements} movements made by `chartrack generate` (seed 1); \
-         the real server run as a subprocess on a copy of it; loaded phases {secs:.0} s, each page {page_secs:.0} s \
-         (at least 20 requests, one at a time). Every request was checked for its status (200; scans accepted). \
-         Targets are issue 18's, set for 1M volumes and 20M movements{}.\n\n\
-         | figure | method | measured | target | |\n|---|---|---|---|---|\n",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-        machine(),
-        if volumes < 1_000_000 || movements < 20_000_000 { "; this run is smaller, so they are for reference" } else { "" },
-    );
-    for r in &report.rows {
-        let mark = match r.met {
-            Some(true) => "met",
-            Some(false) => "**NOT met**",
-            None => "",
-        };
-        md += &format!(
-            "| {} | {} | {} | {} | {mark} |\n",
-            r.figure, r.method, r.measured, r.target
-        );
-    }
-    md += &format!(
-        "\n## Pages and API lists\n\nEach view of a chart writes its access-log entry. {pages_met} of {} meet their targets \
-         (p99 ≤ 20 ms idle; ≤ 50 ms under {BACKGROUND_RATE} scans/s, ≤ 20 ms for /metrics and chart views). \
-         `{{barcode}}` is a random generated volume each time; the busy location is the unit or clinic holding most volumes ({busy}).\n\n{table}",
-        pages.len()
-    );
-    if let Some(t) = by_table {
-        md += &format!(
-            "\n## Storage by table and index (SQLite `dbstat`, before the run's scans)\n\n{t}"
-        );
-    }
-    if !report.notes.is_empty() || !report.errors.is_empty() {
-        md += "\n## Notes\n\n";
-        for n in &report.notes {
-            md += &format!("- {n}\n");
-        }
-        for e in &report.errors {
-            md += &format!("- ERROR: {e}\n");
-        }
-    }
-    std::fs::write(&out, md).unwrap();
-    println!(
-        "wrote {} ({:.0} s)",
-        out.display(),
-        begun.elapsed().as_secs_f64()
-    );
-    if !report.errors.is_empty() {
-        eprintln!("{} error(s)", report.errors.len());
-        std::process::exit(1);
-    }
 }

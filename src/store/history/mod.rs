@@ -542,7 +542,6 @@ fn setup(c: &Connection, spec: &Spec, settings: Settings) -> Result<World> {
         patients,
         ..Default::default()
     };
-    done.volumes = n as u64;
     Ok(World {
         rng,
         settings,

@@ -537,7 +537,7 @@ fn setup(c: &Connection, spec: &Spec, settings: Settings) -> Result<World> {
     } else {
         (1.2, 0.15, (mean_out - 0.85 * 1.2) / 0.15)
     };
-    let mut done = Generated {
+    let done = Generated {
         volumes: n as u64,
         patients,
         ..Default::default()

@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo bench --bench scale`. Environment:
 //! - `CHARTRACK_SCALE_VOLUMES` (1,000,000), `CHARTRACK_SCALE_MOVEMENTS` (20,000,000): the history;
-//!   generated once into `target/scale/v{volumes}-m{movements}/` and reused by later runs;
+//!   generated once into `target/scale/v{volumes}-m{movements}-{digest}/` (the digest of the
+//!   schema, the generator and the scan path) and reused by later runs;
 //! - `CHARTRACK_SCALE_SECONDS` (30): how long each loaded phase runs (ingest, the background
 //!   scanner, the raw loop); each page is measured for a third of it (at least 1 s, 20 requests);
 //! - `CHARTRACK_SCALE_IMPORT` (the volumes): rows in the `import volumes` file;

@@ -62,9 +62,37 @@ pub(crate) fn evict(db: &Path) {
 
 /// The generated history, made once per size under target/scale (returns its directory and
 /// how long generating took, as recorded when it was made).
+/// What the generated file depends on: the schema, the generator and the scan path it copies.
+/// A history made by other code is made again.
+fn generator_digest() -> String {
+    use sha2::{Digest, Sha256};
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/store");
+    let mut files: Vec<PathBuf> = ["history", "scan"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(src.join(d)).into_iter().flatten())
+        .flatten()
+        .map(|e| e.path())
+        .chain([src.join("schema.rs")])
+        .collect();
+    files.sort();
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(std::fs::read(&f).unwrap_or_default());
+    }
+    hex::encode(&h.finalize()[..6])
+}
+
 pub(crate) fn history(volumes: u64, movements: u64) -> (PathBuf, f64, bool) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/scale");
-    let dir = root.join(format!("v{volumes}-m{movements}"));
+    let size = format!("v{volumes}-m{movements}-");
+    let dir = root.join(format!("{size}{}", generator_digest()));
+    // Histories of this size made by older code: gone (they are large).
+    for old in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        let name = old.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&size) && old.path() != dir {
+            let _ = std::fs::remove_dir_all(old.path());
+        }
+    }
     let took = dir.join("generate-seconds");
     if let Ok(s) = std::fs::read_to_string(&took) {
         if let Ok(secs) = s.trim().parse() {

@@ -1,4 +1,4 @@
-//! The command line (clap): serve, user, token, import, audit, check, backup, restore, agent, scanners. Only commands
+//! The command line (clap): serve, user, token, import, audit, check, backup, restore, agent, scanners, generate. Only commands
 //! that work are listed.
 
 use crate::config::Config;
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod audit;
+mod generate;
 mod labels;
 mod restore;
 mod scanners;
@@ -113,6 +114,18 @@ enum Command {
         /// Why it is printed again (needed when it was printed before).
         #[arg(long)]
         reason: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Write a synthetic history (volumes, their movements over five years, scans, access-log
+    /// entries, open requests) into the configured database, which must hold no volume yet.
+    Generate {
+        #[arg(long)]
+        volumes: u32,
+        #[arg(long)]
+        movements: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -458,6 +471,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             store.shutdown();
             r
         }
+        Command::Generate {
+            volumes,
+            movements,
+            seed,
+            config,
+        } => generate::generate(config.as_ref(), volumes, movements, seed),
         Command::Check { config } => {
             let (_, store) = open(config.as_ref())?;
             let started = std::time::Instant::now();

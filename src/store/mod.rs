@@ -13,6 +13,7 @@ pub mod check;
 mod checkpoint;
 pub mod demo;
 pub mod displays;
+pub mod history;
 pub mod hl7;
 pub mod labels;
 pub mod loose;

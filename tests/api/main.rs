@@ -16,6 +16,7 @@ mod demo;
 mod dependencies;
 mod displays;
 mod faults;
+mod generate;
 mod helpers;
 mod hl7;
 mod import_scale;

@@ -1,0 +1,643 @@
+//! What the scale benchmark runs and measures: the history, the server subprocess, the clients,
+//! the probes of the disk, the database and `import`.
+
+use super::*;
+
+pub(crate) fn run_cli(config: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run chartrack");
+    let mut input = child.stdin.take().unwrap();
+    let _ = input.write_all(stdin.as_bytes());
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+pub(crate) fn must(out: Output, what: &str) -> String {
+    if !out.status.success() {
+        eprintln!(
+            "{what} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::process::exit(1);
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub(crate) fn beside(db: &Path, suffix: &str) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Drop the database's pages from the page cache (no root needed: fsync, then
+/// `POSIX_FADV_DONTNEED`, which evicts the file's clean pages).
+pub(crate) fn evict(db: &Path) {
+    use std::os::fd::AsRawFd;
+    for p in [db.to_path_buf(), beside(db, "-wal"), beside(db, "-shm")] {
+        if let Ok(f) = std::fs::File::open(&p) {
+            let _ = f.sync_all();
+            unsafe {
+                libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+            }
+        }
+    }
+}
+
+/// The generated history, made once per size under target/scale (returns its directory and
+/// how long generating took, as recorded when it was made).
+/// What the generated file depends on: the schema, the generator and the scan path it copies.
+/// A history made by other code is made again.
+fn generator_digest() -> String {
+    use sha2::{Digest, Sha256};
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/store");
+    let mut files: Vec<PathBuf> = ["history", "scan"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(src.join(d)).into_iter().flatten())
+        .flatten()
+        .map(|e| e.path())
+        .chain([src.join("schema.rs")])
+        .collect();
+    files.sort();
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(std::fs::read(&f).unwrap_or_default());
+    }
+    hex::encode(&h.finalize()[..6])
+}
+
+pub(crate) fn history(volumes: u64, movements: u64) -> (PathBuf, f64, bool) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/scale");
+    let size = format!("v{volumes}-m{movements}-");
+    let dir = root.join(format!("{size}{}", generator_digest()));
+    // Histories of this size made by older code: gone (they are large).
+    for old in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        let name = old.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&size) && old.path() != dir {
+            let _ = std::fs::remove_dir_all(old.path());
+        }
+    }
+    let took = dir.join("generate-seconds");
+    if let Ok(s) = std::fs::read_to_string(&took) {
+        if let Ok(secs) = s.trim().parse() {
+            return (dir, secs, true);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("chartrack.toml");
+    std::fs::write(
+        &config,
+        format!("database = {:?}\n", dir.join("chartrack.db")),
+    )
+    .unwrap();
+    println!(
+        "generating {volumes} volumes and {movements} movements into {}",
+        dir.display()
+    );
+    let t = Instant::now();
+    let said = must(
+        run_cli(
+            &config,
+            &[
+                "generate",
+                "--volumes",
+                &volumes.to_string(),
+                "--movements",
+                &movements.to_string(),
+            ],
+            "",
+        ),
+        "chartrack generate",
+    );
+    let secs = t.elapsed().as_secs_f64();
+    print!("{said}");
+    std::fs::write(&took, format!("{secs:.1}\n")).unwrap();
+    (dir, secs, false)
+}
+
+/// A copy of the generated database (with its key and anchors) to run on.
+pub(crate) fn copy_of(from: &Path, to: &Path) -> PathBuf {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for suffix in ["", "-wal", ".audit-key", ".anchors"] {
+        let src = beside(&from.join("chartrack.db"), suffix);
+        if src.exists() {
+            std::fs::copy(&src, beside(&to.join("chartrack.db"), suffix)).unwrap();
+        }
+    }
+    to.join("chartrack.db")
+}
+
+pub(crate) struct Server {
+    child: Child,
+}
+
+impl Server {
+    /// Start `chartrack serve` and time it to the first 200 from /healthz.
+    pub(crate) async fn start(config: &Path, base: &str, log: &Path) -> (Server, Duration) {
+        let http = reqwest::Client::new();
+        let t = Instant::now();
+        let child = Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        loop {
+            if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+                if r.status() == 200 {
+                    break;
+                }
+            }
+            if t.elapsed() > Duration::from_secs(600) {
+                eprintln!(
+                    "the server did not answer /healthz in 10 minutes; see {}",
+                    log.display()
+                );
+                std::process::exit(1);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let took = t.elapsed();
+        (Server { child }, took)
+    }
+
+    pub(crate) fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn stop(mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// The -wal file's size, polled while `on`; the peak.
+pub(crate) struct WalWatch {
+    peak: Arc<AtomicU64>,
+    on: Arc<AtomicBool>,
+}
+
+impl WalWatch {
+    pub(crate) fn start(db: &Path) -> WalWatch {
+        let (peak, on) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(true)));
+        let (p, o, wal) = (peak.clone(), on.clone(), beside(db, "-wal"));
+        std::thread::spawn(move || {
+            while o.load(Relaxed) {
+                if let Ok(m) = std::fs::metadata(&wal) {
+                    p.fetch_max(m.len(), Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        WalWatch { peak, on }
+    }
+    pub(crate) fn stop(self) -> u64 {
+        self.on.store(false, Relaxed);
+        self.peak.load(Relaxed)
+    }
+}
+
+/// Who the requests are from: the API with a bearer token, pages with a session cookie.
+#[derive(Clone)]
+pub(crate) struct Client {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) token: String,
+    pub(crate) cookie: String,
+}
+
+/// xorshift64*, for picking volumes.
+pub(crate) struct Rng(u64);
+impl Rng {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}
+
+impl Client {
+    pub(crate) async fn get(&self, path: &str) -> Result<Duration, String> {
+        let t = Instant::now();
+        let req = self.http.get(format!("{}{path}", self.base));
+        let req = if path.starts_with("/api/") || path == "/metrics" {
+            req.bearer_auth(&self.token)
+        } else {
+            req.header("Cookie", &self.cookie)
+        };
+        let r = req.send().await.map_err(|e| format!("GET {path}: {e}"))?;
+        let status = r.status();
+        let body = r.bytes().await.map_err(|e| format!("GET {path}: {e}"))?;
+        let took = t.elapsed();
+        if status != 200 {
+            return Err(format!(
+                "GET {path}: {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ));
+        }
+        Ok(took)
+    }
+
+    /// A receive scan of volume `v` at a unit: a real movement.
+    pub(crate) async fn scan(&self, v: u64, unit: &str) -> Result<Duration, String> {
+        let t = Instant::now();
+        let body = serde_json::json!({
+            "station": format!("gen-{}-in", unit.to_lowercase()),
+            "barcode": issue_barcode('V', v),
+        });
+        let r = self
+            .http
+            .post(format!("{}/api/v1/scans", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| format!("scan: {e}"))?;
+        let status = r.status();
+        let answer: serde_json::Value = r.json().await.map_err(|e| format!("scan: {e}"))?;
+        let took = t.elapsed();
+        if status != 200 || answer["accepted"] != true {
+            return Err(format!("scan answered {status}: {answer}"));
+        }
+        Ok(took)
+    }
+}
+
+/// Scans at `rate` a second until `stop`, each request on its own task (paced, not waiting for
+/// the one before). Returns the latencies and the errors.
+pub(crate) fn background(
+    c: &Client,
+    volumes: u64,
+    rate: u64,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<(Vec<Duration>, Vec<String>)> {
+    let c = c.clone();
+    tokio::spawn(async move {
+        let lat = Arc::new(Mutex::new(Vec::new()));
+        let errs = Arc::new(Mutex::new(Vec::new()));
+        let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+        let mut rng = Rng(0x5eed_0001);
+        let mut tasks = Vec::new();
+        while !stop.load(Relaxed) {
+            tick.tick().await;
+            let (c, lat, errs) = (c.clone(), lat.clone(), errs.clone());
+            let v = 1 + rng.below(volumes);
+            let unit = UNITS[rng.below(UNITS.len() as u64) as usize];
+            tasks.push(tokio::spawn(async move {
+                match c.scan(v, unit).await {
+                    Ok(d) => lat.lock().unwrap().push(d),
+                    Err(e) => errs.lock().unwrap().push(e),
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        let lat = std::mem::take(&mut *lat.lock().unwrap());
+        let errs = std::mem::take(&mut *errs.lock().unwrap());
+        (lat, errs)
+    })
+}
+
+/// `CLIENTS` clients scanning as fast as answered, for `secs`.
+pub(crate) async fn saturate(
+    c: &Client,
+    volumes: u64,
+    secs: f64,
+) -> (f64, Vec<Duration>, Vec<String>) {
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..CLIENTS {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut errs) = (Vec::new(), Vec::new());
+            let mut rng = Rng(0x1234_5678 + w as u64 * 7919);
+            while t.elapsed().as_secs_f64() < secs {
+                let v = 1 + rng.below(volumes);
+                match c.scan(v, UNITS[w % UNITS.len()]).await {
+                    Ok(d) => lat.push(d),
+                    Err(e) => errs.push(e),
+                }
+            }
+            (lat, errs)
+        }));
+    }
+    let (mut lat, mut errs) = (Vec::new(), Vec::new());
+    for task in tasks {
+        let (l, e) = task.await.unwrap();
+        lat.extend(l);
+        errs.extend(e);
+    }
+    (lat.len() as f64 / t.elapsed().as_secs_f64(), lat, errs)
+}
+
+/// Sequential GETs of one page (a person's clicks), for `secs` and at least 20 requests.
+pub(crate) async fn measure(
+    c: &Client,
+    path: &str,
+    volumes: u64,
+    secs: f64,
+) -> Result<Stats, String> {
+    let t = Instant::now();
+    let mut lat = Vec::new();
+    let mut rng = Rng(0xfeed_beef);
+    // A slow page stops after three times its share (at least one request), so one page that
+    // reads everything cannot hold the run for hours.
+    loop {
+        let spent = t.elapsed().as_secs_f64();
+        let enough = spent >= secs && (lat.len() >= 20 || spent >= 3.0 * secs);
+        if (enough && !lat.is_empty()) || lat.len() >= 5_000 {
+            break;
+        }
+        let p = path.replace("{barcode}", &issue_barcode('V', 1 + rng.below(volumes)));
+        lat.push(c.get(&p).await?);
+    }
+    Ok(stats(lat))
+}
+
+/// The pages and API lists measured, by name and address (`{barcode}`: a random volume each time).
+pub(crate) fn endpoints(busy: &str, request: i64) -> Vec<(String, String)> {
+    let mut e: Vec<(String, String)> = [
+        ("dashboard", "/".to_owned()),
+        ("dashboard, name search", "/?q=Ashdown".to_owned()),
+        ("locations page", "/locations".to_owned()),
+        ("busy location page", format!("/locations/{busy}")),
+        ("requests page", "/requests".to_owned()),
+        (
+            "requests page of a unit",
+            format!("/requests?location={busy}"),
+        ),
+        ("request page", format!("/requests/{request}")),
+        ("stations page", "/stations".to_owned()),
+        ("metrics", "/metrics".to_owned()),
+        ("exceptions page", "/exceptions".to_owned()),
+        ("access log page", "/access-log".to_owned()),
+        ("chart view page", "/volumes/{barcode}".to_owned()),
+        ("wall page", format!("/wall/{busy}")),
+        ("pull list page", "/pull-list".to_owned()),
+        ("loose reports page", "/loose-reports".to_owned()),
+        ("stocktakes page", "/stocktakes".to_owned()),
+        ("missing page", "/missing".to_owned()),
+        ("labels page", "/labels".to_owned()),
+        ("labels printed page", "/labels/printed".to_owned()),
+        ("reports index", "/reports".to_owned()),
+        ("admin page", "/admin".to_owned()),
+        ("scan page", "/scan".to_owned()),
+        ("API chart view", "/api/v1/volumes/{barcode}".to_owned()),
+        (
+            "API movements",
+            "/api/v1/volumes/{barcode}/movements".to_owned(),
+        ),
+        ("API search by name", "/api/v1/search?q=Ashdown".to_owned()),
+        (
+            "API search by barcode",
+            "/api/v1/search?q={barcode}".to_owned(),
+        ),
+        ("API locations", "/api/v1/locations".to_owned()),
+        ("API busy location", format!("/api/v1/locations/{busy}")),
+        ("API stations", "/api/v1/stations".to_owned()),
+        ("API exceptions", "/api/v1/exceptions".to_owned()),
+        ("API requests", "/api/v1/requests".to_owned()),
+        ("API request", format!("/api/v1/requests/{request}")),
+        ("API pull list", "/api/v1/pull-list".to_owned()),
+        ("API missing", "/api/v1/missing".to_owned()),
+        ("API loose reports", "/api/v1/reports".to_owned()),
+        ("API stocktakes", "/api/v1/stocktakes".to_owned()),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b))
+    .collect();
+    for r in [
+        "charged-out",
+        "overdue",
+        "missing",
+        "pending-requests",
+        "turnaround",
+        "loose-reports",
+        "misfiles",
+        "activity",
+        "break-glass",
+    ] {
+        e.push((format!("report {r}"), format!("/reports/{r}")));
+    }
+    e
+}
+
+/// Database size, bytes per movement, and per table and index (`dbstat`, or page counts).
+pub(crate) fn storage(db: &Path, report: &mut Report) -> (u64, Option<String>) {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let movements: i64 = c
+        .query_row("SELECT count(*) FROM movement", [], |r| r.get(0))
+        .unwrap();
+    let size = std::fs::metadata(db).unwrap().len()
+        + std::fs::metadata(beside(db, "-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    let per = size as f64 / movements.max(1) as f64;
+    report.row(
+        "bytes per movement",
+        "database file (with any -wal) / movements, on the generated history",
+        format!(
+            "{per:.0} B ({:.2} GB, {movements} movements)",
+            size as f64 / 1e9
+        ),
+        "≤ 200 B",
+        Some(per <= 200.0),
+    );
+    let rows: rusqlite::Result<Vec<(String, i64)>> = c
+        .prepare("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 16")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect());
+    let table = match rows {
+        Ok(rows) => {
+            let mut t =
+                String::from("| table or index | bytes | bytes per movement |\n|---|---:|---:|\n");
+            for (name, bytes) in rows {
+                t += &format!(
+                    "| {name} | {bytes} | {:.1} |\n",
+                    bytes as f64 / movements.max(1) as f64
+                );
+            }
+            Some(t)
+        }
+        Err(e) => {
+            report.notes.push(format!(
+                "dbstat is not available in the bundled SQLite ({e}); only the file size is given"
+            ));
+            None
+        }
+    };
+    (movements as u64, table)
+}
+
+/// p99 of a 4 KiB write and fdatasync on this disk (the floor of a durable commit).
+pub(crate) fn fsync_p99(dir: &Path) -> Duration {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let mut lat = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        f.write_all(&[7u8; 4096]).unwrap();
+        f.sync_data().unwrap();
+        lat.push(t.elapsed());
+    }
+    let _ = std::fs::remove_file(&path);
+    stats(lat).p99
+}
+
+/// The raw rusqlite loop (as benches/ingest.rs): scan row, movement and current state, batches
+/// of `CLIENTS` per transaction, on the big database, for `secs`.
+pub(crate) fn raw_loop(db: &Path, volumes: u64, secs: f64) -> f64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        .unwrap();
+    let (response, station, to): (String, String, i64) = c
+        .query_row(
+            "SELECT s.response, s.station_id, l.location_id FROM scan s JOIN station t USING (station_id)
+             JOIN location l ON l.location_id = t.location_id WHERE s.accepted ORDER BY s.scan_seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let mut rng = Rng(0xabcdef);
+    let t = Instant::now();
+    let mut n = 0u64;
+    while t.elapsed().as_secs_f64() < secs {
+        c.execute_batch("BEGIN IMMEDIATE").unwrap();
+        for _ in 0..CLIENTS {
+            let v = 1 + rng.below(volumes) as i64;
+            let now = chartrack::clock::stamp(chrono::Utc::now());
+            c.prepare_cached("INSERT INTO scan (scan_id, station_id, value, received_at, accepted, action, response) VALUES (?1, ?2, ?3, ?4, 1, 'receive', ?5)")
+                .unwrap()
+                .execute(rusqlite::params![uuid::Uuid::new_v4().to_string(), station, issue_barcode('V', v as u64), now, response])
+                .unwrap();
+            let seq = c.last_insert_rowid();
+            c.prepare_cached("INSERT INTO movement (scan_seq, volume_id, action, from_id, to_id, at, station_id) VALUES (?1, ?2, 'receive', ?3, ?3, ?4, ?5)")
+                .unwrap()
+                .execute(rusqlite::params![seq, v, to, now, station])
+                .unwrap();
+            let m = c.last_insert_rowid();
+            c.prepare_cached("UPDATE volume_state SET status='at_location', location_id=?2, last_movement_id=?3, last_scan_at=?4, last_station_id=?5 WHERE volume_id=?1")
+                .unwrap()
+                .execute(rusqlite::params![v, to, m, now, station])
+                .unwrap();
+            n += 1;
+        }
+        c.execute_batch("COMMIT").unwrap();
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+/// `chartrack import volumes` of `rows` rows into a new database: wall time, peak memory
+/// (wait4's rusage), and the progress lines it wrote to a pipe.
+pub(crate) fn import(dir: &Path, rows: u64, report: &mut Report) {
+    use std::io::Write;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let config = dir.join("chartrack.toml");
+    std::fs::write(&config, format!("database = {:?}\n", dir.join("import.db"))).unwrap();
+    let locs = dir.join("locations.csv");
+    std::fs::write(&locs, "code,name,kind,barcode\nFR-00-99,File room,shelf,\n").unwrap();
+    must(
+        run_cli(
+            &config,
+            &["import", "locations", locs.to_str().unwrap()],
+            "",
+        ),
+        "import locations",
+    );
+    let csv = dir.join("volumes.csv");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&csv).unwrap());
+    writeln!(
+        f,
+        "barcode,mrn,last_name,first_name,birth_date,volume,record_type,home"
+    )
+    .unwrap();
+    for i in 1..=rows {
+        writeln!(
+            f,
+            "{},{:08},Ashdown,Ada,1970-01-01,1,medical,FR-00-99",
+            issue_barcode('V', i),
+            10_000_000 + i
+        )
+        .unwrap();
+    }
+    drop(f);
+    let t = Instant::now();
+    let child = Command::new(bin())
+        .args(["import", "volumes", csv.to_str().unwrap(), "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    // Read its output on threads, then reap it with wait4 for its rusage.
+    let mut child = child;
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let o = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let e = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe {
+        libc::wait4(pid, &mut status, 0, &mut usage);
+    }
+    let took = t.elapsed().as_secs_f64();
+    let (stdout, stderr) = (o.join().unwrap(), e.join().unwrap());
+    std::mem::forget(child);
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        report.error(format!("import volumes failed: {stdout}{stderr}"));
+        return;
+    }
+    let peak_mb = usage.ru_maxrss as f64 / 1024.0;
+    let progress = stderr.lines().filter(|l| !l.trim().is_empty()).count();
+    report.row(
+        &format!("import volumes, {rows} rows"),
+        "`chartrack import volumes` of a synthetic CSV into a new database; wall time; peak RSS from wait4's rusage",
+        format!("{took:.1} s, {peak_mb:.0} MB peak"),
+        "≤ 15 s per 1M rows, ≤ 150 MB",
+        Some(took <= 15.0 * rows as f64 / 1e6 && peak_mb <= 150.0),
+    );
+    report.notes.push(format!(
+        "`import volumes` wrote {progress} line(s) to its standard error, a pipe (progress when not on a terminal is a target)"
+    ));
+    let _ = std::fs::remove_file(&csv);
+}

@@ -207,8 +207,10 @@ fn wal_size(db: &Path) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_write_ahead_log_stays_under_16_mb_under_steady_load() {
-    const BOUND: u64 = 16 * 1024 * 1024;
+async fn the_write_ahead_log_stays_bounded_under_steady_load() {
+    // The writer cuts the log past 4 MB when no reader is in the way, and waits for readers
+    // past 64 MB (`checkpoint::HOLD_PAGES`): it never grows far past that.
+    const BOUND: u64 = 80 * 1024 * 1024;
     const CLIENTS: usize = 8;
     // Arrange: a volume per client, shuttled between two receive stations (each scan moves it).
     let app = TestApp::spawn().await;

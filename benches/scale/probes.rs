@@ -515,7 +515,7 @@ pub(crate) fn fsync_p99(dir: &Path) -> Duration {
     stats(lat).p99
 }
 
-/// The raw rusqlite loop (as benches/ingest.rs): scan row, movement and current state, batches
+/// The raw rusqlite loop (as benches/ingest.rs): scan row and its answer, movement and current state, batches
 /// of `CLIENTS` per transaction, on the big database, for `secs`.
 pub(crate) fn raw_loop(db: &Path, volumes: u64, secs: f64) -> f64 {
     let c = rusqlite::Connection::open(db).unwrap();
@@ -523,7 +523,8 @@ pub(crate) fn raw_loop(db: &Path, volumes: u64, secs: f64) -> f64 {
         .unwrap();
     let (response, station, to): (String, String, i64) = c
         .query_row(
-            "SELECT s.response, s.station_id, l.location_id FROM scan s JOIN station t USING (station_id)
+            "SELECT a.response, s.station_id, l.location_id FROM scan s JOIN scan_answer a ON a.scan_seq = s.scan_seq
+             JOIN station t USING (station_id)
              JOIN location l ON l.location_id = t.location_id WHERE s.accepted ORDER BY s.scan_seq DESC LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -537,11 +538,15 @@ pub(crate) fn raw_loop(db: &Path, volumes: u64, secs: f64) -> f64 {
         for _ in 0..CLIENTS {
             let v = 1 + rng.below(volumes) as i64;
             let now = chartrack::clock::stamp(chrono::Utc::now());
-            c.prepare_cached("INSERT INTO scan (scan_id, station_id, value, received_at, accepted, action, response) VALUES (?1, ?2, ?3, ?4, 1, 'receive', ?5)")
+            c.prepare_cached("INSERT INTO scan (scan_id, station_id, value, received_at, accepted, action) VALUES (?1, ?2, ?3, ?4, 1, 'receive')")
                 .unwrap()
-                .execute(rusqlite::params![uuid::Uuid::new_v4().to_string(), station, issue_barcode('V', v as u64), now, response])
+                .execute(rusqlite::params![uuid::Uuid::new_v4().to_string(), station, issue_barcode('V', v as u64), now])
                 .unwrap();
             let seq = c.last_insert_rowid();
+            c.prepare_cached("INSERT INTO scan_answer (scan_seq, response) VALUES (?1, ?2)")
+                .unwrap()
+                .execute(rusqlite::params![seq, response])
+                .unwrap();
             c.prepare_cached("INSERT INTO movement (scan_seq, volume_id, action, from_id, to_id, at, station_id) VALUES (?1, ?2, 'receive', ?3, ?3, ?4, ?5)")
                 .unwrap()
                 .execute(rusqlite::params![seq, v, to, now, station])

@@ -561,7 +561,7 @@ END;
 -- Volumes out, by the place they are at or going to and since when: the overdue count reads
 -- only the overdue (each place held to its kind's loan period), and a location's page lists
 -- what is there newest first without sorting everything there.
-CREATE INDEX volume_state_out ON volume_state(CASE WHEN status = 'in_transit' THEN destination_id ELSE location_id END, since)
+CREATE INDEX volume_state_out ON volume_state(CASE WHEN status = 'in_transit' THEN coalesce(destination_id, location_id) ELSE location_id END, since)
     WHERE status IN ('in_transit','at_location');
 CREATE INDEX volume_state_here ON volume_state(location_id, since) WHERE status IN ('on_shelf','at_location');
 CREATE INDEX volume_state_incoming ON volume_state(destination_id, since) WHERE status = 'in_transit';
@@ -605,6 +605,38 @@ BEGIN SELECT RAISE(ABORT, 'scans are append-only'); END;
 CREATE TRIGGER tally_scan AFTER INSERT ON scan
 BEGIN
     UPDATE tally SET n = n + 1 WHERE name = 'scans' OR (name = 'scans_accepted' AND NEW.accepted);
+END;
+"#,
+    r#"
+-- v18: activity by day, station and user, kept by triggers as scans and movements are written,
+-- so the activity report reads a row per day and pair, not every scan of its period (issue 18).
+-- user_id 0: no user.
+CREATE TABLE activity_day (
+    day          TEXT NOT NULL,                 -- YYYY-MM-DD (UTC) the scan was received
+    station_id   TEXT NOT NULL,
+    user_id      INTEGER NOT NULL,
+    scans        INTEGER NOT NULL DEFAULT 0,
+    accepted     INTEGER NOT NULL DEFAULT 0,
+    movements    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, station_id, user_id)
+) WITHOUT ROWID;
+INSERT INTO activity_day (day, station_id, user_id, scans, accepted)
+    SELECT substr(received_at, 1, 10), station_id, coalesce(user_id, 0), count(*), sum(accepted) FROM scan GROUP BY 1, 2, 3;
+INSERT INTO activity_day (day, station_id, user_id, movements)
+    SELECT substr(s.received_at, 1, 10), m.station_id, coalesce(m.user_id, 0), count(*)
+    FROM movement m JOIN scan s ON s.scan_seq = m.scan_seq WHERE true GROUP BY 1, 2, 3
+    ON CONFLICT (day, station_id, user_id) DO UPDATE SET movements = movements + excluded.movements;
+CREATE TRIGGER activity_scan AFTER INSERT ON scan
+BEGIN
+    INSERT INTO activity_day (day, station_id, user_id, scans, accepted)
+        VALUES (substr(NEW.received_at, 1, 10), NEW.station_id, coalesce(NEW.user_id, 0), 1, NEW.accepted)
+        ON CONFLICT (day, station_id, user_id) DO UPDATE SET scans = scans + 1, accepted = accepted + excluded.accepted;
+END;
+CREATE TRIGGER activity_movement AFTER INSERT ON movement
+BEGIN
+    INSERT INTO activity_day (day, station_id, user_id, movements)
+        VALUES ((SELECT substr(received_at, 1, 10) FROM scan WHERE scan_seq = NEW.scan_seq), NEW.station_id, coalesce(NEW.user_id, 0), 1)
+        ON CONFLICT (day, station_id, user_id) DO UPDATE SET movements = movements + 1;
 END;
 "#,
 ];

@@ -1,5 +1,6 @@
 //! Behaviour that keeps chartrack fast at a million charts (issue 18), checked for being right:
-//! the counts kept by the database agree with the rows they count, a location's list pages on
+//! the counts kept by the database (by status, by place, activity by day) agree with the rows
+//! they count, a location's list pages on
 //! with a cursor, and the whole-file integrity check runs in the background instead of before
 //! serving (a damaged file still starts and says so on /healthz).
 
@@ -16,6 +17,11 @@ fn counts_agree(db: &std::path::Path) {
              FROM tally t WHERE t.name LIKE 'status:%'
              UNION ALL SELECT 'scans', (SELECT n FROM tally WHERE name = 'scans'), (SELECT count(*) FROM scan)
              UNION ALL SELECT 'accepted', (SELECT n FROM tally WHERE name = 'scans_accepted'), (SELECT count(*) FROM scan WHERE accepted)
+             UNION ALL SELECT 'activity scans ' || x.station_id, (SELECT sum(scans) FROM activity_day a WHERE a.station_id = x.station_id), count(*)
+                 FROM scan x GROUP BY x.station_id
+             UNION ALL SELECT 'activity accepted ' || x.station_id, (SELECT sum(accepted) FROM activity_day a WHERE a.station_id = x.station_id), sum(x.accepted)
+                 FROM scan x GROUP BY x.station_id
+             UNION ALL SELECT 'activity movements', (SELECT coalesce(sum(movements), 0) FROM activity_day), (SELECT count(*) FROM movement)
              UNION ALL SELECT 'here ' || l.code, n.here,
                  (SELECT count(*) FROM volume_state s WHERE s.location_id = l.location_id AND s.status IN ('on_shelf','at_location'))
                  FROM location l JOIN place_count n ON n.location_id = l.location_id

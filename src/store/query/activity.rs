@@ -93,22 +93,7 @@ pub fn counts(c: &Connection, cutoffs: &[(&str, String)]) -> Result<Counts> {
             _ => {}
         }
     }
-    // For each place a volume can be out at, only its overdue volumes are read: the index of
-    // volumes out by place and since (schema v16), up to that place's kind's cut-off.
-    let mut sql = String::from(
-        "SELECT coalesce(sum((SELECT count(*) FROM volume_state s
-             WHERE s.status IN ('in_transit','at_location')
-               AND (CASE WHEN status = 'in_transit' THEN destination_id ELSE location_id END) = l.location_id
-               AND s.since < CASE l.kind",
-    );
-    for (i, (kind, _)) in cutoffs.iter().enumerate() {
-        sql += &format!(" WHEN '{kind}' THEN ?{}", i + 1);
-    }
-    sql += " ELSE '' END)), 0) FROM location l";
-    let cut: Vec<&str> = cutoffs.iter().map(|(_, t)| t.as_str()).collect();
-    out.overdue = c
-        .prepare_cached(&sql)?
-        .query_row(rusqlite::params_from_iter(cut), |r| r.get(0))?;
+    out.overdue = overdue(c, cutoffs)?;
     out.open_exceptions = c.query_row(
         "SELECT count(*) FROM exception WHERE resolved_at IS NULL",
         [],
@@ -126,6 +111,25 @@ pub fn counts(c: &Connection, cutoffs: &[(&str, String)]) -> Result<Counts> {
         |r| r.get(0),
     )?;
     Ok(out)
+}
+
+/// Volumes out past the loan period of where they are (or are going). For each place a volume
+/// can be out at, only its overdue volumes are read: the index of volumes out by place and
+/// since (schema v16), up to that place's kind's cut-off.
+pub fn overdue(c: &Connection, cutoffs: &[(&str, String)]) -> Result<i64> {
+    let mut sql = String::from(
+        "SELECT coalesce(sum((SELECT count(*) FROM volume_state s
+             WHERE s.status IN ('in_transit','at_location')
+               AND (CASE WHEN status = 'in_transit' THEN coalesce(destination_id, location_id) ELSE location_id END) = l.location_id
+               AND s.since < CASE l.kind",
+    );
+    for (i, (kind, _)) in cutoffs.iter().enumerate() {
+        sql += &format!(" WHEN '{kind}' THEN ?{}", i + 1);
+    }
+    sql += " ELSE '' END)), 0) FROM location l";
+    let cut: Vec<&str> = cutoffs.iter().map(|(_, t)| t.as_str()).collect();
+    Ok(c.prepare_cached(&sql)?
+        .query_row(rusqlite::params_from_iter(cut), |r| r.get(0))?)
 }
 
 /// The answers of the most recent scans, newest first (the live feed's first page).

@@ -11,8 +11,8 @@ use super::{loose, Result};
 use crate::clock::{local_rfc3339, parse_stamp, stamp};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
+use rusqlite::params_from_iter;
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, OptionalExtension};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -326,6 +326,44 @@ fn listing(
     Ok((page, total))
 }
 
+/// Charged out (or only overdue) by holder, one page in the report's own order (holder code,
+/// then since): each place in code order from the index of volumes out by place and since
+/// (schema v16), so the page stops at its limit; the total is the kept count (charged out) or
+/// the overdue count, never a count of every row.
+fn out_by_holder(c: &Audited, only_overdue: bool, p: &Params) -> Result<(Vec<Vec<String>>, usize)> {
+    let sql = format!(
+        "SELECT l.code, l.name, l.kind, v.barcode, p.last_name || ', ' || p.first_name, p.mrn, s.status, s.since,
+                CAST(julianday(?1) - julianday(s.since) AS INTEGER),
+                CASE WHEN s.since < {cut} THEN 'yes' ELSE '' END
+         FROM location l
+         JOIN volume_state s ON (CASE WHEN s.status = 'in_transit' THEN coalesce(s.destination_id, s.location_id) ELSE s.location_id END) = l.location_id
+              AND s.status IN ('in_transit','at_location')
+         JOIN volume v ON v.volume_id = s.volume_id JOIN patient p ON p.patient_id = v.patient_id
+         {only}
+         ORDER BY l.code, s.since LIMIT {limit}",
+        cut = cutoff_case(&p.cutoffs, "l.kind", 2),
+        only = if only_overdue {
+            format!("WHERE s.since < {}", cutoff_case(&p.cutoffs, "l.kind", 2))
+        } else {
+            String::new()
+        },
+        limit = p.limit.unwrap_or(usize::MAX >> 1),
+    );
+    let mut args = vec![Value::Text(stamp(p.now))];
+    args.extend(p.cutoffs.iter().map(|(_, t)| Value::Text(t.clone())));
+    let page = rows(c, &sql, args)?;
+    let total = if only_overdue {
+        crate::store::query::overdue(c, &p.cutoffs)?
+    } else {
+        c.query_row(
+            "SELECT coalesce(sum(n), 0) FROM tally WHERE name IN ('status:in_transit', 'status:at_location')",
+            [],
+            |r| r.get(0),
+        )?
+    };
+    Ok((page, total as usize))
+}
+
 /// Order and cut rows already in hand (the short summaries): numbers as numbers, the rest as
 /// text; a stable sort, so ties keep the report's own order.
 fn arrange(mut rows: Vec<Vec<String>>, p: &Params) -> (Vec<Vec<String>>, usize) {
@@ -369,6 +407,9 @@ pub fn run(c: &Audited, report: Report, p: &Params) -> Result<Table> {
         .collect();
     let mut chart = None;
     let (rows, total) = match report {
+        Report::ChargedOut | Report::Overdue if p.sort.is_none() && p.limit.is_some() => {
+            out_by_holder(c, report == Report::Overdue, p)?
+        }
         Report::ChargedOut | Report::Overdue => {
             let only_overdue = report == Report::Overdue;
             let sql = format!(
@@ -464,44 +505,23 @@ pub fn run(c: &Audited, report: Report, p: &Params) -> Result<Table> {
             vec![Value::Text(since.clone())],
             p,
         )?,
-        Report::Activity => {
-            // The window's scans from their time index; its movements from the first one's
-            // id on (movements are numbered in commit order, as scans are): no history before
-            // the window is read.
-            let first_scan: i64 = c.query_row(
-                "SELECT coalesce(min(scan_seq), (SELECT coalesce(max(scan_seq), 0) + 1 FROM scan))
-                 FROM scan WHERE received_at >= ?1",
-                [&since],
-                |r| r.get(0),
-            )?;
-            let before: i64 = c
-                .query_row(
-                    "SELECT movement_id FROM movement WHERE scan_seq < ?1 ORDER BY movement_id DESC LIMIT 1",
-                    [first_scan],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .unwrap_or(0);
-            arrange(
-                rows(
-                    c,
-                    "WITH w AS MATERIALIZED (SELECT station_id, user_id, accepted FROM scan WHERE received_at >= ?1),
-                          m AS MATERIALIZED (SELECT station_id, user_id FROM movement WHERE movement_id > ?2 AND scan_seq >= ?3),
-                          ms AS (SELECT station_id, count(*) AS n FROM m GROUP BY station_id),
-                          mu AS (SELECT user_id, count(*) AS n FROM m GROUP BY user_id)
-                     SELECT 'station', w.station_id, count(*), sum(w.accepted), sum(NOT w.accepted),
-                            coalesce((SELECT n FROM ms WHERE ms.station_id = w.station_id), 0)
-                     FROM w GROUP BY w.station_id
-                     UNION ALL
-                     SELECT 'user', coalesce(u.name, '(no user)'), count(*), sum(w.accepted), sum(NOT w.accepted),
-                            coalesce((SELECT n FROM mu WHERE mu.user_id IS w.user_id), 0)
-                     FROM w LEFT JOIN app_user u ON u.user_id = w.user_id GROUP BY w.user_id
-                     ORDER BY 1 DESC, 3 DESC",
-                    vec![Value::Text(since.clone()), Value::Integer(before), Value::Integer(first_scan)],
-                )?,
-                p,
-            )
-        }
+        // Kept by day, station and user as scans and movements are written (schema v18): a
+        // row per day and pair is read, not every scan of the period. The period is whole
+        // (UTC) days, from the day `days` ago.
+        Report::Activity => arrange(
+            rows(
+                c,
+                "SELECT 'station', a.station_id, sum(a.scans), sum(a.accepted), sum(a.scans - a.accepted), sum(a.movements)
+                 FROM activity_day a WHERE a.day >= substr(?1, 1, 10) GROUP BY a.station_id HAVING sum(a.scans) > 0
+                 UNION ALL
+                 SELECT 'user', coalesce(u.name, '(no user)'), sum(a.scans), sum(a.accepted), sum(a.scans - a.accepted), sum(a.movements)
+                 FROM activity_day a LEFT JOIN app_user u ON u.user_id = a.user_id
+                 WHERE a.day >= substr(?1, 1, 10) GROUP BY a.user_id HAVING sum(a.scans) > 0
+                 ORDER BY 1 DESC, 3 DESC",
+                vec![Value::Text(since.clone())],
+            )?,
+            p,
+        ),
     };
     let columns = report.columns().to_vec();
     Ok(Table {

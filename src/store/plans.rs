@@ -187,3 +187,41 @@ mod tests {
         assert_eq!(full_scans(&c, &sql).unwrap().len(), 1);
     }
 }
+
+#[cfg(test)]
+mod out_plan {
+    use rusqlite::Connection;
+
+    /// The index of volumes out by place is an index on an expression: SQLite seeks it only
+    /// with the place bound as a value (joined to `location` it read the status index of every
+    /// volume out instead, once per place). The statements that read it say so.
+    #[test]
+    fn volumes_out_are_read_place_by_place_from_their_index() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut c).unwrap();
+        for sql in [
+            crate::store::query::OVERDUE_AT,
+            crate::store::reports::OUT_AT,
+            crate::store::reports::OVERDUE_AT_PAGE,
+        ] {
+            let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let unbound = vec![rusqlite::types::Null; st.parameter_count()];
+            let plan: Vec<String> = st
+                .query_map(rusqlite::params_from_iter(unbound), |r| {
+                    r.get::<_, String>(3)
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(
+                plan.iter()
+                    .any(|p| p.starts_with("SEARCH s USING INDEX volume_state_out (<expr>=?")),
+                "{sql}\n{plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|p| p.contains("TEMP B-TREE")),
+                "{sql}\n{plan:?}"
+            );
+        }
+    }
+}

@@ -113,23 +113,29 @@ pub fn counts(c: &Connection, cutoffs: &[(&str, String)]) -> Result<Counts> {
     Ok(out)
 }
 
-/// Volumes out past the loan period of where they are (or are going). For each place a volume
-/// can be out at, only its overdue volumes are read: the index of volumes out by place and
-/// since (schema v16), up to that place's kind's cut-off.
+/// Volumes out at or on their way to one place (`?1`) since before `?2`: a range of the index
+/// of volumes out by place and since (schema v16), which SQLite seeks only with the place bound
+/// as a value.
+pub const OVERDUE_AT: &str = "SELECT count(*) FROM volume_state s INDEXED BY volume_state_out
+     WHERE s.status IN ('in_transit','at_location')
+       AND (CASE WHEN s.status = 'in_transit' THEN coalesce(s.destination_id, s.location_id) ELSE s.location_id END) = ?1
+       AND s.since < ?2";
+
+/// Volumes out past the loan period of where they are (or are going): place by place, only
+/// each place's overdue volumes are read ([`OVERDUE_AT`]).
 pub fn overdue(c: &Connection, cutoffs: &[(&str, String)]) -> Result<i64> {
-    let mut sql = String::from(
-        "SELECT coalesce(sum((SELECT count(*) FROM volume_state s
-             WHERE s.status IN ('in_transit','at_location')
-               AND (CASE WHEN status = 'in_transit' THEN coalesce(destination_id, location_id) ELSE location_id END) = l.location_id
-               AND s.since < CASE l.kind",
-    );
-    for (i, (kind, _)) in cutoffs.iter().enumerate() {
-        sql += &format!(" WHEN '{kind}' THEN ?{}", i + 1);
+    let places: Vec<(i64, String)> = c
+        .prepare_cached("SELECT location_id, kind FROM location")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut n = 0;
+    let mut st = c.prepare_cached(OVERDUE_AT)?;
+    for (id, kind) in places {
+        if let Some((_, cut)) = cutoffs.iter().find(|(k, _)| *k == kind) {
+            n += st.query_row(params![id, cut], |r| r.get::<_, i64>(0))?;
+        }
     }
-    sql += " ELSE '' END)), 0) FROM location l";
-    let cut: Vec<&str> = cutoffs.iter().map(|(_, t)| t.as_str()).collect();
-    Ok(c.prepare_cached(&sql)?
-        .query_row(rusqlite::params_from_iter(cut), |r| r.get(0))?)
+    Ok(n)
 }
 
 /// The answers of the most recent scans, newest first (the live feed's first page).

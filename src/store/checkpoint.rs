@@ -56,6 +56,10 @@ pub const WAIT: Duration = Duration::from_millis(50);
 /// How long the writer, below [`HOLD_PAGES`], tries again while the checkpoint thread's own
 /// round holds the checkpoint lock; it never waits for readers there.
 pub const WRITER_TRY: Duration = Duration::from_millis(5);
+/// After a wait of [`HOLD`] that a reader outlived, the writer does not wait again for this
+/// long (measured at a million charts: the background integrity check reads for minutes, and
+/// every batch then waited 250 ms).
+pub const HOLD_OFF: Duration = Duration::from_secs(30);
 /// While the log is past [`HOLD_PAGES`], the next round comes this soon.
 pub const SOON: Duration = Duration::from_millis(10);
 /// The writer's usual busy timeout, restored after its truncating checkpoint.
@@ -104,6 +108,10 @@ pub struct Request {
     tight_until: Mutex<Option<std::time::Instant>>,
     /// The writer's truncating checkpoints failing in a row (told once).
     failing: Mutex<super::streak::Streak>,
+    /// Until when the writer does not wait for readers again: a wait of [`HOLD`] outlived by a
+    /// reader (a long read: the background integrity check, a backup) would otherwise stall
+    /// every batch for as long as that reader reads.
+    no_hold_until: Mutex<Option<std::time::Instant>>,
 }
 
 impl Default for Request {
@@ -120,6 +128,7 @@ impl Request {
             asked: AtomicU8::new(0),
             tight_until: Mutex::new(None),
             failing: Mutex::default(),
+            no_hold_until: Mutex::new(None),
         }
     }
 
@@ -160,9 +169,11 @@ impl Request {
         // The writer looks at the log file itself too: it grows faster than the checkpoint
         // thread's rounds come when scans pour in.
         let long = wal_len(conn) >= self.limits.hold_pages as u64 * 4096;
+        let holding_off = lock(&self.no_hold_until).is_some_and(|t| std::time::Instant::now() < t);
+        let hold = long && !holding_off;
         let wait = match asked {
-            _ if long => HOLD,
-            0 => return,
+            _ if hold => HOLD,
+            0 if !hold => return,
             _ => Duration::ZERO,
         };
         // A checkpoint running on the other thread makes this one give up at once (-1, -1):
@@ -182,10 +193,17 @@ impl Request {
         }
         match r {
             // Done, or a reader held on: asked again.
-            Ok(_) => {
+            Ok((busy_reader, _, _)) => {
                 lock(&self.failing).succeeded();
+                if hold && busy_reader != 0 {
+                    *lock(&self.no_hold_until) = Some(std::time::Instant::now() + HOLD_OFF);
+                }
             }
-            Err(e) if busy(&e) => {}
+            Err(e) if busy(&e) => {
+                if hold {
+                    *lock(&self.no_hold_until) = Some(std::time::Instant::now() + HOLD_OFF);
+                }
+            }
             // A full disk is told by the writes that fail; not again here.
             Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
                 tracing::debug!(error = %e, "truncating checkpoint failed: the disk is full")

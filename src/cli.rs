@@ -3,7 +3,6 @@
 
 use crate::config::Config;
 use crate::domain::{Barcode, Role};
-use crate::server::{self, Application};
 use crate::store::{self, admin, Store};
 use clap::{Parser, Subcommand};
 use std::io::Read;
@@ -11,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod audit;
+mod daemons;
 mod generate;
 mod labels;
 mod restore;
@@ -330,7 +330,7 @@ fn open(config: Option<&PathBuf>) -> anyhow::Result<(Config, Store)> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { config, demo } => serve(config, demo),
+        Command::Serve { config, demo } => daemons::serve(config, demo),
         Command::User {
             command: UserCommand::Add { name, role, badge },
             config,
@@ -388,7 +388,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("{}", result?);
             Ok(())
         }
-        Command::Agent(a) => agent(a),
+        Command::Agent(a) => daemons::agent(a),
         Command::Label { what, config } => {
             let (config, store) = open(config.as_ref())?;
             let r = labels::label(what, &config, &store);
@@ -515,95 +515,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn agent(a: AgentArgs) -> anyhow::Result<()> {
-    let keys = crate::stations::SerialKeys {
-        port: a.port,
-        usb: a.usb,
-        profile: a.profile,
-        baud: a.baud,
-        ..Default::default()
-    };
-    let station = crate::stations::SerialStation::resolve(
-        "agent",
-        &keys,
-        &crate::stations::profiles::built_in()?,
-    )?
-    .ok_or_else(|| anyhow::anyhow!("give --port or --usb"))?;
-    let opts = crate::agent::AgentOptions {
-        server: a.server,
-        token: crate::domain::Secret::new(a.token),
-        station,
-        queue: a.queue,
-        answer_wait: std::time::Duration::from_millis(a.answer_wait_ms),
-        ca_file: a.ca_file,
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(crate::agent::run(opts, server::shutdown_signal()))
-}
-
-fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<()> {
-    let mut config = Config::load(config_path.as_deref())?;
-    if demo && config.database == Config::default().database {
-        config.database = PathBuf::from("chartrack-demo.db");
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let options = store::Options::from_config(&config);
-        let mut app = Application::build(&config, options).await?;
-        let store = app.store().clone();
-        let s = store.clone();
-        if let Some(password) =
-            tokio::task::spawn_blocking(move || server::bootstrap_admin(&s)).await??
-        {
-            println!("First start: user 'admin' created with one-time password: {password}");
-            match &config_path {
-                // The demo's database is not the configured default: say how to reach it.
-                _ if demo => println!(
-                    "Create an API token with: printf 'database = \"{}\"\\n' > demo.toml; chartrack token create --user admin --config demo.toml",
-                    config.database.display()
-                ),
-                Some(c) => println!(
-                    "Create an API token with: chartrack token create --user admin --config {}",
-                    c.display()
-                ),
-                None => println!("Create an API token with: chartrack token create --user admin"),
-            }
-        }
-        if demo {
-            let s = store.clone();
-            if let Some(pw) =
-                tokio::task::spawn_blocking(move || crate::demo::seed(&s, 3000)).await??
-            {
-                println!(
-                    "Demo hospital seeded: users clerk1, nurse1, supervisor1 with password {pw}"
-                );
-            }
-            let (scanner, station) = crate::demo::serial_scanner()?;
-            app.add_serial_station(station);
-            tokio::spawn(crate::demo::simulate(
-                store.clone(),
-                std::time::Duration::from_millis(1500),
-                Some(scanner),
-            ));
-        }
-        println!(
-            "chartrack listening on {}://{} (database {}; times in {})",
-            app.scheme(),
-            app.local_addr(),
-            config.database.display(),
-            config.timezone.name()
-        );
-        if let Some(hl7) = app.hl7_addr() {
-            println!("HL7 (MLLP) feeds taken on {hl7}");
-        }
-        app.run_until(server::shutdown_signal()).await
-    })
 }
 
 #[cfg(test)]

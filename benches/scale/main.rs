@@ -132,7 +132,9 @@ impl std::fmt::Display for Stats {
     }
 }
 
+mod disk;
 mod probes;
+use disk::*;
 use probes::*;
 
 fn page_row(name: &str, path: &str, idle: &Stats, loaded: &Stats) -> (String, bool) {

@@ -2,9 +2,12 @@
 //! renders them all and one writer exports them as CSV.
 
 mod charts;
+mod out;
 
 use charts::{misfiles_by_section, quantiles, turnaround_by_day};
 pub use charts::{Bar, Chart};
+use out::out_by_holder;
+pub use out::{OUT_AT, OVERDUE_AT_PAGE};
 
 use super::audit::Audited;
 use super::{loose, Result};
@@ -324,99 +327,6 @@ fn listing(
         n as usize
     };
     Ok((page, total))
-}
-
-/// One place's volumes out (at it or on their way to it), oldest first: `?1` the place, `?2`
-/// now, `?3` how many. From the index of volumes out by place and since (schema v16), which
-/// SQLite seeks only with the place bound as a value.
-pub const OUT_AT: &str = "SELECT v.barcode, p.last_name || ', ' || p.first_name, p.mrn, s.status, s.since,
-        CAST(julianday(?2) - julianday(s.since) AS INTEGER)
-     FROM volume_state s INDEXED BY volume_state_out
-     JOIN volume v ON v.volume_id = s.volume_id JOIN patient p ON p.patient_id = v.patient_id
-     WHERE s.status IN ('in_transit','at_location')
-       AND (CASE WHEN s.status = 'in_transit' THEN coalesce(s.destination_id, s.location_id) ELSE s.location_id END) = ?1
-     ORDER BY s.since LIMIT ?3";
-/// The same, only those out since before `?4` (overdue there).
-pub const OVERDUE_AT_PAGE: &str = "SELECT v.barcode, p.last_name || ', ' || p.first_name, p.mrn, s.status, s.since,
-        CAST(julianday(?2) - julianday(s.since) AS INTEGER)
-     FROM volume_state s INDEXED BY volume_state_out
-     JOIN volume v ON v.volume_id = s.volume_id JOIN patient p ON p.patient_id = v.patient_id
-     WHERE s.status IN ('in_transit','at_location')
-       AND (CASE WHEN s.status = 'in_transit' THEN coalesce(s.destination_id, s.location_id) ELSE s.location_id END) = ?1
-       AND s.since < ?4
-     ORDER BY s.since LIMIT ?3";
-
-/// Charged out (or only overdue) by holder, one page in the report's own order (holder code,
-/// then since): place by place in code order ([`OUT_AT`]), so the page stops at its limit; the
-/// total is the kept count (charged out) or the overdue count, never a count of every row.
-fn out_by_holder(c: &Audited, only_overdue: bool, p: &Params) -> Result<(Vec<Vec<String>>, usize)> {
-    let limit = p.limit.unwrap_or(usize::MAX >> 1);
-    let now = stamp(p.now);
-    let places: Vec<(i64, String, String, String)> = c
-        .prepare_cached("SELECT location_id, code, name, kind FROM location ORDER BY code")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut page: Vec<Vec<String>> = Vec::new();
-    for (id, code, name, kind) in places {
-        if page.len() >= limit {
-            break;
-        }
-        let cut = p
-            .cutoffs
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, t)| t.clone());
-        let left = (limit - page.len()) as i64;
-        let found: Vec<(String, String, String, String, String, i64)> = match (&cut, only_overdue) {
-            (None, true) => continue,
-            (Some(cut), true) => c
-                .prepare_cached(OVERDUE_AT_PAGE)?
-                .query_map(rusqlite::params![id, now, left, cut], out_row)?
-                .collect::<rusqlite::Result<_>>()?,
-            (_, false) => c
-                .prepare_cached(OUT_AT)?
-                .query_map(rusqlite::params![id, now, left], out_row)?
-                .collect::<rusqlite::Result<_>>()?,
-        };
-        for (barcode, patient, mrn, status, since, days) in found {
-            let overdue = cut.as_ref().is_some_and(|c| since < *c);
-            page.push(vec![
-                code.clone(),
-                name.clone(),
-                kind.clone(),
-                barcode,
-                patient,
-                mrn,
-                status,
-                since,
-                days.to_string(),
-                if overdue { "yes" } else { "" }.to_owned(),
-            ]);
-        }
-    }
-    let total = if only_overdue {
-        crate::store::query::overdue(c, &p.cutoffs)?
-    } else {
-        c.query_row(
-            "SELECT coalesce(sum(n), 0) FROM tally WHERE name IN ('status:in_transit', 'status:at_location')",
-            [],
-            |r| r.get(0),
-        )?
-    };
-    Ok((page, total as usize))
-}
-
-type OutRow = (String, String, String, String, String, i64);
-
-fn out_row(r: &rusqlite::Row) -> rusqlite::Result<OutRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
 }
 
 /// Order and cut rows already in hand (the short summaries): numbers as numbers, the rest as

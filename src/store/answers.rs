@@ -2,7 +2,7 @@
 //! batches through the writer, at start and then hourly: the scans, their movements and the
 //! access log stay for good; the answer's words were only for a resend.
 
-use super::{scan, Arc, Result, Store};
+use super::{scan, Result, Store};
 
 /// Answers dropped per write: a batch of scans queued behind it waits milliseconds, not seconds.
 const BATCH: u32 = 2_000;
@@ -25,28 +25,15 @@ impl Store {
     /// [`Store::prune_answers_blocking`] now and then every `every`, on its own thread; ends
     /// with the store.
     pub fn watch_answers(&self, every: std::time::Duration) {
-        let weak = Arc::downgrade(&self.inner);
-        let spawned = std::thread::Builder::new()
-            .name("chartrack-answers".into())
-            .spawn(move || loop {
-                let Some(inner) = weak.upgrade() else { return };
-                let store = Store { inner };
-                match store.prune_answers_blocking() {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(answers = n, "answers of scans older than a resend could be dropped"),
-                    Err(e) => tracing::warn!(error = %e, "old scan answers could not be dropped; tried again in an hour"),
-                }
-                drop(store);
-                let until = std::time::Instant::now() + every;
-                while std::time::Instant::now() < until {
-                    std::thread::sleep(std::time::Duration::from_millis(500));
-                    if weak.strong_count() == 0 {
-                        return;
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "the background pruning of old scan answers could not start");
-        }
+        self.repeat(
+            "chartrack-answers",
+            "the background pruning of old scan answers",
+            every,
+            |store| match store.prune_answers_blocking() {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(answers = n, "answers of scans older than a resend could be dropped"),
+                Err(e) => tracing::warn!(error = %e, "old scan answers could not be dropped; tried again in an hour"),
+            },
+        );
     }
 }

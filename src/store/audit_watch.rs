@@ -3,7 +3,7 @@
 //! alarm (an error in the log, `/healthz`, `/metrics`) without anyone opening the access-log
 //! page, and without holding up the start (at a million charts the file is gigabytes).
 
-use super::{audit, Arc, Store};
+use super::{audit, Store};
 
 /// What the background check found, and when it finished.
 #[derive(Debug, Clone)]
@@ -53,12 +53,11 @@ impl Store {
     /// start, then daily), so a broken chain raises an alarm (an error in the log, `/healthz`,
     /// `/metrics`) without anyone opening the access-log page. Ends with the store.
     pub fn watch_audit(&self, every: std::time::Duration) {
-        let weak = Arc::downgrade(&self.inner);
-        let spawned = std::thread::Builder::new()
-            .name("chartrack-audit".into())
-            .spawn(move || loop {
-                let Some(inner) = weak.upgrade() else { return };
-                let store = Store { inner };
+        self.repeat(
+            "chartrack-audit",
+            "the background access-log check",
+            every,
+            |store| {
                 let started = std::time::Instant::now();
                 let quick = store.read_blocking(|c| {
                     Ok(c.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0))?)
@@ -101,18 +100,7 @@ impl Store {
                 } else if state == 1 {
                     tracing::info!(checked = %told, seconds = started.elapsed().as_secs(), "the access log's chain is intact");
                 }
-                drop(store);
-                // Sleep in short steps so the thread ends soon after the store.
-                let until = std::time::Instant::now() + every;
-                while std::time::Instant::now() < until {
-                    std::thread::sleep(std::time::Duration::from_millis(500));
-                    if weak.strong_count() == 0 {
-                        return;
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "the background access-log check could not start");
-        }
+            },
+        );
     }
 }

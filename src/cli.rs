@@ -66,8 +66,9 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
-    /// Recompute every volume's current state from its movements: exit 0 when each agrees
-    /// with the stored state, non-zero naming every volume that differs.
+    /// SQLite's quick check of the whole file, then every volume's current state recomputed from
+    /// its movements: exit 0 when the file passes and each volume agrees with the stored state,
+    /// non-zero naming the damage or every volume that differs.
     Check {
         #[arg(long)]
         config: Option<PathBuf>,
@@ -480,9 +481,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check { config } => {
             let (_, store) = open(config.as_ref())?;
             let started = std::time::Instant::now();
-            let r = store.check_volumes_blocking();
+            // The whole file first: a damaged B-tree can leave every volume looking right.
+            let quick = store::integrity::quick_check_whole(store.path());
+            let r = match quick {
+                Ok(None) => store.check_volumes_blocking().map_err(anyhow::Error::from),
+                Ok(Some(problem)) => Err(anyhow::anyhow!(
+                    "the database fails SQLite's quick check: {problem}; restore it from a backup (`chartrack restore`)"
+                )),
+                Err(e) => Err(e),
+            };
             store.shutdown();
             let checked = r?;
+            println!(
+                "the file passes SQLite's quick check ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
             for d in &checked.differences {
                 println!("{d}");
             }

@@ -1,9 +1,9 @@
-//! The database watched in the background: SQLite's quick check of the whole file, then the
+//! The database watched in the background: SQLite's quick check of every table, then the
 //! access log's whole chain, at start and then daily, so damage or a broken chain raises an
 //! alarm (an error in the log, `/healthz`, `/metrics`) without anyone opening the access-log
 //! page, and without holding up the start (at a million charts the file is gigabytes).
 
-use super::{audit, Store};
+use super::{audit, integrity, Store};
 
 /// What the background check found, and when it finished.
 #[derive(Debug, Clone)]
@@ -59,13 +59,24 @@ impl Store {
             every,
             |store| {
                 let started = std::time::Instant::now();
-                let quick = store.read_blocking(|c| {
-                    Ok(c.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0))?)
-                });
-                let (integrity, problem) = match quick {
-                    Ok(ok) if ok == "ok" => (1, None),
-                    Ok(problem) => (2, Some(problem)),
-                    Err(e) => (2, Some(e.to_string())),
+                let alive = || store.health().writer;
+                let (integrity, problem) = match integrity::quick_check(store.path(), &alive) {
+                    Ok(found) => {
+                        if found.problem.is_none() {
+                            tracing::info!(
+                                seconds = started.elapsed().as_secs(),
+                                tables = found.tables,
+                                stepped_aside = found.stepped_aside,
+                                "the database passes SQLite's quick check"
+                            );
+                        }
+                        (if found.problem.is_some() { 2 } else { 1 }, found.problem)
+                    }
+                    Err(e) if !alive() => {
+                        tracing::debug!(error = %e, "the quick check ended with the store");
+                        return;
+                    }
+                    Err(e) => (2, Some(format!("{e:#}"))),
                 };
                 let before = store
                     .inner
@@ -75,8 +86,6 @@ impl Store {
                     if before != 2 {
                         tracing::error!(path = %store.path().display(), %problem, "the database fails SQLite's quick check: stop chartrack, run `chartrack check`, and restore from a backup (`chartrack restore`)");
                     }
-                } else {
-                    tracing::info!(seconds = started.elapsed().as_secs(), "the database passes SQLite's quick check");
                 }
                 let finding = match store.verify_audit_blocking() {
                     Ok(Ok(v)) => Ok(v),

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod displays;
 pub mod history;
 pub mod hl7;
+pub mod integrity;
 pub mod labels;
 pub mod loose;
 pub mod missing;
@@ -305,8 +306,8 @@ impl Store {
             log.attach(&mut conn)?;
         }
         // No whole-file check here: at a million charts `quick_check` reads gigabytes (9 s
-        // before serving). It runs in the background instead (`watch_audit`: /healthz
-        // `integrity`), and in full in `chartrack check`.
+        // before serving). It runs in the background instead, table by table (`watch_audit`,
+        // `integrity`: /healthz `integrity`), and whole in `chartrack check`.
         schema::migrate(&mut conn).map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
         writer_pragmas(&conn)?;
         let next_entry = anchor::head(&conn)?.map_or(1, |(n, _)| n + 1);

@@ -648,3 +648,46 @@ fn patient_data_files_are_readable_by_chartracks_user_only() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(mode(&db), 0o600);
 }
+
+/// `chartrack check` reads the whole file: damage in a B-tree the volumes' check never reads
+/// (here the patient-name index) fails it, naming the quick check. (Before, with the quick check
+/// moved out of the start into the background, `check` said every volume agreed and exited 0.)
+#[test]
+fn check_fails_a_damaged_file_even_when_every_volume_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = chartrack(
+        dir.path(),
+        &["user", "add", "ann", "--role", "clerk"],
+        Some("a long enough secret\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let db = dir.path().join("t.db");
+    let out = chartrack(dir.path(), &["check"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("passes SQLite's quick check"));
+    let (root, page_size): (i64, i64) = {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        (
+            c.query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'patient_name'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap(),
+            c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap(),
+        )
+    };
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+        f.seek(SeekFrom::Start(((root - 1) * page_size) as u64))
+            .unwrap();
+        f.write_all(&[0x55; 16]).unwrap();
+    }
+    let out = chartrack(dir.path(), &["check"], None);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(err.contains("fails SQLite's quick check"), "{err}");
+    assert!(err.contains("chartrack restore"), "{err}");
+}

@@ -17,11 +17,15 @@ fn counts_agree(db: &std::path::Path) {
              FROM tally t WHERE t.name LIKE 'status:%'
              UNION ALL SELECT 'scans', (SELECT n FROM tally WHERE name = 'scans'), (SELECT count(*) FROM scan)
              UNION ALL SELECT 'accepted', (SELECT n FROM tally WHERE name = 'scans_accepted'), (SELECT count(*) FROM scan WHERE accepted)
-             UNION ALL SELECT 'activity scans ' || x.station_id, (SELECT sum(scans) FROM activity_day a WHERE a.station_id = x.station_id), count(*)
+             UNION ALL SELECT 'activity scans ' || x.station_id, (SELECT sum(scans) FROM activity_station a WHERE a.station_id = x.station_id), count(*)
                  FROM scan x GROUP BY x.station_id
-             UNION ALL SELECT 'activity accepted ' || x.station_id, (SELECT sum(accepted) FROM activity_day a WHERE a.station_id = x.station_id), sum(x.accepted)
+             UNION ALL SELECT 'activity accepted ' || x.station_id, (SELECT sum(accepted) FROM activity_station a WHERE a.station_id = x.station_id), sum(x.accepted)
                  FROM scan x GROUP BY x.station_id
-             UNION ALL SELECT 'activity movements', (SELECT coalesce(sum(movements), 0) FROM activity_day), (SELECT count(*) FROM movement)
+             UNION ALL SELECT 'activity scans of ' || coalesce(x.user_id, 0), (SELECT sum(scans) FROM activity_user a WHERE a.user_id = coalesce(x.user_id, 0)), count(*)
+                 FROM scan x GROUP BY coalesce(x.user_id, 0)
+             UNION ALL SELECT 'activity movements of ' || coalesce(x.user_id, 0), (SELECT sum(movements) FROM activity_user a WHERE a.user_id = coalesce(x.user_id, 0)), count(*)
+                 FROM movement x GROUP BY coalesce(x.user_id, 0)
+             UNION ALL SELECT 'activity movements', (SELECT coalesce(sum(movements), 0) FROM activity_station), (SELECT count(*) FROM movement)
              UNION ALL SELECT 'here ' || l.code, n.here,
                  (SELECT count(*) FROM volume_state s WHERE s.location_id = l.location_id AND s.status IN ('on_shelf','at_location'))
                  FROM location l JOIN place_count n ON n.location_id = l.location_id

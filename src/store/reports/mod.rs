@@ -470,17 +470,17 @@ pub fn run(c: &Audited, report: Report, p: &Params) -> Result<Table> {
             vec![Value::Text(since.clone())],
             p,
         )?,
-        // Kept by day, station and user as scans and movements are written (schema v18): a
-        // row per day and pair is read, not every scan of the period. The period is whole
-        // (UTC) days, from the day `days` ago.
+        // Kept by day and station, and by day and user, as scans and movements are written
+        // (schema v20): a row per station-day and user-day is read, not every scan of the
+        // period. The period is whole (UTC) days, from the day `days` ago.
         Report::Activity => arrange(
             rows(
                 c,
                 "SELECT 'station', a.station_id, sum(a.scans), sum(a.accepted), sum(a.scans - a.accepted), sum(a.movements)
-                 FROM activity_day a WHERE a.day >= substr(?1, 1, 10) GROUP BY a.station_id HAVING sum(a.scans) > 0
+                 FROM activity_station a WHERE a.day >= substr(?1, 1, 10) GROUP BY a.station_id HAVING sum(a.scans) > 0
                  UNION ALL
                  SELECT 'user', coalesce(u.name, '(no user)'), sum(a.scans), sum(a.accepted), sum(a.scans - a.accepted), sum(a.movements)
-                 FROM activity_day a LEFT JOIN app_user u ON u.user_id = a.user_id
+                 FROM activity_user a LEFT JOIN app_user u ON u.user_id = a.user_id
                  WHERE a.day >= substr(?1, 1, 10) GROUP BY a.user_id HAVING sum(a.scans) > 0
                  ORDER BY 1 DESC, 3 DESC",
                 vec![Value::Text(since.clone())],

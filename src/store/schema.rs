@@ -640,7 +640,8 @@ BEGIN
 END;
 "#,
     r#"
--- v20: activity kept by day and station, and by day and user, apart: the activity report reads
+-- v20: activity kept by day and station, and by day and user, apart, and the patient-name index
+-- in the order a search shows. The activity report reads
 -- a row per station-day and per user-day (about 6,000 for 30 days of 100 stations and 100 users),
 -- where a row per day, station and user was 86,000 and two sorts (66 ms at a million charts).
 CREATE TABLE activity_station (
@@ -666,6 +667,11 @@ INSERT INTO activity_user (day, user_id, scans, accepted, movements)
 DROP TRIGGER activity_scan;
 DROP TRIGGER activity_movement;
 DROP TABLE activity_day;
+-- A search by a common surname (30,000 charts of one name at a million) is shown in name, then
+-- MRN order: with the MRN in the index only one patient's volumes are sorted, not every patient
+-- of the first first name (1,245 rows read and sorted for 50 shown; 9 ms, now under 1 ms).
+DROP INDEX patient_name;
+CREATE INDEX patient_name ON patient(last_name COLLATE NOCASE, first_name COLLATE NOCASE, mrn);
 CREATE TRIGGER activity_scan AFTER INSERT ON scan
 BEGIN
     INSERT INTO activity_station (day, station_id, scans, accepted)

@@ -451,3 +451,31 @@ pub(crate) fn endpoints(busy: &str, request: i64) -> Vec<(String, String)> {
     }
     e
 }
+
+/// Poll `/healthz` until the start's background quick check has ended (`integrity` is no longer
+/// "checking"); how long that took from now, or `None` past `cap`.
+pub(crate) async fn integrity_settled(c: &Client, cap: Duration) -> Option<(Duration, String)> {
+    let t = Instant::now();
+    loop {
+        if let Ok(r) = c.http.get(format!("{}/healthz", c.base)).send().await {
+            if let Ok(body) = r.json::<serde_json::Value>().await {
+                match body["integrity"].as_str() {
+                    Some("checking") | None => {}
+                    Some(found) => return Some((t.elapsed(), found.to_owned())),
+                }
+            }
+        }
+        if t.elapsed() > cap {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// How many times the check stepped aside for the log, from the server's log line.
+pub(crate) fn stepped_aside(log: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let line = text.lines().rev().find(|l| l.contains("stepped_aside="))?;
+    let rest = &line[line.find("stepped_aside=")? + "stepped_aside=".len()..];
+    rest.split(|ch: char| !ch.is_ascii_digit()).next()?.parse().ok()
+}

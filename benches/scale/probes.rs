@@ -477,5 +477,8 @@ pub(crate) fn stepped_aside(log: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(log).ok()?;
     let line = text.lines().rev().find(|l| l.contains("stepped_aside="))?;
     let rest = &line[line.find("stepped_aside=")? + "stepped_aside=".len()..];
-    rest.split(|ch: char| !ch.is_ascii_digit()).next()?.parse().ok()
+    rest.split(|ch: char| !ch.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }

@@ -131,10 +131,11 @@ pub fn check_copy(copy: &Path, audit_paths: &AuditPaths) -> anyhow::Result<Check
             volumes.volumes
         );
     }
-    let (scans, newest_scan): (i64, Option<String>) =
-        c.query_row("SELECT count(*), max(received_at) FROM scan", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+    let (scans, newest_scan): (i64, Option<String>) = c.query_row(
+        "SELECT count(*), (SELECT received_at FROM scan ORDER BY scan_seq DESC LIMIT 1) FROM scan",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     // Leave a single file: the copy's log copied in and gone.
     c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(Checked {

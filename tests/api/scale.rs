@@ -261,6 +261,8 @@ async fn a_resend_after_the_answer_is_dropped_is_still_the_same_scan() {
         .unwrap()
         .unwrap();
     assert_eq!(n, 0);
+    // A scan on day 30: still within its month when the first two pass theirs.
+    app.scan("fr-out", &h.loc["4W"]).await;
     app.clock.advance(chrono::Duration::days(2));
     let store = app.store.clone();
     let n = tokio::task::spawn_blocking(move || store.prune_answers_blocking())
@@ -268,6 +270,11 @@ async fn a_resend_after_the_answer_is_dropped_is_still_the_same_scan() {
         .unwrap()
         .unwrap();
     assert_eq!(n, 2, "the location scan's answer and the volume's");
+    let kept: i64 = rusqlite::Connection::open(&app.db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM scan_answer", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, 1, "day 30's answer is kept");
 
     let (s, late) = app.post("/api/v1/scans", &app.admin, &body).await;
     assert_eq!(s, 200, "{late}");

@@ -316,8 +316,12 @@ fn init_tracing() {
     // A log line that cannot be written (standard error a file on a full disk or past a
     // file-size limit) is dropped: the subscriber's own report of it would go to the same
     // standard error, fail, and abort the server in the middle of a write.
+    // Colour only on a terminal: a log file or a service manager's pipe gets plain text that a
+    // log reader or grep can use.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .log_internal_errors(false)
         .try_init();

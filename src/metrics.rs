@@ -224,6 +224,16 @@ impl Metrics {
                     "Writes that panicked (a bug); each was rolled back and its caller told",
                     w.panicked_jobs.load(Relaxed),
                 ),
+                (
+                    "writer_slow_commits",
+                    "Write transactions that took over 100 ms from their first statement to the end of their commit",
+                    w.slow_commits.load(Relaxed),
+                ),
+                (
+                    "writer_slow_log_cuts",
+                    "Cuts of the write-ahead log between two batches that held the writer over 100 ms",
+                    w.slow_log_cuts.load(Relaxed),
+                ),
             ],
         };
         let mut scrape = Registry::with_prefix("chartrack");
@@ -244,7 +254,7 @@ struct StoreSnapshot {
     stations: Vec<(String, i64)>,
     recorded: [(&'static str, i64); 2],
     open_exceptions: i64,
-    writer: [(&'static str, &'static str, u64); 4],
+    writer: [(&'static str, &'static str, u64); 6],
     /// The anchor, the integrity check and the chain check.
     checks: [(&'static str, &'static str, i64); 4],
 }

@@ -482,3 +482,27 @@ pub(crate) fn stepped_aside(log: &Path) -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// The writer's stalls so far, from /metrics: transactions and cuts of the log over 100 ms.
+pub(crate) async fn writer_stalls(c: &Client) -> (u64, u64) {
+    let text = match c
+        .http
+        .get(format!("{}/metrics", c.base))
+        .bearer_auth(&c.token)
+        .send()
+        .await
+    {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as u64)
+    };
+    (
+        value("chartrack_writer_slow_commits_total "),
+        value("chartrack_writer_slow_log_cuts_total "),
+    )
+}

@@ -691,3 +691,41 @@ fn check_fails_a_damaged_file_even_when_every_volume_agrees() {
     assert!(err.contains("fails SQLite's quick check"), "{err}");
     assert!(err.contains("chartrack restore"), "{err}");
 }
+
+/// The server's log to a file or a pipe (a service manager, `2> chartrack.log`) is plain text
+/// a log reader or grep can use: no terminal colour codes around the fields. (Before, every
+/// field came wrapped in escape codes, and `grep stepped_aside=` found nothing.)
+#[test]
+fn the_log_to_a_file_has_no_terminal_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("chartrack.toml"),
+        format!(
+            "listen = \"127.0.0.1:0\"\ndatabase = {:?}\n",
+            dir.path().join("t.db")
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("server.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chartrack"))
+        .args(["serve", "--config"])
+        .arg(dir.path().join("chartrack.toml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("quick check") || started.elapsed() > std::time::Duration::from_secs(30) {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(text.contains("passes SQLite's quick check"), "{text}");
+    assert!(text.contains(" stepped_aside=0"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+}

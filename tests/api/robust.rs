@@ -196,3 +196,35 @@ async fn report_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas() {
     // Numbers stay numbers.
     assert_eq!(cells(&charged, &volume, "days out"), "0", "{charged}");
 }
+
+/// A write transaction that holds the writer over 100 ms (a stall behind which scans wait) is
+/// counted in /metrics and logged, so a stall can be traced to the writer or ruled out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_holds_the_writer_over_100_ms_is_counted() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    let before = app.metrics().await;
+    assert!(
+        before.contains("chartrack_writer_slow_commits_total 0"),
+        "{before}"
+    );
+    app.store
+        .write(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            Ok(())
+        })
+        .await
+        .unwrap();
+    app.scan("fr-out", &h.loc["4W"]).await;
+    let answer = app.scan("fr-out", &h.volumes[0]).await;
+    assert_eq!(answer["accepted"], true, "{answer}");
+    let after = app.metrics().await;
+    assert!(
+        after.contains("chartrack_writer_slow_commits_total 1"),
+        "{after}"
+    );
+    assert!(
+        after.contains("chartrack_writer_slow_log_cuts_total"),
+        "{after}"
+    );
+}

@@ -330,6 +330,7 @@ impl Checkpointer {
 
 #[cfg(test)]
 mod tests {
+    use super::{Limits, Request, HOLD};
     use crate::domain::{LocationCode, LocationKind};
     use crate::store::admin::{create_location, NewLocation};
     use crate::store::{Options, Store};
@@ -441,5 +442,58 @@ mod tests {
             assert_eq!(wal() == 0, cut, "{replication:?}: log file {} bytes", wal());
             store.shutdown();
         }
+    }
+
+    /// Past the hold mark the writer waits for a reader on an old snapshot once; when the
+    /// reader outlives the wait (a long read: the integrity check, a backup), it does not wait
+    /// again for `HOLD_OFF`, so every batch is not held up for as long as that reader reads.
+    #[test]
+    fn after_a_wait_a_reader_outlived_the_writer_does_not_wait_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let writer = Connection::open(&db).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;
+                 CREATE TABLE t (body TEXT); INSERT INTO t VALUES ('before');",
+            )
+            .unwrap();
+        let reader = Connection::open(&db).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let seen: i64 = reader
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seen, 1);
+        for _ in 0..20 {
+            writer
+                .execute("INSERT INTO t VALUES (?1)", ["x".repeat(4000)])
+                .unwrap();
+        }
+        let request = Request::new(Limits {
+            truncate_pages: 1,
+            hold_pages: 1,
+            truncate_when_copied: true,
+        });
+        let timed = |request: &Request| {
+            let t = std::time::Instant::now();
+            request.serve(&writer, false);
+            t.elapsed()
+        };
+        let first = timed(&request);
+        assert!(
+            first >= HOLD,
+            "the first batch waited for the reader: {first:?}"
+        );
+        let second = timed(&request);
+        assert!(
+            second < HOLD / 5,
+            "the next batch did not wait again: {second:?}"
+        );
+        // The reader gone, the log is cut at the next chance.
+        reader.execute_batch("COMMIT").unwrap();
+        request.ask(false);
+        request.serve(&writer, false);
+        let wal = std::fs::metadata(dir.path().join("t.db-wal")).map_or(0, |m| m.len());
+        assert_eq!(wal, 0);
     }
 }

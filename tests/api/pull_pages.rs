@@ -210,3 +210,83 @@ async fn a_clerk_pages_through_the_pull_list() {
     assert_eq!(rows.len(), 201);
     b.clone().close().await.unwrap();
 }
+
+/// A unit's list since a time (the floor page's "today"): its requests under way, and those
+/// delivered or ended since then, newest first; not older ended ones, nor another unit's.
+/// Active only: the ones under way.
+#[tokio::test]
+async fn a_units_requests_since_a_time_are_those_under_way_and_those_ended_since() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    let ask = |v: usize, to: &str| json!({"barcode": h.volumes[v], "location": to, "priority": "routine"});
+    let cancel = |id: &serde_json::Value| format!("/api/v1/requests/{id}/cancel");
+    // Yesterday: one asked and cancelled.
+    let (_, old) = app
+        .post("/api/v1/requests", &app.admin, &ask(0, "4W"))
+        .await;
+    app.post(
+        &cancel(&old["id"]),
+        &app.admin,
+        &json!({"reason": "entry_mistake"}),
+    )
+    .await;
+    app.clock.advance(chrono::Duration::hours(30));
+    let since = chartrack::clock::stamp(app.clock.now() - chrono::Duration::hours(1));
+    // Today: one delivered (pulled by its slip, received on 4W), one cancelled, one open, and
+    // one for another unit.
+    let (_, delivered) = app
+        .post("/api/v1/requests", &app.admin, &ask(1, "4W"))
+        .await;
+    app.scan("fr-out", delivered["barcode"].as_str().unwrap())
+        .await;
+    app.scan("fr-out", &h.volumes[1]).await;
+    app.scan("w4", &h.volumes[1]).await;
+    let (_, cancelled) = app
+        .post("/api/v1/requests", &app.admin, &ask(0, "4W"))
+        .await;
+    app.post(
+        &cancel(&cancelled["id"]),
+        &app.admin,
+        &json!({"reason": "no_longer_needed"}),
+    )
+    .await;
+    let (_, open) = app
+        .post("/api/v1/requests", &app.admin, &ask(2, "4W"))
+        .await;
+    let (_, elsewhere) = app
+        .post("/api/v1/requests", &app.admin, &ask(0, "CARD"))
+        .await;
+
+    let ids = |list: &serde_json::Value| -> Vec<i64> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    };
+    let (status, today) = app
+        .get(
+            &format!("/api/v1/requests?location=4W&since={since}"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(status, 200, "{today}");
+    let id = |r: &serde_json::Value| r["id"].as_i64().unwrap();
+    assert_eq!(ids(&today), [id(&open), id(&cancelled), id(&delivered)]);
+    assert_eq!(today[2]["status"], "delivered", "{today}");
+    let (_, active) = app
+        .get("/api/v1/requests?location=4W&active=true", &app.admin)
+        .await;
+    assert_eq!(ids(&active), [id(&open)]);
+    let (_, all_active) = app.get("/api/v1/requests?active=true", &app.admin).await;
+    assert_eq!(ids(&all_active), [id(&elsewhere), id(&open)]);
+    let (_, everything) = app.get("/api/v1/requests?location=4W", &app.admin).await;
+    assert_eq!(
+        ids(&everything),
+        [id(&open), id(&cancelled), id(&delivered), id(&old)]
+    );
+    let (_, two) = app
+        .get("/api/v1/requests?location=4W&limit=2", &app.admin)
+        .await;
+    assert_eq!(ids(&two), [id(&open), id(&cancelled)]);
+}

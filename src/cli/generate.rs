@@ -33,7 +33,7 @@ pub(super) fn generate(
     store.shutdown();
     let g = r?;
     println!(
-        "generated {} volumes of {} patients, {} movements in {} scans ({} refused, {} exceptions), {} access-log entries, {} open requests; {} volumes out ({:.1} s)",
+        "generated {} volumes of {} patients, {} movements in {} scans ({} refused, {} exceptions), {} access-log entries, {} open requests and {} past ones; {} volumes out ({:.1} s)",
         g.volumes,
         g.patients,
         g.movements,
@@ -42,6 +42,7 @@ pub(super) fn generate(
         g.exceptions,
         g.access_entries,
         g.requests,
+        g.past_requests,
         g.out,
         started.elapsed().as_secs_f64()
     );

@@ -640,6 +640,37 @@ BEGIN
 END;
 "#,
     r#"
+-- v19: the lists of requests read only what they show, however long the request history.
+-- Requests cancelled or found missing by when they ended, so a floor's "today" (its requests
+-- under way and those delivered or ended since yesterday) reads only that day's requests, as
+-- `request_delivered` does for the delivered ones.
+CREATE INDEX request_ended ON request(ended_at) WHERE ended_at IS NOT NULL;
+-- The volume's terminal-digit filing key (domain::TerminalDigit as text that sorts the same:
+-- primary, secondary, then the leading digits as a number), kept by the database from the
+-- patient's MRN while the request is active, so the pull list is put in order from the request
+-- table and the volumes' states alone, without reading every requested volume's patient.
+ALTER TABLE request ADD COLUMN filing_key TEXT;
+UPDATE request SET filing_key = (SELECT substr('0000' || p.mrn, -2) || substr('0000' || p.mrn, -4, 2) || substr('000000000000000000000000000000000000000000000000' || ltrim(CASE WHEN length(p.mrn) > 4 THEN substr(p.mrn, 1, length(p.mrn) - 4) ELSE '' END, '0'), -48) FROM volume v JOIN patient p ON p.patient_id = v.patient_id
+    WHERE v.volume_id = request.volume_id)
+    WHERE status IN ('open','pulled');
+CREATE TRIGGER request_filing_key AFTER INSERT ON request
+BEGIN
+    UPDATE request SET filing_key = (SELECT substr('0000' || p.mrn, -2) || substr('0000' || p.mrn, -4, 2) || substr('000000000000000000000000000000000000000000000000' || ltrim(CASE WHEN length(p.mrn) > 4 THEN substr(p.mrn, 1, length(p.mrn) - 4) ELSE '' END, '0'), -48) FROM volume v JOIN patient p ON p.patient_id = v.patient_id
+        WHERE v.volume_id = NEW.volume_id)
+        WHERE request_id = NEW.request_id;
+END;
+CREATE TRIGGER request_filing_key_volume AFTER UPDATE OF patient_id ON volume
+BEGIN
+    UPDATE request SET filing_key = (SELECT substr('0000' || p.mrn, -2) || substr('0000' || p.mrn, -4, 2) || substr('000000000000000000000000000000000000000000000000' || ltrim(CASE WHEN length(p.mrn) > 4 THEN substr(p.mrn, 1, length(p.mrn) - 4) ELSE '' END, '0'), -48) FROM patient p WHERE p.patient_id = NEW.patient_id)
+        WHERE volume_id = NEW.volume_id AND status IN ('open','pulled');
+END;
+CREATE TRIGGER request_filing_key_patient AFTER UPDATE OF mrn ON patient
+BEGIN
+    UPDATE request SET filing_key = substr('0000' || NEW.mrn, -2) || substr('0000' || NEW.mrn, -4, 2) || substr('000000000000000000000000000000000000000000000000' || ltrim(CASE WHEN length(NEW.mrn) > 4 THEN substr(NEW.mrn, 1, length(NEW.mrn) - 4) ELSE '' END, '0'), -48)
+        WHERE status IN ('open','pulled') AND volume_id IN (SELECT volume_id FROM volume WHERE patient_id = NEW.patient_id);
+END;
+"#,
+    r#"
 -- v20: activity kept by day and station, and by day and user, apart, and the patient-name index
 -- in the order a search shows. The activity report reads
 -- a row per station-day and per user-day (about 6,000 for 30 days of 100 stations and 100 users),

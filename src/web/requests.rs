@@ -175,20 +175,15 @@ async fn floor_data(
             r.priority != crate::domain::Priority::Stat,
         )
     });
-    let active = flows::list(
-        s,
-        caller,
-        Filter {
-            active: true,
-            ..Filter::default()
-        },
-    )
-    .await?;
-    let asked_of_us = active
-        .into_iter()
-        .filter(|r| {
-            r.status == RequestStatus::Open && r.holder.as_ref().is_some_and(|h| h.code == code)
+    let place = code.to_owned();
+    let asked_of_us = s
+        .store
+        .audited(caller.access("list-requests", code.to_owned()), move |c| {
+            requests::asked_of(c, &place)
         })
+        .await?
+        .into_iter()
+        .map(|r| flows::shown(caller, r))
         .collect();
     Ok((mine, asked_of_us))
 }

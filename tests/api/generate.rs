@@ -76,6 +76,53 @@ async fn a_generated_history_passes_the_checks_serves_and_takes_scans() {
     let verified = ok(&chartrack(d, &["audit", "verify"], ""), "audit verify");
     assert!(verified.contains("access log intact"), "{verified}");
 
+    // Years of closed requests behind today's open ones (about one per 50 movements): most
+    // delivered by the receive their check-out sent (the movements name them), some cancelled,
+    // a few not found; each step after the one before.
+    let past: u64 = said
+        .split(" open requests and ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((200..=700).contains(&past), "{said}");
+    {
+        let c = rusqlite::Connection::open(d.join("chartrack.db")).unwrap();
+        let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+        let delivered = count("SELECT count(*) FROM request WHERE status = 'delivered'");
+        let cancelled = count("SELECT count(*) FROM request WHERE status = 'cancelled'");
+        let not_found = count("SELECT count(*) FROM request WHERE status = 'not_found'");
+        assert!(delivered >= past as i64 * 8 / 10, "{delivered} of {past}");
+        assert!(cancelled > 0 && not_found > 0, "{cancelled} {not_found}");
+        assert!(count("SELECT count(*) FROM request WHERE status = 'open'") >= 3);
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM request WHERE status = 'delivered' AND NOT (
+                    created_at < pulled_at AND pulled_at < delivered_at
+                    AND pulled_by IS NOT NULL AND delivered_station IS NOT NULL)"
+            ),
+            0
+        );
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM request q WHERE status IN ('cancelled','not_found')
+                 AND NOT (ended_at > created_at AND end_reason IS NOT NULL)"
+            ),
+            0
+        );
+        // Pulled by a check-out and delivered by a receive that name the request.
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM request q WHERE status = 'delivered' AND (
+                    SELECT count(*) FROM movement m WHERE m.request_id = q.request_id
+                    AND ((m.action = 'check-out' AND m.at = q.pulled_at)
+                      OR (m.action = 'receive' AND m.at = q.delivered_at))) <> 2"
+            ),
+            0
+        );
+    }
+
     // A second run on the same database is refused and changes nothing.
     let again = chartrack(d, &["generate", "--volumes", "10", "--movements", "10"], "");
     assert!(!again.status.success());

@@ -34,6 +34,7 @@ mod openapi;
 mod pages;
 mod photos;
 mod privacy;
+mod pull_pages;
 mod query_plans;
 mod report_pages;
 mod robust;

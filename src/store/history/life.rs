@@ -6,6 +6,8 @@ use super::*;
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
+/// The share of check-outs that fill a request (about one request per 50 movements).
+const REQUESTED: f64 = 0.08;
 
 impl World {
     /// Scan until `budget` scans are written or the history is complete (then `false`).
@@ -94,6 +96,9 @@ impl World {
                     let s = self.places[here].check_out;
                     self.scan(c, t, s, None, None)?;
                 }
+                if self.rng.chance(REQUESTED) {
+                    self.request(c, t, v, dest)?;
+                }
                 let delay = 10 * MINUTE + self.rng.below((80 * MINUTE) as u64) as i64;
                 (
                     self.places[here].check_out,
@@ -139,6 +144,73 @@ impl World {
         match next {
             Some((when, step)) => self.events.push(Reverse((when, v as u32, step))),
             None => self.vols[v].busy = false,
+        }
+        Ok(())
+    }
+
+    /// A request made by a nurse of `dest` for volume `v` before its check-out at `t`: most
+    /// are left open for the check-out to pull; some are cancelled, or end not found at the
+    /// file room (and the volume turns up for the check-out after all).
+    fn request(&mut self, c: &Connection, t: i64, v: usize, dest: usize) -> Result<()> {
+        let made = t - 5 * MINUTE - self.rng.below((4 * HOUR) as u64) as i64;
+        let ended = made + (t - made) / 2;
+        let priority = if self.rng.chance(0.1) {
+            Priority::Stat
+        } else {
+            Priority::Routine
+        };
+        let nurse = self.nurses[self.rng.below(self.nurses.len() as u64) as usize].id;
+        self.last_request += 1;
+        let id = self.last_request;
+        c.prepare_cached(
+            "INSERT INTO request (request_id, barcode, volume_id, location_id, priority, needed_by, reason, status,
+                                  holder_id, requested_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, 'open', NULL, ?6, ?7)",
+        )?
+        .execute(params![
+            id,
+            issue_barcode('Q', id as u64),
+            v as i64 + 1,
+            self.loc(dest).id,
+            priority.as_str(),
+            nurse,
+            stamp(at(made)),
+        ])?;
+        self.done.past_requests += 1;
+        let roll = self.rng.unit();
+        if roll < 0.06 {
+            let reason = [
+                EndReason::NoLongerNeeded,
+                EndReason::PatientDischarged,
+                EndReason::EntryMistake,
+            ][self.rng.below(3) as usize];
+            requests::cancel(c, id, reason, None, Some(nurse), at(ended))?;
+        } else if roll < 0.08 {
+            let here = self.vols[v].location as usize;
+            let s = self.places[here].check_out;
+            let clerk = self.clerks[self.rng.below(self.clerks.len() as u64) as usize].id;
+            let station = StationFacts {
+                id: self.stations[s].id.clone(),
+                location: self.loc(here).clone(),
+                mode: Mode::CheckOut,
+                memory: Memory::default(),
+                stocktake: None,
+            };
+            advance_request(
+                c,
+                id,
+                RequestStatus::NotFound,
+                &stamp(at(ended)),
+                Some(clerk),
+                &station,
+            )?;
+        } else {
+            self.vols[v].request = Some(OpenRequest {
+                id,
+                place: dest as u16,
+                priority,
+                pulled: false,
+            });
         }
         Ok(())
     }
@@ -206,7 +278,23 @@ impl World {
                     destination: vol.destination.map(|d| self.loc(d as usize).clone()),
                     container: None,
                     waiting_reports: 0,
-                    requests: vec![],
+                    requests: vol
+                        .request
+                        .map(|r| RequestRef {
+                            id: r.id,
+                            barcode: issue_barcode('Q', r.id as u64),
+                            volume_id: v as i64 + 1,
+                            volume_barcode: barcode(v),
+                            location: self.loc(r.place as usize).clone(),
+                            priority: r.priority,
+                            status: if r.pulled {
+                                RequestStatus::Pulled
+                            } else {
+                                RequestStatus::Open
+                            },
+                        })
+                        .into_iter()
+                        .collect(),
                     restricted: self.restricted[v],
                 };
                 (facts.barcode.clone(), Scanned::Volume(facts))
@@ -338,6 +426,14 @@ impl World {
                         audit::append(c, &access, now)?;
                         self.done.access_entries += 1;
                     }
+                }
+                Effect::Request { request, status } => {
+                    advance_request(c, request.id, *status, &when, Some(who.id), &facts)?;
+                    let vol = &mut self.vols[request.volume_id as usize - 1];
+                    vol.request = match (*status, vol.request) {
+                        (RequestStatus::Pulled, Some(r)) => Some(OpenRequest { pulled: true, ..r }),
+                        _ => None,
+                    };
                 }
                 Effect::Exception { kind, value } => {
                     c.prepare_cached("INSERT INTO exception (scan_seq, kind, value, station_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?

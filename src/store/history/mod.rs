@@ -15,7 +15,12 @@
 //! so the chain is keyed and `chartrack audit verify` passes. Lives still under way at the end
 //! leave about 5 % of volumes out (the long stays overdue); `volume_state` is written once at the
 //! end, in rowid order, as the movements leave it (`chartrack check` agrees); a few requests are
-//! opened through `requests::create`.
+//! opened through `requests::create`. Besides, about one check-out in twelve (one request per
+//! ~50 movements) fills a request made shortly before by a nurse of the unit: the engine pulls it
+//! at the check-out and delivers it at the receive, written as the scan path writes them
+//! (`scan::advance_request`); about one in sixteen of those is cancelled instead
+//! (`requests::cancel`) and one in fifty ends not found, so the request table holds years of
+//! closed requests, as a hospital's does, behind today's open ones.
 //!
 //! Speed: one writer job per ~100,000 scans (big transactions), cached statements, rows appended
 //! in rowid order, scan ids that sort by time (so the unique index grows at its end), a large
@@ -28,12 +33,16 @@ mod life;
 use super::admin::{self, NewLocation, NewStation};
 use super::audit::{self, Access};
 use super::requests::{self, NewRequest};
+use super::scan::advance_request;
 use super::scan::{LocBrief, ScanAnswer, VolumeBrief};
 use super::{Result, Store, StoreError};
 use crate::clock::stamp;
-use crate::domain::{issue_barcode, LocationCode, LocationKind, Mode, Mrn, Priority, Role, Status};
+use crate::domain::{
+    issue_barcode, EndReason, LocationCode, LocationKind, Mode, Mrn, Priority, RequestStatus, Role,
+    Status,
+};
 use crate::engine::{self, Effect, LocRef, Memory, Remembered, Scanned, StationFacts, UserRef};
-use crate::engine::{Settings, VolumeFacts};
+use crate::engine::{RequestRef, Settings, VolumeFacts};
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::cmp::Reverse;
@@ -61,6 +70,8 @@ pub struct Generated {
     pub exceptions: u64,
     pub access_entries: u64,
     pub requests: u64,
+    /// Requests of the history: delivered, cancelled or not found (and a few still pulled).
+    pub past_requests: u64,
     /// Volumes not on their shelf at the end.
     pub out: u64,
 }
@@ -172,6 +183,18 @@ struct Vol {
     onward: Option<u16>,
     shelve: bool,
     patient: u32,
+    /// The active request this life fills: its id, the place it is for, its priority, and
+    /// whether its check-out has pulled it.
+    request: Option<OpenRequest>,
+}
+
+/// A generated request under way (the engine pulls and delivers it).
+#[derive(Clone, Copy)]
+struct OpenRequest {
+    id: i64,
+    place: u16,
+    priority: Priority,
+    pulled: bool,
 }
 
 /// The steps of a life, in order; each is one scan.
@@ -216,6 +239,8 @@ struct World {
     long_stay: f64,
     long_share: f64,
     seq: u64,
+    /// The last request id written.
+    last_request: i64,
     /// The writer's page cache before generating, restored at the end.
     cache: i64,
     done: Generated,
@@ -517,6 +542,7 @@ fn setup(c: &Connection, spec: &Spec, settings: Settings) -> Result<World> {
             onward: None,
             shelve: false,
             patient: patient_id as u32,
+            request: None,
         });
         mrns.push(mrn.clone());
         restricted.push(secret);
@@ -567,6 +593,7 @@ fn setup(c: &Connection, spec: &Spec, settings: Settings) -> Result<World> {
         long_stay,
         long_share,
         seq: 0,
+        last_request: 0,
         cache: 0,
         done,
     })

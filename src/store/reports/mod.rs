@@ -3,11 +3,13 @@
 
 mod charts;
 mod out;
+mod pending;
 
 use charts::{misfiles_by_section, quantiles, turnaround_by_day};
 pub use charts::{Bar, Chart};
 use out::out_by_holder;
 pub use out::{OUT_AT, OVERDUE_AT_PAGE};
+use pending::pending_requests;
 
 use super::audit::Audited;
 use super::{loose, Result};
@@ -405,19 +407,7 @@ pub fn run(c: &Audited, report: Report, p: &Params) -> Result<Table> {
                 vec![],
                 p,
             )?,
-        Report::PendingRequests =>
-            listing(
-                c,
-                "SELECT q.barcode, q.priority, q.needed_by, l.code, v.barcode, p.last_name || ', ' || p.first_name, q.status,
-                        s.status || ' ' || hl.code, q.created_at, (SELECT name FROM app_user WHERE user_id = q.requested_by)
-                 FROM request q JOIN volume v ON v.volume_id = q.volume_id JOIN patient p ON p.patient_id = v.patient_id
-                 JOIN volume_state s ON s.volume_id = v.volume_id JOIN location l ON l.location_id = q.location_id
-                 JOIN location hl ON hl.location_id = s.location_id
-                 WHERE q.status IN ('open','pulled')
-                 ORDER BY q.priority = 'stat' DESC, q.needed_by IS NULL, q.needed_by, q.request_id",
-                vec![],
-                p,
-            )?,
+        Report::PendingRequests => pending_requests(c, p)?,
         Report::Turnaround => {
             let delivered = delivered(c, &since)?;
             chart = Some(turnaround_by_day(&delivered, p));

@@ -128,46 +128,16 @@ impl Written<'_> {
         Ok(())
     }
 
-    /// A request moves on: pulled, delivered or not found (only forward: a request already
-    /// past that point is left as it is).
+    /// A request moves on: pulled, delivered or not found.
     fn request(&self, request: &RequestRef, status: RequestStatus) -> Result<()> {
-        let c = self.c;
-        let (at, user, station) = (&self.at, self.user_id, &self.station.id);
-        let n = match status {
-            RequestStatus::Pulled => c
-                .prepare_cached(
-                    "UPDATE request SET status = 'pulled', pulled_at = ?2, pulled_by = ?3, pulled_station = ?4
-                     WHERE request_id = ?1 AND status = 'open'",
-                )?
-                .execute(params![request.id, at, user, station])?,
-            RequestStatus::Delivered => c
-                .prepare_cached(
-                    "UPDATE request SET status = 'delivered', delivered_at = ?2, delivered_by = ?3, delivered_station = ?4
-                     WHERE request_id = ?1 AND status IN ('open','pulled')",
-                )?
-                .execute(params![request.id, at, user, station])?,
-            RequestStatus::NotFound => {
-                // Looked for on a shelf, or where the holder said it was.
-                let reason = if self.station.location.kind == LocationKind::Shelf {
-                    EndReason::NotOnShelf
-                } else {
-                    EndReason::NotAtHolder
-                };
-                c.prepare_cached(
-                    "UPDATE request SET status = 'not_found', ended_at = ?2, ended_by = ?3, end_reason = ?4,
-                        end_note = 'scanned not found at ' || ?5
-                     WHERE request_id = ?1 AND status IN ('open','pulled')",
-                )?
-                .execute(params![request.id, at, user, reason.as_str(), station])?
-            }
-            RequestStatus::Open | RequestStatus::Cancelled => {
-                return Err(StoreError::Internal(format!(
-                    "a scan cannot make a request {status}"
-                )))
-            }
-        };
-        debug_assert!(n <= 1);
-        Ok(())
+        advance_request(
+            self.c,
+            request.id,
+            status,
+            &self.at,
+            self.user_id,
+            self.station,
+        )
     }
 
     /// A missing volume was scanned: its mark is closed with where it turned up.
@@ -236,4 +206,51 @@ impl Written<'_> {
             .execute(params![stocktake_id, self.at, self.user_id])?;
         Ok(())
     }
+}
+
+/// A request moves on: pulled, delivered or not found (only forward: a request already past
+/// that point is left as it is). Also how `chartrack generate` writes its requests' history.
+pub(in crate::store) fn advance_request(
+    c: &Connection,
+    id: i64,
+    status: RequestStatus,
+    at: &str,
+    user: Option<i64>,
+    station: &StationFacts,
+) -> Result<()> {
+    let n = match status {
+        RequestStatus::Pulled => c
+            .prepare_cached(
+                "UPDATE request SET status = 'pulled', pulled_at = ?2, pulled_by = ?3, pulled_station = ?4
+                 WHERE request_id = ?1 AND status = 'open'",
+            )?
+            .execute(params![id, at, user, station.id])?,
+        RequestStatus::Delivered => c
+            .prepare_cached(
+                "UPDATE request SET status = 'delivered', delivered_at = ?2, delivered_by = ?3, delivered_station = ?4
+                 WHERE request_id = ?1 AND status IN ('open','pulled')",
+            )?
+            .execute(params![id, at, user, station.id])?,
+        RequestStatus::NotFound => {
+            // Looked for on a shelf, or where the holder said it was.
+            let reason = if station.location.kind == LocationKind::Shelf {
+                EndReason::NotOnShelf
+            } else {
+                EndReason::NotAtHolder
+            };
+            c.prepare_cached(
+                "UPDATE request SET status = 'not_found', ended_at = ?2, ended_by = ?3, end_reason = ?4,
+                    end_note = 'scanned not found at ' || ?5
+                 WHERE request_id = ?1 AND status IN ('open','pulled')",
+            )?
+            .execute(params![id, at, user, reason.as_str(), station.id])?
+        }
+        RequestStatus::Open | RequestStatus::Cancelled => {
+            return Err(StoreError::Internal(format!(
+                "a scan cannot make a request {status}"
+            )))
+        }
+    };
+    debug_assert!(n <= 1);
+    Ok(())
 }

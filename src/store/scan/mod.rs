@@ -4,6 +4,7 @@
 //! memory, all in the one transaction.
 
 mod effects;
+pub(super) use effects::advance_request;
 mod facts;
 
 pub(crate) use facts::{classify, loc_ref};

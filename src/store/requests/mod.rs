@@ -15,6 +15,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
+mod lists;
+pub use lists::{asked_of, list, pull_list, pull_page, PullPage};
+
 /// A request for a volume to be delivered to a location (`POST /api/v1/requests`).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -456,55 +459,4 @@ pub struct Filter {
     /// At most this many, 1 to 5000 (default 200).
     #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
-}
-
-/// Requests newest first.
-pub fn list(c: &Audited, f: &Filter) -> Result<Vec<RequestView>> {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        format!(
-            "{VIEW_SELECT} WHERE (?1 IS NULL OR l.code = ?1)
-               AND (q.status IN ('open','pulled')
-                    OR (?2 = 0 AND (?3 IS NULL OR coalesce(q.delivered_at, q.ended_at, q.created_at) >= ?3)))
-             ORDER BY q.request_id DESC LIMIT ?4"
-        )
-    });
-    let limit = f.limit.unwrap_or(200).clamp(1, 5000);
-    let rows = c
-        .prepare_cached(sql)?
-        .query_map(params![f.location, f.active, f.since, limit], view_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
-}
-
-/// The file room's pull list: open requests for volumes on their shelves, STAT first, then by
-/// needed-by time (none last), then in terminal-digit order so one walk of the shelves pulls
-/// them all. Also the open requests that wait on someone else (transfer requests).
-pub fn pull_list(c: &Audited) -> Result<(Vec<RequestView>, Vec<RequestView>)> {
-    let active = list(
-        c,
-        &Filter {
-            active: true,
-            limit: Some(5000),
-            ..Filter::default()
-        },
-    )?;
-    let (mut pull, mut transfer): (Vec<_>, Vec<_>) = active
-        .into_iter()
-        .filter(|r| r.status == RequestStatus::Open)
-        .partition(|r| r.volume_status == "on_shelf");
-    pull.sort_by(|a, b| {
-        let key = |r: &RequestView| {
-            (
-                r.priority != Priority::Stat,
-                r.needed_by.is_none(),
-                r.needed_by.clone(),
-                r.filing_key,
-                r.id,
-            )
-        };
-        key(a).cmp(&key(b))
-    });
-    transfer.sort_by_key(|r| (r.priority != Priority::Stat, r.id));
-    Ok((pull, transfer))
 }

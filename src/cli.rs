@@ -487,6 +487,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             // The whole file first: a damaged B-tree can leave every volume looking right.
             let quick = store::integrity::quick_check_whole(store.path());
+            let quick_took = started.elapsed().as_secs_f64();
+            let started = std::time::Instant::now();
             let r = match quick {
                 Ok(None) => store.check_volumes_blocking().map_err(anyhow::Error::from),
                 Ok(Some(problem)) => Err(anyhow::anyhow!(
@@ -496,10 +498,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             store.shutdown();
             let checked = r?;
-            println!(
-                "the file passes SQLite's quick check ({:.1} s)",
-                started.elapsed().as_secs_f64()
-            );
             for d in &checked.differences {
                 println!("{d}");
             }
@@ -513,6 +511,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     if more { " (the first differences are listed)" } else { "" }
                 );
             }
+            println!("the file passes SQLite's quick check ({quick_took:.1} s)");
             println!(
                 "{} volume(s) agree with their {} movement(s) ({took:.1} s)",
                 checked.volumes, checked.movements

@@ -333,6 +333,24 @@ fn open(config: Option<&PathBuf>) -> anyhow::Result<(Config, Store)> {
     Ok((config, store))
 }
 
+/// [`open`] for a command that checks or copies the records (`check`, `backup`, `audit`): a
+/// database that is not there is an error, never a new empty one that then "passes" (a typo in
+/// `database` would otherwise make every nightly backup an empty file, exit 0).
+fn open_existing(config: Option<&PathBuf>) -> anyhow::Result<(Config, Store)> {
+    let loaded = Config::load(config.map(|p| p.as_path()))?;
+    if !loaded.database.exists() {
+        anyhow::bail!(
+            "there is no database at {} (`database` in {}): check the path; only `chartrack serve`, `user add`, `import` and `generate` make a new one",
+            loaded.database.display(),
+            config.map_or_else(
+                || "chartrack.toml or the default".to_owned(),
+                |p| p.display().to_string()
+            )
+        );
+    }
+    open(config)
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config, demo } => daemons::serve(config, demo),
@@ -462,7 +480,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: AuditCommand::Verify,
             config,
         } => {
-            let (_, store) = open(config.as_ref())?;
+            let (_, store) = open_existing(config.as_ref())?;
             let r = audit::verify(&store);
             store.shutdown();
             r
@@ -471,7 +489,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: AuditCommand::Reanchor { reason },
             config,
         } => {
-            let (_, store) = open(config.as_ref())?;
+            let (_, store) = open_existing(config.as_ref())?;
             let r = audit::reanchor(&store, &reason);
             store.shutdown();
             r
@@ -483,7 +501,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
         } => generate::generate(config.as_ref(), volumes, movements, seed),
         Command::Check { config } => {
-            let (_, store) = open(config.as_ref())?;
+            let (_, store) = open_existing(config.as_ref())?;
             let started = std::time::Instant::now();
             // The whole file first: a damaged B-tree can leave every volume looking right.
             let quick = store::integrity::quick_check_whole(store.path());
@@ -519,7 +537,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Backup { dest, config } => {
-            let (_, store) = open(config.as_ref())?;
+            let (_, store) = open_existing(config.as_ref())?;
             let r = store.backup_to(&dest);
             store.shutdown();
             r?;

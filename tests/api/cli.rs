@@ -497,7 +497,11 @@ fn import_names_the_physical_line_of_every_problem_whatever_the_line_endings() {
 fn a_database_with_a_negative_schema_version_is_refused_with_a_clear_error() {
     // Arrange: a real database, then its user_version damaged.
     let dir = tempfile::tempdir().unwrap();
-    let out = chartrack(dir.path(), &["audit", "verify"], None);
+    let out = chartrack(
+        dir.path(),
+        &["user", "add", "ann", "--role", "clerk"],
+        Some("a long enough secret\n"),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let db = dir.path().join("t.db");
     rusqlite::Connection::open(&db)
@@ -728,4 +732,36 @@ fn the_log_to_a_file_has_no_terminal_colour_codes() {
     assert!(text.contains("passes SQLite's quick check"), "{text}");
     assert!(text.contains(" stepped_aside=0"), "{text}");
     assert!(!text.contains('\u{1b}'), "{text:?}");
+}
+
+/// A mistyped `database` path: `check`, `audit verify` and `backup` say there is no database
+/// there and fail, and make no file. (Before, each made a new empty database and passed: a
+/// nightly backup with a typo backed up nothing, exit 0.)
+#[test]
+fn checking_or_backing_up_a_database_that_is_not_there_fails_and_makes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo.db");
+    std::fs::write(
+        dir.path().join("chartrack.toml"),
+        format!("database = {typo:?}\n"),
+    )
+    .unwrap();
+    let backup = dir.path().join("nightly.db");
+    for args in [
+        vec!["check"],
+        vec!["audit", "verify"],
+        vec!["backup", backup.to_str().unwrap()],
+    ] {
+        let out = chartrack(dir.path(), &args, None);
+        assert!(!out.status.success(), "{args:?}: {}", text(&out.stdout));
+        let err = text(&out.stderr);
+        assert!(err.contains("there is no database at"), "{args:?}: {err}");
+        assert!(err.contains("typo.db"), "{args:?}: {err}");
+    }
+    let made: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "chartrack.toml")
+        .collect();
+    assert!(made.is_empty(), "{made:?}");
 }

@@ -40,6 +40,7 @@ pub(super) fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<
     if demo && config.database == Config::default().database {
         config.database = PathBuf::from("chartrack-demo.db");
     }
+    let _served = serve_lock(&config.database)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -94,4 +95,36 @@ pub(super) fn serve(config_path: Option<PathBuf>, demo: bool) -> anyhow::Result<
         }
         app.run_until(server::shutdown_signal()).await
     })
+}
+
+/// One server per database: a lock on `<database>.lock`, held while this process serves (the
+/// kernel lets go of it when the process ends, however it ends). A second server on the same
+/// file would keep its own station memory, anchors and background checks beside the first's.
+/// Commands (`check`, `backup`, `audit verify`) still run beside a server.
+fn serve_lock(database: &std::path::Path) -> anyhow::Result<Option<std::fs::File>> {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    let file = match std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+    {
+        Ok(f) => f,
+        // No such directory: opening the database says so, in its own words.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => anyhow::bail!("cannot open {}: {e}", path.display()),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "the database {} is already being served by another chartrack (it holds {}): stop that one first, or give this one another database",
+            database.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            anyhow::bail!("cannot lock {}: {e}", path.display())
+        }
+    }
 }

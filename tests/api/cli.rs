@@ -765,3 +765,98 @@ fn checking_or_backing_up_a_database_that_is_not_there_fails_and_makes_nothing()
         .collect();
     assert!(made.is_empty(), "{made:?}");
 }
+
+/// A second `chartrack serve` on a database another one serves is refused, naming the
+/// database; the first goes on serving. (Before, both served the one file, each with its own
+/// station memory and anchors: fresh-eyes tester.)
+#[test]
+fn a_second_server_on_the_same_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |name: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "listen = \"127.0.0.1:0\"\ndatabase = {:?}\n",
+                dir.path().join("t.db")
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let (first_config, second_config) = (config("a.toml"), config("b.toml"));
+    let log = dir.path().join("first.log");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_chartrack"))
+        .args(["serve", "--config"])
+        .arg(&first_config)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("listening")
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the first server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut second = Command::new(env!("CARGO_BIN_EXE_chartrack"))
+        .args(["serve", "--config"])
+        .arg(&second_config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while second.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(15) {
+            second.kill().unwrap();
+            first.kill().unwrap();
+            panic!("a second server started on the same database");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = second.wait_with_output().unwrap();
+    let still = first.try_wait().unwrap();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(!second.status.success());
+    let err = text(&second.stderr);
+    assert!(
+        err.contains("is already being served by another chartrack"),
+        "{err}"
+    );
+    assert!(err.contains("t.db"), "{err}");
+    assert!(still.is_none(), "the first server went on serving");
+    // Once the first has stopped, a server starts on it again.
+    let log = dir.path().join("again.log");
+    let mut again = Command::new(env!("CARGO_BIN_EXE_chartrack"))
+        .args(["serve", "--config"])
+        .arg(&second_config)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("listening")
+    {
+        assert!(
+            again.try_wait().unwrap().is_none(),
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    again.kill().unwrap();
+    again.wait().unwrap();
+}

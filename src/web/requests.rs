@@ -31,7 +31,12 @@ pub struct RequestsQuery {
     /// `list`: only the live list (the floor page's refresh).
     part: Option<String>,
     done: Option<String>,
+    /// The next page of the open requests: those numbered below this.
+    before: Option<String>,
 }
+
+/// Open requests a page of the requests page lists, newest first.
+const LISTED: u32 = 200;
 
 /// Volumes the request form's patient search lists at most.
 const PICKER: u32 = 50;
@@ -253,19 +258,33 @@ pub async fn requests_page(
         Some(code) => Some((code.clone(), floor_data(&s, &caller, code).await?)),
         None => None,
     };
-    let all = if floor.is_none() {
-        flows::list(
+    let before = match q.before.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(b) => Some(b.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            AppError::BadRequest(
+                "That is not a page of this list: go back to the newest requests.".into(),
+            )
+        })?),
+    };
+    let (all, under_way) = if floor.is_none() {
+        let listed = flows::list(
             &s,
             &caller,
             Filter {
                 active: true,
+                limit: Some(LISTED),
+                before,
                 ..Filter::default()
             },
         )
-        .await?
+        .await?;
+        (listed, s.store.read(requests::active_count).await?)
     } else {
-        Vec::new()
+        (Vec::new(), 0)
     };
+    let older = (all.len() == LISTED as usize)
+        .then(|| all.last().map(|r| r.id))
+        .flatten();
     // One patient's volumes can all be asked for at once.
     let mut patients: Vec<(&str, &str, &str, Option<&str>)> = hits
         .iter()
@@ -354,7 +373,16 @@ pub async fn requests_page(
         } @else {
             h2 { "Open requests" }
             p { "Your floor's page: " @for l in &places { a href={ "/requests?location=" (url_escape(&l.code)) } { (l.code) } " " } }
+            p.count {
+                (under_way) " under way, newest first"
+                @if all.len() < under_way as usize { "; " (all.len()) " listed here" @if before.is_some() { " (older ones)" } }
+                ". The file room works them from the " a href="/pull-list" { "pull list" } ", STAT first."
+            }
             (request_rows(s.tz, today, &caller, &all, Some(home.as_deref())))
+            p.pages {
+                @if before.is_some() { a href="/requests" { "← Newest" } " " }
+                @if let Some(id) = older { a href={ "/requests?before=" (id) } { "Older →" } }
+            }
         }
     };
     Ok(layout(Some(&caller), &title, body).into_response())

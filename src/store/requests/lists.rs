@@ -31,23 +31,37 @@ fn ids(c: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<i64
 
 /// The active (open or pulled) requests, newest first, for one place or all: read from the
 /// status index (`+location_id`: never the place's index, which walks all its history).
-fn active_ids(c: &Connection, location: Option<&str>, limit: u32) -> Result<Vec<i64>> {
+fn active_ids(
+    c: &Connection,
+    location: Option<&str>,
+    limit: u32,
+    before: Option<i64>,
+) -> Result<Vec<i64>> {
+    let before = before.unwrap_or(i64::MAX);
     match location {
         None => ids(
             c,
-            "SELECT request_id FROM request WHERE status IN ('open','pulled')
+            "SELECT request_id FROM request WHERE status IN ('open','pulled') AND request_id < ?2
              ORDER BY request_id DESC LIMIT ?1",
-            params![limit],
+            params![limit, before],
         ),
         Some(code) => ids(
             c,
             "SELECT q.request_id FROM request q
-             WHERE q.status IN ('open','pulled')
+             WHERE q.status IN ('open','pulled') AND q.request_id < ?3
                AND +q.location_id = (SELECT location_id FROM location WHERE code = ?1)
              ORDER BY q.request_id DESC LIMIT ?2",
-            params![code, limit],
+            params![code, limit, before],
         ),
     }
+}
+
+/// How many requests are under way (open or pulled), from the status index.
+pub fn active_count(c: &Connection) -> Result<i64> {
+    Ok(
+        c.prepare_cached("SELECT count(*) FROM request WHERE status IN ('open','pulled')")?
+            .query_row([], |r| r.get(0))?,
+    )
 }
 
 /// Requests newest first. Active ones come from the status index; ended ones since a time
@@ -57,9 +71,9 @@ pub fn list(c: &Audited, f: &Filter) -> Result<Vec<RequestView>> {
     let limit = f.limit.unwrap_or(200).clamp(1, 5000);
     let location = f.location.as_deref();
     let mut chosen = if f.active {
-        active_ids(c, location, limit)?
+        active_ids(c, location, limit, f.before)?
     } else if let Some(since) = &f.since {
-        let mut all = active_ids(c, location, limit)?;
+        let mut all = active_ids(c, location, limit, None)?;
         all.extend(ids(
             c,
             "SELECT q.request_id FROM request q WHERE q.delivered_at >= ?1
@@ -73,18 +87,19 @@ pub fn list(c: &Audited, f: &Filter) -> Result<Vec<RequestView>> {
         all.dedup();
         all
     } else {
+        let before = f.before.unwrap_or(i64::MAX);
         match location {
             None => ids(
                 c,
-                "SELECT request_id FROM request ORDER BY request_id DESC LIMIT ?1",
-                params![limit],
+                "SELECT request_id FROM request WHERE request_id < ?2 ORDER BY request_id DESC LIMIT ?1",
+                params![limit, before],
             )?,
             Some(code) => ids(
                 c,
                 "SELECT q.request_id FROM request q
-                 WHERE q.location_id = (SELECT location_id FROM location WHERE code = ?1)
+                 WHERE q.location_id = (SELECT location_id FROM location WHERE code = ?1) AND q.request_id < ?3
                  ORDER BY q.request_id DESC LIMIT ?2",
-                params![code, limit],
+                params![code, limit, before],
             )?,
         }
     };

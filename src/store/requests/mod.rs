@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 mod lists;
-pub use lists::{asked_of, list, pull_list, pull_page, PullPage};
+pub use lists::{active_count, asked_of, list, pull_list, pull_page, PullPage};
 
 /// A request for a volume to be delivered to a location (`POST /api/v1/requests`).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -459,4 +459,7 @@ pub struct Filter {
     /// At most this many, 1 to 5000 (default 200).
     #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
+    /// Only requests numbered below this: the next page of a newest-first list (give the last
+    /// `id` of the page before). Not with `since`.
+    pub before: Option<i64>,
 }

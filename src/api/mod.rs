@@ -361,16 +361,12 @@ async fn search(
     Extension(caller): Extension<Caller>,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> AppResult<impl IntoResponse> {
-    if q.q.len() > 100 {
-        return Err(AppError::BadRequest(
-            "search text is longer than 100 characters".into(),
-        ));
-    }
+    let text = crate::service::search_text(&q.q)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let access = caller.access("search", q.q.clone());
+    let access = caller.access("search", text.clone());
     let mut hits = s
         .store
-        .audited(access, move |c| query::search(c, &q.q, limit))
+        .audited(access, move |c| query::search(c, &text, limit))
         .await?;
     let seen = break_glass::seen(&s, &caller, break_glass::restricted_in(&hits)).await?;
     seen.mask(&mut hits);

@@ -34,3 +34,22 @@ pub struct AppState {
     /// The label templates and printers.
     pub labels: Arc<crate::labels::Setup>,
 }
+
+/// Search text as typed in a page or sent to the API, trimmed: at most 100 characters and no
+/// control characters (a paste or scanner artefact: it would be searched for, written to the
+/// access log and shown on its page as it is).
+pub fn search_text(q: &str) -> AppResult<String> {
+    let text = q.trim();
+    if text.chars().count() > 100 {
+        return Err(AppError::BadRequest(
+            "Search for at most 100 characters.".into(),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(AppError::BadRequest(
+            "The search contains a control character (often a paste or scanner artefact): type it again."
+                .into(),
+        ));
+    }
+    Ok(text.to_owned())
+}

@@ -249,12 +249,26 @@ pub struct AccessRow {
 }
 
 /// Newest first; `subject` narrows to one barcode, location or search text.
-pub fn recent(c: &Connection, subject: Option<&str>, limit: u32) -> Result<Vec<AccessRow>> {
-    let mut st = c.prepare_cached(
-        "SELECT entry_id, at, actor, action, subject, remote FROM access_log
-         WHERE ?1 IS NULL OR subject = ?1 ORDER BY entry_id DESC LIMIT ?2",
-    )?;
-    let rows = st.query_map(params![subject, limit], |r| {
+/// The newest entries (of one subject, when given) numbered below `before`, newest first: a
+/// subject's from its index, never a walk of the whole log for a rare one.
+pub fn recent(
+    c: &Connection,
+    subject: Option<&str>,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<AccessRow>> {
+    let before = before.unwrap_or(i64::MAX);
+    let mut st = match subject {
+        Some(_) => c.prepare_cached(
+            "SELECT entry_id, at, actor, action, subject, remote FROM access_log
+             WHERE subject = ?1 AND entry_id < ?2 ORDER BY subject DESC, entry_id DESC LIMIT ?3",
+        )?,
+        None => c.prepare_cached(
+            "SELECT entry_id, at, actor, action, subject, remote FROM access_log
+             WHERE ?1 IS NULL AND entry_id < ?2 ORDER BY entry_id DESC LIMIT ?3",
+        )?,
+    };
+    let rows = st.query_map(params![subject, before, limit], |r| {
         Ok(AccessRow {
             entry_id: r.get(0)?,
             at: r.get(1)?,

@@ -159,7 +159,12 @@ pub struct LogQuery {
     subject: Option<String>,
     /// Walk the whole chain now (the page's button), not just show the background check's.
     verify: Option<String>,
+    /// The next page: entries numbered below this.
+    before: Option<String>,
 }
+
+/// Entries a page of the access log shows, newest first.
+const LOG_LISTED: u32 = 300;
 
 pub async fn access_log(
     State(s): State<AppState>,
@@ -168,11 +173,26 @@ pub async fn access_log(
 ) -> PageResult {
     let tz = s.tz;
     let subject = q.subject.filter(|t| !t.trim().is_empty());
+    let before = match q.before.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(b) => Some(b.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            AppError::BadRequest(
+                "That is not a page of the access log: go back to the newest entries.".into(),
+            )
+        })?),
+    };
     let sub = subject.clone();
     let rows = s
         .store
-        .read(move |c| audit::recent(c, sub.as_deref(), 300))
+        .read(move |c| audit::recent(c, sub.as_deref(), before, LOG_LISTED))
         .await?;
+    let with_subject = subject
+        .as_deref()
+        .map(|t| format!("&subject={}", super::url_escape(t)))
+        .unwrap_or_default();
+    let older = (rows.len() == LOG_LISTED as usize)
+        .then(|| rows.last().map(|r| r.entry_id))
+        .flatten();
     // The whole chain is walked when a supervisor asks; otherwise the page shows what the
     // background check (at start, then daily) found: at a million entries a walk takes seconds.
     let checked = if q.verify.is_some() {
@@ -221,6 +241,12 @@ pub async fn access_log(
                     button type="submit" { "Show who looked" }
                 }
             }
+            p.count {
+                "Newest first, " (LOG_LISTED) " to a page"
+                @if let Some(t) = &subject { ", entries about " strong { (t) } }
+                @if let (Some(first), Some(last)) = (rows.first(), rows.last()) { ": entries " (last.entry_id) " to " (first.entry_id) "." }
+                @else { ": none." }
+            }
             table.list {
                 thead { tr { th { "#" } th { "When" } th { "Who" } th { "Did" } th { "What" } th { "From" } } }
                 tbody {
@@ -228,6 +254,10 @@ pub async fn access_log(
                         tr { td { (r.entry_id) } td { (when(tz, &r.at)) } td { (r.actor) } td { (r.action) } td { (r.subject) } td { (r.remote) } }
                     }
                 }
+            }
+            p.pages {
+                @if before.is_some() { a href={ "/access-log?" (with_subject.trim_start_matches('&')) } { "← Newest" } " " }
+                @if let Some(id) = older { a href={ "/access-log?before=" (id) (with_subject) } { "Older →" } }
             }
         },
     ))

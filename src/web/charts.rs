@@ -36,10 +36,7 @@ pub async fn dashboard(
     Extension(caller): Extension<Caller>,
     Query(q): Query<SearchQuery>,
 ) -> PageResult {
-    let text = q.q.trim().to_owned();
-    if text.chars().count() > 100 {
-        return Err(AppError::BadRequest("Search for at most 100 characters.".into()).into());
-    }
+    let text = crate::service::search_text(&q.q)?;
     let tz = s.tz;
     let cutoffs = s.loans.cutoffs(s.store.clock().now());
     let counts = s.store.read(move |c| query::counts(c, &cutoffs)).await?;

@@ -226,10 +226,7 @@ pub async fn requests_page(
         )
         .into_response());
     }
-    let text = q.q.trim().to_owned();
-    if text.chars().count() > 100 {
-        return Err(AppError::BadRequest("Search for at most 100 characters.".into()).into());
-    }
+    let text = crate::service::search_text(&q.q)?;
     let places = s.store.read(query::locations).await?;
     let places: Vec<_> = places
         .into_iter()

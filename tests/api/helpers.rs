@@ -433,7 +433,7 @@ impl TestApp {
     pub async fn access_log(&self) -> Vec<(String, String, String, String)> {
         self.store
             .read(|c| {
-                let rows = chartrack::store::audit::recent(c, None, 10_000)?;
+                let rows = chartrack::store::audit::recent(c, None, None, 10_000)?;
                 Ok(rows
                     .into_iter()
                     .rev()

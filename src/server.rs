@@ -205,10 +205,51 @@ pub fn app(state: AppState) -> Router {
     let router = router
         .route_layer(axum::middleware::from_fn_with_state(gate, authorize))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(plain_rejections))
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn(auth::security_headers))
         .with_state(state);
     with_conventions(router)
+}
+
+/// An extractor's refusal (a query string, a path segment or a body the handler cannot read:
+/// `?page=abc`, a field given twice, `/requests/abc`) comes from axum as plain text, "Failed to
+/// deserialize query string: …". The API answers it as every other error, `{"error": …}`; the
+/// pages with a page that says what could not be read, as their other refusals do.
+async fn plain_rejections(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    let plain = res.status() == axum::http::StatusCode::BAD_REQUEST
+        && res
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/plain"));
+    if !plain {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let status = parts.status;
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+    // A handler's own plain answer (a CSV import's list of bad lines) is passed on as it is.
+    const REJECTIONS: [&str; 3] = ["Failed to deserialize", "Invalid URL", "Failed to parse"];
+    if !REJECTIONS.iter().any(|r| text.starts_with(r)) {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    let said = text.as_str();
+    if api {
+        return (status, axum::Json(serde_json::json!({ "error": said }))).into_response();
+    }
+    let detail = said.split_once(": ").map_or(said, |(_, d)| d);
+    crate::web::error_page(
+        status,
+        &format!(
+            "This address has a value the page cannot read ({detail}). Go back and try again."
+        ),
+    )
 }
 
 /// How long a request may take to be answered (a live feed's stream, once started, is not

@@ -276,3 +276,47 @@ async fn an_oversized_body_is_a_413_and_records_nothing() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 413);
 }
+
+/// An address whose query or path cannot be read (a field twice, a word for a number) is
+/// answered like every other refusal: a page saying so, or `{"error": …}` from the API; never
+/// the framework's plain text. (Before: "Failed to deserialize query string: duplicate field
+/// `q`" as text/plain: fresh-eyes tester.)
+#[tokio::test]
+async fn an_address_that_cannot_be_read_is_refused_in_the_pages_and_the_apis_own_words() {
+    let app = TestApp::spawn().await;
+    let h = app.seed().await;
+    app.person("sue", chartrack::domain::Role::Supervisor).await;
+    let sue = app.sign_in("sue").await;
+    for path in [
+        "/?q=Varley&q=Smith",
+        "/requests/abc",
+        "/reports/activity?days=abc",
+        "/locations/4W?after=A&after=B",
+    ] {
+        let (s, body) = app.page(&sue.cookie, path).await;
+        assert_eq!(s, 400, "{path}: {body}");
+        assert!(
+            body.contains("<html"),
+            "{path}: a page, not plain text: {body}"
+        );
+        assert!(body.contains("cannot read"), "{path}: {body}");
+    }
+    for path in [
+        "/api/v1/requests/99999999999999999999".to_owned(),
+        format!("/api/v1/volumes/{}/movements?limit=-1", h.volumes[0]),
+    ] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(&app.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{path}: {body}"
+        );
+    }
+}

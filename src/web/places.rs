@@ -51,7 +51,14 @@ pub async fn location(
     let tz = s.tz;
     let c2 = code.clone();
     // A cursor that is not one (edited by hand) starts at the top again.
-    let after = q.after.as_deref().and_then(query::parse_cursor);
+    let after = match q.after.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(given) => Some(query::parse_cursor(given).ok_or_else(|| {
+            AppError::BadRequest(
+                "That is not a page of this list: go back to the newest charts here.".into(),
+            )
+        })?),
+    };
     let first = after.is_none();
     let detail = s
         .store

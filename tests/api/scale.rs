@@ -151,6 +151,15 @@ async fn a_location_lists_newest_first_and_pages_on_with_its_cursor() {
     let (s, page) = app.page(&sue.cookie, "/locations/4W").await;
     assert_eq!(s, 200);
     assert!(page.contains("2 on the way"), "{page}");
+    // The page refuses a cursor it never gave too, rather than show the first page again
+    // (fresh-eyes tester).
+    for bad in ["garbage", "~", "%00", "9999~99999999999999999999"] {
+        let (s, body) = app
+            .page(&sue.cookie, &format!("/locations/4W?after={bad}"))
+            .await;
+        assert_eq!(s, 400, "{bad}: {body}");
+        assert!(body.contains("not a page of this list"), "{body}");
+    }
 }
 
 fn urlencode(s: &str) -> String {

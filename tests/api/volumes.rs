@@ -193,3 +193,52 @@ async fn an_impossible_date_of_birth_is_refused() {
         "{err}"
     );
 }
+
+/// A surname of more than one word is found by the whole surname, in any case, beside
+/// "first last" and "last first". (Before, "Van der Berg" was read as first name "Van" and
+/// surname "der Berg": "Nothing matches": fresh-eyes tester.)
+#[tokio::test]
+async fn a_surname_of_several_words_is_found_whole() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    for (mrn, last, first) in [
+        ("700001", "Van der Berg", "Ann"),
+        ("700002", "Van der Berg", "Piet"),
+        ("700003", "Vance", "Derek"),
+        ("700004", "Berg", "Van"),
+    ] {
+        let (s, b) = app
+            .post(
+                "/api/v1/volumes",
+                &app.admin,
+                &json!({"mrn": mrn, "last_name": last, "first_name": first, "home": "FR-00-19"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let found = |q: &'static str| {
+        let app = &app;
+        async move {
+            let (s, hits) = app
+                .get(&format!("/api/v1/search?q={}", urlencode(q)), &app.admin)
+                .await;
+            assert_eq!(s, 200, "{hits}");
+            let mut mrns: Vec<String> = hits
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["mrn"].as_str().unwrap().to_owned())
+                .collect();
+            mrns.sort();
+            mrns
+        }
+    };
+    assert_eq!(found("Van der Berg").await, ["700001", "700002"]);
+    assert_eq!(found("van der berg").await, ["700001", "700002"]);
+    // A prefix of the whole surname, and "last first" prefixes (Vance, Derek) alike.
+    assert_eq!(found("Van der").await, ["700001", "700002", "700003"]);
+    // "first last" and "last first" still work, with a surname of several words too.
+    assert_eq!(found("Ann Van der Berg").await, ["700001"]);
+    assert_eq!(found("Van Berg").await, ["700004"]);
+    assert_eq!(found("Berg Van").await, ["700004"]);
+}

@@ -327,7 +327,10 @@ fn search_born(
         )
     } else if let Some((first, last)) = q.split_once(' ') {
         (
-            "WHERE ((p.last_name LIKE ?1 ESCAPE '\\' AND p.first_name LIKE ?2 ESCAPE '\\') OR (p.last_name LIKE ?2 ESCAPE '\\' AND p.first_name LIKE ?1 ESCAPE '\\'))",
+            // "first last", "last first", or a surname of more than one word ("Van der Berg",
+            // ?6): each a range of the name index.
+            "WHERE ((p.last_name LIKE ?1 ESCAPE '\\' AND p.first_name LIKE ?2 ESCAPE '\\') OR (p.last_name LIKE ?2 ESCAPE '\\' AND p.first_name LIKE ?1 ESCAPE '\\')
+                    OR p.last_name LIKE ?6 ESCAPE '\\')",
             like_prefix(last.trim()),
             like_prefix(first.trim()),
         )
@@ -361,8 +364,25 @@ fn search_born(
     let sql = format!("SELECT {HIT_COLS} {from} {filter} {born} {order}");
     // Never a page past the counted matches: reading to it would read them all.
     let limit = if offset >= COUNTED { 0 } else { limit };
+    // The whole text as a surname, for the filter that names ?6.
+    let whole = filter.contains("?6").then(|| like_prefix(q));
+    let bound = |fourth: i64, fifth: Option<i64>| {
+        let mut v: Vec<rusqlite::types::Value> = vec![
+            a.clone().into(),
+            b.clone().into(),
+            dob.clone().into(),
+            fourth.into(),
+        ];
+        if fifth.is_some() || whole.is_some() {
+            v.push(fifth.into());
+        }
+        if let Some(w) = &whole {
+            v.push(w.clone().into());
+        }
+        rusqlite::params_from_iter(v)
+    };
     let mut st = c.prepare_cached(&sql)?;
-    let rows = st.query_map(params![a, b, dob, limit, offset as i64], hit_row)?;
+    let rows = st.query_map(bound(i64::from(limit), Some(offset as i64)), hit_row)?;
     let hits: Vec<SearchHit> = rows.collect::<rusqlite::Result<_>>()?;
     // The count is read only when the page is full or does not start at the top (a search that
     // fits on its page already knows its total), and only up to one past COUNTED.
@@ -373,9 +393,7 @@ fn search_born(
             "SELECT count(*) FROM (SELECT 1 FROM volume v JOIN patient p ON p.patient_id = v.patient_id {filter} {born} LIMIT ?4)"
         );
         c.prepare_cached(&count)?
-            .query_row(params![a, b, dob, COUNTED as i64 + 1], |r| {
-                r.get::<_, i64>(0)
-            })? as u64
+            .query_row(bound(COUNTED as i64 + 1, None), |r| r.get::<_, i64>(0))? as u64
     };
     Ok(SearchPage {
         hits,

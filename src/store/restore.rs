@@ -114,6 +114,19 @@ pub fn check_copy(copy: &Path, audit_paths: &AuditPaths) -> anyhow::Result<Check
     let anchored = anchors.iter().rev().find(|a| a.entries <= entries).cloned();
     let newer_anchor = anchors.last().filter(|a| a.entries > entries).cloned();
     let lost_entries = newer_anchor.as_ref().map_or(0, |a| a.entries - entries);
+    // A copy that reaches none of the anchored history shares nothing checkable with this
+    // database: another hospital's file, a new empty one, or one older than the first anchor.
+    // Putting it in service would lose every anchored entry; an operator who means it moves
+    // the anchors aside first.
+    if let (None, Some(newest)) = (&anchored, &newer_anchor) {
+        anyhow::bail!(
+            "it reaches none of the anchored access log ({} entries in the copy; the first anchor is at entry {}, the newest at {}): it is not a copy of this database, or older than its first anchor. If you mean to put it in service all the same, move {} aside first",
+            entries,
+            anchors.first().map_or(newest.entries, |a| a.entries),
+            newest.entries,
+            audit_paths.anchors.display()
+        );
+    }
     let log = match audit::verify(&c, &key, anchored.as_ref())? {
         Ok(v) => v,
         Err(broken) => anyhow::bail!("its access log is not intact: {broken}"),

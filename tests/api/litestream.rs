@@ -261,6 +261,33 @@ async fn restore_puts_a_checked_copy_into_service_and_refuses_a_bad_one() {
     untouched("no key file");
     std::fs::rename(&key_aside, &key).unwrap();
 
+    // Another hospital's database (here a new one): it reaches none of the anchored log, so
+    // putting it in service would lose every anchored entry; refused, even to check only.
+    // (Before, `--check-only` passed it: fresh-eyes tester.)
+    let elsewhere = d.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let other_config = elsewhere.join("chartrack.toml");
+    std::fs::write(
+        &other_config,
+        format!("database = {:?}\n", elsewhere.join("other.db")),
+    )
+    .unwrap();
+    chartrack(
+        &other_config,
+        &["user", "add", "ann", "--role", "clerk"],
+        "a long enough secret\n",
+    );
+    let other = elsewhere.join("other.db");
+    for args in [
+        vec!["restore", "--check-only", "--from", other.to_str().unwrap()],
+        vec!["restore", "--from", other.to_str().unwrap()],
+    ] {
+        let e = refused(&config, &args);
+        assert!(e.contains("reaches none of the anchored access log"), "{e}");
+        assert!(e.contains("not a copy of this database"), "{e}");
+    }
+    untouched("another hospital's database");
+
     // Checked only: the report, nothing changed.
     let out = chartrack(
         &config,

@@ -46,5 +46,13 @@ pub(super) fn generate(
         g.out,
         started.elapsed().as_secs_f64()
     );
+    // The generated staff cannot sign in (they have no password) and `serve` makes a first
+    // admin only in an empty database.
+    println!(
+        "no one can sign in yet: add an admin with `chartrack user add NAME --role admin{}`",
+        config
+            .map(|c| format!(" --config {}", c.display()))
+            .unwrap_or_default()
+    );
     Ok(())
 }

@@ -31,7 +31,7 @@ impl Store {
             every,
             |store| match store.prune_answers_blocking() {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(answers = n, "answers of scans older than a resend could be dropped"),
+                Ok(n) => tracing::info!(answers = n, "dropped the stored answers of scans past the month a resend is answered word for word (the scans stay)"),
                 Err(e) => tracing::warn!(error = %e, "old scan answers could not be dropped; tried again in an hour"),
             },
         );

@@ -87,6 +87,11 @@ async fn a_generated_history_passes_the_checks_serves_and_takes_scans() {
         .parse()
         .unwrap();
     assert!((200..=700).contains(&past), "{said}");
+    // Generated staff have no password: it says how to make someone who can sign in.
+    assert!(
+        said.contains("add an admin with `chartrack user add NAME --role admin"),
+        "{said}"
+    );
     {
         let c = rusqlite::Connection::open(d.join("chartrack.db")).unwrap();
         let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };

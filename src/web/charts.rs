@@ -90,19 +90,22 @@ pub async fn dashboard(
 fn tiles(counts: &query::Counts, role: Option<crate::domain::Role>) -> Markup {
     let supervisor = role.is_some_and(|r| r.at_least(crate::domain::Role::Supervisor));
     let clerk = role.is_some_and(|r| r.at_least(crate::domain::Role::Clerk));
-    let tile = |n: i64, label: &str, href: &str| {
-        html! { a.tile href=(href) { span.n { (n) } span.l { (label) } } }
+    // A count whose list the reader may not open is shown without a link (a link to a page
+    // that refuses them, or to one without that list, is a dead end).
+    let tile = |n: i64, label: &str, href: Option<&str>| match href {
+        Some(href) => html! { a.tile href=(href) { span.n { (n) } span.l { (label) } } },
+        None => html! { div.tile { span.n { (n) } span.l { (label) } } },
     };
     html! {
             section.tiles #counts aria-label="Counts" data-counts="/?part=counts" {
-                (tile(counts.at_location + counts.in_transit, "out", if supervisor { "/reports/charged-out" } else { "/locations" }))
-                (tile(counts.in_transit, "in transit", "/locations"))
-                (tile(counts.overdue, "overdue", if supervisor { "/reports/overdue" } else { "/locations" }))
-                (tile(counts.missing, "missing", if supervisor { "/missing" } else { "/locations" }))
-                @if counts.found > 0 { (tile(counts.found, "found: tell the supervisor", "/missing")) }
-                (tile(counts.open_requests, &format!("requests open ({} STAT)", counts.stat_requests), if clerk { "/pull-list" } else { "/requests" }))
-                (tile(counts.loose_waiting, "loose reports to file", if clerk { "/loose-reports" } else { "/" }))
-                (tile(counts.open_exceptions, "exceptions", "/exceptions"))
+                (tile(counts.at_location + counts.in_transit, "out", Some(if supervisor { "/reports/charged-out" } else { "/locations" })))
+                (tile(counts.in_transit, "in transit", Some("/locations")))
+                (tile(counts.overdue, "overdue", Some(if supervisor { "/reports/overdue" } else { "/locations" })))
+                (tile(counts.missing, "missing", supervisor.then_some("/missing")))
+                @if counts.found > 0 { (tile(counts.found, "found: tell the supervisor", supervisor.then_some("/missing"))) }
+                (tile(counts.open_requests, &format!("requests open ({} STAT)", counts.stat_requests), Some(if clerk { "/pull-list" } else { "/requests" })))
+                (tile(counts.loose_waiting, "loose reports to file", clerk.then_some("/loose-reports")))
+                (tile(counts.open_exceptions, "exceptions", supervisor.then_some("/exceptions")))
             }
     }
 }

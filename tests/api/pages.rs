@@ -714,6 +714,21 @@ async fn the_dashboard_counts_a_chart_out_past_its_loan_period_as_overdue() {
     let s = app.sign_in("ames").await;
     let (_, html) = app.page(&s.cookie, "/").await;
     assert_eq!(tile(&html, "overdue"), "2");
+    // A nurse's tiles lead only to lists she may open: the exceptions and missing counts are
+    // shown without a link (before, they led to a 403 and to the locations: fresh-eyes tester).
+    assert!(!html.contains("href=\"/exceptions\""), "{html}");
+    assert!(!html.contains("href=\"/missing\""), "{html}");
+    assert!(
+        html.contains("<a class=\"tile\" href=\"/locations\">"),
+        "{html}"
+    );
+    assert!(!html.contains("<a class=\"tile\" href=\"/\">"), "{html}");
+    assert!(html.contains("<span class=\"l\">exceptions</span>"));
+    app.person("sue", Role::Supervisor).await;
+    let sue = app.sign_in("sue").await;
+    let (_, html) = app.page(&sue.cookie, "/").await;
+    assert!(html.contains("href=\"/exceptions\""), "{html}");
+    assert!(html.contains("href=\"/missing\""), "{html}");
 }
 
 #[tokio::test]

@@ -28,6 +28,33 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `chartrack serve --config CONFIG`, its standard output and error to `log`, once the log
+/// says `ready` (at most 30 s; it fails with the log if the server ended first).
+fn serve_until(config: &Path, log: &Path, ready: &str) -> std::process::Child {
+    let out = std::fs::File::create(log).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chartrack"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let said = std::fs::read_to_string(log).unwrap_or_default();
+        if said.contains(ready) {
+            return child;
+        }
+        let ended = child.try_wait().unwrap();
+        if ended.is_some() || started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the server did not say {ready:?} ({ended:?}): {said}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn import_refuses_a_bad_file_whole_and_names_every_bad_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -669,26 +696,7 @@ fn check_fails_a_damaged_file_even_when_every_volume_agrees() {
     let out = chartrack(dir.path(), &["check"], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("passes SQLite's quick check"));
-    let (root, page_size): (i64, i64) = {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
-        (
-            c.query_row(
-                "SELECT rootpage FROM sqlite_master WHERE name = 'patient_name'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap(),
-            c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap(),
-        )
-    };
-    {
-        use std::io::{Seek, SeekFrom};
-        let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
-        f.seek(SeekFrom::Start(((root - 1) * page_size) as u64))
-            .unwrap();
-        f.write_all(&[0x55; 16]).unwrap();
-    }
+    crate::helpers::damage_index_root(&db, "patient_name");
     let out = chartrack(dir.path(), &["check"], None);
     assert!(!out.status.success(), "{}", text(&out.stdout));
     let err = text(&out.stderr);
@@ -711,22 +719,8 @@ fn the_log_to_a_file_has_no_terminal_colour_codes() {
     )
     .unwrap();
     let log = dir.path().join("server.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chartrack"))
-        .args(["serve", "--config"])
-        .arg(dir.path().join("chartrack.toml"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    let text = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("quick check") || started.elapsed() > std::time::Duration::from_secs(30) {
-            break text;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let mut child = serve_until(&dir.path().join("chartrack.toml"), &log, "quick check");
+    let text = std::fs::read_to_string(&log).unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(text.contains("passes SQLite's quick check"), "{text}");
@@ -785,26 +779,7 @@ fn a_second_server_on_the_same_database_is_refused() {
         path
     };
     let (first_config, second_config) = (config("a.toml"), config("b.toml"));
-    let log = dir.path().join("first.log");
-    let mut first = Command::new(env!("CARGO_BIN_EXE_chartrack"))
-        .args(["serve", "--config"])
-        .arg(&first_config)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("listening")
-    {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the first server did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut first = serve_until(&first_config, &dir.path().join("first.log"), "listening");
     let mut second = Command::new(env!("CARGO_BIN_EXE_chartrack"))
         .args(["serve", "--config"])
         .arg(&second_config)
@@ -835,28 +810,7 @@ fn a_second_server_on_the_same_database_is_refused() {
     assert!(err.contains("t.db"), "{err}");
     assert!(still.is_none(), "the first server went on serving");
     // Once the first has stopped, a server starts on it again.
-    let log = dir.path().join("again.log");
-    let mut again = Command::new(env!("CARGO_BIN_EXE_chartrack"))
-        .args(["serve", "--config"])
-        .arg(&second_config)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("listening")
-    {
-        assert!(
-            again.try_wait().unwrap().is_none(),
-            "{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        assert!(started.elapsed() < std::time::Duration::from_secs(30));
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut again = serve_until(&second_config, &dir.path().join("again.log"), "listening");
     again.kill().unwrap();
     again.wait().unwrap();
 }

@@ -461,3 +461,27 @@ pub fn fill_route(path: &str, barcode: &str) -> String {
         .replace("{id}", "1")
         .replace("{name}", "nobody")
 }
+
+/// Make the root page of index `index` in the (stopped) database at `db` impossible to read: its
+/// B-tree page type byte and the header after it overwritten. SQLite's quick check finds it;
+/// nothing that never reads that index notices.
+pub fn damage_index_root(db: &std::path::Path, index: &str) {
+    use std::io::{Seek, SeekFrom, Write};
+    let (root, page_size): (i64, i64) = {
+        let c = rusqlite::Connection::open(db).unwrap();
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        (
+            c.query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = ?1",
+                [index],
+                |r| r.get(0),
+            )
+            .unwrap(),
+            c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap(),
+        )
+    };
+    let mut f = std::fs::OpenOptions::new().write(true).open(db).unwrap();
+    f.seek(SeekFrom::Start(((root - 1) * page_size) as u64))
+        .unwrap();
+    f.write_all(&[0x55; 16]).unwrap();
+}

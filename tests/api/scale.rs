@@ -187,27 +187,7 @@ async fn a_damaged_file_still_starts_and_healthz_says_so() {
         assert_eq!(s, 201, "{b}");
     }
     let (dir, db, clock) = app.stop().await;
-    let (root, page_size): (i64, i64) = {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
-        (
-            c.query_row(
-                "SELECT rootpage FROM sqlite_master WHERE name = 'patient_name'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap(),
-            c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap(),
-        )
-    };
-    // The index's root page: its b-tree page type byte made impossible.
-    {
-        use std::io::{Seek, SeekFrom, Write};
-        let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
-        f.seek(SeekFrom::Start(((root - 1) * page_size) as u64))
-            .unwrap();
-        f.write_all(&[0x55; 16]).unwrap();
-    }
+    damage_index_root(&db, "patient_name");
     let app = TestApp::spawn_on(dir, db, clock).await;
     // It serves: a chart is found by its barcode while the check runs or after.
     let v = app.volume(&h.volumes[0]).await;

@@ -429,6 +429,10 @@ pub(crate) fn endpoints(busy: &str, request: i64) -> Vec<(String, String)> {
         ("API requests", "/api/v1/requests".to_owned()),
         ("API request", format!("/api/v1/requests/{request}")),
         ("API pull list", "/api/v1/pull-list".to_owned()),
+        (
+            "API pull list, a page",
+            "/api/v1/pull-list?limit=200".to_owned(),
+        ),
         ("API missing", "/api/v1/missing".to_owned()),
         ("API loose reports", "/api/v1/reports".to_owned()),
         ("API stocktakes", "/api/v1/stocktakes".to_owned()),

@@ -132,23 +132,55 @@ pub struct PullList {
     pub pull: Vec<RequestView>,
     /// Open requests that wait on whoever holds the volume.
     pub transfer: Vec<RequestView>,
+    /// Requests to pull in all (`pull` holds them all, or the page asked for).
+    pub total: usize,
+}
+
+/// A page of the pull list; without `limit`, all of it.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PullQuery {
+    /// At most this many requests to pull, 1 to 5000, from `offset` in the pull order (the
+    /// transfer requests come whole with every page). Without it, every one.
+    #[param(minimum = 1, maximum = 5000)]
+    pub limit: Option<u32>,
+    /// Where the page starts in the pull order, from 0.
+    #[serde(default)]
+    pub offset: u32,
 }
 
 /// The file room's pull list and the transfer requests
-#[utoipa::path(get, path = "/api/v1/pull-list", tag = "requests", responses(
+#[utoipa::path(get, path = "/api/v1/pull-list", tag = "requests", params(PullQuery), responses(
     (status = 200, description = "what to pull, and what others must hand over", body = PullList),
+    (status = 400, description = "a limit out of range", body = ErrorBody),
 ))]
 async fn pull_list(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
+    ApiQuery(q): ApiQuery<PullQuery>,
 ) -> AppResult<impl IntoResponse> {
-    let (pull, transfer) = s
-        .store
-        .audited(
-            caller.access("pull-list", "file room"),
-            crate::store::requests::pull_list,
-        )
-        .await?;
+    let access = caller.access("pull-list", "file room");
+    let (pull, transfer, total) = match q.limit {
+        None => {
+            let (pull, transfer) = s
+                .store
+                .audited(access, crate::store::requests::pull_list)
+                .await?;
+            let total = pull.len();
+            (pull, transfer, total)
+        }
+        Some(limit) if (1..=5000).contains(&limit) => {
+            let offset = q.offset as usize;
+            let page = s
+                .store
+                .audited(access, move |c| {
+                    crate::store::requests::pull_page(c, offset, limit as usize)
+                })
+                .await?;
+            (page.pull, page.transfer, page.total)
+        }
+        Some(_) => return Err(AppError::BadRequest("limit must be 1 to 5000".into())),
+    };
     let hide = |v: Vec<RequestView>| {
         v.into_iter()
             .map(|r| requests_op::shown(&caller, r))
@@ -157,6 +189,7 @@ async fn pull_list(
     Ok(Json(PullList {
         pull: hide(pull),
         transfer: hide(transfer),
+        total,
     }))
 }
 

@@ -123,6 +123,22 @@ async fn the_pull_list_pages_200_at_a_time_in_pull_order_and_prints_all_on_one_p
         .map(|r| r["mrn"].as_str().unwrap())
         .collect();
     assert_eq!(api, expected);
+    assert_eq!(list["total"], 245);
+    // Or a page of it: `limit` from `offset`, with the count of all.
+    let (status, page) = app
+        .get("/api/v1/pull-list?limit=200&offset=200", &app.admin)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let api: Vec<&str> = page["pull"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["mrn"].as_str().unwrap())
+        .collect();
+    assert_eq!(api, expected[200..]);
+    assert_eq!(page["total"], 245);
+    let (status, _) = app.get("/api/v1/pull-list?limit=0", &app.admin).await;
+    assert_eq!(status, 400);
 
     // A page that is not a number reads as the first; one past the end says so.
     let (status, odd) = app.page(&s.cookie, "/pull-list?page=abc").await;

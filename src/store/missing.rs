@@ -333,14 +333,18 @@ pub fn found_count(c: &Connection) -> Result<i64> {
 
 /// Volumes someone looked for and did not find, not scanned since and not marked missing.
 pub fn candidates(c: &Audited) -> Result<Vec<Candidate>> {
-    let mut st = c.prepare_cached(
+    // Each kind newest first from its own index, stopping at the page's 1,000 (years of
+    // not-found requests were all read and sorted before: 25–50 ms at a million charts).
+    let requests = c.prepare_cached(
         "SELECT v.barcode, p.last_name, p.first_name, 'request not found', q.ended_at, q.barcode, l.code, l.name
-         FROM request q JOIN volume v ON v.volume_id = q.volume_id JOIN patient p ON p.patient_id = v.patient_id
+         FROM request q INDEXED BY request_status JOIN volume v ON v.volume_id = q.volume_id JOIN patient p ON p.patient_id = v.patient_id
          JOIN volume_state s ON s.volume_id = v.volume_id JOIN location l ON l.location_id = s.location_id
          WHERE q.status = 'not_found' AND s.status <> 'missing'
            AND (s.last_scan_at IS NULL OR s.last_scan_at < q.ended_at)
-         UNION ALL
-         SELECT v.barcode, p.last_name, p.first_name, 'not seen in stocktake', t.closed_at,
+         ORDER BY q.request_id DESC LIMIT ?1",
+    )?;
+    let stocktakes = c.prepare_cached(
+        "SELECT v.barcode, p.last_name, p.first_name, 'not seen in stocktake', t.closed_at,
                 coalesce((SELECT code FROM location WHERE location_id = t.location_id),
                          printf('terminal digits %02d-%02d', t.terminal_lo, t.terminal_hi)),
                 l.code, l.name
@@ -349,9 +353,9 @@ pub fn candidates(c: &Audited) -> Result<Vec<Candidate>> {
          JOIN volume_state s ON s.volume_id = v.volume_id JOIN location l ON l.location_id = s.location_id
          WHERE t.closed_at IS NOT NULL AND i.expected = 1 AND i.seen_seq IS NULL AND s.status <> 'missing'
            AND (s.last_scan_at IS NULL OR s.last_scan_at < t.opened_at)
-         ORDER BY 5 DESC LIMIT 1000",
+         ORDER BY t.closed_at DESC LIMIT ?1",
     )?;
-    let rows = st.query_map([], |r| {
+    let row = |r: &rusqlite::Row| {
         let why: String = r.get(3)?;
         Ok(Candidate {
             barcode: r.get(0)?,
@@ -366,6 +370,16 @@ pub fn candidates(c: &Audited) -> Result<Vec<Candidate>> {
             source: r.get(5)?,
             location: brief(r.get(6)?, r.get(7)?),
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    let mut all: Vec<Candidate> = Vec::new();
+    for mut st in [requests, stocktakes] {
+        let rows = st.query_map([CANDIDATES], row)?;
+        all.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+    }
+    all.sort_by(|a, b| b.at.cmp(&a.at));
+    all.truncate(CANDIDATES as usize);
+    Ok(all)
 }
+
+/// Candidates for missing a page lists at most, newest first.
+const CANDIDATES: i64 = 1_000;

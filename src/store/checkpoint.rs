@@ -12,10 +12,12 @@
 //!   full back to the disk);
 //! - when the log holds [`TRUNCATE_PAGES`] pages or more (about 4 MB), it asks the writer
 //!   ([`Request`]), which truncates between two batches, after answering the batch, without
-//!   waiting for readers (one in the way puts it off). Past [`HOLD_PAGES`] (about 64 MB) it asks
-//!   again every [`SOON`] until the log is cut, and the writer waits up to [`HOLD`]: a reader
-//!   holding an old snapshot then holds the writer up (its callers' batches grow) rather than
-//!   let the log grow. A reader holding a snapshot longer than that still lets it grow.
+//!   waiting for readers (one in the way puts it off). Past [`HOLD_PAGES`] (about 64 MB) it
+//!   copies nothing itself (a passive copy of a log that long holds the checkpoint lock for
+//!   seconds, against every cut the writer tries) and asks again every [`SOON`] until the log
+//!   is cut; the writer copies the rest and cuts it, waiting up to [`HOLD`] for readers: a
+//!   reader holding an old snapshot then holds the writer up (its callers' batches grow) rather
+//!   than let the log grow. A reader holding a snapshot longer than that still lets it grow.
 //!
 //! - after a write fails for want of space, the writer cuts the log after every batch for
 //!   [`TIGHT`]: otherwise the log, growing by a few MB between two rounds, eats the space an

@@ -7,6 +7,7 @@ use crate::service::AppState;
 use crate::service::Caller;
 use crate::store::query::{self, SearchHit};
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use maud::{html, Markup};
 
@@ -47,10 +48,10 @@ pub async fn location(
     Extension(caller): Extension<Caller>,
     Path(code): Path<String>,
     Query(q): Query<LocationQuery>,
-) -> PageResult {
+) -> PageResult<Response> {
     let tz = s.tz;
     let c2 = code.clone();
-    // A cursor that is not one (edited by hand) starts at the top again.
+    // A cursor this page never gave (edited by hand) is refused, not read as the first page.
     let after = match q.after.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(given) => Some(query::parse_cursor(given).ok_or_else(|| {
@@ -65,8 +66,21 @@ pub async fn location(
         .audited(caller.access("view-location", code.clone()), move |c| {
             query::location(c, &c2, LISTED, after)
         })
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("No location has the code {code}.")))?;
+        .await?;
+    let Some(detail) = detail else {
+        // A code typed in another case ("9n") leads to the one location that has it.
+        let typed = code.clone();
+        let real = s
+            .store
+            .read(move |c| query::location_code_any_case(c, &typed))
+            .await?;
+        return match real {
+            Some(real) if real != code => {
+                Ok(Redirect::to(&format!("/locations/{}", url_escape(&real))).into_response())
+            }
+            _ => Err(AppError::NotFound(format!("No location has the code {code}.")).into()),
+        };
+    };
     let seen = crate::service::break_glass::seen(
         &s,
         &caller,
@@ -112,7 +126,8 @@ pub async fn location(
                 }
             }
         },
-    ))
+    )
+    .into_response())
 }
 
 /// How many charts a location's page lists at a time.

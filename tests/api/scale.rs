@@ -160,6 +160,19 @@ async fn a_location_lists_newest_first_and_pages_on_with_its_cursor() {
         assert_eq!(s, 400, "{bad}: {body}");
         assert!(body.contains("not a page of this list"), "{body}");
     }
+    // A code typed in another case leads to the location (fresh-eyes tester: "/locations/9n"
+    // was a 404); a code no location has is still one.
+    let r = app
+        .browser_like()
+        .get(format!("{}/locations/4w", app.base))
+        .header("Cookie", &sue.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(r.headers()["location"], "/locations/4W");
+    let (s, _) = app.page(&sue.cookie, "/locations/NOPE").await;
+    assert_eq!(s, 404);
 }
 
 fn urlencode(s: &str) -> String {

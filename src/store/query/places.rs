@@ -132,6 +132,19 @@ pub fn locations(c: &Connection) -> Result<Vec<LocationView>> {
 }
 
 /// One location and its counts, without the patients at it.
+/// The code of the one location whose code is `code` in another case ("9n" typed for "9N"),
+/// when exactly one has it.
+pub fn location_code_any_case(c: &Connection, code: &str) -> Result<Option<String>> {
+    let codes = c
+        .prepare_cached("SELECT code FROM location WHERE code = ?1 COLLATE NOCASE LIMIT 2")?
+        .query_map([code], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(match codes.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    })
+}
+
 pub fn location_summary(c: &Connection, code: &str) -> Result<Option<LocationView>> {
     Ok(
         c.prepare_cached(&format!("{LOCATION_SELECT} WHERE l.code = ?"))?

@@ -839,16 +839,21 @@ mod tests {
             .unwrap()
     }
 
-    /// A database of the version before the barcode migration, with these statements applied.
-    fn before_case_migration(sql: &str) -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for (i, step) in MIGRATIONS[..case_migration()].iter().enumerate() {
+    /// The first `n` migrations applied to `conn`, as `migrate` applies them.
+    fn apply_migrations(conn: &mut Connection, n: usize) {
+        for (i, step) in MIGRATIONS[..n].iter().enumerate() {
             let tx = conn.transaction().unwrap();
             tx.execute_batch(step).unwrap();
             tx.pragma_update(None, "user_version", i as i64 + 1)
                 .unwrap();
             tx.commit().unwrap();
         }
+    }
+
+    /// A database of the version before the barcode migration, with these statements applied.
+    fn before_case_migration(sql: &str) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply_migrations(&mut conn, case_migration());
         conn.execute_batch(sql).unwrap();
         conn
     }
@@ -917,13 +922,7 @@ mod tests {
             .iter()
             .position(|m| m.contains("CREATE TABLE activity_station"))
             .unwrap();
-        for (i, step) in MIGRATIONS[..split].iter().enumerate() {
-            let tx = conn.transaction().unwrap();
-            tx.execute_batch(step).unwrap();
-            tx.pragma_update(None, "user_version", i as i64 + 1)
-                .unwrap();
-            tx.commit().unwrap();
-        }
+        apply_migrations(&mut conn, split);
         conn.execute_batch(
             "INSERT INTO activity_day VALUES ('2026-11-01','a',1,5,4,3), ('2026-11-01','a',2,2,2,2),
                  ('2026-11-01','b',1,1,0,0), ('2026-11-02','a',1,7,7,7);",
@@ -957,13 +956,7 @@ mod tests {
     fn the_desk_migration_keeps_every_location_and_what_refers_to_it() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "foreign_keys", true).unwrap();
-        for (i, step) in MIGRATIONS[..desk_migration()].iter().enumerate() {
-            let tx = conn.transaction().unwrap();
-            tx.execute_batch(step).unwrap();
-            tx.pragma_update(None, "user_version", i as i64 + 1)
-                .unwrap();
-            tx.commit().unwrap();
-        }
+        apply_migrations(&mut conn, desk_migration());
         conn.execute_batch(
             "INSERT INTO location VALUES (1,'FR-00-19','Shelf','shelf','LA',0,19,'t');
              INSERT INTO location VALUES (2,'4W','4 West','unit','LB',NULL,NULL,'t');
@@ -1026,13 +1019,7 @@ mod tests {
     fn a_migration_that_would_break_a_reference_changes_nothing() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "foreign_keys", true).unwrap();
-        for (i, step) in MIGRATIONS[..desk_migration()].iter().enumerate() {
-            let tx = conn.transaction().unwrap();
-            tx.execute_batch(step).unwrap();
-            tx.pragma_update(None, "user_version", i as i64 + 1)
-                .unwrap();
-            tx.commit().unwrap();
-        }
+        apply_migrations(&mut conn, desk_migration());
         // A row written while foreign keys were off (by hand, or by an old tool).
         conn.pragma_update(None, "foreign_keys", false).unwrap();
         conn.execute_batch(

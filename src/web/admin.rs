@@ -173,14 +173,10 @@ pub async fn access_log(
 ) -> PageResult {
     let tz = s.tz;
     let subject = q.subject.filter(|t| !t.trim().is_empty());
-    let before = match q.before.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(b) => Some(b.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            AppError::BadRequest(
-                "That is not a page of the access log: go back to the newest entries.".into(),
-            )
-        })?),
-    };
+    let before = super::page_before(
+        q.before.as_deref(),
+        "That is not a page of the access log: go back to the newest entries.",
+    )?;
     let sub = subject.clone();
     let rows = s
         .store

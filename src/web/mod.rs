@@ -483,6 +483,23 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     }
 }
 
+/// A `before=` page cursor (the last number of the page before, in a newest-first list): none,
+/// or a positive number; anything else is refused with `refusal`, never read as the first page.
+pub fn page_before(
+    given: Option<&str>,
+    refusal: &str,
+) -> Result<Option<i64>, crate::service::AppError> {
+    match given.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(b) => b
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| crate::service::AppError::BadRequest(refusal.into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

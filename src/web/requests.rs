@@ -255,14 +255,10 @@ pub async fn requests_page(
         Some(code) => Some((code.clone(), floor_data(&s, &caller, code).await?)),
         None => None,
     };
-    let before = match q.before.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(b) => Some(b.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            AppError::BadRequest(
-                "That is not a page of this list: go back to the newest requests.".into(),
-            )
-        })?),
-    };
+    let before = super::page_before(
+        q.before.as_deref(),
+        "That is not a page of this list: go back to the newest requests.",
+    )?;
     let (all, under_way) = if floor.is_none() {
         let listed = flows::list(
             &s,
